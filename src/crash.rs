@@ -1,0 +1,75 @@
+//! Crash buttons: named points inside a commit where the user can make the process die,
+//! to show in front of a class what each stage leaves on disk.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::durability::Durability;
+
+/// A step of a commit protocol where an armed store aborts the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CrashPoint {
+    /// Naive: half of the new file written over the truncated old one.
+    MidWrite,
+    /// Snapshot: the temp file written but not fsynced.
+    AfterTempWrite,
+    /// Snapshot: the temp file fsynced but not yet renamed.
+    AfterTempSync,
+    /// Snapshot: renamed, but the directory not yet fsynced.
+    AfterRename,
+}
+
+impl CrashPoint {
+    /// Every point, in protocol order.
+    pub const ALL: [CrashPoint; 4] = [
+        CrashPoint::MidWrite,
+        CrashPoint::AfterTempWrite,
+        CrashPoint::AfterTempSync,
+        CrashPoint::AfterRename,
+    ];
+
+    /// The name the shell's `crash` command takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::MidWrite => "mid-write",
+            CrashPoint::AfterTempWrite => "after-temp-write",
+            CrashPoint::AfterTempSync => "after-temp-sync",
+            CrashPoint::AfterRename => "after-rename",
+        }
+    }
+
+    /// The mode whose commit protocol contains this point.
+    pub fn durability(self) -> Durability {
+        match self {
+            CrashPoint::MidWrite => Durability::Naive,
+            CrashPoint::AfterTempWrite | CrashPoint::AfterTempSync | CrashPoint::AfterRename => {
+                Durability::Snapshot
+            }
+        }
+    }
+
+    /// The points of `mode`'s protocol, in order.
+    pub fn of(mode: Durability) -> impl Iterator<Item = CrashPoint> {
+        CrashPoint::ALL
+            .into_iter()
+            .filter(move |point| point.durability() == mode)
+    }
+}
+
+impl fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CrashPoint {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        CrashPoint::ALL
+            .into_iter()
+            .find(|point| point.name() == name)
+            .ok_or_else(|| format!("unknown crash point {name:?}"))
+    }
+}

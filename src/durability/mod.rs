@@ -1,0 +1,224 @@
+//! Durability modes: how a committed mutation reaches the disk. One file per stage.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::crash::CrashPoint;
+use crate::error::{Error, Result};
+use crate::fs::{Fs, FsFile, parent_dir};
+
+pub(crate) mod naive;
+pub(crate) mod snapshot;
+
+/// The in-memory map: ordered, so `keys` and prefix scans come out sorted.
+pub(crate) type Map = BTreeMap<String, Value>;
+
+/// How a store makes its mutations survive, documented by what is still there after the
+/// call that made a mutation has returned `Ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Stage 0: no file at all. A process kill or a power loss loses everything.
+    Memory,
+    /// Stage 1: the database file is truncated and rewritten in place, with no fsync.
+    /// A process kill *during* a commit can leave an empty or half-written file; a power
+    /// loss can lose or corrupt anything. Kept to be shown failing.
+    Naive,
+    /// Stage 2: a full snapshot is written to a temp file, fsynced, renamed over the
+    /// database file, and the directory fsynced before the call returns. Survives a
+    /// process kill and a power loss at any moment: the file holds either the previous
+    /// or the new committed state, never a mix.
+    #[default]
+    Snapshot,
+}
+
+impl Durability {
+    /// Every mode, in stage order.
+    pub const ALL: [Durability; 3] = [Durability::Memory, Durability::Naive, Durability::Snapshot];
+
+    /// The name used on the command line and in `stats`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Memory => "memory",
+            Durability::Naive => "naive",
+            Durability::Snapshot => "snapshot",
+        }
+    }
+
+    /// The stage number of `history/`.
+    pub fn stage(self) -> u8 {
+        match self {
+            Durability::Memory => 0,
+            Durability::Naive => 1,
+            Durability::Snapshot => 2,
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Durability {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Durability::ALL
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Durability::ALL.iter().map(|mode| mode.name()).collect();
+                format!(
+                    "unknown durability mode {name:?} (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// One change to the map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    Put { key: String, value: Value },
+    Delete { key: String },
+}
+
+impl Mutation {
+    /// The key the mutation changes.
+    pub fn key(&self) -> &str {
+        match self {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+        }
+    }
+}
+
+/// A failed commit, and whether what is on disk is now unknown (so the store must stop
+/// accepting writes: see [`Error::Poisoned`]).
+#[derive(Debug)]
+pub(crate) struct CommitFailure {
+    pub error: Error,
+    pub poisons: bool,
+}
+
+impl CommitFailure {
+    /// A failure that left the committed state on disk as it was.
+    pub fn clean(error: Error) -> Self {
+        CommitFailure {
+            error,
+            poisons: false,
+        }
+    }
+
+    /// A failure after which the disk's state is unknown.
+    pub fn poisoning(error: Error) -> Self {
+        CommitFailure {
+            error,
+            poisons: true,
+        }
+    }
+}
+
+/// I/O counters for `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IoCounters {
+    pub fsyncs: u64,
+    pub bytes_written: u64,
+}
+
+/// The database file and the filesystem it lives on, with the counted, error-wrapped
+/// operations every file-backed stage uses.
+#[derive(Debug)]
+pub(crate) struct Disk {
+    pub fs: Arc<dyn Fs>,
+    /// The database file, symlinks resolved.
+    pub path: PathBuf,
+    pub counters: IoCounters,
+    /// A crash button armed by the user (see [`CrashPoint`]).
+    pub armed: Option<CrashPoint>,
+}
+
+impl Disk {
+    pub fn dir(&self) -> &Path {
+        parent_dir(&self.path)
+    }
+
+    /// Writes `buf` at `offset` of `file`, counting the bytes.
+    pub fn write_at(
+        &mut self,
+        file: &mut dyn FsFile,
+        path: &Path,
+        offset: u64,
+        buf: &[u8],
+    ) -> Result<()> {
+        file.write_all_at(offset, buf)
+            .map_err(|err| Error::io("write", path, err))?;
+        self.counters.bytes_written += buf.len() as u64;
+        Ok(())
+    }
+
+    /// `fsync`s `file`.
+    pub fn sync_all(&mut self, file: &mut dyn FsFile, path: &Path) -> Result<()> {
+        self.counters.fsyncs += 1;
+        file.sync_all().map_err(|err| Error::io("fsync", path, err))
+    }
+
+    /// Makes the database directory's entries durable.
+    pub fn sync_dir(&mut self) -> Result<()> {
+        self.counters.fsyncs += 1;
+        let dir = self.dir().to_path_buf();
+        self.fs
+            .sync_dir(&dir)
+            .map_err(|err| Error::io("fsync directory", dir, err))
+    }
+
+    /// Aborts the process here if the user armed `point`: no destructors, no flushing,
+    /// exactly what a `kill -9` at this instant would leave behind.
+    pub fn crash_point(&self, point: CrashPoint) {
+        if self.armed == Some(point) {
+            std::process::abort();
+        }
+    }
+}
+
+/// The mode-specific half of a store.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Memory,
+    Naive(naive::Naive),
+    Snapshot(snapshot::Snapshot),
+}
+
+impl Backend {
+    /// Makes `map` (which already includes `batch`) durable as the mode promises.
+    pub fn commit(&mut self, map: &Map, batch: &[Mutation]) -> Result<(), CommitFailure> {
+        let _ = batch; // The full-rewrite stages need only the resulting map.
+        match self {
+            Backend::Memory => Ok(()),
+            Backend::Naive(naive) => naive.commit(map),
+            Backend::Snapshot(snapshot) => snapshot.commit(map),
+        }
+    }
+
+    pub fn disk(&self) -> Option<&Disk> {
+        match self {
+            Backend::Memory => None,
+            Backend::Naive(naive) => Some(&naive.disk),
+            Backend::Snapshot(snapshot) => Some(&snapshot.disk),
+        }
+    }
+
+    pub fn disk_mut(&mut self) -> Option<&mut Disk> {
+        match self {
+            Backend::Memory => None,
+            Backend::Naive(naive) => Some(&mut naive.disk),
+            Backend::Snapshot(snapshot) => Some(&mut snapshot.disk),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The library's one error type: every message names the file and the reason.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong opening or writing a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What the engine was doing, as a verb phrase ("read", "fsync", "rename to ...").
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The database file is not valid JSON. The file was not modified.
+    #[error(
+        "{} is not valid JSON: {reason} at line {line} column {column} (the file was left untouched)",
+        path.display()
+    )]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+
+    /// The database file is JSON, but not an object of key → value.
+    #[error(
+        "{} holds a JSON {found}, not an object of key → value (the file was left untouched)",
+        path.display()
+    )]
+    NotAnObject { path: PathBuf, found: &'static str },
+
+    /// The database file is not UTF-8 text.
+    #[error(
+        "{} is not UTF-8 text: invalid byte at offset {offset} (the file was left untouched)",
+        path.display()
+    )]
+    NotUtf8 { path: PathBuf, offset: usize },
+
+    /// The path names a directory.
+    #[error("{} is a directory, not a database file", path.display())]
+    IsDirectory { path: PathBuf },
+
+    /// Another store, in this process or another, holds the single-writer lock.
+    #[error(
+        "{} is locked by another process (lock file {})",
+        path.display(),
+        lock_path.display()
+    )]
+    Locked { path: PathBuf, lock_path: PathBuf },
+
+    /// An earlier sync or rename failed, so what is on disk is unknown: retrying could
+    /// report success while data is lost, so the store accepts no more writes.
+    #[error(
+        "{} refuses writes after an earlier failure ({cause}); reopen the store to recover from what is on disk",
+        path.display()
+    )]
+    Poisoned { path: PathBuf, cause: String },
+
+    /// A file the engine wrote is damaged somewhere other than a torn tail.
+    #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `op` on `path`.
+    pub(crate) fn io(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op: op.into(),
+            path: path.into(),
+            source,
+        }
+    }
+}

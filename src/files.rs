@@ -1,0 +1,40 @@
+//! The names of the files that live beside a database `PATH`, in one place.
+//!
+//! - `PATH`: the snapshot, a plain JSON object of key → value that `cat` can show.
+//! - `PATH.lock`: the single-writer lock (an advisory lock; its content is empty).
+//! - `PATH.tmp-*`: a snapshot being written; never read, and removed on open.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// Suffix of the single-writer lock file.
+pub const LOCK_SUFFIX: &str = ".lock";
+/// Infix of temp files: `PATH.tmp-<pid>-<n>`.
+pub const TEMP_INFIX: &str = ".tmp-";
+/// Permission bits of a database file the engine creates.
+pub const NEW_FILE_MODE: u32 = 0o600;
+
+/// `PATH` with `suffix` appended to its file name.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The lock file of the database at `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, LOCK_SUFFIX)
+}
+
+/// A temp file name for a snapshot of `path`, unique within this process by `n`.
+pub fn temp_path(path: &Path, n: u64) -> PathBuf {
+    sibling(path, &format!("{TEMP_INFIX}{}-{n}", std::process::id()))
+}
+
+/// Whether the directory entry `name` is a temp file of the database named `db_name`.
+pub fn is_temp_of(db_name: &OsStr, name: &OsStr) -> bool {
+    let mut prefix = OsString::from(db_name);
+    prefix.push(TEMP_INFIX);
+    name.as_encoded_bytes()
+        .starts_with(prefix.as_encoded_bytes())
+}

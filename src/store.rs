@@ -1,0 +1,348 @@
+//! [`KvStore`]: the map, the public API, and the commit rule that memory only ever shows
+//! committed state.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::crash::CrashPoint;
+use crate::durability::naive::Naive;
+use crate::durability::snapshot::{self, Snapshot};
+use crate::durability::{Backend, Disk, Durability, IoCounters, Map, Mutation};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::fs::{Fs, FsLock, RealFs};
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct Options {
+    durability: Durability,
+    fs: Arc<dyn Fs>,
+}
+
+impl Options {
+    /// Snapshot durability on the real filesystem.
+    pub fn new() -> Self {
+        Options {
+            durability: Durability::default(),
+            fs: Arc::new(RealFs),
+        }
+    }
+
+    /// Chooses the durability mode.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Puts another filesystem (a simulated disk, a tracer) behind the store.
+    pub fn fs(mut self, fs: Arc<dyn Fs>) -> Self {
+        self.fs = fs;
+        self
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new()
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("fs", &self.fs)
+            .finish()
+    }
+}
+
+/// What a store has done, for the shell's `stats`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    pub durability: Durability,
+    /// The database file (symlinks resolved), or `None` in memory.
+    pub path: Option<PathBuf>,
+    pub keys: usize,
+    /// The database file's size, if it exists.
+    pub file_size: Option<u64>,
+    /// Successful commits since open.
+    pub commits: u64,
+    /// fsync/fdatasync calls on files and directories since open.
+    pub fsyncs: u64,
+    /// Bytes handed to write calls since open.
+    pub bytes_written: u64,
+    /// How long the last successful commit took.
+    pub last_commit: Option<Duration>,
+}
+
+/// A key-value store: string keys, JSON values, durable as its [`Durability`] says.
+///
+/// Every mutation is committed through the durability mode before it is applied for
+/// readers: when `put` or `delete` returns `Err`, `get` still returns the previous value.
+#[derive(Debug)]
+pub struct KvStore {
+    map: Map,
+    backend: Backend,
+    durability: Durability,
+    /// Set after a failure that leaves the disk's state unknown; no more writes then.
+    poisoned: Option<String>,
+    commits: u64,
+    last_commit: Option<Duration>,
+    /// Held for the store's lifetime: one writer per database.
+    _lock: Option<Box<dyn FsLock>>,
+}
+
+impl KvStore {
+    /// A store that lives only in memory (stage 0).
+    pub fn in_memory() -> Self {
+        KvStore::with_backend(Map::new(), Backend::Memory, Durability::Memory, None)
+    }
+
+    /// Opens the database at `path`, or starts an empty one there if no file exists (it is
+    /// created by the first commit).
+    ///
+    /// Fails, without modifying any file, if the file is not a UTF-8 JSON object, is a
+    /// directory, or another store holds its lock. With [`Durability::Memory`] the file is
+    /// only read: it seeds the store, is not locked and is never written.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
+        let Options { durability, fs } = options;
+        let given = path.as_ref();
+        let path = fs
+            .resolve(given)
+            .map_err(|err| Error::io("resolve symlink", given, err))?;
+        match fs.metadata(&path) {
+            Ok(Some(meta)) if meta.is_dir => return Err(Error::IsDirectory { path }),
+            Ok(_) => {}
+            Err(err) => return Err(Error::io("stat", &path, err)),
+        }
+
+        if durability == Durability::Memory {
+            let map = snapshot::load(fs.as_ref(), &path)?.unwrap_or_default();
+            return Ok(KvStore::with_backend(
+                map,
+                Backend::Memory,
+                durability,
+                None,
+            ));
+        }
+
+        let lock_path = files::lock_path(&path);
+        let lock = fs.lock(&lock_path).map_err(|err| {
+            if err.kind() == io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    path: path.clone(),
+                    lock_path: lock_path.clone(),
+                }
+            } else {
+                Error::io("lock", &lock_path, err)
+            }
+        })?;
+        // Parse before touching anything, so a file we cannot read is never modified.
+        let map = snapshot::load(fs.as_ref(), &path)?.unwrap_or_default();
+        snapshot::remove_stray_temps(fs.as_ref(), &path)?;
+
+        let disk = Disk {
+            fs,
+            path,
+            counters: IoCounters::default(),
+            armed: None,
+        };
+        let backend = match durability {
+            Durability::Naive => Backend::Naive(Naive::new(disk)),
+            _ => Backend::Snapshot(Snapshot::new(disk)),
+        };
+        Ok(KvStore::with_backend(map, backend, durability, Some(lock)))
+    }
+
+    fn with_backend(
+        map: Map,
+        backend: Backend,
+        durability: Durability,
+        lock: Option<Box<dyn FsLock>>,
+    ) -> Self {
+        KvStore {
+            map,
+            backend,
+            durability,
+            poisoned: None,
+            commits: 0,
+            last_commit: None,
+            _lock: lock,
+        }
+    }
+
+    /// The value stored under `key`; `None` if there is none (a stored `null` is
+    /// `Some(&Value::Null)`).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the store holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// All keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// All entries, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.map.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// The entries whose key starts with `prefix`, in key order.
+    pub fn scan_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.map
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(move |(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// Stores `value` under `key`, replacing any previous value, once it is durable.
+    pub fn put(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
+        self.apply(vec![Mutation::Put {
+            key: key.into(),
+            value,
+        }])
+    }
+
+    /// Removes `key` once the removal is durable; returns whether it was there. Removing a
+    /// missing key is a no-op that writes nothing.
+    pub fn delete(&mut self, key: &str) -> Result<bool> {
+        if !self.map.contains_key(key) {
+            return Ok(false);
+        }
+        self.apply(vec![Mutation::Delete {
+            key: key.to_string(),
+        }])?;
+        Ok(true)
+    }
+
+    /// Applies `batch` as one commit (group commit): either all of it becomes durable and
+    /// visible, or none of it does. Deletes of missing keys are skipped; a batch with
+    /// nothing left writes nothing.
+    pub fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+                cause: cause.clone(),
+            });
+        }
+        // Apply to memory, remembering how to undo, then commit; roll back on failure.
+        // Nobody can observe the map in between: we hold `&mut self`.
+        let mut undo: Vec<(String, Option<Value>)> = Vec::with_capacity(batch.len());
+        let mut effective: Vec<Mutation> = Vec::with_capacity(batch.len());
+        for mutation in batch {
+            match mutation {
+                Mutation::Put { key, value } => {
+                    let old = self.map.insert(key.clone(), value.clone());
+                    undo.push((key.clone(), old));
+                    effective.push(Mutation::Put { key, value });
+                }
+                Mutation::Delete { key } => {
+                    if let Some(old) = self.map.remove(&key) {
+                        undo.push((key.clone(), Some(old)));
+                        effective.push(Mutation::Delete { key });
+                    }
+                }
+            }
+        }
+        if effective.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        match self.backend.commit(&self.map, &effective) {
+            Ok(()) => {
+                self.commits += 1;
+                self.last_commit = Some(started.elapsed());
+                Ok(())
+            }
+            Err(failure) => {
+                for (key, old) in undo.into_iter().rev() {
+                    match old {
+                        Some(value) => self.map.insert(key, value),
+                        None => self.map.remove(&key),
+                    };
+                }
+                if failure.poisons {
+                    self.poisoned = Some(failure.error.to_string());
+                }
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The database file (symlinks resolved); `None` for a store with no file behind it.
+    pub fn path(&self) -> Option<&Path> {
+        self.backend.disk().map(|disk| disk.path.as_path())
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Counters and sizes for `stats`.
+    pub fn stats(&self) -> Stats {
+        let disk = self.backend.disk();
+        let counters = disk.map(|disk| disk.counters).unwrap_or_default();
+        let file_size = disk.and_then(|disk| match disk.fs.metadata(&disk.path) {
+            Ok(Some(meta)) => Some(meta.len),
+            _ => None,
+        });
+        Stats {
+            durability: self.durability,
+            path: disk.map(|disk| disk.path.clone()),
+            keys: self.map.len(),
+            file_size,
+            commits: self.commits,
+            fsyncs: counters.fsyncs,
+            bytes_written: counters.bytes_written,
+            last_commit: self.last_commit,
+        }
+    }
+
+    /// Arms a crash button: the next commit that reaches `point` aborts the process there.
+    /// Fails if `point` is not part of this store's commit protocol.
+    pub fn arm_crash(&mut self, point: CrashPoint) -> Result<(), String> {
+        match self.backend.disk_mut() {
+            Some(disk) if point.durability() == self.durability => {
+                disk.armed = Some(point);
+                Ok(())
+            }
+            _ => Err(format!(
+                "crash point {point} is not part of the {} mode's commit",
+                self.durability
+            )),
+        }
+    }
+}
