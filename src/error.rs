@@ -63,6 +63,13 @@ pub enum Error {
     )]
     Poisoned { path: PathBuf, cause: String },
 
+    /// A value nests arrays and objects deeper than [`crate::MAX_VALUE_DEPTH`]: stored, it
+    /// would make the database file unreadable (JSON parsers cap nesting), so it is refused.
+    #[error(
+        "the value for key {key:?} nests deeper than {max} levels of arrays and objects; nothing was written"
+    )]
+    ValueTooDeep { key: String, max: usize },
+
     /// A file the engine wrote is damaged somewhere other than a torn tail.
     #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]
     Corrupt {

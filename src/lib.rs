@@ -35,4 +35,4 @@ mod store;
 pub use crash::CrashPoint;
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
-pub use store::{KvStore, Options, Stats};
+pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};

@@ -17,6 +17,14 @@ use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
 
+/// How deeply a stored value may nest arrays and objects.
+///
+/// The loader (serde_json) refuses input nested more than 127 levels deep, and the database
+/// file wraps every value in one more object, so a deeper value would be written happily
+/// and then make the file impossible to open. The margin below 126 leaves room for a log
+/// record's own wrapping.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
 /// How to open a store.
 #[derive(Clone)]
 pub struct Options {
@@ -252,6 +260,17 @@ impl KvStore {
                 cause: cause.clone(),
             });
         }
+        // Refuse, before touching anything, a value the file could not be read back with.
+        for mutation in &batch {
+            if let Mutation::Put { key, value } = mutation
+                && !nests_within(value, MAX_VALUE_DEPTH)
+            {
+                return Err(Error::ValueTooDeep {
+                    key: key.clone(),
+                    max: MAX_VALUE_DEPTH,
+                });
+            }
+        }
         // Apply to memory, remembering how to undo, then commit; roll back on failure.
         // Nobody can observe the map in between: we hold `&mut self`.
         let mut undo: Vec<(String, Option<Value>)> = Vec::with_capacity(batch.len());
@@ -344,5 +363,19 @@ impl KvStore {
                 self.durability
             )),
         }
+    }
+}
+
+/// Whether `value` nests arrays and objects at most `levels` deep (a scalar is 0 deep).
+/// Recurses at most `levels + 1` calls, however deep the value is.
+fn nests_within(value: &Value, levels: usize) -> bool {
+    match value {
+        Value::Array(items) => {
+            levels > 0 && items.iter().all(|item| nests_within(item, levels - 1))
+        }
+        Value::Object(fields) => {
+            levels > 0 && fields.values().all(|field| nests_within(field, levels - 1))
+        }
+        _ => true,
     }
 }
