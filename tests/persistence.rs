@@ -1,0 +1,223 @@
+//! What reaches the file and comes back: write, drop, reopen and re-check in the file
+//! modes; the original design's `db.json` format; the commit protocol's footprint (rename
+//! vs in-place rewrite, no temp left behind); and the `stats` counters.
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failing test
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+
+use common::{FILE_MODES, bytes, entries, json, open, text, write};
+use kv_engine::{Durability, KvStore};
+use serde_json::{Value, json};
+
+fn contents(store: &KvStore) -> BTreeMap<String, Value> {
+    store
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Many commits of puts, overwrites and deletes come back exactly after a reopen, in the
+/// same mode and in the other file mode (both write the same format).
+#[test]
+fn write_drop_reopen_restores_exactly_the_committed_state() {
+    for mode in FILE_MODES {
+        for reopen_as in FILE_MODES {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.json");
+            let mut model = BTreeMap::new();
+            let mut store = open(&path, mode);
+            for i in 0..60u32 {
+                let key = format!("key{:02}", i % 23);
+                if i % 5 == 4 {
+                    assert_eq!(store.delete(&key).unwrap(), model.remove(&key).is_some());
+                } else {
+                    let value = json!({"i": i, "half": f64::from(i) / 2.0, "list": [i, "x"]});
+                    store.put(key.clone(), value.clone()).unwrap();
+                    model.insert(key, value);
+                }
+            }
+            assert_eq!(contents(&store), model, "{mode}");
+            drop(store);
+
+            let store = open(&path, reopen_as);
+            assert_eq!(contents(&store), model, "{mode} reopened as {reopen_as}");
+            drop(store);
+            // And once more: a reopen that writes nothing changes nothing.
+            assert_eq!(contents(&open(&path, mode)), model, "{mode} second reopen");
+        }
+    }
+}
+
+#[test]
+fn deleting_the_last_key_leaves_an_empty_object_that_reopens_empty() {
+    for mode in FILE_MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let mut store = open(&path, mode);
+        store.put("A", json!(0)).unwrap();
+        assert!(store.delete("A").unwrap());
+        drop(store);
+        assert_eq!(bytes(&path).as_deref(), Some(&b"{}\n"[..]), "{mode}");
+        let store = open(&path, mode);
+        assert_eq!(store.get("A"), None, "{mode}");
+        assert!(store.is_empty(), "{mode}");
+    }
+}
+
+/// A file in the original design's format, whitespace and all, opens as it is in every
+/// mode, and survives a write and a reopen with every value equal.
+#[test]
+fn a_file_in_the_original_format_opens_and_round_trips() {
+    const ORIGINAL: &str = "{\"A\": 0, \"B\": {\"x\": [1, 2]}}";
+    for mode in Durability::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        write(&path, ORIGINAL);
+        let mut store = open(&path, mode);
+        assert_eq!(store.keys().collect::<Vec<_>>(), ["A", "B"], "{mode}");
+        assert_eq!(store.get("A"), Some(&json!(0)), "{mode}");
+        assert_eq!(store.get("B"), Some(&json!({"x": [1, 2]})), "{mode}");
+        store.put("C", json!("new")).unwrap();
+        drop(store);
+        if mode == Durability::Memory {
+            assert_eq!(bytes(&path).as_deref(), Some(ORIGINAL.as_bytes()));
+            continue;
+        }
+        let store = open(&path, mode);
+        assert_eq!(store.get("A"), Some(&json!(0)), "{mode}");
+        assert_eq!(store.get("B"), Some(&json!({"x": [1, 2]})), "{mode}");
+        assert_eq!(store.get("C"), Some(&json!("new")), "{mode}");
+        assert_eq!(store.len(), 3, "{mode}");
+        // What `cat db.json` shows: the same format, compact, one line.
+        assert_eq!(
+            bytes(&path).as_deref(),
+            Some(&b"{\"A\":0,\"B\":{\"x\":[1,2]},\"C\":\"new\"}\n"[..]),
+            "{mode}"
+        );
+    }
+}
+
+/// The file is a plain JSON object of exactly the store's contents after every commit,
+/// with number text and nested key order as written.
+#[test]
+fn the_file_holds_the_whole_store_after_every_commit() {
+    for mode in FILE_MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let mut store = open(&path, mode);
+        let steps: [(&str, Option<&str>); 5] = [
+            ("b", Some("{\"z\":1,\"a\":0.10}")),
+            ("a", Some("12345678901234567890")),
+            ("b", Some("null")),
+            ("a", None),
+            ("😀", Some("[1.0]")),
+        ];
+        for (key, value) in steps {
+            match value {
+                Some(value) => store.put(key, json(value)).unwrap(),
+                None => assert!(store.delete(key).unwrap()),
+            }
+            let on_disk: BTreeMap<String, Value> =
+                serde_json::from_slice(&bytes(&path).unwrap()).unwrap();
+            assert_eq!(on_disk, contents(&store), "{mode} after {key}");
+            for (k, v) in &on_disk {
+                assert_eq!(text(Some(v)), text(store.get(k)), "{mode}");
+            }
+        }
+        assert_eq!(
+            bytes(&path).as_deref(),
+            Some("{\"b\":null,\"😀\":[1.0]}\n".as_bytes()),
+            "{mode}"
+        );
+    }
+}
+
+/// Snapshot replaces the file by renaming a new one over it (the inode changes, so the old
+/// file is never written into) and leaves no temp file; naive rewrites the same inode in
+/// place, which is what makes it unsafe.
+#[test]
+fn snapshot_replaces_the_file_by_rename_and_naive_rewrites_it_in_place() {
+    for mode in FILE_MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        write(&path, "{}");
+        let mut store = open(&path, mode);
+        let mut inode = std::fs::metadata(&path).unwrap().ino();
+        for i in 0..3 {
+            store.put(format!("k{i}"), json!(i)).unwrap();
+            let now = std::fs::metadata(&path).unwrap().ino();
+            match mode {
+                Durability::Snapshot => assert_ne!(now, inode, "commit {i} wrote in place"),
+                _ => assert_eq!(now, inode, "naive commit {i} replaced the file"),
+            }
+            inode = now;
+            assert_eq!(
+                entries(dir.path()).into_iter().collect::<Vec<_>>(),
+                ["db.json", "db.json.lock"],
+                "{mode}: something was left beside the file"
+            );
+        }
+    }
+}
+
+/// `stats`: one commit per mutation; a snapshot commit fsyncs twice (the temp file, then
+/// the directory) and writes exactly the new file's bytes; naive never fsyncs.
+#[test]
+fn stats_count_commits_fsyncs_and_bytes() {
+    for mode in FILE_MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let mut store = open(&path, mode);
+        let fresh = store.stats();
+        assert_eq!(fresh.durability, mode);
+        assert_eq!(
+            (fresh.commits, fresh.fsyncs, fresh.bytes_written),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            fresh.file_size, None,
+            "{mode}: no file before the first commit"
+        );
+        assert_eq!(fresh.last_commit, None);
+        assert_eq!(fresh.keys, 0);
+
+        let fsyncs_per_commit = if mode == Durability::Snapshot { 2 } else { 0 };
+        for i in 1..=4u64 {
+            let before = store.stats();
+            store
+                .put(format!("key{i}"), json!("v".repeat(i as usize * 10)))
+                .unwrap();
+            let after = store.stats();
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(after.commits, before.commits + 1, "{mode}");
+            assert_eq!(after.fsyncs, before.fsyncs + fsyncs_per_commit, "{mode}");
+            assert_eq!(after.bytes_written - before.bytes_written, size, "{mode}");
+            assert_eq!(after.file_size, Some(size), "{mode}");
+            assert_eq!(after.keys, i as usize, "{mode}");
+            assert!(after.last_commit.is_some(), "{mode}");
+            assert_eq!(
+                std::fs::canonicalize(after.path.unwrap()).unwrap(),
+                std::fs::canonicalize(&path).unwrap()
+            );
+        }
+        assert_eq!(store.stats().commits, 4);
+        assert_eq!(store.stats().fsyncs, 4 * fsyncs_per_commit);
+    }
+}
+
+#[test]
+fn stats_in_memory_count_commits_and_nothing_on_disk() {
+    let mut store = KvStore::in_memory();
+    store.put("a", json!(1)).unwrap();
+    store.put("b", json!(2)).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.durability, Durability::Memory);
+    assert_eq!(stats.commits, 2);
+    assert_eq!((stats.fsyncs, stats.bytes_written), (0, 0));
+    assert_eq!((stats.path, stats.file_size), (None, None));
+    assert_eq!(stats.keys, 2);
+}
