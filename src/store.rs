@@ -124,6 +124,15 @@ impl KvStore {
         let path = fs
             .resolve(given)
             .map_err(|err| Error::io("resolve symlink", given, err))?;
+        // Without a file name there is nowhere to put the lock or the temp files beside it
+        // (`""` would lock `.lock` in the working directory and fail at the first commit).
+        if path.file_name().is_none() {
+            return Err(Error::io(
+                "open",
+                given,
+                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+            ));
+        }
         match fs.metadata(&path) {
             Ok(Some(meta)) if meta.is_dir => return Err(Error::IsDirectory { path }),
             Ok(_) => {}

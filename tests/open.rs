@@ -467,3 +467,23 @@ fn a_symlinked_path_keeps_its_link_and_the_target_gets_the_data() {
         );
     }
 }
+
+/// A path that names no file (empty, `/`) is refused in every mode before anything is
+/// created. Before this check, `open("")` succeeded, took a lock file named `.lock` in the
+/// working directory, and failed only at the first commit with a confusing rename error.
+#[test]
+fn a_path_that_names_no_file_is_refused() {
+    for mode in Durability::ALL {
+        for path in ["", "/"] {
+            let err = match try_open(Path::new(path), mode) {
+                Err(err) => err,
+                Ok(_) => panic!("{mode}: open({path:?}) succeeded"),
+            };
+            let message = err.to_string();
+            assert!(
+                message.contains("names no file"),
+                "{mode} {path:?}: {message}"
+            );
+        }
+    }
+}
