@@ -2,7 +2,7 @@
 //!
 //! - `PATH`: the snapshot, a plain JSON object of key → value that `cat` can show.
 //! - `PATH.lock`: the single-writer lock (an advisory lock; its content is empty).
-//! - `PATH.tmp-*`: a snapshot being written; never read, and removed on open.
+//! - `PATH.tmp-<pid>-<n>`: a snapshot being written; never read, and removed on open.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -31,10 +31,22 @@ pub fn temp_path(path: &Path, n: u64) -> PathBuf {
     sibling(path, &format!("{TEMP_INFIX}{}-{n}", std::process::id()))
 }
 
-/// Whether the directory entry `name` is a temp file of the database named `db_name`.
+/// Whether the directory entry `name` is a temp file of the database named `db_name`:
+/// exactly the shape [`temp_path`] makes, `NAME.tmp-<digits>-<digits>`. Anything else that
+/// merely starts the same way (`NAME.tmp-backup`, a user's file) is not ours to delete.
 pub fn is_temp_of(db_name: &OsStr, name: &OsStr) -> bool {
     let mut prefix = OsString::from(db_name);
     prefix.push(TEMP_INFIX);
-    name.as_encoded_bytes()
-        .starts_with(prefix.as_encoded_bytes())
+    let Some(rest) = name
+        .as_encoded_bytes()
+        .strip_prefix(prefix.as_encoded_bytes())
+    else {
+        return false;
+    };
+    let is_number = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    let mut parts = rest.split(|&byte| byte == b'-');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(pid), Some(n), None) if is_number(pid) && is_number(n)
+    )
 }

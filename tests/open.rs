@@ -165,9 +165,10 @@ fn a_directory_is_refused() {
     }
 }
 
-/// Temp files of this database (`PATH.tmp-*`) are removed on open and never read (their
-/// garbage would fail the parse, their valid JSON would show up as data); every other file
-/// in the directory is left alone.
+/// Temp files of this database (`PATH.tmp-<pid>-<n>`) are removed on open and never read
+/// (their garbage would fail the parse, their valid JSON would show up as data); every other
+/// file in the directory is left alone, including a user's `PATH.tmp-backup`, which an
+/// earlier `PATH.tmp-*` match deleted.
 #[test]
 fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
     for mode in FILE_MODES {
@@ -184,6 +185,12 @@ fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
             ("other.json.tmp-1", b"another database's temp"),
             ("db.jsonx.tmp-1-1", b"not ours either"),
             ("xdb.json.tmp-1-1", b"nor this"),
+            // Starts like a temp but is not the shape the engine makes: a user's file.
+            ("db.json.tmp-backup", b"{\"precious\": 1}"),
+            ("db.json.tmp-1", b"one number only"),
+            ("db.json.tmp-1-2-3", b"three numbers"),
+            ("db.json.tmp-1-x", b"not a number"),
+            ("db.json.tmp-", b""),
         ];
         for (name, contents) in strays.iter().chain(&others) {
             write(&dir.path().join(name), contents);
