@@ -19,12 +19,13 @@ pub enum OpenMode {
     /// Create the file, failing with `AlreadyExists` if it exists. Its permission bits are
     /// set to exactly `mode` (the process umask does not apply).
     CreateNew { mode: u32 },
-    /// Open for writing and truncate to zero length; create it with exactly `mode` if it
-    /// is missing.
+    /// Open for writing and truncate to zero length; create it with `mode` (less the
+    /// umask) if it is missing.
     Truncate { mode: u32 },
     /// Open an existing file for reading and writing without changing it.
     Existing,
-    /// Open for reading and writing, creating it with exactly `mode` if it is missing.
+    /// Open for reading and writing, creating it with `mode` (less the umask) if it is
+    /// missing.
     CreateOrOpen { mode: u32 },
 }
 
