@@ -30,6 +30,7 @@ mod durability;
 mod error;
 pub mod files;
 pub mod fs;
+pub mod shell;
 mod store;
 
 pub use crash::CrashPoint;

@@ -1,0 +1,277 @@
+//! The command line: [`Cli`] (clap), and [`run`], which opens the store, picks the mode
+//! (`-c`, interactive, piped) and turns the result into an exit status.
+//!
+//! Subcommands (`kv check PATH`, `kv bench ...`) sit beside `kv [PATH]`: a first
+//! argument that names a subcommand is the subcommand, so a database file literally named
+//! like one is opened as `kv ./bench`.
+
+use std::ffi::OsString;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::shell::interactive::{self, History};
+use crate::shell::render::{Layout, Renderer, Theme};
+use crate::shell::session::{Echo, Flow, OnError, Session};
+use crate::{Durability, KvStore, Options};
+
+/// The exit statuses, as documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Every command succeeded.
+    Success = 0,
+    /// At least one command failed.
+    CommandFailed = 1,
+    /// The database could not be opened, or the arguments were bad.
+    Fatal = 2,
+}
+
+impl From<Status> for std::process::ExitCode {
+    fn from(status: Status) -> Self {
+        std::process::ExitCode::from(status as u8)
+    }
+}
+
+/// `kv [OPTIONS] [PATH]`, or `kv SUBCOMMAND ...`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kv",
+    version,
+    about = "A key-value store shell whose durability you can see",
+    args_conflicts_with_subcommands = true,
+    after_help = "With no PATH, kv opens a transient in-memory store.\n\
+                  A database file named like a subcommand is opened as ./NAME.\n\
+                  Type `help` at the prompt for the command language.\n\
+                  Exit status: 0 all commands succeeded, 1 a command failed, \
+                  2 the database could not be opened or the arguments were bad."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Command>,
+    #[command(flatten)]
+    pub shell: ShellArgs,
+}
+
+/// Subcommands beside the shell. To add one: a variant here (with its clap args) and its
+/// arm in [`run`].
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// How the color choice is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The options of `kv [PATH]`.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// The database file (created on the first write). Without it, a transient
+    /// in-memory store.
+    pub path: Option<PathBuf>,
+
+    /// How commits reach the disk: memory, naive or snapshot.
+    #[arg(long, value_name = "MODE", default_value = "snapshot")]
+    pub durability: Durability,
+
+    /// Run CMD and exit (repeatable; runs in order).
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    pub commands: Vec<String>,
+
+    /// Stop at the first command that fails.
+    #[arg(long)]
+    pub bail: bool,
+
+    /// Print each command (as `> CMD`) before its result.
+    #[arg(long)]
+    pub echo: bool,
+
+    /// When to use colour.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// The interactive history file [default: $KV_HISTFILE, else ~/.kv_history].
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+
+    /// Keep no interactive history.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
+}
+
+/// What the terminal and environment look like; passed in so decisions are testable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub stdin_tty: bool,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+    /// `NO_COLOR` is set to something non-empty.
+    pub no_color: bool,
+    pub histfile: Option<OsString>,
+    pub home: Option<OsString>,
+}
+
+impl Environment {
+    /// The process's real environment.
+    pub fn current() -> Self {
+        Environment {
+            stdin_tty: io::stdin().is_terminal(),
+            stdout_tty: io::stdout().is_terminal(),
+            stderr_tty: io::stderr().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
+            histfile: std::env::var_os("KV_HISTFILE"),
+            home: std::env::var_os("HOME"),
+        }
+    }
+}
+
+/// Whether to colour a stream that is (or isn't) a terminal.
+pub fn use_color(choice: ColorChoice, is_tty: bool, no_color: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && !no_color,
+    }
+}
+
+/// Where interactive history goes: `--no-history`, `--history`, `KV_HISTFILE`, then
+/// `~/.kv_history`; off if there is no home directory.
+pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
+    if args.no_history {
+        return History::Off;
+    }
+    let chosen = args
+        .history
+        .clone()
+        .or_else(|| {
+            env.histfile
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| {
+            env.home
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|home| Path::new(home).join(".kv_history"))
+        });
+    chosen.map_or(History::Off, History::File)
+}
+
+/// Runs `kv` as `cli` says; the returned status is the process's exit status.
+pub fn run(cli: Cli, env: &Environment) -> Status {
+    if let Some(command) = cli.subcommand {
+        match command {}
+    }
+    run_shell(cli.shell, env)
+}
+
+fn run_shell(args: ShellArgs, env: &Environment) -> Status {
+    let interactive = args.commands.is_empty() && env.stdin_tty;
+    let out_color = use_color(args.color, env.stdout_tty, env.no_color);
+    let err_color = use_color(args.color, env.stderr_tty, env.no_color);
+    let layout = if env.stdout_tty {
+        Layout::Pretty
+    } else {
+        Layout::Compact
+    };
+    let out_renderer = Renderer {
+        theme: Theme::new(out_color),
+        layout,
+    };
+    let err_renderer = Renderer {
+        theme: Theme::new(err_color),
+        layout,
+    };
+    let mut stderr = io::stderr();
+
+    let opened = match &args.path {
+        Some(path) => KvStore::open(path, Options::new().durability(args.durability)),
+        None => Ok(KvStore::in_memory()),
+    };
+    let store = match opened {
+        Ok(store) => store,
+        Err(err) => {
+            // Nothing more useful can be done if stderr is gone too.
+            let _ = err_renderer.error(&mut stderr, None, &err.to_string());
+            return Status::Fatal;
+        }
+    };
+
+    let mut session = Session::new(store, out_renderer, err_renderer);
+    session.echo = if args.echo { Echo::On } else { Echo::Off };
+    if !interactive {
+        session.on_error = if args.bail {
+            OnError::Bail
+        } else {
+            OnError::Continue
+        };
+    }
+
+    let result = if interactive {
+        let (db_name, banner) = match &args.path {
+            Some(path) => (
+                path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |name| name.to_string_lossy().into_owned(),
+                ),
+                format!(
+                    "kv {}: {} ({} mode). Type help for commands, Ctrl-D to exit.",
+                    env!("CARGO_PKG_VERSION"),
+                    path.display(),
+                    session.store.durability()
+                ),
+            ),
+            None => (
+                "(memory)".to_string(),
+                format!(
+                    "kv {}: connected to a transient in-memory store; nothing is saved.\n\
+                     Use `kv FILE` to open a database file. Type help for commands, \
+                     Ctrl-D to exit.",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+        };
+        let history = history_location(&args, env);
+        interactive::run(&mut session, &history, out_color, &db_name, &banner)
+            .map_err(|err| err.to_string())
+    } else {
+        run_batch(&mut session, &args.commands).map_err(|err| format!("cannot write output: {err}"))
+    };
+    match result {
+        Ok(()) if session.failures() == 0 => Status::Success,
+        Ok(()) => Status::CommandFailed,
+        Err(message) => {
+            let _ = err_renderer.error(&mut stderr, None, &message);
+            Status::CommandFailed
+        }
+    }
+}
+
+/// `-c` commands, or the script on stdin. A closed stdout (`kv db < cmds | head -1`) is a
+/// normal end: nobody is left to read the results.
+fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut err = io::stderr();
+    let result = (|| {
+        if commands.is_empty() {
+            session.run_script(&mut io::stdin().lock(), &mut out, &mut err)?;
+        } else {
+            for command in commands {
+                if session.run_statement(command, None, &mut out, &mut err)?.0 == Flow::Stop {
+                    break;
+                }
+            }
+        }
+        out.flush()
+    })();
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,737 @@
+//! The command language: the table of verbs, [`Command`], and the pure [`parse`].
+//!
+//! A statement is `VERB [KEY] [VALUE]`. KEY is a bare word or a JSON string literal; VALUE is
+//! the rest of the statement, as JSON, except that one bare word that is not JSON is taken
+//! as a string. Everything here is free of I/O so the whole grammar is tested as a table.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// What a verb takes after it; drives argument checking, completion and hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Args {
+    /// Nothing.
+    None,
+    /// Exactly one KEY.
+    Key,
+    /// A KEY, then a JSON VALUE (the rest of the statement).
+    KeyValue,
+    /// An optional KEY-syntax word (a prefix).
+    OptionalKey,
+    /// An optional verb name (for `help`).
+    OptionalVerb,
+}
+
+/// One verb of the language. [`VERBS`] is the single source for parsing, `help`,
+/// completion, hints and did-you-mean suggestions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verb {
+    /// The canonical, lower-case name.
+    pub name: &'static str,
+    /// Other accepted names.
+    pub aliases: &'static [&'static str],
+    /// What follows the verb.
+    pub args: Args,
+    /// The usage line, as printed by `help` and on a wrong argument count.
+    pub usage: &'static str,
+    /// One line saying what it does.
+    pub summary: &'static str,
+}
+
+impl Verb {
+    /// Whether `word` (already lower-cased) names this verb.
+    pub fn is_named(&self, word: &str) -> bool {
+        self.name == word || self.aliases.contains(&word)
+    }
+
+    /// The part of the usage line after the verb (`"KEY VALUE"`).
+    pub fn usage_args(&self) -> &'static str {
+        self.usage
+            .split_once(' ')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+    }
+}
+
+/// Every verb, in the order `help` lists them. To add a verb: add a row here, a
+/// [`Command`] variant and its arm in [`parse`], then its arm in `exec` and `render`.
+pub const VERBS: &[Verb] = &[
+    Verb {
+        name: "get",
+        aliases: &[],
+        args: Args::Key,
+        usage: "get KEY",
+        summary: "print the value stored under KEY as JSON, or (nil) if there is none",
+    },
+    Verb {
+        name: "put",
+        aliases: &["set"],
+        args: Args::KeyValue,
+        usage: "put KEY VALUE",
+        summary: "store the JSON VALUE under KEY; prints OK once it is durable",
+    },
+    Verb {
+        name: "delete",
+        aliases: &["del"],
+        args: Args::Key,
+        usage: "delete KEY",
+        summary: "remove KEY; prints OK once durable, or (nil) if there was no such key",
+    },
+    Verb {
+        name: "exists",
+        aliases: &[],
+        args: Args::Key,
+        usage: "exists KEY",
+        summary: "print true if KEY is present, else false",
+    },
+    Verb {
+        name: "keys",
+        aliases: &[],
+        args: Args::OptionalKey,
+        usage: "keys [PREFIX]",
+        summary: "list the keys (starting with PREFIX), one per line, in order",
+    },
+    Verb {
+        name: "count",
+        aliases: &[],
+        args: Args::None,
+        usage: "count",
+        summary: "print the number of keys",
+    },
+    Verb {
+        name: "dump",
+        aliases: &[],
+        args: Args::None,
+        usage: "dump",
+        summary: "print the whole store as one JSON object",
+    },
+    Verb {
+        name: "stats",
+        aliases: &[],
+        args: Args::None,
+        usage: "stats",
+        summary: "print the mode, file, size on disk, keys, commits, fsyncs, bytes written",
+    },
+    Verb {
+        name: "help",
+        aliases: &[],
+        args: Args::OptionalVerb,
+        usage: "help [COMMAND]",
+        summary: "list the commands, or describe one",
+    },
+    Verb {
+        name: "exit",
+        aliases: &["quit"],
+        args: Args::None,
+        usage: "exit",
+        summary: "leave the shell (also quit, or Ctrl-D)",
+    },
+];
+
+/// The verb named `word` (any case, aliases included).
+pub fn find_verb(word: &str) -> Option<&'static Verb> {
+    let word = word.to_ascii_lowercase();
+    VERBS.iter().find(|verb| verb.is_named(&word))
+}
+
+/// One parsed statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: Value,
+    },
+    Delete {
+        key: String,
+    },
+    Exists {
+        key: String,
+    },
+    Keys {
+        prefix: Option<String>,
+    },
+    Count,
+    Dump,
+    Stats,
+    /// `help`, or `help VERB` (the topic is the verb's canonical name).
+    Help {
+        topic: Option<&'static Verb>,
+    },
+    Exit,
+}
+
+/// Where in the statement a problem is: 1-based line (within the statement) and column
+/// (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Why a statement does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// The message, without position.
+    pub message: String,
+    /// Where the problem is, when one place is to blame.
+    pub position: Option<Position>,
+}
+
+impl ParseError {
+    fn new(message: impl Into<String>) -> Self {
+        ParseError {
+            message: message.into(),
+            position: None,
+        }
+    }
+
+    fn usage(verb: &Verb, problem: &str) -> Self {
+        ParseError::new(format!("{problem}; usage: {}", verb.usage))
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some(Position { line: 1, column }) => write!(f, "column {column}: {}", self.message),
+            Some(Position { line, column }) => {
+                write!(f, "line {line} column {column}: {}", self.message)
+            }
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses one statement (which may span lines while a JSON value is open). Blank
+/// statements and `#` comments are `Ok(None)`: there is nothing to run.
+pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
+    let trimmed = input.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Ok(None);
+    }
+    let mut cursor = Cursor {
+        input,
+        pos: input.len() - trimmed.len(),
+    };
+    let word = cursor.word();
+    let verb = find_verb(word).ok_or_else(|| unknown_verb(word))?;
+    let command = match verb.args {
+        Args::None => {
+            cursor.expect_end(verb)?;
+            match verb.name {
+                "count" => Command::Count,
+                "dump" => Command::Dump,
+                "stats" => Command::Stats,
+                _ => Command::Exit,
+            }
+        }
+        Args::Key => {
+            let key = cursor
+                .key(verb)?
+                .ok_or_else(|| ParseError::usage(verb, "missing KEY"))?;
+            cursor.expect_end(verb)?;
+            match verb.name {
+                "get" => Command::Get { key },
+                "delete" => Command::Delete { key },
+                _ => Command::Exists { key },
+            }
+        }
+        Args::OptionalKey => {
+            let prefix = cursor.key(verb)?;
+            cursor.expect_end(verb)?;
+            Command::Keys { prefix }
+        }
+        Args::OptionalVerb => {
+            let topic = match cursor.word() {
+                "" => None,
+                name => Some(find_verb(name).ok_or_else(|| unknown_verb(name))?),
+            };
+            cursor.expect_end(verb)?;
+            Command::Help { topic }
+        }
+        Args::KeyValue => {
+            let key = cursor
+                .key(verb)?
+                .ok_or_else(|| ParseError::usage(verb, "missing KEY"))?;
+            let value = cursor.value(verb, &key)?;
+            Command::Put { key, value }
+        }
+    };
+    Ok(Some(command))
+}
+
+/// The error for a word that is no verb, with the closest verb when one is close.
+fn unknown_verb(word: &str) -> ParseError {
+    let lower = word.to_ascii_lowercase();
+    let suggestion = VERBS
+        .iter()
+        .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
+        .map(|name| (edit_distance(&lower, name), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min_by_key(|(distance, _)| *distance);
+    match suggestion {
+        Some((_, name)) => ParseError::new(format!(
+            "unknown command {word:?}; did you mean {name:?}? (type help for the list)"
+        )),
+        None => ParseError::new(format!("unknown command {word:?} (type help for the list)")),
+    }
+}
+
+/// Levenshtein distance, for did-you-mean; verbs are short, so the quadratic table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `key` can be typed back as a bare word: otherwise it must be written as a JSON
+/// string literal. Brackets and quotes are excluded so a bare key never opens a
+/// multi-line value, and `#` so it never looks like a comment.
+pub fn is_bare_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('#')
+        && key
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"\"{}[]\\".contains(c))
+}
+
+/// `key` as it would be typed: a bare word when that round-trips, else a JSON string.
+pub fn key_syntax(key: &str) -> String {
+    if is_bare_key(key) {
+        key.to_string()
+    } else {
+        Value::String(key.to_string()).to_string()
+    }
+}
+
+/// Whether `input` is an unfinished statement: a `put` whose JSON value (or quoted key)
+/// still has an open bracket or string. The interactive validator and the piped reader
+/// both use it to keep reading lines.
+pub fn needs_more_input(input: &str) -> bool {
+    let trimmed = input.trim_start();
+    let (word, rest) = trimmed
+        .split_once(char::is_whitespace)
+        .unwrap_or((trimmed, ""));
+    let is_put = find_verb(word).is_some_and(|verb| verb.args == Args::KeyValue);
+    if !is_put {
+        return false;
+    }
+    let mut open: Vec<char> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in rest.chars() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => open.push('}'),
+            '[' => open.push(']'),
+            // Mismatched: more input cannot help; let the parser report it.
+            '}' | ']' if open.pop() != Some(c) => return false,
+            _ => {}
+        }
+    }
+    in_string || !open.is_empty()
+}
+
+/// A position in the statement being parsed.
+struct Cursor<'a> {
+    input: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_space(&mut self) {
+        let rest = &self.input[self.pos..];
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+
+    /// The 1-based position of byte offset `at`.
+    fn position(&self, at: usize) -> Position {
+        let before = &self.input[..at];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Position {
+            line,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    /// The next whitespace-delimited word ("" at the end).
+    fn word(&mut self) -> &'a str {
+        self.skip_space();
+        let rest = &self.input[self.pos..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        self.pos += end;
+        &rest[..end]
+    }
+
+    /// The next KEY: a JSON string literal or a bare word; `None` at the end.
+    fn key(&mut self, verb: &Verb) -> Result<Option<String>, ParseError> {
+        self.skip_space();
+        let rest = &self.input[self.pos..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        if rest.starts_with('"') {
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+            return match stream.next() {
+                Some(Ok(key)) => {
+                    self.pos += stream.byte_offset();
+                    Ok(Some(key))
+                }
+                Some(Err(err)) => Err(self.json_error(self.pos, "KEY", &err)),
+                None => Ok(None),
+            };
+        }
+        let start = self.pos;
+        let word = self.word();
+        if !is_bare_key(word) {
+            return Err(ParseError {
+                message: format!(
+                    "{word:?} cannot be a bare KEY; write it as a JSON string: {}",
+                    key_syntax(word)
+                ),
+                position: Some(self.position(start)),
+            });
+        }
+        let _ = verb;
+        Ok(Some(word.to_string()))
+    }
+
+    /// The VALUE: the rest of the statement.
+    fn value(&mut self, verb: &Verb, key: &str) -> Result<Value, ParseError> {
+        self.skip_space();
+        let start = self.pos;
+        let text = self.input[start..].trim_end();
+        if text.is_empty() {
+            return Err(ParseError::usage(verb, "missing VALUE"));
+        }
+        let err = match serde_json::from_str::<Value>(text) {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        if text.starts_with(['{', '[', '"']) {
+            return Err(self.json_error(start, "VALUE", &err));
+        }
+        if text.contains(char::is_whitespace) {
+            return Err(ParseError {
+                message: format!(
+                    "VALUE is not JSON; to store the text as a string, quote it: {} {} {}",
+                    verb.name,
+                    key_syntax(key),
+                    Value::String(text.to_string())
+                ),
+                position: Some(self.position(start)),
+            });
+        }
+        // One bare word that is not valid JSON: a string, as in `put name alice`.
+        Ok(Value::String(text.to_string()))
+    }
+
+    /// A JSON error in the text starting at byte `start`, positioned in the statement.
+    fn json_error(&self, start: usize, what: &str, err: &serde_json::Error) -> ParseError {
+        let base = self.position(start);
+        // serde_json counts columns in bytes from 1; convert to characters in the statement.
+        let position = if err.line() <= 1 {
+            let text = &self.input[start..];
+            let byte_col = err.column().saturating_sub(1).min(text.len());
+            let byte_col = (0..=byte_col)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            Position {
+                line: base.line,
+                column: base.column + text[..byte_col].chars().count(),
+            }
+        } else {
+            Position {
+                line: base.line + err.line() - 1,
+                column: err.column().max(1),
+            }
+        };
+        let reason = err.to_string();
+        // Drop serde_json's own " at line L column C": we give the statement's position.
+        let reason = reason
+            .rsplit_once(" at line ")
+            .map_or(reason.as_str(), |(head, _)| head);
+        ParseError {
+            message: format!("{what} is not valid JSON: {reason}"),
+            position: Some(position),
+        }
+    }
+
+    fn expect_end(&mut self, verb: &Verb) -> Result<(), ParseError> {
+        self.skip_space();
+        if self.pos < self.input.len() {
+            return Err(ParseError::usage(verb, "too many arguments"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(input: &str) -> Command {
+        match parse(input) {
+            Ok(Some(command)) => command,
+            other => panic!("{input:?} parsed as {other:?}"),
+        }
+    }
+
+    fn err(input: &str) -> String {
+        match parse(input) {
+            Err(err) => err.to_string(),
+            other => panic!("{input:?} should fail, parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn statements_that_parse() {
+        let key = |k: &str| k.to_string();
+        let cases: Vec<(&str, Command)> = vec![
+            ("get a", Command::Get { key: key("a") }),
+            ("  GET   a  ", Command::Get { key: key("a") }),
+            (
+                "get \"key with spaces\"",
+                Command::Get {
+                    key: key("key with spaces"),
+                },
+            ),
+            (
+                "get \"q\\\"uote\"",
+                Command::Get {
+                    key: key("q\"uote"),
+                },
+            ),
+            (
+                "put n 42",
+                Command::Put {
+                    key: key("n"),
+                    value: json!(42),
+                },
+            ),
+            (
+                "put t true",
+                Command::Put {
+                    key: key("t"),
+                    value: json!(true),
+                },
+            ),
+            (
+                "put z null",
+                Command::Put {
+                    key: key("z"),
+                    value: Value::Null,
+                },
+            ),
+            (
+                "put name alice",
+                Command::Put {
+                    key: key("name"),
+                    value: json!("alice"),
+                },
+            ),
+            (
+                "put v 1.2.3",
+                Command::Put {
+                    key: key("v"),
+                    value: json!("1.2.3"),
+                },
+            ),
+            (
+                "put s \"hello world\"",
+                Command::Put {
+                    key: key("s"),
+                    value: json!("hello world"),
+                },
+            ),
+            (
+                "SET o {\"a\": [1, 2]}",
+                Command::Put {
+                    key: key("o"),
+                    value: json!({"a": [1, 2]}),
+                },
+            ),
+            (
+                "put o {\"a\":\n 1}",
+                Command::Put {
+                    key: key("o"),
+                    value: json!({"a": 1}),
+                },
+            ),
+            (
+                "put e \"\"",
+                Command::Put {
+                    key: key("e"),
+                    value: json!(""),
+                },
+            ),
+            ("delete a", Command::Delete { key: key("a") }),
+            ("Del a", Command::Delete { key: key("a") }),
+            ("exists a", Command::Exists { key: key("a") }),
+            ("keys", Command::Keys { prefix: None }),
+            (
+                "keys user:",
+                Command::Keys {
+                    prefix: Some(key("user:")),
+                },
+            ),
+            ("count", Command::Count),
+            ("dump", Command::Dump),
+            ("stats", Command::Stats),
+            ("help", Command::Help { topic: None }),
+            (
+                "help SET",
+                Command::Help {
+                    topic: find_verb("put"),
+                },
+            ),
+            ("exit", Command::Exit),
+            ("quit", Command::Exit),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(ok(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn blank_lines_and_comments_are_nothing() {
+        for input in ["", "   ", "\t", "# a comment", "   # get a"] {
+            assert_eq!(parse(input), Ok(None), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn statements_that_fail_say_why() {
+        let cases = [
+            (
+                "gte a",
+                "unknown command \"gte\"; did you mean \"get\"? (type help for the list)",
+            ),
+            (
+                "frobnicate",
+                "unknown command \"frobnicate\" (type help for the list)",
+            ),
+            (
+                "help frob",
+                "unknown command \"frob\" (type help for the list)",
+            ),
+            ("get", "missing KEY; usage: get KEY"),
+            ("get a b", "too many arguments; usage: get KEY"),
+            ("count 1", "too many arguments; usage: count"),
+            ("keys a b", "too many arguments; usage: keys [PREFIX]"),
+            ("put", "missing KEY; usage: put KEY VALUE"),
+            ("put k", "missing VALUE; usage: put KEY VALUE"),
+            (
+                "put k hello world",
+                "column 7: VALUE is not JSON; to store the text as a string, quote it: \
+                 put k \"hello world\"",
+            ),
+            (
+                "put x {\"a\":",
+                "column 11: VALUE is not valid JSON: EOF while parsing a value",
+            ),
+            (
+                "put x [1, 2}",
+                "column 12: VALUE is not valid JSON: expected `,` or `]`",
+            ),
+            (
+                "put x {\"a\":1} extra",
+                "column 15: VALUE is not valid JSON: trailing characters",
+            ),
+            (
+                "put x {\"a\":\n  oops}",
+                "line 2 column 3: VALUE is not valid JSON: expected value",
+            ),
+            (
+                "get \"unterminated",
+                "column 17: KEY is not valid JSON: EOF while parsing a string",
+            ),
+            (
+                "get a{b",
+                "column 5: \"a{b\" cannot be a bare KEY; write it as a JSON string: \"a{b\"",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(err(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn an_open_json_value_asks_for_more_input() {
+        let cases = [
+            ("put x {", true),
+            ("put x {\"a\": [1,", true),
+            ("put x \"abc", true),
+            ("set x \"a\\\"", true),
+            ("put x {\"a\": \"}\"", true),
+            ("put x {\"a\": 1}", false),
+            ("put x [1}", false),
+            ("get {", false),
+            ("# put x {", false),
+            ("put x 1", false),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(needs_more_input(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_through_their_syntax() {
+        for key in [
+            "plain",
+            "user:1",
+            "with space",
+            "q\"uote",
+            "",
+            "#hash",
+            "a{b",
+            "é",
+        ] {
+            let typed = format!("get {}", key_syntax(key));
+            assert_eq!(
+                ok(&typed),
+                Command::Get {
+                    key: key.to_string()
+                },
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_verb_has_a_usage_starting_with_its_name() {
+        for verb in VERBS {
+            assert!(verb.usage.starts_with(verb.name), "{verb:?}");
+            assert!(!verb.summary.is_empty(), "{verb:?}");
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The rustyline helper: completion of verbs and live keys, a greyed usage hint,
+//! highlighting (an unknown verb in red), and multi-line input while a JSON value is open.
+//! The logic lives in plain methods so it is tested without a terminal.
+
+use std::borrow::Cow;
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+
+use crate::shell::command::{Args, VERBS, find_verb, key_syntax, needs_more_input};
+use crate::shell::render::Theme;
+
+/// Everything the line editor asks the shell about.
+#[derive(Debug, Helper)]
+pub struct KvHelper {
+    /// The store's keys, refreshed by the loop after each mutation.
+    keys: Vec<String>,
+    theme: Theme,
+    /// The prompt as styled, shown instead of the plain one when colour is on.
+    styled_prompt: String,
+}
+
+impl KvHelper {
+    /// A helper that styles with `theme`, showing `styled_prompt` for the prompt.
+    pub fn new(theme: Theme, styled_prompt: String) -> Self {
+        KvHelper {
+            keys: Vec::new(),
+            theme,
+            styled_prompt,
+        }
+    }
+
+    /// Replaces the keys offered for completion.
+    pub fn set_keys(&mut self, keys: Vec<String>) {
+        self.keys = keys;
+    }
+
+    /// Completions for `line` with the cursor at byte `pos`: where the replaced word
+    /// starts, and the candidates (verbs for the first word, keys or verbs after).
+    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let before = &line[..pos];
+        let start = before.rfind(char::is_whitespace).map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        let word = &before[start..];
+        let previous: Vec<&str> = before[..start].split_whitespace().collect();
+        let names = |prefix: &str| -> Vec<String> {
+            let prefix = prefix.to_ascii_lowercase();
+            VERBS
+                .iter()
+                .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
+                .filter(|name| name.starts_with(&prefix))
+                .map(|name| format!("{name} "))
+                .collect()
+        };
+        let found = match previous.as_slice() {
+            [] => names(word),
+            [verb] => match find_verb(verb).map(|verb| verb.args) {
+                Some(Args::Key | Args::KeyValue | Args::OptionalKey) => {
+                    // A key being typed as a JSON string matches on what is inside it.
+                    let typed = word.strip_prefix('"').unwrap_or(word);
+                    self.keys
+                        .iter()
+                        .filter(|key| key.starts_with(typed))
+                        .map(|key| format!("{} ", key_syntax(key)))
+                        .collect()
+                }
+                Some(Args::OptionalVerb) => names(word),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        (start, found)
+    }
+
+    /// The greyed text shown after the cursor: the rest of the verb's usage.
+    pub fn usage_hint(&self, line: &str, pos: usize) -> Option<String> {
+        if pos < line.len() || line.trim().is_empty() {
+            return None;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let typing_verb = words.len() == 1 && !line.ends_with(char::is_whitespace);
+        if typing_verb {
+            let lower = words[0].to_ascii_lowercase();
+            let mut matching = VERBS.iter().filter(|verb| verb.name.starts_with(&lower));
+            let verb = matching.next()?;
+            if matching.next().is_some() && verb.name != lower {
+                return None;
+            }
+            let args = verb.usage_args();
+            let space = if args.is_empty() { "" } else { " " };
+            return Some(format!("{}{space}{args}", &verb.name[lower.len()..]));
+        }
+        let verb = find_verb(words.first()?)?;
+        // Hint only while the arguments are plain words; a quoted key or JSON value may
+        // hold spaces that make counting words meaningless.
+        if line.contains(['"', '{', '[']) {
+            return None;
+        }
+        let typed_args = words.len() - 1;
+        let complete_args = if line.ends_with(char::is_whitespace) {
+            typed_args
+        } else {
+            typed_args.saturating_sub(1)
+        };
+        let remaining: Vec<&str> = verb
+            .usage_args()
+            .split_whitespace()
+            .skip(complete_args)
+            .collect();
+        if remaining.is_empty() || !line.ends_with(char::is_whitespace) {
+            return None;
+        }
+        Some(remaining.join(" "))
+    }
+
+    /// `line` with the verb styled (red if unknown) and a `put` value styled as JSON.
+    pub fn highlighted(&self, line: &str) -> String {
+        let start = line.len() - line.trim_start().len();
+        let rest = &line[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        if word.is_empty() || word.starts_with('#') {
+            return self.theme.hint.paint(line).to_string();
+        }
+        let verb = find_verb(word);
+        let verb_style = if verb.is_some() {
+            self.theme.verb
+        } else {
+            self.theme.unknown_verb
+        };
+        let mut out = format!("{}{}", &line[..start], verb_style.paint(word));
+        if verb.is_some_and(|verb| verb.args == Args::KeyValue) {
+            // Style the value, which starts after the key (a bare word or a JSON string).
+            let trimmed = after.trim_start();
+            let key_end = if trimmed.starts_with('"') {
+                let mut stream =
+                    serde_json::Deserializer::from_str(trimmed).into_iter::<serde_json::Value>();
+                match stream.next() {
+                    Some(Ok(_)) => stream.byte_offset(),
+                    _ => trimmed.len(),
+                }
+            } else {
+                trimmed.find(char::is_whitespace).unwrap_or(trimmed.len())
+            };
+            let key_end = after.len() - trimmed.len() + key_end;
+            let (key, value) = after.split_at(key_end);
+            out.push_str(key);
+            let style = match value.trim_start().chars().next() {
+                Some('"') => self.theme.string,
+                Some('0'..='9' | '-') => self.theme.number,
+                Some('{' | '[') => nu_ansi_term::Style::new(),
+                _ => self.theme.literal,
+            };
+            out.push_str(&style.paint(value).to_string());
+        } else {
+            out.push_str(after);
+        }
+        out
+    }
+}
+
+impl Completer for KvHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, found) = self.candidates(line, pos);
+        let pairs = found
+            .into_iter()
+            .map(|text| Pair {
+                display: text.trim_end().to_string(),
+                replacement: text,
+            })
+            .collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for KvHelper {
+    type Hint = String;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        self.usage_hint(line, pos)
+    }
+}
+
+impl Highlighter for KvHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        Cow::Owned(self.highlighted(line))
+    }
+
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        default: bool,
+    ) -> Cow<'b, str> {
+        if default {
+            Cow::Borrowed(&self.styled_prompt)
+        } else {
+            Cow::Borrowed(prompt)
+        }
+    }
+
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        Cow::Owned(self.theme.hint.paint(hint).to_string())
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        // The verb's colour can change with any keystroke (`ge` is red, `get` is not).
+        true
+    }
+}
+
+impl Validator for KvHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        if needs_more_input(ctx.input()) {
+            Ok(ValidationResult::Incomplete)
+        } else {
+            Ok(ValidationResult::Valid(None))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn helper() -> KvHelper {
+        let mut helper = KvHelper::new(Theme::colored(), "kv> ".into());
+        helper.set_keys(vec!["alice".into(), "alpha".into(), "with space".into()]);
+        helper
+    }
+
+    #[test]
+    fn completes_verbs_then_live_keys() {
+        let h = helper();
+        assert_eq!(h.candidates("ge", 2), (0, vec!["get ".to_string()]));
+        assert_eq!(
+            h.candidates("de", 2),
+            (0, vec!["delete ".to_string(), "del ".to_string()])
+        );
+        assert_eq!(
+            h.candidates("get al", 6),
+            (4, vec!["alice ".to_string(), "alpha ".to_string()])
+        );
+        assert_eq!(
+            h.candidates("put w", 5),
+            (4, vec!["\"with space\" ".to_string()])
+        );
+        assert_eq!(
+            h.candidates("get \"wi", 7),
+            (4, vec!["\"with space\" ".to_string()])
+        );
+        assert_eq!(h.candidates("help ke", 7), (5, vec!["keys ".to_string()]));
+        assert_eq!(h.candidates("count x", 7), (6, vec![]));
+        assert_eq!(h.candidates("put alice 1", 11), (10, vec![]));
+    }
+
+    #[test]
+    fn hints_show_the_rest_of_the_usage() {
+        let h = helper();
+        assert_eq!(h.usage_hint("pu", 2), Some("t KEY VALUE".into()));
+        assert_eq!(h.usage_hint("put ", 4), Some("KEY VALUE".into()));
+        assert_eq!(h.usage_hint("put k ", 6), Some("VALUE".into()));
+        assert_eq!(h.usage_hint("put k 1", 7), None);
+        assert_eq!(h.usage_hint("coun", 4), Some("t".into()));
+        assert_eq!(h.usage_hint("e", 1), None, "exists and exit both match");
+        assert_eq!(h.usage_hint("", 0), None);
+    }
+
+    #[test]
+    fn an_unknown_verb_is_red_and_a_known_one_is_not() {
+        let h = helper();
+        assert_eq!(h.highlighted("gte a"), "\x1b[31mgte\x1b[0m a");
+        assert_eq!(h.highlighted("get a"), "\x1b[1;34mget\x1b[0m a");
+        assert_eq!(
+            h.highlighted("put a \"x\""),
+            "\x1b[1;34mput\x1b[0m a\x1b[32m \"x\"\x1b[0m"
+        );
+        let plain = KvHelper::new(Theme::plain(), "kv> ".into());
+        assert_eq!(plain.highlighted("gte a"), "gte a");
+    }
+}

@@ -1,0 +1,105 @@
+//! Interactive mode: the rustyline loop around a [`Session`]. The only part of the shell
+//! that needs a terminal; everything it calls is tested without one.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use rustyline::Editor;
+use rustyline::config::{ColorMode, CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+
+use crate::shell::editor::KvHelper;
+use crate::shell::session::{Flow, Ran, Session};
+
+/// Where (and whether) interactive history is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum History {
+    /// Not loaded, not saved (`--no-history`).
+    Off,
+    /// Loaded at start and saved at exit, with mode 0600.
+    File(PathBuf),
+}
+
+/// Why the interactive loop stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum InteractiveError {
+    #[error("line editor: {0}")]
+    Editor(#[from] ReadlineError),
+    #[error("cannot write to the terminal: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads statements from the terminal until `exit` or Ctrl-D. Ctrl-C abandons the line
+/// being typed. History is saved on the way out; a failure to save is only a warning.
+pub fn run(
+    session: &mut Session,
+    history: &History,
+    color: bool,
+    db_name: &str,
+    banner: &str,
+) -> Result<(), InteractiveError> {
+    let config = Config::builder()
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .color_mode(if color {
+            ColorMode::Enabled
+        } else {
+            ColorMode::Disabled
+        })
+        .build();
+    let prompt = format!("kv {db_name}> ");
+    let styled_prompt = session.out_renderer.theme.prompt.paint(&prompt).to_string();
+    let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
+    let mut helper = KvHelper::new(session.out_renderer.theme, styled_prompt);
+    helper.set_keys(session.store.keys().map(str::to_string).collect());
+    editor.set_helper(Some(helper));
+
+    let mut stdout = io::stdout();
+    let mut stderr = io::stderr();
+    if let History::File(path) = history {
+        match editor.load_history(path) {
+            Ok(()) => {}
+            Err(ReadlineError::Io(err)) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                let message = format!("cannot read history {}: {err}", path.display());
+                session.err_renderer.error(&mut stderr, None, &message)?;
+            }
+        }
+    }
+    writeln!(stdout, "{banner}")?;
+
+    loop {
+        match editor.readline(&prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    editor.add_history_entry(line.as_str())?;
+                }
+                let (flow, ran) = session.run_statement(&line, None, &mut stdout, &mut stderr)?;
+                stdout.flush()?;
+                if let Ran::Outcome(outcome) = &ran
+                    && outcome.changed_keys()
+                    && let Some(helper) = editor.helper_mut()
+                {
+                    helper.set_keys(session.store.keys().map(str::to_string).collect());
+                }
+                if flow == Flow::Stop {
+                    break;
+                }
+            }
+            // Ctrl-C: the half-typed line is dropped; the shell goes on.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(err) => return Err(err.into()),
+        }
+    }
+
+    if let History::File(path) = history
+        && let Err(err) = editor.save_history(path)
+    {
+        let message = format!("cannot save history to {}: {err}", path.display());
+        session.err_renderer.error(&mut stderr, None, &message)?;
+    }
+    Ok(())
+}

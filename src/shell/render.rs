@@ -1,0 +1,355 @@
+//! All formatting and colour: [`Outcome`]s, errors and help become text in any
+//! `io::Write`. With [`Theme::plain`] not one escape code is written.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use nu_ansi_term::{Color, Style};
+use serde_json::Value;
+
+use crate::Stats;
+use crate::shell::command::{VERBS, Verb, key_syntax};
+use crate::shell::exec::Outcome;
+
+/// The styles used for each kind of output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub string: Style,
+    pub number: Style,
+    pub literal: Style,
+    pub nil: Style,
+    pub ok: Style,
+    pub error: Style,
+    pub label: Style,
+    pub verb: Style,
+    pub unknown_verb: Style,
+    pub hint: Style,
+    pub prompt: Style,
+}
+
+impl Theme {
+    /// No styling at all: for pipes, `--color never` and `NO_COLOR`.
+    pub fn plain() -> Self {
+        let none = Style::new();
+        Theme {
+            string: none,
+            number: none,
+            literal: none,
+            nil: none,
+            ok: none,
+            error: none,
+            label: none,
+            verb: none,
+            unknown_verb: none,
+            hint: none,
+            prompt: none,
+        }
+    }
+
+    /// The colours used on a terminal.
+    pub fn colored() -> Self {
+        Theme {
+            string: Color::Green.normal(),
+            number: Color::Cyan.normal(),
+            literal: Color::Yellow.normal(),
+            nil: Style::new().dimmed().italic(),
+            ok: Color::Green.bold(),
+            error: Color::Red.bold(),
+            label: Color::Blue.normal(),
+            verb: Color::Blue.bold(),
+            unknown_verb: Color::Red.normal(),
+            hint: Style::new().dimmed(),
+            prompt: Color::Green.bold(),
+        }
+    }
+
+    /// `plain` or `colored`.
+    pub fn new(color: bool) -> Self {
+        if color {
+            Theme::colored()
+        } else {
+            Theme::plain()
+        }
+    }
+
+    /// The style for a JSON value, by its type.
+    pub fn value_style(&self, value: &Value) -> Style {
+        match value {
+            Value::String(_) => self.string,
+            Value::Number(_) => self.number,
+            Value::Bool(_) | Value::Null => self.literal,
+            Value::Array(_) | Value::Object(_) => Style::new(),
+        }
+    }
+}
+
+/// How JSON values are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line per value: pipes and scripts.
+    Compact,
+    /// `dump` indented: a person at a terminal.
+    Pretty,
+}
+
+/// A theme and a layout: everything rendering needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renderer {
+    pub theme: Theme,
+    pub layout: Layout,
+}
+
+impl Renderer {
+    /// Writes `outcome`, ending with a newline (nothing at all for `exit`).
+    pub fn outcome(&self, w: &mut dyn Write, outcome: &Outcome) -> io::Result<()> {
+        let theme = &self.theme;
+        match outcome {
+            Outcome::Value(value) => {
+                writeln!(w, "{}", theme.value_style(value).paint(value.to_string()))
+            }
+            Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
+            Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
+            Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
+            Outcome::Keys(keys) => {
+                for key in keys {
+                    writeln!(w, "{}", key_syntax(key))?;
+                }
+                Ok(())
+            }
+            Outcome::Count(count) => writeln!(w, "{}", theme.number.paint(count.to_string())),
+            Outcome::Dump(value) => {
+                let text = match self.layout {
+                    Layout::Compact => value.to_string(),
+                    // Serialising a `Value` to a string cannot fail (no I/O, string keys).
+                    Layout::Pretty => {
+                        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+                    }
+                };
+                writeln!(w, "{text}")
+            }
+            Outcome::Stats(stats) => self.stats(w, stats),
+            Outcome::Help(None) => self.help(w),
+            Outcome::Help(Some(verb)) => self.verb_help(w, verb),
+            Outcome::Exit => Ok(()),
+        }
+    }
+
+    fn stats(&self, w: &mut dyn Write, stats: &Stats) -> io::Result<()> {
+        let file = match &stats.path {
+            Some(path) => path.display().to_string(),
+            None => "(none: in memory)".to_string(),
+        };
+        let size = match stats.file_size {
+            Some(bytes) => format!("{bytes} bytes"),
+            None => "(no file)".to_string(),
+        };
+        let rows = [
+            ("mode", stats.durability.name().to_string()),
+            ("file", file),
+            ("size on disk", size),
+            ("keys", stats.keys.to_string()),
+            ("commits", stats.commits.to_string()),
+            ("fsyncs", stats.fsyncs.to_string()),
+            ("bytes written", stats.bytes_written.to_string()),
+            (
+                "last commit",
+                stats.last_commit.map_or("(none)".to_string(), duration),
+            ),
+        ];
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 1;
+        for (name, value) in rows {
+            let label = format!("{name}:");
+            writeln!(
+                w,
+                "{} {value}",
+                self.theme.label.paint(format!("{label:<width$}"))
+            )?;
+        }
+        Ok(())
+    }
+
+    fn help(&self, w: &mut dyn Write) -> io::Result<()> {
+        let width = VERBS.iter().map(|verb| verb.usage.len()).max().unwrap_or(0);
+        writeln!(w, "Commands (case-insensitive):")?;
+        for verb in VERBS {
+            let usage = format!("{:<width$}", verb.usage);
+            writeln!(w, "  {}  {}", self.theme.verb.paint(usage), verb.summary)?;
+        }
+        writeln!(w)?;
+        writeln!(
+            w,
+            "KEY    a bare word (user:1) or a JSON string (\"key with spaces\")"
+        )?;
+        writeln!(
+            w,
+            "VALUE  the rest of the line as JSON: 42, true, null, \"text\", [1, 2], {{\"a\": 1}}"
+        )?;
+        writeln!(
+            w,
+            "       one bare word that is not JSON is a string: put name alice"
+        )?;
+        writeln!(
+            w,
+            "       an open bracket or quote continues the value on the next line"
+        )?;
+        writeln!(
+            w,
+            "Lines starting with # are comments. Type help COMMAND for one command."
+        )
+    }
+
+    fn verb_help(&self, w: &mut dyn Write, verb: &Verb) -> io::Result<()> {
+        writeln!(w, "{}", self.theme.verb.paint(verb.usage))?;
+        writeln!(w, "  {}", verb.summary)?;
+        if !verb.aliases.is_empty() {
+            writeln!(w, "  also: {}", verb.aliases.join(", "))?;
+        }
+        Ok(())
+    }
+
+    /// Writes an error line: `error: line N: message` when the input has line numbers.
+    pub fn error(&self, w: &mut dyn Write, line: Option<usize>, message: &str) -> io::Result<()> {
+        let label = self.theme.error.paint("error:");
+        match line {
+            Some(line) => writeln!(w, "{label} line {line}: {message}"),
+            None => writeln!(w, "{label} {message}"),
+        }
+    }
+}
+
+/// A short human duration: `850µs`, `1.25ms`, `2.00s`.
+fn duration(elapsed: Duration) -> String {
+    let micros = elapsed.as_micros();
+    if micros < 1000 {
+        format!("{micros}µs")
+    } else if micros < 1_000_000 {
+        format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2}s", elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KvStore;
+    use serde_json::json;
+
+    fn render(outcome: &Outcome, color: bool, layout: Layout) -> String {
+        let renderer = Renderer {
+            theme: Theme::new(color),
+            layout,
+        };
+        let mut out = Vec::new();
+        renderer.outcome(&mut out, outcome).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn plain(outcome: &Outcome) -> String {
+        render(outcome, false, Layout::Compact)
+    }
+
+    #[test]
+    fn values_render_as_compact_json_and_missing_as_nil() {
+        assert_eq!(plain(&Outcome::Value(json!("alice"))), "\"alice\"\n");
+        assert_eq!(plain(&Outcome::Value(json!(""))), "\"\"\n");
+        assert_eq!(plain(&Outcome::Value(Value::Null)), "null\n");
+        assert_eq!(plain(&Outcome::Missing), "(nil)\n");
+        assert_eq!(
+            plain(&Outcome::Value(json!({"a": [1, 2]}))),
+            "{\"a\":[1,2]}\n"
+        );
+        assert_eq!(plain(&Outcome::Done), "OK\n");
+        assert_eq!(plain(&Outcome::Bool(false)), "false\n");
+        assert_eq!(plain(&Outcome::Count(3)), "3\n");
+        assert_eq!(plain(&Outcome::Exit), "");
+    }
+
+    #[test]
+    fn keys_render_as_typeable_keys() {
+        let keys = Outcome::Keys(vec!["a".into(), "with space".into(), "q\"".into()]);
+        assert_eq!(plain(&keys), "a\n\"with space\"\n\"q\\\"\"\n");
+    }
+
+    #[test]
+    fn dump_is_compact_in_pipes_and_pretty_on_a_terminal() {
+        let dump = Outcome::Dump(json!({"a": 1}));
+        assert_eq!(plain(&dump), "{\"a\":1}\n");
+        assert_eq!(render(&dump, false, Layout::Pretty), "{\n  \"a\": 1\n}\n");
+    }
+
+    #[test]
+    fn colour_is_used_only_when_asked_for() {
+        let outcomes = [
+            Outcome::Value(json!("x")),
+            Outcome::Missing,
+            Outcome::Done,
+            Outcome::Stats(KvStore::in_memory().stats()),
+            Outcome::Help(None),
+        ];
+        for outcome in &outcomes {
+            assert!(!plain(outcome).contains('\x1b'), "{outcome:?}");
+            let colored = render(outcome, true, Layout::Compact);
+            assert!(colored.contains('\x1b'), "{outcome:?}");
+        }
+        assert_eq!(
+            render(&Outcome::Value(json!("x")), true, Layout::Compact),
+            "\x1b[32m\"x\"\x1b[0m\n"
+        );
+        let mut err = Vec::new();
+        Renderer {
+            theme: Theme::colored(),
+            layout: Layout::Compact,
+        }
+        .error(&mut err, Some(3), "boom")
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "\x1b[1;31merror:\x1b[0m line 3: boom\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_when_there_is_one() {
+        let renderer = Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        };
+        let mut err = Vec::new();
+        renderer.error(&mut err, Some(7), "boom").unwrap();
+        renderer.error(&mut err, None, "bang").unwrap();
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "error: line 7: boom\nerror: bang\n"
+        );
+    }
+
+    #[test]
+    fn stats_are_aligned_name_value_lines() {
+        let text = plain(&Outcome::Stats(KvStore::in_memory().stats()));
+        assert_eq!(
+            text,
+            "mode:          memory\n\
+             file:          (none: in memory)\n\
+             size on disk:  (no file)\n\
+             keys:          0\n\
+             commits:       0\n\
+             fsyncs:        0\n\
+             bytes written: 0\n\
+             last commit:   (none)\n"
+        );
+    }
+
+    #[test]
+    fn help_lists_every_verb_and_describes_one() {
+        let text = plain(&Outcome::Help(None));
+        for verb in VERBS {
+            assert!(text.contains(verb.usage), "{}", verb.name);
+        }
+        let put = crate::shell::command::find_verb("set").unwrap();
+        assert_eq!(
+            plain(&Outcome::Help(Some(put))),
+            format!("put KEY VALUE\n  {}\n  also: set\n", put.summary)
+        );
+    }
+}

@@ -1,0 +1,381 @@
+//! [`Session`]: the loop body shared by every mode. It takes statements (one at a time
+//! from the terminal or `-c`, or a whole script from a reader) and writes results and
+//! errors to the writers it is given, so piped mode is tested without a process.
+
+use std::io::{self, BufRead, Write};
+
+use crate::KvStore;
+use crate::shell::command::{ParseError, needs_more_input, parse};
+use crate::shell::exec::{Outcome, execute};
+use crate::shell::render::Renderer;
+
+/// The longest line a script may hold. Longer lines are reported and skipped rather than
+/// buffered without bound.
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Whether to go on reading statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `exit`/`quit`, or a failure under `--bail`.
+    Stop,
+}
+
+/// Whether a failing statement stops the run (`--bail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    #[default]
+    Continue,
+    Bail,
+}
+
+/// Whether each statement is printed before its result (`--echo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Echo {
+    #[default]
+    Off,
+    On,
+}
+
+/// A store plus how to talk about it.
+#[derive(Debug)]
+pub struct Session {
+    pub store: KvStore,
+    /// How results are written to stdout.
+    pub out_renderer: Renderer,
+    /// How errors are written to stderr (coloured only if stderr is a terminal).
+    pub err_renderer: Renderer,
+    pub on_error: OnError,
+    pub echo: Echo,
+    failures: usize,
+}
+
+/// What one statement did, for callers that react to it (the editor refreshes its keys).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ran {
+    Nothing,
+    Outcome(Outcome),
+    Failed,
+}
+
+impl Session {
+    /// A session on `store`.
+    pub fn new(store: KvStore, out_renderer: Renderer, err_renderer: Renderer) -> Self {
+        Session {
+            store,
+            out_renderer,
+            err_renderer,
+            on_error: OnError::Continue,
+            echo: Echo::Off,
+            failures: 0,
+        }
+    }
+
+    /// How many statements failed so far (the exit status is 1 if any did).
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// Parses, runs and renders one statement. `line` is where it starts in a script
+    /// (errors then say `line N`). `Err` only if writing to `out` or `err` failed.
+    pub fn run_statement(
+        &mut self,
+        text: &str,
+        line: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<(Flow, Ran)> {
+        if self.echo == Echo::On && !text.trim().is_empty() {
+            writeln!(out, "> {text}")?;
+        }
+        let command = match parse(text) {
+            Ok(Some(command)) => command,
+            Ok(None) => return Ok((Flow::Continue, Ran::Nothing)),
+            Err(parse_error) => {
+                let (line, message) = locate(&parse_error, line);
+                return self.fail(out, err, line, &message);
+            }
+        };
+        match execute(&mut self.store, command) {
+            Ok(outcome) => {
+                self.out_renderer.outcome(out, &outcome)?;
+                let flow = if outcome == Outcome::Exit {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                };
+                Ok((flow, Ran::Outcome(outcome)))
+            }
+            Err(error) => self.fail(out, err, line, &error.to_string()),
+        }
+    }
+
+    fn fail(
+        &mut self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        line: Option<usize>,
+        message: &str,
+    ) -> io::Result<(Flow, Ran)> {
+        self.failures += 1;
+        // Results written so far must appear before the error when both go to one file.
+        out.flush()?;
+        self.err_renderer.error(err, line, message)?;
+        let flow = match self.on_error {
+            OnError::Bail => Flow::Stop,
+            OnError::Continue => Flow::Continue,
+        };
+        Ok((flow, Ran::Failed))
+    }
+
+    /// Runs every statement read from `input` (piped mode): a statement continues over
+    /// lines while its JSON value is open. Lines that are not UTF-8 or longer than
+    /// [`MAX_LINE_BYTES`] are reported and skipped, as is a statement they interrupt.
+    pub fn run_script(
+        &mut self,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let mut buf = Vec::new();
+        let mut line_no = 0;
+        // A statement still open: the line it started on, and its text so far.
+        let mut pending: Option<(usize, String)> = None;
+        loop {
+            let read = read_line(input, &mut buf, MAX_LINE_BYTES)?;
+            if read == LineRead::Eof {
+                break;
+            }
+            line_no += 1;
+            let problem = match read {
+                LineRead::TooLong => Some(format!(
+                    "line is longer than {} MiB; skipped",
+                    MAX_LINE_BYTES / (1024 * 1024)
+                )),
+                _ => std::str::from_utf8(&buf).err().map(|utf8| {
+                    format!(
+                        "invalid UTF-8 at byte {} of the line; line skipped",
+                        utf8.valid_up_to() + 1
+                    )
+                }),
+            };
+            if let Some(problem) = problem {
+                let message = match pending.take() {
+                    Some((start, _)) => {
+                        format!("{problem} (and the statement started on line {start} with it)")
+                    }
+                    None => problem,
+                };
+                if self.fail(out, err, Some(line_no), &message)?.0 == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+                continue;
+            }
+            let line = String::from_utf8_lossy(&buf);
+            let (start, text) = match pending.take() {
+                Some((start, mut text)) => {
+                    text.push('\n');
+                    text.push_str(&line);
+                    (start, text)
+                }
+                None => (line_no, line.into_owned()),
+            };
+            if needs_more_input(&text) {
+                pending = Some((start, text));
+                continue;
+            }
+            if self.run_statement(&text, Some(start), out, err)?.0 == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        if let Some((start, _)) = pending {
+            let message = format!(
+                "input ended inside a multi-line value (an unclosed bracket or quote) \
+                 started on line {start}; nothing was stored"
+            );
+            return Ok(self.fail(out, err, Some(start), &message)?.0);
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// Where a parse error is in the script, and its message with the column.
+fn locate(error: &ParseError, start: Option<usize>) -> (Option<usize>, String) {
+    match (start, error.position) {
+        (Some(start), Some(position)) => (
+            Some(start + position.line - 1),
+            format!("column {}: {}", position.column, error.message),
+        ),
+        (start, _) => (start, error.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineRead {
+    Eof,
+    Line,
+    TooLong,
+}
+
+/// Reads one line into `buf` without its `\n` or `\r\n`, holding at most `limit` bytes:
+/// the rest of a longer line is read and dropped.
+fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<LineRead> {
+    buf.clear();
+    let mut seen = false;
+    let mut too_long = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            break;
+        }
+        seen = true;
+        let (chunk, ends_line) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (&available[..newline], true),
+            None => (available, false),
+        };
+        let used = chunk.len() + usize::from(ends_line);
+        if !too_long {
+            if buf.len() + chunk.len() > limit {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        input.consume(used);
+        if ends_line {
+            break;
+        }
+    }
+    if !seen {
+        return Ok(LineRead::Eof);
+    }
+    if too_long {
+        return Ok(LineRead::TooLong);
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(LineRead::Line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::render::{Layout, Theme};
+
+    fn session() -> Session {
+        let renderer = Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        };
+        Session::new(KvStore::in_memory(), renderer, renderer)
+    }
+
+    fn script(session: &mut Session, input: &[u8]) -> (Flow, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let flow = session
+            .run_script(&mut &input[..], &mut out, &mut err)
+            .unwrap();
+        (
+            flow,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_script_runs_every_statement_and_numbers_errors() {
+        let mut s = session();
+        let (flow, out, err) = script(
+            &mut s,
+            b"# setup\nput a 1\r\n\nput b {\"x\":\n  [1,\n 2]}\nget b\nbogus\nget a\n",
+        );
+        assert_eq!(flow, Flow::Continue);
+        assert_eq!(out, "OK\nOK\n{\"x\":[1,2]}\n1\n");
+        assert_eq!(
+            err,
+            "error: line 8: unknown command \"bogus\" (type help for the list)\n"
+        );
+        assert_eq!(s.failures(), 1);
+    }
+
+    #[test]
+    fn bail_stops_at_the_first_failure_and_exit_stops_quietly() {
+        let mut s = session();
+        s.on_error = OnError::Bail;
+        let (flow, out, _) = script(&mut s, b"put a 1\nget\nput b 2\n");
+        assert_eq!((flow, out.as_str()), (Flow::Stop, "OK\n"));
+        let mut s = session();
+        let (flow, out, err) = script(&mut s, b"put a 1\nexit\nput b 2\n");
+        assert_eq!((flow, out.as_str(), err.as_str()), (Flow::Stop, "OK\n", ""));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_skipped() {
+        let mut s = session();
+        let (_, out, err) = script(&mut s, b"put a \"x\xffy\"\nput b {\"v\":\n\xfe\nput c 1\n");
+        assert_eq!(out, "OK\n");
+        assert_eq!(
+            err,
+            "error: line 1: invalid UTF-8 at byte 9 of the line; line skipped\n\
+             error: line 3: invalid UTF-8 at byte 1 of the line; line skipped \
+             (and the statement started on line 2 with it)\n"
+        );
+        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn an_open_value_at_the_end_of_input_is_an_error_and_stores_nothing() {
+        let mut s = session();
+        let (_, out, err) = script(&mut s, b"put a 1\nput b [1,\n2,\n");
+        assert_eq!(out, "OK\n");
+        assert_eq!(
+            err,
+            "error: line 2: input ended inside a multi-line value (an unclosed bracket or \
+             quote) started on line 2; nothing was stored\n"
+        );
+        assert_eq!(s.store.get("b"), None);
+    }
+
+    #[test]
+    fn parse_errors_in_a_continued_value_name_the_right_line() {
+        let mut s = session();
+        let (_, _, err) = script(&mut s, b"get a\nput b {\"v\":\n  oops}\n");
+        assert_eq!(
+            err,
+            "error: line 3: column 3: VALUE is not valid JSON: expected value\n"
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_whole() {
+        let mut input = b"put a ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100));
+        input.extend_from_slice(b"\nput b 2\n");
+        let mut buf = Vec::new();
+        let mut reader = &input[..];
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 50).unwrap(),
+            LineRead::TooLong
+        );
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 50).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(buf, b"put b 2");
+        assert_eq!(read_line(&mut reader, &mut buf, 50).unwrap(), LineRead::Eof);
+    }
+
+    #[test]
+    fn echo_prints_each_statement_before_its_result() {
+        let mut s = session();
+        s.echo = Echo::On;
+        let (_, out, _) = script(&mut s, b"put a 1\n\nget a\n");
+        assert_eq!(out, "> put a 1\nOK\n> get a\n1\n");
+    }
+}
