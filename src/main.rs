@@ -3,15 +3,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use kv_engine::shell::cli::{Cli, Environment, run};
+use kv_engine::shell::cli::{Environment, parse_args, run};
 
 fn main() -> ExitCode {
     try_main().into()
 }
 
 fn try_main() -> kv_engine::shell::cli::Status {
-    // Bad arguments: clap prints the usage and exits with status 2.
-    let cli = Cli::parse();
-    run(cli, &Environment::current())
+    match parse_args() {
+        Ok(cli) => run(cli, &Environment::current()),
+        Err(status) => status,
+    }
 }

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::shell::interactive::{self, History};
 use crate::shell::render::{Layout, Renderer, Theme};
@@ -160,6 +160,27 @@ pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
                 .map(|home| Path::new(home).join(".kv_history"))
         });
     chosen.map_or(History::Off, History::File)
+}
+
+/// Parses the process's arguments. `--help` and `--version` print and give
+/// `Err(Success)`; bad arguments print the error and the usage line and give `Err(Fatal)`.
+pub fn parse_args() -> Result<Cli, Status> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(err) if !err.use_stderr() => {
+            // A closed stdout while printing help is no reason to fail.
+            let _ = err.print();
+            Err(Status::Success)
+        }
+        Err(err) => {
+            let _ = err.print();
+            let rendered = err.render().to_string();
+            if !rendered.contains("Usage:") {
+                let _ = writeln!(io::stderr(), "\n{}", Cli::command().render_usage());
+            }
+            Err(Status::Fatal)
+        }
+    }
 }
 
 /// Runs `kv` as `cli` says; the returned status is the process's exit status.

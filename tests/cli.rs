@@ -1,0 +1,480 @@
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+//! Transcript tests: command files piped through the real `kv` binary, checking stdout,
+//! stderr and the exit status exactly.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+/// A temp dir to run `kv` in, with HOME and KV_HISTFILE pointing inside it.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("KV_HISTFILE", self.path("history"))
+            .env_remove("NO_COLOR");
+        command
+    }
+
+    /// Runs `kv ARGS` with `stdin` piped in from a thread (so a large input can't
+    /// deadlock against a full stdout pipe).
+    fn run_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        let input = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            // kv may stop reading early (exit, --bail): a broken pipe here is fine.
+            let _ = pipe.write_all(&input);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_env(args, stdin.as_bytes(), &[])
+    }
+}
+
+/// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
+#[track_caller]
+fn check(output: &Output, status: i32, stdout: &str, stderr: &str) {
+    let actual_out = String::from_utf8_lossy(&output.stdout);
+    let actual_err = String::from_utf8_lossy(&output.stderr);
+    let context = format!(
+        "status {:?}\n--- stdout\n{actual_out}--- stderr\n{actual_err}",
+        output.status.code()
+    );
+    assert_eq!(output.status.code(), Some(status), "{context}");
+    assert_eq!(actual_out, stdout, "{context}");
+    assert_eq!(actual_err, stderr, "{context}");
+}
+
+#[test]
+fn a_script_prints_one_result_per_command_and_numbers_its_errors() {
+    let sandbox = Sandbox::new();
+    let script = r#"# a comment, then a blank line
+
+put name alice
+SET n 42
+put t true
+put z null
+put s "hello world"
+put o {"list": [1, 2.50, 12345678901234567890]}
+get name
+get n
+get z
+get s
+get o
+get missing
+put k hello world
+put x {"a":]
+gte name
+get
+get a b
+exists name
+exists missing
+delete n
+delete n
+del t
+keys
+put "key with spaces" ""
+keys
+count
+dump
+help get
+"#;
+    let output = sandbox.run(&["db.json"], script);
+    check(
+        &output,
+        1,
+        r#"OK
+OK
+OK
+OK
+OK
+OK
+"alice"
+42
+null
+"hello world"
+{"list":[1,2.50,12345678901234567890]}
+(nil)
+true
+false
+OK
+(nil)
+OK
+name
+o
+s
+z
+OK
+"key with spaces"
+name
+o
+s
+z
+5
+{"key with spaces":"","name":"alice","o":{"list":[1,2.50,12345678901234567890]},"s":"hello world","z":null}
+get KEY
+  print the value stored under KEY as JSON, or (nil) if there is none
+"#,
+        r#"error: line 15: column 7: VALUE is not JSON; to store the text as a string, quote it: put k "hello world"
+error: line 16: column 12: VALUE is not valid JSON: expected value
+error: line 17: unknown command "gte"; did you mean "get"? (type help for the list)
+error: line 18: missing KEY; usage: get KEY
+error: line 19: too many arguments; usage: get KEY
+"#,
+    );
+}
+
+#[test]
+fn a_clean_script_exits_0_and_its_writes_are_there_on_reopen() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["db.json"], "put a {\"b\": [1,\n  2]}\nput c 1\n");
+    check(&output, 0, "OK\nOK\n", "");
+    let output = sandbox.run(&["db.json"], "get a\nkeys\n");
+    check(&output, 0, "{\"b\":[1,2]}\na\nc\n", "");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sandbox.path("db.json")).unwrap()).unwrap();
+    assert_eq!(on_disk, serde_json::json!({"a": {"b": [1, 2]}, "c": 1}));
+}
+
+#[test]
+fn bail_stops_at_the_first_failing_command() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--bail", "db.json"], "put a 1\nget\nput b 2\n");
+    check(
+        &output,
+        1,
+        "OK\n",
+        "error: line 2: missing KEY; usage: get KEY\n",
+    );
+    let output = sandbox.run(&["db.json"], "keys\n");
+    check(&output, 0, "a\n", "");
+}
+
+#[test]
+fn exit_stops_reading_and_keeps_the_status() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[], "put a 1\nquit\nput b 2\n");
+    check(&output, 0, "OK\n", "");
+}
+
+#[test]
+fn command_options_run_in_order_and_ignore_stdin() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &[
+            "db.json",
+            "-c",
+            "put a 1",
+            "--command",
+            "get a",
+            "-c",
+            "get b",
+        ],
+        "put never 1\n",
+    );
+    check(&output, 0, "OK\n1\n(nil)\n", "");
+    let output = sandbox.run(&["db.json", "-c", "bogus", "-c", "keys"], "");
+    check(
+        &output,
+        1,
+        "a\n",
+        "error: unknown command \"bogus\" (type help for the list)\n",
+    );
+    let output = sandbox.run(&["db.json", "--bail", "-c", "bogus", "-c", "keys"], "");
+    check(
+        &output,
+        1,
+        "",
+        "error: unknown command \"bogus\" (type help for the list)\n",
+    );
+}
+
+#[test]
+fn echo_prints_each_command_before_its_result() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--echo"], "# demo\nput a 1\n\nget a\n");
+    check(&output, 0, "> # demo\n> put a 1\nOK\n> get a\n1\n", "");
+}
+
+#[test]
+fn a_corrupt_database_is_refused_with_status_2_and_left_untouched() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("db.json");
+    let garbage = b"{\"a\": 1,\n \"b\": oops}\n";
+    std::fs::write(&path, garbage).unwrap();
+    let output = sandbox.run(&["db.json"], "put c 3\n");
+    check(
+        &output,
+        2,
+        "",
+        "error: db.json is not valid JSON: expected value at line 2 column 7 \
+         (the file was left untouched)\n",
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn a_locked_database_is_refused_with_status_2_and_left_untouched() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("db.json");
+    let mut holder = kv_engine::KvStore::open(&path, kv_engine::Options::new()).unwrap();
+    holder.put("a", serde_json::json!(1)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let output = sandbox.run(&["db.json"], "put a 2\n");
+    check(
+        &output,
+        2,
+        "",
+        "error: db.json is locked by another process (lock file db.json.lock)\n",
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_directory_is_not_a_database() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path("dir")).unwrap();
+    let output = sandbox.run(&["dir"], "keys\n");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.ends_with("is a directory, not a database file\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_arguments_print_usage_and_exit_2() {
+    let sandbox = Sandbox::new();
+    for args in [
+        &["--bogus"][..],
+        &["--durability", "fast"],
+        &["--color", "sometimes"],
+        &["--history", "h", "--no-history"],
+        &["a.json", "b.json"],
+    ] {
+        let output = sandbox.run(args, "");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("Usage: kv"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--version"], "");
+    check(
+        &output,
+        0,
+        &format!("kv {}\n", env!("CARGO_PKG_VERSION")),
+        "",
+    );
+    let output = sandbox.run(&["--help"], "");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--durability",
+        "--command",
+        "--bail",
+        "--echo",
+        "--color",
+        "--history",
+        "--no-history",
+    ] {
+        assert!(stdout.contains(option), "{option} missing from --help");
+    }
+}
+
+#[test]
+fn a_database_named_like_a_word_is_a_path() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["./bench", "-c", "put a 1"], "");
+    check(&output, 0, "OK\n", "");
+    assert!(sandbox.path("bench").exists());
+}
+
+#[test]
+fn no_path_is_a_transient_store_without_a_banner_in_a_pipe() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[], "put a 1\nget a\nstats\n");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("OK\n1\nmode:          memory\nfile:          (none: in memory)\n"),
+        "{stdout}"
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_dir(sandbox.dir.path()).unwrap().count(),
+        0,
+        "no file written"
+    );
+}
+
+#[test]
+fn memory_durability_never_writes_the_file() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--durability", "memory", "db.json"], "put a 1\nget a\n");
+    check(&output, 0, "OK\n1\n", "");
+    assert!(!sandbox.path("db.json").exists());
+}
+
+#[test]
+fn stats_names_every_counter() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--durability", "naive", "db.json"], "put a 1\nstats\n");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mode",
+            "file",
+            "size on disk",
+            "keys",
+            "commits",
+            "fsyncs",
+            "bytes written",
+            "last commit"
+        ]
+    );
+    assert!(stdout.contains("mode:          naive\n"), "{stdout}");
+    assert!(stdout.contains("commits:       1\n"), "{stdout}");
+    let size = std::fs::metadata(sandbox.path("db.json")).unwrap().len();
+    assert!(
+        stdout.contains(&format!("size on disk:  {size} bytes\n")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_reported_and_the_rest_runs() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run_env(&["db.json"], b"put a \"\xff\"\nput b 2\nkeys\n", &[]);
+    check(
+        &output,
+        1,
+        "OK\nb\n",
+        "error: line 1: invalid UTF-8 at byte 8 of the line; line skipped\n",
+    );
+}
+
+#[test]
+fn a_10_mb_line_is_reported_and_skipped() {
+    let sandbox = Sandbox::new();
+    let mut input = b"put big \"".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 10_000_000));
+    input.extend_from_slice(b"\"\nput small 1\nkeys\n");
+    let output = sandbox.run_env(&["db.json"], &input, &[]);
+    check(
+        &output,
+        1,
+        "OK\nsmall\n",
+        "error: line 1: line is longer than 8 MiB; skipped\n",
+    );
+}
+
+#[test]
+fn input_ending_inside_a_multi_line_value_is_an_error_and_stores_nothing() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["db.json"], "put a 1\nput b {\"x\": [1,\n  2,\n");
+    check(
+        &output,
+        1,
+        "OK\n",
+        "error: line 2: input ended inside a multi-line value (an unclosed bracket or quote) \
+         started on line 2; nothing was stored\n",
+    );
+    let output = sandbox.run(&["db.json"], "keys\n");
+    check(&output, 0, "a\n", "");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let sandbox = Sandbox::new();
+    // Far more output than a pipe buffer holds, so kv is still writing when we hang up.
+    let script = "put a 1\n".to_string() + &"get a\n".repeat(200_000);
+    let mut child = sandbox
+        .command(&["db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(script.as_bytes());
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, "OK\n");
+    drop(stdout); // like `| head -1`
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "", "a broken pipe is a normal end");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn colour_follows_the_color_option_and_no_color() {
+    let sandbox = Sandbox::new();
+    let script = b"put a \"x\"\nget a\nbogus\n";
+    let output = sandbox.run_env(&["--color", "always"], script, &[]);
+    check(
+        &output,
+        1,
+        "\x1b[1;32mOK\x1b[0m\n\x1b[32m\"x\"\x1b[0m\n",
+        "\x1b[1;31merror:\x1b[0m line 3: unknown command \"bogus\" (type help for the list)\n",
+    );
+    // auto: a pipe is not a terminal, so no colour, NO_COLOR or not.
+    for env in [&[][..], &[("NO_COLOR", "1")]] {
+        let output = sandbox.run_env(&["--color", "auto"], script, env);
+        assert!(!output.stdout.contains(&0x1b) && !output.stderr.contains(&0x1b));
+    }
+    let output = sandbox.run_env(&["--color", "never"], script, &[]);
+    check(
+        &output,
+        1,
+        "OK\n\"x\"\n",
+        "error: line 3: unknown command \"bogus\" (type help for the list)\n",
+    );
+}
