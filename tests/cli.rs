@@ -1,4 +1,5 @@
 #![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
 //! Transcript tests: command files piped through the real `kv` binary, checking stdout,
 //! stderr and the exit status exactly.
 
