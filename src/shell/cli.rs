@@ -264,6 +264,8 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
         run_batch(&mut session, &args.commands).map_err(|err| format!("cannot write output: {err}"))
     };
     match result {
+        // At the prompt each error was seen as it happened; leaving is a clean end.
+        Ok(()) if interactive => Status::Success,
         Ok(()) if session.failures() == 0 => Status::Success,
         Ok(()) => Status::CommandFailed,
         Err(message) => {

@@ -1,0 +1,151 @@
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
+//! Interactive mode through a real pseudo-terminal: completion of live keys, Ctrl-C,
+//! Ctrl-D, multi-line values and the history file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::{PtySession, spawn_command};
+
+/// Generous: a debug build on a busy 2-core machine.
+const TIMEOUT_MS: u64 = 30_000;
+
+fn spawn_kv(dir: &Path, args: &[&str]) -> PtySession {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("KV_HISTFILE", dir.join("history"))
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR");
+    spawn_command(command, Some(TIMEOUT_MS)).unwrap()
+}
+
+/// Types `text` without Enter (rexpect buffers `send` until a flush).
+fn send(kv: &mut PtySession, text: &str) {
+    kv.send(text).unwrap();
+    kv.flush().unwrap();
+}
+
+/// Enters `line`, waits for `expected` in the output, then for the next prompt: typing
+/// before the prompt is back could race the terminal mode switch between two reads.
+fn run(kv: &mut PtySession, line: &str, expected: &str, prompt: &str) {
+    kv.send_line(line).unwrap();
+    kv.exp_string(expected).unwrap();
+    kv.exp_string(prompt).unwrap();
+}
+
+fn exit_code(session: &PtySession) -> Option<i32> {
+    match session.process().wait().unwrap() {
+        WaitStatus::Exited(_, code) => Some(code),
+        _ => None,
+    }
+}
+
+#[test]
+fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.json");
+    std::fs::write(&db, r#"{"alpha_key": 424242, "beta": 1}"#).unwrap();
+
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "db.json"]);
+    kv.exp_string("db.json (snapshot mode)").unwrap();
+    let prompt = "kv db.json> ";
+    kv.exp_string(prompt).unwrap();
+
+    // Tab completes a key that exists in the store.
+    send(&mut kv, "get alp");
+    send(&mut kv, "\t");
+    kv.exp_string("get alpha_key").unwrap();
+    run(&mut kv, "", "424242", prompt);
+
+    // A key added in this session is offered too.
+    run(&mut kv, "put gamma_new 7", "OK", prompt);
+    send(&mut kv, "get gam\t");
+    kv.exp_string("get gamma_new").unwrap();
+    run(&mut kv, "", "7", prompt);
+
+    // Ctrl-C drops the half-typed line and the shell keeps running.
+    send(&mut kv, "put half 1");
+    kv.exp_string("put half 1").unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "exists half", "false", prompt);
+
+    // An open JSON value continues on the next line.
+    send(&mut kv, "put multi {\"a\":\r");
+    kv.exp_string("{\"a\":").unwrap();
+    run(&mut kv, "[1, 2]}", "OK", prompt);
+    run(&mut kv, "get multi", "{\"a\":[1,2]}", prompt);
+
+    // A line starting with a space runs but is kept out of the history.
+    run(&mut kv, " put secret_line 1", "OK", prompt);
+
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+
+    let history_path = dir.path().join("history");
+    let history = std::fs::read_to_string(&history_path).unwrap();
+    assert!(history.contains("put gamma_new 7"), "{history}");
+    assert!(history.contains("exists half"), "{history}");
+    assert!(!history.contains("secret_line"), "{history}");
+    assert!(!history.contains("put half"), "{history}");
+    let mode = std::fs::metadata(&history_path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "history mode {mode:o}");
+
+    let on_disk = std::fs::read_to_string(&db).unwrap();
+    assert!(
+        on_disk.contains("secret_line") && on_disk.contains("multi"),
+        "{on_disk}"
+    );
+}
+
+#[test]
+fn no_path_announces_a_transient_store_and_exit_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--no-history"]);
+    kv.exp_string("transient in-memory store").unwrap();
+    let prompt = "kv (memory)> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "put a 1", "OK", prompt);
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+    assert!(
+        !dir.path().join("history").exists(),
+        "--no-history writes no file"
+    );
+    assert!(
+        !dir.path().join(".kv_history").exists(),
+        "--no-history writes no file"
+    );
+}
+
+#[test]
+fn colour_on_a_terminal_styles_the_prompt_and_an_unknown_verb() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--no-history"]);
+    let prompt = "\x1b[1;32mkv (memory)> \x1b[0m";
+    kv.exp_string(prompt).unwrap();
+    send(&mut kv, "gte");
+    kv.exp_string("\x1b[31mgte\x1b[0m").unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(
+        &mut kv,
+        "bogus",
+        "\x1b[1;31merror:\x1b[0m unknown command",
+        prompt,
+    );
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}
