@@ -298,3 +298,88 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> ShellArgs {
+        let cli = Cli::try_parse_from(std::iter::once("kv").chain(list.iter().copied())).unwrap();
+        cli.shell
+    }
+
+    fn env(histfile: Option<&str>, home: Option<&str>) -> Environment {
+        Environment {
+            stdin_tty: true,
+            stdout_tty: true,
+            stderr_tty: true,
+            no_color: false,
+            histfile: histfile.map(OsString::from),
+            home: home.map(OsString::from),
+        }
+    }
+
+    #[test]
+    fn history_goes_where_the_options_then_the_environment_say() {
+        let file = |path: &str| History::File(PathBuf::from(path));
+        let cases = [
+            (
+                &[][..],
+                env(None, Some("/home/u")),
+                file("/home/u/.kv_history"),
+            ),
+            (&[], env(Some("/tmp/h"), Some("/home/u")), file("/tmp/h")),
+            (
+                &[],
+                env(Some(""), Some("/home/u")),
+                file("/home/u/.kv_history"),
+            ),
+            (
+                &["--history", "mine"],
+                env(Some("/tmp/h"), Some("/home/u")),
+                file("mine"),
+            ),
+            (
+                &["--no-history"],
+                env(Some("/tmp/h"), Some("/home/u")),
+                History::Off,
+            ),
+            (&[], env(None, None), History::Off),
+        ];
+        for (list, environment, expected) in cases {
+            assert_eq!(
+                history_location(&args(list), &environment),
+                expected,
+                "{list:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn colour_auto_needs_a_terminal_and_no_no_color() {
+        assert!(use_color(ColorChoice::Auto, true, false));
+        assert!(!use_color(ColorChoice::Auto, false, false));
+        assert!(!use_color(ColorChoice::Auto, true, true));
+        assert!(use_color(ColorChoice::Always, false, true));
+        assert!(!use_color(ColorChoice::Never, true, false));
+    }
+
+    #[test]
+    fn options_parse_into_their_types() {
+        let parsed = args(&[
+            "--durability",
+            "naive",
+            "-c",
+            "a",
+            "-c",
+            "b",
+            "--bail",
+            "db",
+        ]);
+        assert_eq!(parsed.durability, Durability::Naive);
+        assert_eq!(parsed.commands, ["a", "b"]);
+        assert!(parsed.bail && !parsed.echo);
+        assert_eq!(parsed.path, Some(PathBuf::from("db")));
+        assert_eq!(args(&[]).durability, Durability::Snapshot);
+    }
+}

@@ -23,10 +23,27 @@ pub enum Args {
     OptionalVerb,
 }
 
+/// Which verb a [`Verb`] row is: [`parse`] matches on it exhaustively, so a new verb
+/// cannot be parsed by accident as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerbId {
+    Get,
+    Put,
+    Delete,
+    Exists,
+    Keys,
+    Count,
+    Dump,
+    Stats,
+    Help,
+    Exit,
+}
+
 /// One verb of the language. [`VERBS`] is the single source for parsing, `help`,
 /// completion, hints and did-you-mean suggestions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verb {
+    pub id: VerbId,
     /// The canonical, lower-case name.
     pub name: &'static str,
     /// Other accepted names.
@@ -54,10 +71,13 @@ impl Verb {
     }
 }
 
-/// Every verb, in the order `help` lists them. To add a verb: add a row here, a
-/// [`Command`] variant and its arm in [`parse`], then its arm in `exec` and `render`.
+/// Every verb, in the order `help` lists them. To add a verb: a [`VerbId`], a row here
+/// (its [`Args`] shape, usage and summary feed help, completion and hints), a [`Command`]
+/// variant built in [`parse`], its arm in `exec::execute`, and, if it returns a new kind
+/// of [`Outcome`](crate::shell::Outcome), that outcome's arm in `render`.
 pub const VERBS: &[Verb] = &[
     Verb {
+        id: VerbId::Get,
         name: "get",
         aliases: &[],
         args: Args::Key,
@@ -65,6 +85,7 @@ pub const VERBS: &[Verb] = &[
         summary: "print the value stored under KEY as JSON, or (nil) if there is none",
     },
     Verb {
+        id: VerbId::Put,
         name: "put",
         aliases: &["set"],
         args: Args::KeyValue,
@@ -72,6 +93,7 @@ pub const VERBS: &[Verb] = &[
         summary: "store the JSON VALUE under KEY; prints OK once it is durable",
     },
     Verb {
+        id: VerbId::Delete,
         name: "delete",
         aliases: &["del"],
         args: Args::Key,
@@ -79,6 +101,7 @@ pub const VERBS: &[Verb] = &[
         summary: "remove KEY; prints OK once durable, or (nil) if there was no such key",
     },
     Verb {
+        id: VerbId::Exists,
         name: "exists",
         aliases: &[],
         args: Args::Key,
@@ -86,6 +109,7 @@ pub const VERBS: &[Verb] = &[
         summary: "print true if KEY is present, else false",
     },
     Verb {
+        id: VerbId::Keys,
         name: "keys",
         aliases: &[],
         args: Args::OptionalKey,
@@ -93,6 +117,7 @@ pub const VERBS: &[Verb] = &[
         summary: "list the keys (starting with PREFIX), one per line, in order",
     },
     Verb {
+        id: VerbId::Count,
         name: "count",
         aliases: &[],
         args: Args::None,
@@ -100,6 +125,7 @@ pub const VERBS: &[Verb] = &[
         summary: "print the number of keys",
     },
     Verb {
+        id: VerbId::Dump,
         name: "dump",
         aliases: &[],
         args: Args::None,
@@ -107,6 +133,7 @@ pub const VERBS: &[Verb] = &[
         summary: "print the whole store as one JSON object",
     },
     Verb {
+        id: VerbId::Stats,
         name: "stats",
         aliases: &[],
         args: Args::None,
@@ -114,6 +141,7 @@ pub const VERBS: &[Verb] = &[
         summary: "print the mode, file, size on disk, keys, commits, fsyncs, bytes written",
     },
     Verb {
+        id: VerbId::Help,
         name: "help",
         aliases: &[],
         args: Args::OptionalVerb,
@@ -121,6 +149,7 @@ pub const VERBS: &[Verb] = &[
         summary: "list the commands, or describe one",
     },
     Verb {
+        id: VerbId::Exit,
         name: "exit",
         aliases: &["quit"],
         args: Args::None,
@@ -221,47 +250,50 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
     };
     let word = cursor.word();
     let verb = find_verb(word).ok_or_else(|| unknown_verb(word))?;
-    let command = match verb.args {
-        Args::None => {
-            cursor.expect_end(verb)?;
-            match verb.name {
-                "count" => Command::Count,
-                "dump" => Command::Dump,
-                "stats" => Command::Stats,
-                _ => Command::Exit,
-            }
+    // First the arguments, by shape; then the command, by verb.
+    let mut key = None;
+    let mut value = None;
+    let mut topic = None;
+    match verb.args {
+        Args::None => {}
+        Args::Key | Args::KeyValue => {
+            let found = cursor.key()?;
+            key = Some(found.ok_or_else(|| ParseError::usage(verb, "missing KEY"))?);
         }
-        Args::Key => {
-            let key = cursor
-                .key(verb)?
-                .ok_or_else(|| ParseError::usage(verb, "missing KEY"))?;
-            cursor.expect_end(verb)?;
-            match verb.name {
-                "get" => Command::Get { key },
-                "delete" => Command::Delete { key },
-                _ => Command::Exists { key },
-            }
-        }
-        Args::OptionalKey => {
-            let prefix = cursor.key(verb)?;
-            cursor.expect_end(verb)?;
-            Command::Keys { prefix }
-        }
+        Args::OptionalKey => key = cursor.key()?,
         Args::OptionalVerb => {
-            let topic = match cursor.word() {
+            topic = match cursor.word() {
                 "" => None,
                 name => Some(find_verb(name).ok_or_else(|| unknown_verb(name))?),
-            };
-            cursor.expect_end(verb)?;
-            Command::Help { topic }
+            }
         }
-        Args::KeyValue => {
-            let key = cursor
-                .key(verb)?
-                .ok_or_else(|| ParseError::usage(verb, "missing KEY"))?;
-            let value = cursor.value(verb, &key)?;
-            Command::Put { key, value }
-        }
+    }
+    match (verb.args, &key) {
+        (Args::KeyValue, Some(key)) => value = Some(cursor.value(verb, key)?),
+        _ => cursor.expect_end(verb)?,
+    }
+    // The table gives each verb the argument shape its command needs (a test checks),
+    // so the defaults below are never used.
+    let command = match verb.id {
+        VerbId::Get => Command::Get {
+            key: key.unwrap_or_default(),
+        },
+        VerbId::Put => Command::Put {
+            key: key.unwrap_or_default(),
+            value: value.unwrap_or_default(),
+        },
+        VerbId::Delete => Command::Delete {
+            key: key.unwrap_or_default(),
+        },
+        VerbId::Exists => Command::Exists {
+            key: key.unwrap_or_default(),
+        },
+        VerbId::Keys => Command::Keys { prefix: key },
+        VerbId::Count => Command::Count,
+        VerbId::Dump => Command::Dump,
+        VerbId::Stats => Command::Stats,
+        VerbId::Help => Command::Help { topic },
+        VerbId::Exit => Command::Exit,
     };
     Ok(Some(command))
 }
@@ -391,7 +423,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next KEY: a JSON string literal or a bare word; `None` at the end.
-    fn key(&mut self, verb: &Verb) -> Result<Option<String>, ParseError> {
+    fn key(&mut self) -> Result<Option<String>, ParseError> {
         self.skip_space();
         let rest = &self.input[self.pos..];
         if rest.is_empty() {
@@ -419,7 +451,6 @@ impl<'a> Cursor<'a> {
                 position: Some(self.position(start)),
             });
         }
-        let _ = verb;
         Ok(Some(word.to_string()))
     }
 
@@ -728,10 +759,21 @@ mod tests {
     }
 
     #[test]
-    fn every_verb_has_a_usage_starting_with_its_name() {
+    fn every_verb_row_is_consistent() {
         for verb in VERBS {
             assert!(verb.usage.starts_with(verb.name), "{verb:?}");
             assert!(!verb.summary.is_empty(), "{verb:?}");
+            let expected = match verb.id {
+                VerbId::Get | VerbId::Delete | VerbId::Exists => Args::Key,
+                VerbId::Put => Args::KeyValue,
+                VerbId::Keys => Args::OptionalKey,
+                VerbId::Help => Args::OptionalVerb,
+                VerbId::Count | VerbId::Dump | VerbId::Stats | VerbId::Exit => Args::None,
+            };
+            assert_eq!(verb.args, expected, "{verb:?}");
+            for name in std::iter::once(verb.name).chain(verb.aliases.iter().copied()) {
+                assert_eq!(find_verb(name), Some(verb), "{name}");
+            }
         }
     }
 }
