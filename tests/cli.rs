@@ -276,6 +276,20 @@ fn a_directory_is_not_a_database() {
 }
 
 #[test]
+fn a_path_through_a_regular_file_is_refused_with_status_2() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("afile"), b"x").unwrap();
+    let output = sandbox.run(&["afile/db.json"], "keys\n");
+    check(
+        &output,
+        2,
+        "",
+        "error: cannot resolve symlink afile/db.json: Not a directory (os error 20)\n",
+    );
+    assert_eq!(std::fs::read(sandbox.path("afile")).unwrap(), b"x");
+}
+
+#[test]
 fn bad_arguments_print_usage_and_exit_2() {
     let sandbox = Sandbox::new();
     for args in [
@@ -420,11 +434,23 @@ fn input_ending_inside_a_multi_line_value_is_an_error_and_stores_nothing() {
         &output,
         1,
         "OK\n",
-        "error: line 2: input ended inside a multi-line value (an unclosed bracket or quote) \
+        "error: line 2: input ended inside a multi-line value (an unclosed bracket) \
          started on line 2; nothing was stored\n",
     );
     let output = sandbox.run(&["db.json"], "keys\n");
     check(&output, 0, "a\n", "");
+}
+
+#[test]
+fn an_unclosed_string_is_an_error_at_once_and_does_not_swallow_the_next_line() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["db.json"], "put s \"abc\nput b 1\nkeys\n");
+    check(
+        &output,
+        1,
+        "OK\nb\n",
+        "error: line 1: column 10: VALUE is not valid JSON: EOF while parsing a string\n",
+    );
 }
 
 #[test]

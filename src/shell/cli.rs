@@ -224,8 +224,9 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     };
 
     let mut session = Session::new(store, out_renderer, err_renderer);
-    session.echo = if args.echo { Echo::On } else { Echo::Off };
     if !interactive {
+        // At the prompt the command is already on screen as typed.
+        session.echo = if args.echo { Echo::On } else { Echo::Off };
         session.on_error = if args.bail {
             OnError::Bail
         } else {

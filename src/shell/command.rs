@@ -353,8 +353,8 @@ pub fn key_syntax(key: &str) -> String {
     }
 }
 
-/// Whether `input` is an unfinished statement: a `put` whose JSON value (or quoted key)
-/// still has an open bracket or string. The interactive validator and the piped reader
+/// Whether `input` is an unfinished statement: a `put` whose JSON value still has an
+/// open bracket (outside any string). The interactive validator and the piped reader
 /// both use it to keep reading lines.
 pub fn needs_more_input(input: &str) -> bool {
     let trimmed = input.trim_start();
@@ -387,7 +387,9 @@ pub fn needs_more_input(input: &str) -> bool {
             _ => {}
         }
     }
-    in_string || !open.is_empty()
+    // A line that ends inside a string is not continued: a JSON string cannot hold a raw
+    // newline, so more lines could only turn a precise error into a later, vaguer one.
+    !in_string && !open.is_empty()
 }
 
 /// A position in the statement being parsed.
@@ -721,8 +723,10 @@ mod tests {
         let cases = [
             ("put x {", true),
             ("put x {\"a\": [1,", true),
-            ("put x \"abc", true),
-            ("set x \"a\\\"", true),
+            ("put x \"abc", false),
+            ("set x \"a\\\"", false),
+            ("put x [\"abc", false),
+            ("put x [1,\n\"b\",", true),
             ("put x {\"a\": \"}\"", true),
             ("put x {\"a\": 1}", false),
             ("put x [1}", false),

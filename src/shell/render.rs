@@ -190,7 +190,7 @@ impl Renderer {
         )?;
         writeln!(
             w,
-            "       an open bracket or quote continues the value on the next line"
+            "       an open {{ or [ continues the value on the next line"
         )?;
         writeln!(
             w,

@@ -142,7 +142,14 @@ impl Session {
         // A statement still open: the line it started on, and its text so far.
         let mut pending: Option<(usize, String)> = None;
         loop {
-            let read = read_line(input, &mut buf, MAX_LINE_BYTES)?;
+            let read = match read_line(input, &mut buf, MAX_LINE_BYTES) {
+                Ok(read) => read,
+                Err(read_error) => {
+                    let message = format!("cannot read input: {read_error}");
+                    self.fail(out, err, Some(line_no + 1), &message)?;
+                    return Ok(Flow::Stop);
+                }
+            };
             if read == LineRead::Eof {
                 break;
             }
@@ -190,8 +197,7 @@ impl Session {
         }
         if let Some((start, _)) = pending {
             let message = format!(
-                "input ended inside a multi-line value (an unclosed bracket or quote) \
-                 started on line {start}; nothing was stored"
+                "input ended inside a multi-line value (an unclosed bracket) started on line {start}; nothing was stored"
             );
             return Ok(self.fail(out, err, Some(start), &message)?.0);
         }
@@ -336,8 +342,8 @@ mod tests {
         assert_eq!(out, "OK\n");
         assert_eq!(
             err,
-            "error: line 2: input ended inside a multi-line value (an unclosed bracket or \
-             quote) started on line 2; nothing was stored\n"
+            "error: line 2: input ended inside a multi-line value (an unclosed bracket) \
+             started on line 2; nothing was stored\n"
         );
         assert_eq!(s.store.get("b"), None);
     }
@@ -369,6 +375,41 @@ mod tests {
         );
         assert_eq!(buf, b"put b 2");
         assert_eq!(read_line(&mut reader, &mut buf, 50).unwrap(), LineRead::Eof);
+    }
+
+    /// A reader that yields `data`, then fails.
+    struct Failing<'a> {
+        data: &'a [u8],
+    }
+
+    impl io::Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(io::Error::other("device gone"));
+            }
+            let n = self.data.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_reported_as_a_failure_and_stops() {
+        let mut s = session();
+        let mut input = io::BufReader::new(Failing {
+            data: b"put a 1
+",
+        });
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let flow = s.run_script(&mut input, &mut out, &mut err).unwrap();
+        assert_eq!(flow, Flow::Stop);
+        assert_eq!(out, b"OK\n");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "error: line 2: cannot read input: device gone\n"
+        );
+        assert_eq!(s.failures(), 1);
     }
 
     #[test]
