@@ -42,9 +42,20 @@ impl KvHelper {
     /// starts, and the candidates (verbs for the first word, keys or verbs after).
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| {
+        let mut start = before.rfind(char::is_whitespace).map_or(0, |i| {
             i + before[i..].chars().next().map_or(1, char::len_utf8)
         });
+        // A key being typed as a JSON string may hold spaces: it starts at its quote.
+        let after_verb = before.trim_start().find(char::is_whitespace).map(|end| {
+            let verb_end = before.len() - before.trim_start().len() + end;
+            verb_end + (before[verb_end..].len() - before[verb_end..].trim_start().len())
+        });
+        if let Some(arg_start) = after_verb
+            && before[arg_start..].starts_with('"')
+            && serde_json::from_str::<String>(&before[arg_start..]).is_err()
+        {
+            start = arg_start;
+        }
         let word = &before[start..];
         let previous: Vec<&str> = before[..start].split_whitespace().collect();
         let names = |prefix: &str| -> Vec<String> {
@@ -257,6 +268,10 @@ mod tests {
         );
         assert_eq!(
             h.candidates("get \"wi", 7),
+            (4, vec!["\"with space\" ".to_string()])
+        );
+        assert_eq!(
+            h.candidates("get \"with sp", 12),
             (4, vec!["\"with space\" ".to_string()])
         );
         assert_eq!(h.candidates("help ke", 7), (5, vec!["keys ".to_string()]));
