@@ -123,7 +123,7 @@ impl KvStore {
         let given = path.as_ref();
         let path = fs
             .resolve(given)
-            .map_err(|err| Error::io("resolve symlink", given, err))?;
+            .map_err(|err| Error::io("open", given, err))?;
         // Without a file name there is nowhere to put the lock or the temp files beside it
         // (`""` would lock `.lock` in the working directory and fail at the first commit).
         if path.file_name().is_none() {

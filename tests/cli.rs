@@ -284,7 +284,7 @@ fn a_path_through_a_regular_file_is_refused_with_status_2() {
         &output,
         2,
         "",
-        "error: cannot resolve symlink afile/db.json: Not a directory (os error 20)\n",
+        "error: cannot open afile/db.json: Not a directory (os error 20)\n",
     );
     assert_eq!(std::fs::read(sandbox.path("afile")).unwrap(), b"x");
 }
