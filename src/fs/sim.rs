@@ -134,7 +134,7 @@ pub enum Repeat {
 }
 
 /// What survives a crash; see the module doc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CrashMode {
     /// The process dies, the kernel lives: everything written survives.
     ProcessKill,
@@ -638,6 +638,21 @@ impl SimFs {
         drop(file);
         to.rename(&temp, &target)?;
         to.sync_dir(parent_dir(&target))
+    }
+
+    /// Writes everything back, as the kernel's periodic flush would: all data and all
+    /// directory entries become durable. Not counted: the process does not ask for it.
+    pub fn writeback(&self) {
+        let mut state = self.state();
+        for inode in state.inodes.values_mut() {
+            for op in std::mem::take(&mut inode.unsynced) {
+                apply(&mut inode.durable, &op);
+            }
+        }
+        for op in std::mem::take(&mut state.unsynced_names) {
+            op.replay(&mut state.durable_names);
+        }
+        state.collect_garbage();
     }
 
     /// Operations of `kind` so far.
@@ -1422,6 +1437,18 @@ mod tests {
             RealFs.list_dir(dir.path()).unwrap(),
             vec![OsString::from("db.json")]
         );
+    }
+
+    #[test]
+    fn writeback_makes_everything_durable() {
+        let sim = disk();
+        let mut file = create(&sim, DB, b"data");
+        sim.rename(Path::new(DB), Path::new("/d/renamed")).unwrap();
+        file.set_len(2).unwrap();
+        sim.writeback();
+        let after = sim.crash(CrashMode::TornPowerLoss, 1);
+        assert_eq!(after.files(), vec![PathBuf::from("/d/renamed")]);
+        assert_eq!(read(&after, "/d/renamed").as_deref(), Some(&b"da"[..]));
     }
 
     #[test]
