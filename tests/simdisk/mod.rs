@@ -1,4 +1,4 @@
-//! Helpers shared by the simulated-disk tests.
+//! Helpers shared by the tests on the simulated disk (crash and faults).
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 use std::collections::BTreeMap;
