@@ -264,6 +264,9 @@ impl KvStore {
     /// Removes `key` once the removal is durable; returns whether it was there. Removing a
     /// missing key is a no-op that writes nothing.
     pub fn delete(&mut self, key: &str) -> Result<bool> {
+        // A poisoned store refuses every mutation, even one that would write nothing, so
+        // a script learns at its next write that the store must be reopened.
+        self.check_writable()?;
         if !self.map.contains_key(key) {
             return Ok(false);
         }
@@ -277,12 +280,7 @@ impl KvStore {
     /// visible, or none of it does. Deletes of missing keys are skipped; a batch with
     /// nothing left writes nothing.
     pub fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
-        if let Some(cause) = &self.poisoned {
-            return Err(Error::Poisoned {
-                path: self.path().map(Path::to_path_buf).unwrap_or_default(),
-                cause: cause.clone(),
-            });
-        }
+        self.check_writable()?;
         // Refuse, before touching anything, a value the file could not be read back with.
         for mutation in &batch {
             if let Mutation::Put { key, value } = mutation
@@ -335,6 +333,17 @@ impl KvStore {
                 }
                 Err(failure.error)
             }
+        }
+    }
+
+    /// `Err(Poisoned)` once a failure has left the disk's state unknown.
+    fn check_writable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
         }
     }
 

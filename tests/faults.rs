@@ -285,3 +285,12 @@ fn a_failed_open_reports_the_file_and_modifies_nothing() {
     let reopened = open(&sim, Durability::Snapshot).unwrap();
     assert_eq!(contents(&reopened), model(&[("a", 1), ("b", 1)]));
 }
+
+#[test]
+fn a_poisoned_store_refuses_even_a_delete_of_a_missing_key() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
+    store.put("a", json!(2)).unwrap_err();
+    let delete = store.delete("missing");
+    assert!(matches!(delete, Err(Error::Poisoned { .. })), "{delete:?}");
+}
