@@ -303,3 +303,103 @@ impl FsFile for TraceFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::SimFs;
+    use crate::fs::sim::{FaultError, OpKind, Repeat};
+    use crate::{Durability, KvStore, Options};
+
+    fn traced_store(durability: Durability) -> (SimFs, TraceFs, KvStore) {
+        let sim = SimFs::new();
+        sim.create_dir_all("/db");
+        let trace = TraceFs::new(Arc::new(sim.clone()));
+        let options = Options::new()
+            .durability(durability)
+            .fs(Arc::new(trace.clone()));
+        let store = KvStore::open("/db/db.json", options).unwrap();
+        (sim, trace, store)
+    }
+
+    /// The mutating operations, as the shell would print them minus the durations.
+    fn mutating(events: &[TraceEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter(|event| event.op.is_mutating())
+            .map(|event| {
+                let line = event.to_string();
+                let cut = line.rfind(" (").unwrap();
+                line[..cut].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_commit_shows_its_protocol_with_byte_counts() {
+        let (_sim, trace, mut store) = traced_store(Durability::Snapshot);
+        let opened = trace.drain();
+        assert!(opened.iter().any(|event| event.op == TraceOp::Lock));
+        store.put("key", serde_json::json!("value")).unwrap();
+        let events = trace.drain();
+        let temp = format!("/db/db.json.tmp-{}-1", std::process::id());
+        assert_eq!(
+            mutating(&events),
+            vec![
+                format!("create {temp}"),
+                format!("write 16 B {temp} at 0"),
+                format!("fsync {temp}"),
+                format!("rename {temp} -> /db/db.json"),
+                "directory fsync /db".to_string(),
+            ]
+        );
+        let write = events
+            .iter()
+            .find(|event| matches!(event.op, TraceOp::Write { .. }))
+            .unwrap();
+        assert_eq!(write.bytes, Some(br#"{"key":"value"}"#.len() as u64 + 1));
+        assert!(trace.drain().is_empty(), "drain empties the log");
+    }
+
+    #[test]
+    fn a_naive_commit_shows_no_sync() {
+        let (_sim, trace, mut store) = traced_store(Durability::Naive);
+        trace.drain();
+        store.put("k", serde_json::json!(1)).unwrap();
+        assert_eq!(
+            mutating(&trace.drain()),
+            vec!["open+truncate /db/db.json", "write 8 B /db/db.json at 0"]
+        );
+    }
+
+    #[test]
+    fn recording_can_be_paused_and_failures_are_recorded() {
+        let (sim, trace, mut store) = traced_store(Durability::Snapshot);
+        trace.drain();
+        trace.set_enabled(false);
+        assert!(!trace.is_enabled());
+        store.put("a", serde_json::json!(1)).unwrap();
+        assert!(trace.drain().is_empty());
+
+        trace.set_enabled(true);
+        sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
+        store.put("a", serde_json::json!(2)).unwrap_err();
+        let events = trace.drain();
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|event| event.error.is_some())
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].op, TraceOp::SyncAll);
+        let line = failed[0].to_string();
+        assert!(line.starts_with("fsync /db/db.json.tmp-"), "{line}");
+        assert!(line.contains("failed: Input/output error"), "{line}");
+    }
+
+    #[test]
+    fn durations_read_like_a_person_would_write_them() {
+        assert_eq!(human_duration(Duration::from_micros(412)), "412 µs");
+        assert_eq!(human_duration(Duration::from_micros(2_140)), "2.1 ms");
+        assert_eq!(human_duration(Duration::from_millis(3_250)), "3.25 s");
+    }
+}
