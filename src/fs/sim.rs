@@ -27,8 +27,9 @@
 //!
 //! # Crashes
 //!
-//! [`SimFs::crash`] builds a new, independent disk as a reboot would find it, in one of
-//! four [`CrashMode`]s: a process kill keeps everything written (the kernel survives);
+//! [`SimFs::crash`] builds a new, independent disk as a reboot would find it
+//! ([`SimFs::reboot`] does it in place, for the shell's `powercut`), in one of four
+//! [`CrashMode`]s: a process kill keeps everything written (the kernel survives);
 //! a clean power loss keeps only what is durable; a random power loss replays onto the
 //! durable state each logged operation independently with probability ½, keeping their
 //! order; a torn power loss does the same, and a kept write may land only as a prefix of
@@ -36,7 +37,12 @@
 //! land may leave the file at its new length with the missing tail read as zeros or
 //! garbage (SQLite's assumption about appends). Assumptions: a single sector is written
 //! atomically (so a write within one sector is never torn); a sync that returned `Ok`
-//! made its data durable; directory operations are atomic.
+//! made its data durable; directory operations are atomic. The kernel's own writeback
+//! happens only when the harness calls [`SimFs::writeback`] (or, in the random modes,
+//! as the random subset of what was kept), so a mode that never syncs loses everything
+//! to a clean power loss: the worst case the kernel allows within its flush interval.
+//! Sync granularity is the file and the directory; a cross-directory rename becomes
+//! durable when either directory is synced.
 //!
 //! # Failures
 //!
@@ -294,6 +300,8 @@ struct State {
     /// Operations allowed before the process is dead.
     kill_at: Option<u64>,
     dead: bool,
+    /// Bumped by [`SimFs::reboot`]: handles of an older generation are dead.
+    generation: u64,
 }
 
 /// Why an operation was refused.
@@ -720,7 +728,27 @@ impl SimFs {
     /// The disk a reboot finds after a crash of kind `mode` now, as a new, independent,
     /// fully durable disk with no locks, faults or counts. `seed` drives the random modes.
     pub fn crash(&self, mode: CrashMode, seed: u64) -> SimFs {
-        let state = self.state();
+        SimFs {
+            state: Arc::new(Mutex::new(self.state().crashed(mode, seed))),
+        }
+    }
+
+    /// Crashes this disk in place: as [`SimFs::crash`], but every handle on it (a store's
+    /// `Arc`, a [`TraceFs`](super::TraceFs) around it) now sees the rebooted disk. Files
+    /// and locks opened before are dead: their operations fail, and dropping them does
+    /// nothing. Drop the store first, then reboot, then reopen.
+    pub fn reboot(&self, mode: CrashMode, seed: u64) {
+        let mut state = self.state();
+        let generation = state.generation + 1;
+        *state = state.crashed(mode, seed);
+        state.generation = generation;
+    }
+}
+
+impl State {
+    /// The state a reboot finds after a crash of kind `mode` now.
+    fn crashed(&self, mode: CrashMode, seed: u64) -> State {
+        let state = self;
         let mut rng = Rng(seed);
         let names = match mode {
             CrashMode::ProcessKill => state.names.clone(),
@@ -756,16 +784,13 @@ impl SimFs {
             rebooted.durable = image;
             inodes.insert(ino, rebooted);
         }
-        let rebooted = State {
+        State {
             dirs: state.dirs.clone(),
             names: names.clone(),
             durable_names: names,
             inodes,
             next_ino: state.next_ino,
             ..State::default()
-        };
-        SimFs {
-            state: Arc::new(Mutex::new(rebooted)),
         }
     }
 }
@@ -830,6 +855,7 @@ impl Fs for SimFs {
         Ok(Box::new(SimFile {
             state: Arc::clone(&self.state),
             ino,
+            generation: state.generation,
         }))
     }
 
@@ -954,6 +980,7 @@ impl Fs for SimFs {
         Ok(Box::new(SimLock {
             state: Arc::clone(&self.state),
             path,
+            generation: state.generation,
         }))
     }
 }
@@ -963,6 +990,7 @@ impl Fs for SimFs {
 struct SimFile {
     state: Arc<Mutex<State>>,
     ino: u64,
+    generation: u64,
 }
 
 impl SimFile {
@@ -970,6 +998,19 @@ impl SimFile {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The disk, unless it was rebooted since this file was opened.
+    fn live_state(&self) -> io::Result<MutexGuard<'_, State>> {
+        let state = self.state();
+        if state.generation == self.generation {
+            Ok(state)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::StaleNetworkFileHandle,
+                "the simulated disk was rebooted since this file was opened",
+            ))
+        }
     }
 }
 
@@ -981,7 +1022,7 @@ impl fmt::Debug for SimFile {
 
 impl FsFile for SimFile {
     fn write_all_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
-        let mut state = self.state();
+        let mut state = self.live_state()?;
         state.begin(OpKind::Write)?;
         state.data_op(
             self.ino,
@@ -994,7 +1035,7 @@ impl FsFile for SimFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        let mut state = self.state();
+        let mut state = self.live_state()?;
         match state.begin(OpKind::SyncFile) {
             Ok(()) => {
                 let inode = state.inode(self.ino);
@@ -1018,14 +1059,14 @@ impl FsFile for SimFile {
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        let mut state = self.state();
+        let mut state = self.live_state()?;
         state.begin(OpKind::SetLen)?;
         state.data_op(self.ino, DataOp::SetLen(len));
         Ok(())
     }
 
     fn size(&self) -> io::Result<u64> {
-        let mut state = self.state();
+        let mut state = self.live_state()?;
         state.begin(OpKind::Size)?;
         Ok(state.inode(self.ino).written.len() as u64)
     }
@@ -1034,6 +1075,9 @@ impl FsFile for SimFile {
 impl Drop for SimFile {
     fn drop(&mut self) {
         let mut state = self.state();
+        if state.generation != self.generation {
+            return;
+        }
         if let Some(inode) = state.inodes.get_mut(&self.ino) {
             inode.handles = inode.handles.saturating_sub(1);
         }
@@ -1044,6 +1088,7 @@ impl Drop for SimFile {
 struct SimLock {
     state: Arc<Mutex<State>>,
     path: PathBuf,
+    generation: u64,
 }
 
 impl fmt::Debug for SimLock {
@@ -1060,7 +1105,9 @@ impl Drop for SimLock {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.locks.remove(&self.path);
+        if state.generation == self.generation {
+            state.locks.remove(&self.path);
+        }
     }
 }
 
@@ -1449,6 +1496,32 @@ mod tests {
         let after = sim.crash(CrashMode::TornPowerLoss, 1);
         assert_eq!(after.files(), vec![PathBuf::from("/d/renamed")]);
         assert_eq!(read(&after, "/d/renamed").as_deref(), Some(&b"da"[..]));
+    }
+
+    #[test]
+    fn a_reboot_in_place_is_seen_by_every_handle_and_kills_old_files_and_locks() {
+        let sim = disk();
+        sim.insert_file(DB, b"old", 0o600);
+        let handle = sim.clone();
+        let old_lock = sim.lock(Path::new("/d/db.lock")).unwrap();
+        let mut old_file = sim.open(Path::new(DB), OpenMode::Existing).unwrap();
+        old_file.write_all_at(0, b"new").unwrap();
+        sim.reboot(CrashMode::CleanPowerLoss, 0);
+        assert_eq!(read(&handle, DB).as_deref(), Some(&b"old"[..]));
+        assert_eq!(
+            old_file.write_all_at(0, b"late").unwrap_err().kind(),
+            io::ErrorKind::StaleNetworkFileHandle
+        );
+        let new_lock = handle.lock(Path::new("/d/db.lock")).unwrap();
+        drop(old_lock);
+        drop(old_file);
+        assert_eq!(
+            sim.lock(Path::new("/d/db.lock")).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "dropping a lock from before the reboot must not release the new one"
+        );
+        drop(new_lock);
+        assert_eq!(read(&sim, DB).as_deref(), Some(&b"old"[..]));
     }
 
     #[test]
