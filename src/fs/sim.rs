@@ -22,6 +22,8 @@
 //!   [`Fs::resolve`] returns the path as given.
 //! - **Locks** live in memory: a second [`Fs::lock`] of a path while the first guard lives
 //!   is `WouldBlock`; dropping the guard releases it; a crash releases all of them.
+//! - **Permission bits** are exactly the `mode` a file was created with: the sim has no
+//!   umask.
 //! - **Paths** are normalised lexically (`.` and `..` folded); a relative path is taken
 //!   from the root `/`, so `db.json` and `/db.json` are the same file.
 //!
@@ -1522,6 +1524,15 @@ mod tests {
         );
         drop(new_lock);
         assert_eq!(read(&sim, DB).as_deref(), Some(&b"old"[..]));
+    }
+
+    #[test]
+    fn crash_modes_parse_from_their_names() {
+        for mode in CrashMode::ALL {
+            assert_eq!(mode.name().parse::<CrashMode>(), Ok(mode));
+        }
+        let err = "gentle".parse::<CrashMode>().unwrap_err();
+        assert!(err.contains("gentle") && err.contains("torn"), "{err}");
     }
 
     #[test]
