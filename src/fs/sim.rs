@@ -199,7 +199,7 @@ impl FromStr for CrashMode {
 
 /// A simulated disk. Cloning gives another handle on the same disk, so a test can keep
 /// one while a store owns another; [`SimFs::fork`] copies the disk itself.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
 }
@@ -794,6 +794,12 @@ impl State {
             next_ino: state.next_ino,
             ..State::default()
         }
+    }
+}
+
+impl Default for SimFs {
+    fn default() -> Self {
+        SimFs::new()
     }
 }
 
@@ -1524,6 +1530,14 @@ mod tests {
         );
         drop(new_lock);
         assert_eq!(read(&sim, DB).as_deref(), Some(&b"old"[..]));
+    }
+
+    #[test]
+    fn a_default_disk_is_a_new_disk_with_its_root() {
+        let sim = SimFs::default();
+        assert_eq!(sim.metadata(Path::new("/")).unwrap().map(|m| m.is_dir), Some(true));
+        drop(create(&sim, "/file", b""));
+        assert_eq!(sim.files(), vec![PathBuf::from("/file")]);
     }
 
     #[test]
