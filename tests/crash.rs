@@ -325,14 +325,33 @@ impl Filter {
                     .unwrap_or_else(|_| panic!("{name}={value} is not a number"))
             })
         };
-        Filter {
+        let filter = Filter {
             durability: var("KV_CRASH_DURABILITY"),
             workload: var("KV_CRASH_WORKLOAD"),
             point: number("KV_CRASH_POINT"),
             mode: var("KV_CRASH_MODE"),
             seed: number("KV_CRASH_SEED"),
             seeds: number("KV_CRASH_SEEDS").unwrap_or(3).max(1),
+        };
+        // A misspelt name would select nothing and pass: refuse it instead.
+        if let Some(name) = &filter.durability
+            && let Err(err) = name.parse::<Durability>()
+        {
+            panic!("KV_CRASH_DURABILITY: {err}");
         }
+        if let Some(name) = &filter.mode
+            && let Err(err) = name.parse::<CrashMode>()
+        {
+            panic!("KV_CRASH_MODE: {err}");
+        }
+        if let Some(name) = &filter.workload {
+            let names: Vec<_> = workloads().iter().map(|workload| workload.name).collect();
+            assert!(
+                names.contains(&name.as_str()),
+                "KV_CRASH_WORKLOAD={name} is none of {names:?}"
+            );
+        }
+        filter
     }
 
     /// Every case, with the default seeds: for the harness's self-tests, whatever the
@@ -363,17 +382,14 @@ impl Filter {
             if self.mode.as_deref().is_some_and(|name| name != mode.name()) {
                 continue;
             }
-            let seeds = if mode.is_random() { self.seeds } else { 1 };
-            for seed in 0..seeds {
-                if self
-                    .seed
-                    .is_none_or(|wanted| wanted == seed || !mode.is_random())
-                {
-                    crashes.push((mode, self.seed.unwrap_or(seed)));
-                }
+            match (mode.is_random(), self.seed) {
+                // The seed changes nothing: one crash is the whole story.
+                (false, seed) => crashes.push((mode, seed.unwrap_or(0))),
+                // Replaying: exactly that seed, however many the sweep ran.
+                (true, Some(seed)) => crashes.push((mode, seed)),
+                (true, None) => crashes.extend((0..self.seeds).map(|seed| (mode, seed))),
             }
         }
-        crashes.dedup();
         crashes
     }
 }

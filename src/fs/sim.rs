@@ -1535,7 +1535,10 @@ mod tests {
     #[test]
     fn a_default_disk_is_a_new_disk_with_its_root() {
         let sim = SimFs::default();
-        assert_eq!(sim.metadata(Path::new("/")).unwrap().map(|m| m.is_dir), Some(true));
+        assert_eq!(
+            sim.metadata(Path::new("/")).unwrap().map(|m| m.is_dir),
+            Some(true)
+        );
         drop(create(&sim, "/file", b""));
         assert_eq!(sim.files(), vec![PathBuf::from("/file")]);
     }
