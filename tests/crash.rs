@@ -5,8 +5,15 @@
 //! operations and recovered again.
 //!
 //! The oracle: the store opens, and holds exactly the model after some prefix of the
-//! issued mutations that includes every acknowledged one. A corrupt file must be refused
-//! (an error), which for a mode claiming crash safety is itself a violation.
+//! issued mutations that includes every acknowledged one (never a mix, never a value that
+//! was not written); a file that is not a JSON object is refused, never read as data (and
+//! for a mode claiming crash safety, a refused file is itself a violation); no temp file
+//! of a crashed commit is left once the store is open.
+//!
+//! `MODES` says what each durability mode must show: no violation at all (its ✅ row),
+//! or, for Naive, the failures of its ❌ row. The harness proves it can fail: the same
+//! sweep on a disk that drops directory fsyncs, file fsyncs or hides directory entries
+//! must find violations in Snapshot.
 //!
 //! Environment:
 //! - `KV_CRASH_SEEDS=N`: seeds per random crash mode (default 3); raise it for a longer
