@@ -6,6 +6,21 @@ use std::str::FromStr;
 
 use crate::durability::Durability;
 
+/// What reaching an armed crash point does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub enum CrashAction {
+    /// Abort the process there: no destructors, no flushing, exactly what a `kill -9` at
+    /// that instant would leave behind. The default, for a store on the real disk.
+    #[default]
+    Abort,
+    /// Stop the commit dead: it returns [`Error::Crashed`](crate::Error::Crashed) without
+    /// another filesystem call, and the store refuses further writes. For a store on a
+    /// simulated disk, whose owner then builds the post-crash disk
+    /// ([`SimFs::crash`](crate::fs::SimFs::crash)) and reopens, without losing the process.
+    Halt,
+}
+
 /// A step of a commit protocol where an armed store aborts the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

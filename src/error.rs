@@ -70,6 +70,14 @@ pub enum Error {
     )]
     ValueTooDeep { key: String, max: usize },
 
+    /// An armed crash point was reached with [`CrashAction::Halt`](crate::CrashAction):
+    /// the commit stopped there as if the process had died.
+    #[error("simulated crash at {point} while committing to {}: the commit stopped there", path.display())]
+    Crashed {
+        path: PathBuf,
+        point: crate::CrashPoint,
+    },
+
     /// A file the engine wrote is damaged somewhere other than a torn tail.
     #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]
     Corrupt {

@@ -33,7 +33,7 @@ pub mod fs;
 pub mod shell;
 mod store;
 
-pub use crash::CrashPoint;
+pub use crash::{CrashAction, CrashPoint};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};

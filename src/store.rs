@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::crash::CrashPoint;
+use crate::crash::{CrashAction, CrashPoint};
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::{Backend, Disk, Durability, IoCounters, Map, Mutation};
@@ -30,6 +30,7 @@ pub const MAX_VALUE_DEPTH: usize = 100;
 pub struct Options {
     durability: Durability,
     fs: Arc<dyn Fs>,
+    crash_action: CrashAction,
 }
 
 impl Options {
@@ -38,12 +39,19 @@ impl Options {
         Options {
             durability: Durability::default(),
             fs: Arc::new(RealFs),
+            crash_action: CrashAction::Abort,
         }
     }
 
     /// Chooses the durability mode.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Chooses what an armed crash point does (default: abort the process).
+    pub fn crash_action(mut self, action: CrashAction) -> Self {
+        self.crash_action = action;
         self
     }
 
@@ -65,6 +73,7 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("durability", &self.durability)
             .field("fs", &self.fs)
+            .field("crash_action", &self.crash_action)
             .finish()
     }
 }
@@ -119,7 +128,11 @@ impl KvStore {
     /// directory, or another store holds its lock. With [`Durability::Memory`] the file is
     /// only read: it seeds the store, is not locked and is never written.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
-        let Options { durability, fs } = options;
+        let Options {
+            durability,
+            fs,
+            crash_action,
+        } = options;
         let given = path.as_ref();
         let path = fs
             .resolve(given)
@@ -169,6 +182,7 @@ impl KvStore {
             path,
             counters: IoCounters::default(),
             armed: None,
+            crash_action,
         };
         let backend = match durability {
             Durability::Naive => Backend::Naive(Naive::new(disk)),
@@ -250,6 +264,9 @@ impl KvStore {
     /// Removes `key` once the removal is durable; returns whether it was there. Removing a
     /// missing key is a no-op that writes nothing.
     pub fn delete(&mut self, key: &str) -> Result<bool> {
+        // A poisoned store refuses every mutation, even one that would write nothing, so
+        // a script learns at its next write that the store must be reopened.
+        self.check_writable()?;
         if !self.map.contains_key(key) {
             return Ok(false);
         }
@@ -263,12 +280,7 @@ impl KvStore {
     /// visible, or none of it does. Deletes of missing keys are skipped; a batch with
     /// nothing left writes nothing.
     pub fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
-        if let Some(cause) = &self.poisoned {
-            return Err(Error::Poisoned {
-                path: self.path().map(Path::to_path_buf).unwrap_or_default(),
-                cause: cause.clone(),
-            });
-        }
+        self.check_writable()?;
         // Refuse, before touching anything, a value the file could not be read back with.
         for mutation in &batch {
             if let Mutation::Put { key, value } = mutation
@@ -324,6 +336,17 @@ impl KvStore {
         }
     }
 
+    /// `Err(Poisoned)` once a failure has left the disk's state unknown.
+    fn check_writable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The durability mode.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -359,7 +382,8 @@ impl KvStore {
         }
     }
 
-    /// Arms a crash button: the next commit that reaches `point` aborts the process there.
+    /// Arms a crash button: the next commit that reaches `point` crashes there, as the
+    /// store's [`CrashAction`] says (by default the process aborts).
     /// Fails if `point` is not part of this store's commit protocol.
     pub fn arm_crash(&mut self, point: CrashPoint) -> Result<(), String> {
         match self.backend.disk_mut() {

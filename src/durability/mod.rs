@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::crash::CrashPoint;
+use crate::crash::{CrashAction, CrashPoint};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, parent_dir};
 
@@ -142,6 +142,8 @@ pub(crate) struct Disk {
     pub counters: IoCounters,
     /// A crash button armed by the user (see [`CrashPoint`]).
     pub armed: Option<CrashPoint>,
+    /// What reaching the armed point does.
+    pub crash_action: CrashAction,
 }
 
 impl Disk {
@@ -178,11 +180,19 @@ impl Disk {
             .map_err(|err| Error::io("fsync directory", dir, err))
     }
 
-    /// Aborts the process here if the user armed `point`: no destructors, no flushing,
-    /// exactly what a `kill -9` at this instant would leave behind.
-    pub fn crash_point(&self, point: CrashPoint) {
-        if self.armed == Some(point) {
-            std::process::abort();
+    /// If the user armed `point`, crashes here: aborts the process (no destructors, no
+    /// flushing, exactly what a `kill -9` at this instant would leave behind), or with
+    /// [`CrashAction::Halt`] fails the commit on the spot and poisons the store.
+    pub fn crash_point(&self, point: CrashPoint) -> Result<(), CommitFailure> {
+        if self.armed != Some(point) {
+            return Ok(());
+        }
+        match self.crash_action {
+            CrashAction::Abort => std::process::abort(),
+            CrashAction::Halt => Err(CommitFailure::poisoning(Error::Crashed {
+                path: self.path.clone(),
+                point,
+            })),
         }
     }
 }

@@ -44,7 +44,7 @@ impl Naive {
             let half = &self.buf[..self.buf.len() / 2];
             disk.write_at(file.as_mut(), &path, 0, half)
                 .map_err(CommitFailure::poisoning)?;
-            disk.crash_point(CrashPoint::MidWrite);
+            disk.crash_point(CrashPoint::MidWrite)?;
         }
         disk.write_at(file.as_mut(), &path, 0, &self.buf)
             .map_err(CommitFailure::poisoning)

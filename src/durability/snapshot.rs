@@ -68,14 +68,14 @@ impl Snapshot {
             let _ = disk.fs.remove(&temp_path); // Best effort: open removes strays anyway.
             return Err(CommitFailure::clean(error));
         }
-        disk.crash_point(CrashPoint::AfterTempWrite);
+        disk.crash_point(CrashPoint::AfterTempWrite)?;
         if let Err(error) = disk.sync_all(temp.as_mut(), &temp_path) {
             drop(temp);
             let _ = disk.fs.remove(&temp_path);
             return Err(CommitFailure::poisoning(error));
         }
         drop(temp);
-        disk.crash_point(CrashPoint::AfterTempSync);
+        disk.crash_point(CrashPoint::AfterTempSync)?;
 
         disk.fs.rename(&temp_path, &target).map_err(|err| {
             CommitFailure::poisoning(Error::io(
@@ -84,7 +84,7 @@ impl Snapshot {
                 err,
             ))
         })?;
-        disk.crash_point(CrashPoint::AfterRename);
+        disk.crash_point(CrashPoint::AfterRename)?;
         // The rename is not durable until the directory is: without this a power loss
         // can bring back the old file after we acknowledged the new one.
         disk.sync_dir().map_err(CommitFailure::poisoning)

@@ -10,8 +10,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub mod real;
+pub mod sim;
+pub mod trace;
 
 pub use real::RealFs;
+pub use sim::{CrashMode, SimFs};
+pub use trace::TraceFs;
 
 /// How [`Fs::open`] treats an existing or missing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

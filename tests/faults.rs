@@ -1,0 +1,296 @@
+//! Failures injected through the simulated disk: each leaves memory and the committed
+//! state on disk as they were, and poisons the store exactly when what is on disk is no
+//! longer known (a failed fsync, rename or directory sync).
+// Helpers may unwrap too: a panic there is a failing test, as in the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod simdisk;
+
+use std::io;
+use std::path::PathBuf;
+
+use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
+use kv_engine::fs::{CrashMode, SimFs};
+use kv_engine::{Durability, Error, KvStore, Mutation};
+use serde_json::json;
+
+use simdisk::{Model, PATH, contents, disk, open};
+
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+/// A snapshot store on a fresh disk holding `a` = 1 and `b` = 1, committed.
+fn committed() -> (SimFs, KvStore) {
+    let sim = disk();
+    let mut store = open(&sim, Durability::Snapshot).expect("open");
+    store.put("a", json!(1)).expect("put a");
+    store.put("b", json!(1)).expect("put b");
+    (sim, store)
+}
+
+fn model(pairs: &[(&str, i64)]) -> Model {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), json!(value)))
+        .collect()
+}
+
+/// What a store opened on `sim` after a crash of `mode` holds.
+fn recovered(sim: &SimFs, mode: CrashMode) -> Model {
+    let rebooted = sim.crash(mode, 0);
+    match open(&rebooted, Durability::Snapshot) {
+        Ok(store) => contents(&store),
+        Err(err) => panic!("after a {mode}: {err}"),
+    }
+}
+
+/// The operation and OS error of an [`Error::Io`]; panics on any other variant.
+fn io_failure(err: &Error) -> (&str, Option<i32>, io::ErrorKind) {
+    match err {
+        Error::Io { op, source, .. } => (op.as_str(), source.raw_os_error(), source.kind()),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+fn assert_poisoned(store: &mut KvStore) {
+    assert!(store.poisoned().is_some());
+    let put = store.put("c", json!(3));
+    assert!(matches!(put, Err(Error::Poisoned { .. })), "{put:?}");
+    let delete = store.delete("a");
+    assert!(matches!(delete, Err(Error::Poisoned { .. })), "{delete:?}");
+    let batch = store.apply(vec![Mutation::Delete { key: "b".into() }]);
+    assert!(matches!(batch, Err(Error::Poisoned { .. })), "{batch:?}");
+    // Reads go on, and show the last committed state.
+    assert_eq!(contents(store), model(&[("a", 1), ("b", 1)]));
+}
+
+/// The files on the disk, by name.
+fn files(sim: &SimFs) -> Vec<PathBuf> {
+    sim.files()
+}
+
+fn db_files() -> Vec<PathBuf> {
+    vec![PathBuf::from(PATH), PathBuf::from(format!("{PATH}.lock"))]
+}
+
+#[test]
+fn a_failed_temp_write_changes_nothing_and_does_not_poison() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::Write), 1, FaultError::Eio, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "write");
+    assert_eq!(io_failure(&err).1, Some(EIO));
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.poisoned(), None);
+    // The temp file is cleaned up, and the database file is untouched.
+    assert_eq!(files(&sim), db_files());
+    assert_eq!(
+        recovered(&sim, CrashMode::ProcessKill),
+        model(&[("a", 1), ("b", 1)])
+    );
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 1), ("b", 1)])
+    );
+
+    store.put("a", json!(3)).unwrap();
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 3), ("b", 1)])
+    );
+}
+
+#[test]
+fn a_full_disk_refuses_commits_cleanly_until_space_returns() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::Write), 1, FaultError::Enospc, Repeat::Always);
+    for attempt in 0..3 {
+        let err = store.delete("a").unwrap_err();
+        let (op, code, kind) = io_failure(&err);
+        assert_eq!(
+            (op, code, kind),
+            ("write", Some(ENOSPC), io::ErrorKind::StorageFull)
+        );
+        assert_eq!(store.get("a"), Some(&json!(1)), "attempt {attempt}");
+        assert_eq!(store.poisoned(), None);
+    }
+    assert_eq!(files(&sim), db_files());
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 1), ("b", 1)])
+    );
+
+    sim.clear_faults();
+    assert!(store.delete("a").unwrap());
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("b", 1)])
+    );
+}
+
+#[test]
+fn a_full_disk_when_creating_the_temp_file_does_not_poison() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::Open), 1, FaultError::Enospc, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "create");
+    assert_eq!(io_failure(&err).1, Some(ENOSPC));
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.poisoned(), None);
+    store.put("a", json!(2)).unwrap();
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 2), ("b", 1)])
+    );
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_store_and_leaves_the_file_as_committed() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "fsync");
+    assert_eq!(io_failure(&err).1, Some(EIO));
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_poisoned(&mut store);
+    // The fault was one-off: a retry would have "succeeded", with the data gone. The
+    // store did not retry; the database file never changed.
+    for mode in CrashMode::ALL {
+        assert_eq!(
+            recovered(&sim, mode),
+            model(&[("a", 1), ("b", 1)]),
+            "{mode}"
+        );
+    }
+    // Reopening recovers from the disk and accepts writes again.
+    drop(store);
+    let mut reopened = open(&sim, Durability::Snapshot).unwrap();
+    assert_eq!(files(&sim), db_files(), "the stray temp file is gone");
+    reopened.put("a", json!(4)).unwrap();
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 4), ("b", 1)])
+    );
+}
+
+#[test]
+fn a_failed_rename_poisons_the_store_and_leaves_the_file_as_committed() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::Rename), 1, FaultError::Eio, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert!(io_failure(&err).0.starts_with("rename"), "{err}");
+    assert_eq!(io_failure(&err).1, Some(EIO));
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_poisoned(&mut store);
+    for mode in CrashMode::ALL {
+        assert_eq!(
+            recovered(&sim, mode),
+            model(&[("a", 1), ("b", 1)]),
+            "{mode}"
+        );
+    }
+    drop(store);
+    drop(open(&sim, Durability::Snapshot).unwrap());
+    assert_eq!(files(&sim), db_files(), "reopening removes the temp file");
+}
+
+#[test]
+fn a_failed_directory_sync_poisons_the_store() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::SyncDir), 1, FaultError::Eio, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "fsync directory");
+    assert_eq!(io_failure(&err).1, Some(EIO));
+    // Memory keeps the last acknowledged state.
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_poisoned(&mut store);
+    // The rename happened but may not be durable: the process sees the unacknowledged
+    // value, a power loss brings the committed one back, and nothing else is possible.
+    assert_eq!(
+        recovered(&sim, CrashMode::ProcessKill),
+        model(&[("a", 2), ("b", 1)])
+    );
+    assert_eq!(
+        recovered(&sim, CrashMode::CleanPowerLoss),
+        model(&[("a", 1), ("b", 1)])
+    );
+    for seed in 0..20 {
+        for mode in [CrashMode::RandomPowerLoss, CrashMode::TornPowerLoss] {
+            let found = contents(&open(&sim.crash(mode, seed), Durability::Snapshot).unwrap());
+            assert!(
+                found == model(&[("a", 1), ("b", 1)]) || found == model(&[("a", 2), ("b", 1)]),
+                "{mode} seed {seed}: {found:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_delete_keeps_the_key() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
+    let err = store.delete("b").unwrap_err();
+    assert_eq!(io_failure(&err).0, "fsync");
+    assert_eq!(store.get("b"), Some(&json!(1)));
+    assert_poisoned(&mut store);
+}
+
+#[test]
+fn a_failed_batch_applies_none_of_its_mutations() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::Rename), 1, FaultError::Eio, Repeat::Once);
+    let batch = vec![
+        Mutation::Put {
+            key: "a".into(),
+            value: json!(2),
+        },
+        Mutation::Delete { key: "b".into() },
+        Mutation::Put {
+            key: "new".into(),
+            value: json!(3),
+        },
+    ];
+    let err = store.apply(batch).unwrap_err();
+    assert!(io_failure(&err).0.starts_with("rename"), "{err}");
+    assert_eq!(contents(&store), model(&[("a", 1), ("b", 1)]));
+    assert_poisoned(&mut store);
+}
+
+#[test]
+fn naive_mode_is_poisoned_by_a_failed_write_because_it_truncated_the_file() {
+    let sim = disk();
+    let mut store = open(&sim, Durability::Naive).unwrap();
+    store.put("a", json!(1)).unwrap();
+    store.put("b", json!(1)).unwrap();
+    sim.fail(Some(OpKind::Write), 1, FaultError::Enospc, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "write");
+    assert_eq!(io_failure(&err).2, io::ErrorKind::StorageFull);
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_poisoned(&mut store);
+    // This is why: the file was truncated before the write failed.
+    assert_eq!(sim.contents(PATH), Some(Vec::new()));
+}
+
+#[test]
+fn a_failed_open_reports_the_file_and_modifies_nothing() {
+    let (sim, store) = committed();
+    drop(store);
+    let before = sim.contents(PATH);
+    sim.fail(Some(OpKind::Read), 1, FaultError::Eio, Repeat::Once);
+    let err = KvStore::open(PATH, simdisk::options(&sim, Durability::Snapshot)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "read");
+    assert!(err.to_string().contains(PATH), "{err}");
+    assert_eq!(sim.contents(PATH), before);
+    let reopened = open(&sim, Durability::Snapshot).unwrap();
+    assert_eq!(contents(&reopened), model(&[("a", 1), ("b", 1)]));
+}
+
+#[test]
+fn a_poisoned_store_refuses_even_a_delete_of_a_missing_key() {
+    let (sim, mut store) = committed();
+    sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
+    store.put("a", json!(2)).unwrap_err();
+    let delete = store.delete("missing");
+    assert!(matches!(delete, Err(Error::Poisoned { .. })), "{delete:?}");
+}
