@@ -146,7 +146,7 @@ pub(crate) fn load(fs: &dyn Fs, path: &Path) -> Result<Option<Map>> {
 }
 
 /// Removes the temp files a crash left beside `path`, without reading them, and makes the
-/// removal durable. Only safe while holding the database's lock.
+/// directory durable. Only safe while holding the database's lock.
 pub(crate) fn remove_stray_temps(fs: &dyn Fs, path: &Path) -> Result<usize> {
     let dir = parent_dir(path);
     let Some(db_name) = path.file_name() else {
@@ -162,9 +162,10 @@ pub(crate) fn remove_stray_temps(fs: &dyn Fs, path: &Path) -> Result<usize> {
             .map_err(|err| Error::io("remove stray temp file", temp, err))?;
         removed += 1;
     }
-    if removed > 0 {
-        fs.sync_dir(dir)
-            .map_err(|err| Error::io("fsync directory", dir, err))?;
-    }
+    // Always, not only after a removal: a kill between a commit's rename and its
+    // directory fsync leaves the new name visible but not durable, and what recovery
+    // shows must not be taken back by a later power loss.
+    fs.sync_dir(dir)
+        .map_err(|err| Error::io("fsync directory", dir, err))?;
     Ok(removed)
 }

@@ -144,7 +144,8 @@ pub enum Repeat {
 /// What survives a crash; see the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CrashMode {
-    /// The process dies, the kernel lives: everything written survives.
+    /// The process dies, the kernel lives: everything written survives, and what was
+    /// not yet durable stays not durable (a later power loss can still take it).
     ProcessKill,
     /// The power goes: only durable state survives.
     CleanPowerLoss,
@@ -751,9 +752,27 @@ impl State {
     /// The state a reboot finds after a crash of kind `mode` now.
     fn crashed(&self, mode: CrashMode, seed: u64) -> State {
         let state = self;
+        if mode == CrashMode::ProcessKill {
+            // The kernel outlives the process: what was written stays visible, and what
+            // was not yet durable is still not durable, so a power loss after the kill
+            // can still take it. Only the process's handles and locks die with it.
+            let mut inodes = state.inodes.clone();
+            for inode in inodes.values_mut() {
+                inode.handles = 0;
+            }
+            return State {
+                dirs: state.dirs.clone(),
+                names: state.names.clone(),
+                durable_names: state.durable_names.clone(),
+                unsynced_names: state.unsynced_names.clone(),
+                inodes,
+                next_ino: state.next_ino,
+                ..State::default()
+            };
+        }
         let mut rng = Rng(seed);
         let names = match mode {
-            CrashMode::ProcessKill => state.names.clone(),
+            CrashMode::ProcessKill => unreachable!("a process kill returned above"),
             CrashMode::CleanPowerLoss => state.durable_names.clone(),
             CrashMode::RandomPowerLoss | CrashMode::TornPowerLoss => {
                 let mut names = state.durable_names.clone();
@@ -772,7 +791,7 @@ impl State {
                 continue;
             };
             let image = match mode {
-                CrashMode::ProcessKill => inode.written.clone(),
+                CrashMode::ProcessKill => unreachable!("a process kill returned above"),
                 CrashMode::CleanPowerLoss => inode.durable.clone(),
                 CrashMode::RandomPowerLoss => {
                     replay_random(&inode.durable, &inode.unsynced, &mut rng, false)
