@@ -304,7 +304,7 @@ fn unknown_verb(word: &str) -> ParseError {
     let suggestion = VERBS
         .iter()
         .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
-        .map(|name| (edit_distance(&lower, name), name))
+        .map(|name| (strsim::levenshtein(&lower, name), name))
         .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
         .min_by_key(|(distance, _)| *distance);
     match suggestion {
@@ -313,24 +313,6 @@ fn unknown_verb(word: &str) -> ParseError {
         )),
         None => ParseError::new(format!("unknown command {word:?} (type help for the list)")),
     }
-}
-
-/// Levenshtein distance, for did-you-mean; verbs are short, so the quadratic table is fine.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// Whether `key` can be typed back as a bare word: otherwise it must be written as a JSON
