@@ -2,6 +2,8 @@
 //! performance row. A full snapshot per commit makes the bytes written by one put grow with
 //! the store; no timing is involved, so the test is exact on any machine.
 
+#![allow(clippy::unwrap_used)] // A panic in a test helper is a failing test.
+
 use kv_engine::{Durability, KvStore, Options};
 use serde_json::json;
 
