@@ -54,6 +54,25 @@ impl CrashPoint {
         }
     }
 
+    /// What the disk holds when the process dies at this point, in one line (the shell's
+    /// `crash` lists it).
+    pub fn description(self) -> &'static str {
+        match self {
+            CrashPoint::MidWrite => {
+                "half of the new file written over the truncated old one: the only copy is torn"
+            }
+            CrashPoint::AfterTempWrite => {
+                "the temp file written but not fsynced; the database file untouched"
+            }
+            CrashPoint::AfterTempSync => {
+                "the temp file fsynced but not yet renamed over the database file"
+            }
+            CrashPoint::AfterRename => {
+                "the temp file renamed over the database file, the directory not yet fsynced"
+            }
+        }
+    }
+
     /// The mode whose commit protocol contains this point.
     pub fn durability(self) -> Durability {
         match self {

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::Durability;
+use crate::shell::database::Database;
 use crate::shell::interactive::{self, History};
 use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{Echo, Flow, OnError, Session};
-use crate::{Durability, KvStore, Options};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,12 @@ pub struct ShellArgs {
     /// How commits reach the disk: memory, naive or snapshot.
     #[arg(long, value_name = "MODE", default_value = "snapshot")]
     pub durability: Durability,
+
+    /// Run the shell on a simulated disk loaded from PATH (a missing file: an empty
+    /// disk), for crash demos: `powercut` cuts its power, an armed `crash` point stops
+    /// the commit and reboots it. PATH itself is written only by `save`.
+    #[arg(long, requires = "path")]
+    pub simulate: bool,
 
     /// Run CMD and exit (repeatable; runs in order).
     #[arg(short = 'c', long = "command", value_name = "CMD")]
@@ -211,10 +218,11 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     let mut stderr = io::stderr();
 
     let opened = match &args.path {
-        Some(path) => KvStore::open(path, Options::new().durability(args.durability)),
-        None => Ok(KvStore::in_memory()),
+        Some(path) if args.simulate => Database::simulate(path, args.durability),
+        Some(path) => Database::open(path, args.durability),
+        None => Ok(Database::in_memory()),
     };
-    let store = match opened {
+    let db = match opened {
         Ok(store) => store,
         Err(err) => {
             // Nothing more useful can be done if stderr is gone too.
@@ -223,7 +231,7 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
         }
     };
 
-    let mut session = Session::new(store, out_renderer, err_renderer);
+    let mut session = Session::new(db, out_renderer, err_renderer);
     if !interactive {
         // At the prompt the command is already on screen as typed.
         session.echo = if args.echo { Echo::On } else { Echo::Off };
@@ -236,18 +244,30 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
 
     let result = if interactive {
         let (db_name, banner) = match &args.path {
-            Some(path) => (
-                path.file_name().map_or_else(
+            Some(path) => {
+                let name = path.file_name().map_or_else(
                     || path.display().to_string(),
                     |name| name.to_string_lossy().into_owned(),
-                ),
-                format!(
-                    "kv {}: {} ({} mode). Type help for commands, Ctrl-D to exit.",
-                    env!("CARGO_PKG_VERSION"),
-                    path.display(),
-                    session.store.durability()
-                ),
-            ),
+                );
+                let (name, disk) = if args.simulate {
+                    (
+                        format!("{name} (simulated)"),
+                        " on a SIMULATED disk loaded from it: `powercut` and `crash` \
+                         are safe here,\nand nothing reaches the real file until `save`",
+                    )
+                } else {
+                    (name, "")
+                };
+                (
+                    name,
+                    format!(
+                        "kv {}: {} ({} mode){disk}. Type help for commands, Ctrl-D to exit.",
+                        env!("CARGO_PKG_VERSION"),
+                        path.display(),
+                        session.db.durability()
+                    ),
+                )
+            }
             None => (
                 "(memory)".to_string(),
                 format!(
@@ -382,5 +402,13 @@ mod tests {
         assert!(parsed.bail && !parsed.echo);
         assert_eq!(parsed.path, Some(PathBuf::from("db")));
         assert_eq!(args(&[]).durability, Durability::Snapshot);
+        assert!(args(&["--simulate", "db"]).simulate);
+        assert!(!args(&["db"]).simulate);
+    }
+
+    #[test]
+    fn simulate_needs_a_path() {
+        let parsed = Cli::try_parse_from(["kv", "--simulate"]);
+        assert!(parsed.is_err(), "{parsed:?}");
     }
 }

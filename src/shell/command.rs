@@ -8,6 +8,9 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::CrashPoint;
+use crate::fs::CrashMode;
+
 /// What a verb takes after it; drives argument checking, completion and hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Args {
@@ -21,7 +24,40 @@ pub enum Args {
     OptionalKey,
     /// An optional verb name (for `help`).
     OptionalVerb,
+    /// Words checked by the verb's own arm of [`parse`]; the first completes from
+    /// `Choices`.
+    Words(Choices),
 }
+
+/// The names a [`Args::Words`] verb's first argument completes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choices {
+    /// Crash point names (`crash`).
+    CrashPoints,
+    /// Crash mode names (`powercut`).
+    CrashModes,
+    /// `on` and `off` (`trace`).
+    OnOff,
+}
+
+impl Choices {
+    /// Every name, in the order they are documented.
+    pub fn names(self) -> Vec<&'static str> {
+        match self {
+            Choices::CrashPoints => CrashPoint::ALL.iter().map(|point| point.name()).collect(),
+            Choices::CrashModes => POWER_CUTS.iter().map(|mode| mode.name()).collect(),
+            Choices::OnOff => vec!["on", "off"],
+        }
+    }
+}
+
+/// The crash modes `powercut` takes, the default first.
+pub const POWER_CUTS: [CrashMode; 4] = [
+    CrashMode::CleanPowerLoss,
+    CrashMode::RandomPowerLoss,
+    CrashMode::TornPowerLoss,
+    CrashMode::ProcessKill,
+];
 
 /// Which verb a [`Verb`] row is: [`parse`] matches on it exhaustively, so a new verb
 /// cannot be parsed by accident as another.
@@ -35,6 +71,11 @@ pub enum VerbId {
     Count,
     Dump,
     Stats,
+    Crash,
+    PowerCut,
+    Writeback,
+    Save,
+    Trace,
     Help,
     Exit,
 }
@@ -141,6 +182,50 @@ pub const VERBS: &[Verb] = &[
         summary: "print the mode, file, size on disk, keys, commits, fsyncs, bytes written",
     },
     Verb {
+        id: VerbId::Crash,
+        name: "crash",
+        aliases: &[],
+        args: Args::Words(Choices::CrashPoints),
+        usage: "crash [POINT [clean|random|torn] [SEED]]",
+        summary: "list the crash points of this mode, or arm one: the next write dies there \
+                  (with --simulate, optionally as a power cut)",
+    },
+    Verb {
+        id: VerbId::PowerCut,
+        name: "powercut",
+        aliases: &[],
+        args: Args::Words(Choices::CrashModes),
+        usage: "powercut [clean|random|torn|kill] [SEED]",
+        summary: "(--simulate) cut the power: drop what is not durable, reboot, reopen and \
+                  show what survived",
+    },
+    Verb {
+        id: VerbId::Writeback,
+        name: "writeback",
+        aliases: &[],
+        args: Args::None,
+        usage: "writeback",
+        summary: "(--simulate) the kernel flushes its cache, as Linux does within ~30 s: \
+                  everything written so far becomes durable",
+    },
+    Verb {
+        id: VerbId::Save,
+        name: "save",
+        aliases: &[],
+        args: Args::None,
+        usage: "save",
+        summary: "(--simulate) write the simulated database file back to the real PATH, \
+                  crash-safely",
+    },
+    Verb {
+        id: VerbId::Trace,
+        name: "trace",
+        aliases: &[],
+        args: Args::Words(Choices::OnOff),
+        usage: "trace [on|off]",
+        summary: "after each command, print the filesystem operations it performed",
+    },
+    Verb {
         id: VerbId::Help,
         name: "help",
         aliases: &[],
@@ -186,11 +271,35 @@ pub enum Command {
     Count,
     Dump,
     Stats,
+    /// `crash`: list the points; `crash POINT`: arm one. `cut` says how the simulated
+    /// disk reboots when the point is reached (default: a process kill).
+    Crash {
+        point: Option<CrashPoint>,
+        cut: Option<PowerCut>,
+    },
+    /// `powercut [MODE] [SEED]`.
+    PowerCut(PowerCut),
+    /// `writeback`: the simulated kernel flushes its cache.
+    Writeback,
+    /// `save`: the simulated file back to the real disk.
+    Save,
+    /// `trace on|off`, or `trace` to say which.
+    Trace {
+        on: Option<bool>,
+    },
     /// `help`, or `help VERB` (the topic is the verb's canonical name).
     Help {
         topic: Option<&'static Verb>,
     },
     Exit,
+}
+
+/// How a simulated disk goes down: the crash mode, and the seed of a random one (`None`:
+/// the session picks the next of its counter and prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PowerCut {
+    pub mode: CrashMode,
+    pub seed: Option<u64>,
 }
 
 /// Where in the statement a problem is: 1-based line (within the statement) and column
@@ -254,6 +363,7 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
     let mut key = None;
     let mut value = None;
     let mut topic = None;
+    let mut words: Vec<&str> = Vec::new();
     match verb.args {
         Args::None => {}
         Args::Key | Args::KeyValue => {
@@ -267,6 +377,12 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
                 name => Some(find_verb(name).ok_or_else(|| unknown_verb(name))?),
             }
         }
+        Args::Words(_) => loop {
+            match cursor.word() {
+                "" => break,
+                word => words.push(word),
+            }
+        },
     }
     match (verb.args, &key) {
         (Args::KeyValue, Some(key)) => value = Some(cursor.value(verb, key)?),
@@ -292,10 +408,100 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
         VerbId::Count => Command::Count,
         VerbId::Dump => Command::Dump,
         VerbId::Stats => Command::Stats,
+        VerbId::Crash => match words.split_first() {
+            None => Command::Crash {
+                point: None,
+                cut: None,
+            },
+            Some((point, rest)) => Command::Crash {
+                point: Some(
+                    point
+                        .to_ascii_lowercase()
+                        .parse()
+                        .map_err(|_| unknown_point(point))?,
+                ),
+                cut: match rest {
+                    [] => None,
+                    rest => Some(power_cut(verb, rest)?),
+                },
+            },
+        },
+        VerbId::PowerCut => Command::PowerCut(match words.as_slice() {
+            [] => PowerCut {
+                mode: CrashMode::CleanPowerLoss,
+                seed: None,
+            },
+            rest => power_cut(verb, rest)?,
+        }),
+        VerbId::Writeback => Command::Writeback,
+        VerbId::Save => Command::Save,
+        VerbId::Trace => Command::Trace {
+            on: match words.as_slice() {
+                [] => None,
+                [word] if word.eq_ignore_ascii_case("on") => Some(true),
+                [word] if word.eq_ignore_ascii_case("off") => Some(false),
+                [word] => {
+                    return Err(ParseError::usage(
+                        verb,
+                        &format!("expected on or off, not {word:?}"),
+                    ));
+                }
+                _ => return Err(ParseError::usage(verb, "too many arguments")),
+            },
+        },
         VerbId::Help => Command::Help { topic },
         VerbId::Exit => Command::Exit,
     };
     Ok(Some(command))
+}
+
+/// `MODE [SEED]`: a crash mode, and a seed only for the random ones.
+fn power_cut(verb: &Verb, words: &[&str]) -> Result<PowerCut, ParseError> {
+    let (name, seed) = match words {
+        [name] => (name, None),
+        [name, seed] => (name, Some(seed)),
+        _ => return Err(ParseError::usage(verb, "too many arguments")),
+    };
+    let mode = POWER_CUTS
+        .into_iter()
+        .find(|mode| mode.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            let names: Vec<_> = POWER_CUTS.iter().map(|mode| mode.name()).collect();
+            ParseError::usage(
+                verb,
+                &format!(
+                    "unknown crash mode {name:?} (expected {})",
+                    names.join(", ")
+                ),
+            )
+        })?;
+    let seed = match seed {
+        None => None,
+        Some(_) if !mode.is_random() => {
+            return Err(ParseError::usage(
+                verb,
+                &format!("a {mode} crash takes no SEED: only random and torn ones are random"),
+            ));
+        }
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ParseError::usage(
+                verb,
+                &format!(
+                    "SEED must be a whole number from 0 to {}, not {text:?}",
+                    u64::MAX
+                ),
+            )
+        })?),
+    };
+    Ok(PowerCut { mode, seed })
+}
+
+/// The error for a word that names no crash point.
+fn unknown_point(word: &str) -> ParseError {
+    ParseError::new(format!(
+        "unknown crash point {word:?} (expected one of: {}; `crash` lists those of this mode)",
+        Choices::CrashPoints.names().join(", ")
+    ))
 }
 
 /// The error for a word that is no verb, with the closest verb when one is close.
@@ -622,6 +828,63 @@ mod tests {
             ("count", Command::Count),
             ("dump", Command::Dump),
             ("stats", Command::Stats),
+            (
+                "crash",
+                Command::Crash {
+                    point: None,
+                    cut: None,
+                },
+            ),
+            (
+                "CRASH after-rename",
+                Command::Crash {
+                    point: Some(CrashPoint::AfterRename),
+                    cut: None,
+                },
+            ),
+            (
+                "crash mid-write torn 9",
+                Command::Crash {
+                    point: Some(CrashPoint::MidWrite),
+                    cut: Some(PowerCut {
+                        mode: CrashMode::TornPowerLoss,
+                        seed: Some(9),
+                    }),
+                },
+            ),
+            (
+                "powercut",
+                Command::PowerCut(PowerCut {
+                    mode: CrashMode::CleanPowerLoss,
+                    seed: None,
+                }),
+            ),
+            (
+                "powercut Random",
+                Command::PowerCut(PowerCut {
+                    mode: CrashMode::RandomPowerLoss,
+                    seed: None,
+                }),
+            ),
+            (
+                "powercut torn 18446744073709551615",
+                Command::PowerCut(PowerCut {
+                    mode: CrashMode::TornPowerLoss,
+                    seed: Some(u64::MAX),
+                }),
+            ),
+            (
+                "powercut kill",
+                Command::PowerCut(PowerCut {
+                    mode: CrashMode::ProcessKill,
+                    seed: None,
+                }),
+            ),
+            ("save", Command::Save),
+            ("writeback", Command::Writeback),
+            ("trace", Command::Trace { on: None }),
+            ("trace ON", Command::Trace { on: Some(true) }),
+            ("trace off", Command::Trace { on: Some(false) }),
             ("help", Command::Help { topic: None }),
             (
                 "help SET",
@@ -691,6 +954,36 @@ mod tests {
                 "column 17: KEY is not valid JSON: EOF while parsing a string",
             ),
             (
+                "crash sideways",
+                "unknown crash point \"sideways\" (expected one of: mid-write, after-temp-write, \
+                 after-temp-sync, after-rename; `crash` lists those of this mode)",
+            ),
+            (
+                "crash after-rename gently",
+                "unknown crash mode \"gently\" (expected clean, random, torn, kill); \
+                 usage: crash [POINT [clean|random|torn] [SEED]]",
+            ),
+            (
+                "powercut clean 3",
+                "a clean crash takes no SEED: only random and torn ones are random; \
+                 usage: powercut [clean|random|torn|kill] [SEED]",
+            ),
+            (
+                "powercut random -1",
+                "SEED must be a whole number from 0 to 18446744073709551615, not \"-1\"; \
+                 usage: powercut [clean|random|torn|kill] [SEED]",
+            ),
+            (
+                "powercut random 1 2",
+                "too many arguments; usage: powercut [clean|random|torn|kill] [SEED]",
+            ),
+            (
+                "trace maybe",
+                "expected on or off, not \"maybe\"; usage: trace [on|off]",
+            ),
+            ("trace on off", "too many arguments; usage: trace [on|off]"),
+            ("save now", "too many arguments; usage: save"),
+            (
                 "get a{b",
                 "column 5: \"a{b\" cannot be a bare KEY; write it as a JSON string: \"a{b\"",
             ),
@@ -754,7 +1047,15 @@ mod tests {
                 VerbId::Put => Args::KeyValue,
                 VerbId::Keys => Args::OptionalKey,
                 VerbId::Help => Args::OptionalVerb,
-                VerbId::Count | VerbId::Dump | VerbId::Stats | VerbId::Exit => Args::None,
+                VerbId::Count
+                | VerbId::Dump
+                | VerbId::Stats
+                | VerbId::Save
+                | VerbId::Writeback
+                | VerbId::Exit => Args::None,
+                VerbId::Crash => Args::Words(Choices::CrashPoints),
+                VerbId::PowerCut => Args::Words(Choices::CrashModes),
+                VerbId::Trace => Args::Words(Choices::OnOff),
             };
             assert_eq!(verb.args, expected, "{verb:?}");
             for name in std::iter::once(verb.name).chain(verb.aliases.iter().copied()) {

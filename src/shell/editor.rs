@@ -80,6 +80,12 @@ impl KvHelper {
                         .collect()
                 }
                 Some(Args::OptionalVerb) => names(word),
+                Some(Args::Words(choices)) => choices
+                    .names()
+                    .into_iter()
+                    .filter(|name| name.starts_with(&word.to_ascii_lowercase()))
+                    .map(|name| format!("{name} "))
+                    .collect(),
                 _ => Vec::new(),
             },
             _ => Vec::new(),
@@ -276,6 +282,24 @@ mod tests {
         );
         assert_eq!(h.candidates("help ke", 7), (5, vec!["keys ".to_string()]));
         assert_eq!(h.candidates("count x", 7), (6, vec![]));
+        assert_eq!(
+            h.candidates("crash after-t", 13),
+            (
+                6,
+                vec![
+                    "after-temp-write ".to_string(),
+                    "after-temp-sync ".to_string()
+                ]
+            )
+        );
+        assert_eq!(
+            h.candidates("powercut t", 10),
+            (9, vec!["torn ".to_string()])
+        );
+        assert_eq!(
+            h.candidates("trace o", 7),
+            (6, vec!["on ".to_string(), "off ".to_string()])
+        );
         assert_eq!(h.candidates("put alice 1", 11), (10, vec![]));
     }
 

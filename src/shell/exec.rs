@@ -1,10 +1,66 @@
-//! [`execute`]: runs a [`Command`] against a [`KvStore`] and returns what happened as data.
-//! Nothing here prints; `render` turns an [`Outcome`] into text.
+//! [`execute`]: runs a [`Command`] against a [`Database`] and returns what happened as
+//! data. Nothing here prints; `render` turns an [`Outcome`] into text.
+
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 use crate::shell::command::{Command, Verb};
-use crate::{KvStore, Result, Stats};
+use crate::shell::database::{Armed, Database, Reboot, Saved};
+use crate::{CrashPoint, Durability, KvStore, Stats};
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    /// No store is open: a reopen after a reboot failed.
+    #[error("no database is open: {reason}. Only crash, powercut, trace, help and exit work now")]
+    Closed { reason: String },
+    /// A button that only a simulated disk has.
+    #[error(
+        "{what} needs a simulated disk: run kv --simulate PATH (on the real disk, `crash POINT` \
+         arms a real process abort)"
+    )]
+    NeedsSimulate { what: &'static str },
+    /// `crash POINT` in memory mode.
+    #[error("memory mode has no disk: nothing to crash (every key is lost when the process ends)")]
+    NothingToCrash,
+    /// `crash POINT` with a point of another mode.
+    #[error(
+        "crash point {point} is not part of the {mode} mode's commit (its points: {})",
+        names(points)
+    )]
+    NotAPointOfThisMode {
+        point: CrashPoint,
+        mode: Durability,
+        points: Vec<CrashPoint>,
+    },
+    /// The store refused to arm a point.
+    #[error("{0}")]
+    Refused(String),
+    /// `save` refused: the real file was not touched.
+    #[error("nothing saved to {}: {why}; the real file was not touched", path.display())]
+    NothingSaved { path: PathBuf, why: String },
+    /// `trace on` with no filesystem behind the store.
+    #[error(
+        "an in-memory store performs no filesystem operations: nothing to trace (open a file: kv PATH)"
+    )]
+    NothingToTrace,
+}
+
+fn names(points: &[CrashPoint]) -> String {
+    if points.is_empty() {
+        return "none".to_string();
+    }
+    points
+        .iter()
+        .map(|point| point.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +81,22 @@ pub enum Outcome {
     Dump(Value),
     /// Counters and sizes (`stats`).
     Stats(Stats),
+    /// The crash points of `mode` (`crash`).
+    CrashPoints {
+        mode: Durability,
+        points: Vec<CrashPoint>,
+    },
+    /// A crash button is armed (`crash POINT`).
+    Armed(Armed),
+    /// The simulated disk rebooted (`powercut`, or an armed point fired) and the store
+    /// reopened.
+    Rebooted(Box<Reboot>),
+    /// The simulated kernel flushed its cache (`writeback`).
+    WrittenBack,
+    /// The simulated file was written to the real disk (`save`).
+    Saved(Saved),
+    /// Whether `trace` is on.
+    Tracing(bool),
     /// The command list, or one verb's description.
     Help(Option<&'static Verb>),
     /// The user asked to leave.
@@ -32,33 +104,68 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Why the command failed although it ran: a reboot after which the store would not
+    /// reopen. The session reports it as an error after rendering the outcome.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Outcome::Rebooted(reboot) => reboot.reopened.as_ref().err().map(String::as_str),
+            _ => None,
+        }
+    }
+
     /// Whether the store's key set may have changed (the editor refreshes completions).
     pub fn changed_keys(&self) -> bool {
-        matches!(self, Outcome::Done)
+        matches!(self, Outcome::Done | Outcome::Rebooted(_))
     }
 }
 
 /// Runs `command`. Mutations return only after the store call returned `Ok`: that call is
-/// the durability point, so [`Outcome::Done`] is never produced early.
-pub fn execute(store: &mut KvStore, command: Command) -> Result<Outcome> {
+/// the durability point, so [`Outcome::Done`] is never produced early. On a simulated
+/// disk, a mutation that reaches an armed crash point returns [`Outcome::Rebooted`]: what
+/// the store held after the reboot, never an `OK`.
+pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError> {
     Ok(match command {
-        Command::Get { key } => match store.get(&key) {
+        Command::Put { key, value } => {
+            return mutate(db, "put", |store| {
+                store.put(key, value).map(|()| Outcome::Done)
+            });
+        }
+        Command::Delete { key } => {
+            return mutate(db, "delete", |store| {
+                Ok(match store.delete(&key)? {
+                    true => Outcome::Done,
+                    false => Outcome::Missing,
+                })
+            });
+        }
+        Command::Crash { point: None, .. } => Outcome::CrashPoints {
+            mode: db.durability(),
+            points: db.crash_points(),
+        },
+        Command::Crash {
+            point: Some(point),
+            cut,
+        } => Outcome::Armed(db.arm(point, cut)?),
+        Command::PowerCut(cut) => Outcome::Rebooted(Box::new(db.power_cut(cut)?)),
+        Command::Writeback => {
+            db.writeback()?;
+            Outcome::WrittenBack
+        }
+        Command::Save => Outcome::Saved(db.save()?),
+        Command::Trace { on: None } => Outcome::Tracing(db.tracing()),
+        Command::Trace { on: Some(on) } => {
+            db.set_tracing(on)?;
+            Outcome::Tracing(on)
+        }
+        Command::Help { topic } => Outcome::Help(topic),
+        Command::Exit => Outcome::Exit,
+        Command::Get { key } => match db.store_mut()?.get(&key) {
             Some(value) => Outcome::Value(value.clone()),
             None => Outcome::Missing,
         },
-        Command::Put { key, value } => {
-            store.put(key, value)?;
-            Outcome::Done
-        }
-        Command::Delete { key } => {
-            if store.delete(&key)? {
-                Outcome::Done
-            } else {
-                Outcome::Missing
-            }
-        }
-        Command::Exists { key } => Outcome::Bool(store.contains_key(&key)),
+        Command::Exists { key } => Outcome::Bool(db.store_mut()?.contains_key(&key)),
         Command::Keys { prefix } => {
+            let store = db.store_mut()?;
             let keys = match prefix {
                 Some(prefix) => store
                     .scan_prefix(&prefix)
@@ -68,17 +175,27 @@ pub fn execute(store: &mut KvStore, command: Command) -> Result<Outcome> {
             };
             Outcome::Keys(keys)
         }
-        Command::Count => Outcome::Count(store.len()),
+        Command::Count => Outcome::Count(db.store_mut()?.len()),
         Command::Dump => Outcome::Dump(Value::Object(
-            store
+            db.store_mut()?
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.clone()))
                 .collect::<Map<String, Value>>(),
         )),
-        Command::Stats => Outcome::Stats(store.stats()),
-        Command::Help { topic } => Outcome::Help(topic),
-        Command::Exit => Outcome::Exit,
+        Command::Stats => Outcome::Stats(db.store_mut()?.stats()),
     })
+}
+
+/// Runs a mutation; an armed point firing on a simulated disk becomes a reboot.
+fn mutate(
+    db: &mut Database,
+    verb: &'static str,
+    mutation: impl FnOnce(&mut KvStore) -> crate::Result<Outcome>,
+) -> Result<Outcome, ExecError> {
+    match mutation(db.store_mut()?) {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => Ok(Outcome::Rebooted(Box::new(db.after_error(error, verb)?))),
+    }
 }
 
 #[cfg(test)]
@@ -87,14 +204,14 @@ mod tests {
     use crate::shell::command::parse;
     use serde_json::json;
 
-    fn run(store: &mut KvStore, line: &str) -> Outcome {
+    fn run(store: &mut Database, line: &str) -> Outcome {
         let command = parse(line).unwrap().unwrap();
         execute(store, command).unwrap()
     }
 
     #[test]
     fn commands_return_what_the_store_holds() {
-        let mut store = KvStore::in_memory();
+        let mut store = Database::in_memory();
         assert_eq!(run(&mut store, "get a"), Outcome::Missing);
         assert_eq!(run(&mut store, "put a {\"x\": 1}"), Outcome::Done);
         assert_eq!(run(&mut store, "get a"), Outcome::Value(json!({"x": 1})));

@@ -53,7 +53,7 @@ pub fn run(
     let styled_prompt = session.out_renderer.theme.prompt.paint(&prompt).to_string();
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
     let mut helper = KvHelper::new(session.out_renderer.theme, styled_prompt);
-    helper.set_keys(session.store.keys().map(str::to_string).collect());
+    helper.set_keys(session.db.keys());
     editor.set_helper(Some(helper));
 
     let mut stdout = io::stdout();
@@ -82,7 +82,7 @@ pub fn run(
                     && outcome.changed_keys()
                     && let Some(helper) = editor.helper_mut()
                 {
-                    helper.set_keys(session.store.keys().map(str::to_string).collect());
+                    helper.set_keys(session.db.keys());
                 }
                 if flow == Flow::Stop {
                     break;

@@ -1,11 +1,12 @@
 //! The `kv` shell, as a library so every part is testable without a terminal:
 //! [`command`] parses a statement into a [`Command`], [`exec`] runs it against a
-//! [`KvStore`](crate::KvStore) and returns an [`Outcome`], [`render`] turns outcomes and
+//! [`Database`] (the store and the demo buttons around it) and returns an [`Outcome`], [`render`] turns outcomes and
 //! errors into text. [`session`] is the loop body shared by every mode, [`editor`] and
 //! [`interactive`] the rustyline side, [`cli`] the command line and exit statuses.
 
 pub mod cli;
 pub mod command;
+pub mod database;
 pub mod editor;
 pub mod exec;
 pub mod interactive;
@@ -13,6 +14,7 @@ pub mod render;
 pub mod session;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};
-pub use exec::{Outcome, execute};
+pub use database::Database;
+pub use exec::{ExecError, Outcome, execute};
 pub use render::{Layout, Renderer, Theme};
 pub use session::Session;

@@ -8,7 +8,11 @@ use nu_ansi_term::{Color, Style};
 use serde_json::Value;
 
 use crate::Stats;
+use crate::fs::trace::TraceOp;
 use crate::shell::command::{VERBS, Verb, key_syntax};
+use crate::shell::database::{
+    Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
+};
 use crate::shell::exec::Outcome;
 
 /// The styles used for each kind of output.
@@ -128,10 +132,227 @@ impl Renderer {
                 writeln!(w, "{text}")
             }
             Outcome::Stats(stats) => self.stats(w, stats),
+            Outcome::CrashPoints { mode, points } => {
+                if points.is_empty() {
+                    return writeln!(
+                        w,
+                        "{mode} mode has no disk: nothing to crash (every key is lost when the process ends)"
+                    );
+                }
+                writeln!(
+                    w,
+                    "crash points of {mode} mode, in commit order (crash POINT arms one):"
+                )?;
+                let width = points
+                    .iter()
+                    .map(|point| point.name().len())
+                    .max()
+                    .unwrap_or(0);
+                for point in points {
+                    let name = format!("{:<width$}", point.name());
+                    writeln!(
+                        w,
+                        "  {}  {}",
+                        self.theme.verb.paint(name),
+                        point.description()
+                    )?;
+                }
+                Ok(())
+            }
+            Outcome::Armed(armed) => self.armed(w, armed),
+            Outcome::Rebooted(reboot) => self.reboot(w, reboot),
+            Outcome::Saved(saved) => self.saved(w, saved),
+            Outcome::WrittenBack => writeln!(
+                w,
+                "writeback: the kernel wrote its cache to the disk; everything written so far is durable"
+            ),
+            Outcome::Tracing(true) => writeln!(
+                w,
+                "trace on: each command is followed by the filesystem operations it performed"
+            ),
+            Outcome::Tracing(false) => writeln!(w, "trace off"),
             Outcome::Help(None) => self.help(w),
             Outcome::Help(Some(verb)) => self.verb_help(w, verb),
             Outcome::Exit => Ok(()),
         }
+    }
+
+    fn armed(&self, w: &mut dyn Write, armed: &Armed) -> io::Result<()> {
+        let point = self.theme.verb.paint(armed.point.name());
+        let what = armed.point.description();
+        match armed.cut {
+            None => writeln!(
+                w,
+                "armed {point} ({what}): the next write aborts the process there, as kill -9 \
+                 would; run kv again to see what survived"
+            ),
+            Some(cut) => {
+                let how = match cut.mode {
+                    crate::fs::CrashMode::ProcessKill => "as if the process died".to_string(),
+                    _ => format!("and the power goes ({})", describe_cut(cut)),
+                };
+                writeln!(
+                    w,
+                    "armed {point} ({what}): the next write stops there {how}; \
+                     then the simulated disk reboots and the store reopens"
+                )
+            }
+        }
+    }
+
+    fn reboot(&self, w: &mut dyn Write, reboot: &Reboot) -> io::Result<()> {
+        let theme = &self.theme;
+        writeln!(w, "{}", theme.error.paint(describe_cause(&reboot.cause)))?;
+        let files: Vec<String> = reboot
+            .files
+            .iter()
+            .map(|(name, size)| format!("{name} ({size} B)"))
+            .collect();
+        let files = match files.is_empty() {
+            true => "no files".to_string(),
+            false => files.join(", "),
+        };
+        writeln!(w, "disk after the reboot: {files}")?;
+        let Ok(reopened) = &reboot.reopened else {
+            // The session reports the error itself, on the error stream.
+            return Ok(());
+        };
+        let removed = match reopened.removed_temps {
+            0 => String::new(),
+            1 => " (removed 1 leftover temp file)".to_string(),
+            n => format!(" (removed {n} leftover temp files)"),
+        };
+        let keys = match reopened.keys {
+            1 => "1 key".to_string(),
+            n => format!("{n} keys"),
+        };
+        writeln!(w, "reopened {}: {keys}{removed}", reboot.path.display())?;
+        if let Some(diff) = &reopened.diff {
+            self.diff(w, diff)?;
+        }
+        Ok(())
+    }
+
+    fn diff(&self, w: &mut dyn Write, diff: &Diff) -> io::Result<()> {
+        let theme = &self.theme;
+        if diff.is_empty() {
+            return writeln!(
+                w,
+                "{}",
+                theme
+                    .ok
+                    .paint("every acknowledged write survived, and nothing else")
+            );
+        }
+        /// At most this many keys per line: a demo shows the pattern, not the data.
+        const SHOWN: usize = 10;
+        let more = |total: usize| match total > SHOWN {
+            true => format!(" and {} more", total - SHOWN),
+            false => String::new(),
+        };
+        if !diff.lost.is_empty() {
+            let keys: Vec<String> = diff
+                .lost
+                .iter()
+                .take(SHOWN)
+                .map(|k| key_syntax(k))
+                .collect();
+            let line = format!(
+                "LOST (acknowledged with OK, gone now): {}{}",
+                keys.join(", "),
+                more(diff.lost.len())
+            );
+            writeln!(w, "{}", theme.error.paint(line))?;
+        }
+        if !diff.changed.is_empty() {
+            let changes: Vec<String> = diff
+                .changed
+                .iter()
+                .take(SHOWN)
+                .map(|(key, acknowledged, found)| {
+                    format!(
+                        "{} = {found} (acknowledged: {acknowledged})",
+                        key_syntax(key)
+                    )
+                })
+                .collect();
+            writeln!(
+                w,
+                "not the acknowledged value: {}{}",
+                changes.join(", "),
+                more(diff.changed.len())
+            )?;
+        }
+        if !diff.appeared.is_empty() {
+            let found: Vec<String> = diff
+                .appeared
+                .iter()
+                .take(SHOWN)
+                .map(|(key, value)| format!("{} = {value}", key_syntax(key)))
+                .collect();
+            writeln!(
+                w,
+                "never acknowledged, yet there: {}{}",
+                found.join(", "),
+                more(diff.appeared.len())
+            )?;
+        }
+        Ok(())
+    }
+
+    fn saved(&self, w: &mut dyn Write, saved: &Saved) -> io::Result<()> {
+        writeln!(
+            w,
+            "{} {}: {} B, {} keys (temp file, fsync, rename, directory fsync)",
+            self.theme.ok.paint("saved"),
+            saved.path.display(),
+            saved.bytes,
+            saved.keys
+        )
+    }
+
+    /// Writes the filesystem operations of one command, dimmed, then a total: what the
+    /// command cost the disk. Durations on a simulated disk are not real I/O, and say so.
+    pub fn trace(
+        &self,
+        w: &mut dyn Write,
+        entries: &[TraceEntry],
+        simulated: bool,
+    ) -> io::Result<()> {
+        let style = self.theme.hint;
+        let (mut ops, mut written, mut syncs) = (0u64, 0u64, 0u64);
+        let mut spent = Duration::ZERO;
+        for entry in entries {
+            let line = match entry {
+                TraceEntry::Op(event) => {
+                    ops += 1;
+                    spent += event.duration;
+                    match event.op {
+                        TraceOp::Write { .. } => written += event.bytes.unwrap_or(0),
+                        TraceOp::SyncAll | TraceOp::SyncData | TraceOp::SyncDir => syncs += 1,
+                        _ => {}
+                    }
+                    format!("  trace: {event}")
+                }
+                TraceEntry::Reboot(note) => format!("  trace: --- {note} ---"),
+            };
+            writeln!(w, "{}", style.paint(line))?;
+        }
+        let total = match ops {
+            0 => "  trace: no filesystem operations".to_string(),
+            _ => {
+                let time = match simulated {
+                    true => "simulated disk, no real I/O time".to_string(),
+                    false => duration(spent),
+                };
+                format!(
+                    "  trace: {ops} operation{}, {written} B written, {syncs} sync{}, {time}",
+                    if ops == 1 { "" } else { "s" },
+                    if syncs == 1 { "" } else { "s" },
+                )
+            }
+        };
+        writeln!(w, "{}", style.paint(total))
     }
 
     fn stats(&self, w: &mut dyn Write, stats: &Stats) -> io::Result<()> {

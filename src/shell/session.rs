@@ -4,8 +4,8 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::KvStore;
-use crate::shell::command::{ParseError, needs_more_input, parse};
+use crate::shell::command::{Command, ParseError, needs_more_input, parse};
+use crate::shell::database::Database;
 use crate::shell::exec::{Outcome, execute};
 use crate::shell::render::Renderer;
 
@@ -40,7 +40,8 @@ pub enum Echo {
 /// A store plus how to talk about it.
 #[derive(Debug)]
 pub struct Session {
-    pub store: KvStore,
+    /// The store, where it lives, and the demo buttons around it.
+    pub db: Database,
     /// How results are written to stdout.
     pub out_renderer: Renderer,
     /// How errors are written to stderr (coloured only if stderr is a terminal).
@@ -59,10 +60,10 @@ pub enum Ran {
 }
 
 impl Session {
-    /// A session on `store`.
-    pub fn new(store: KvStore, out_renderer: Renderer, err_renderer: Renderer) -> Self {
+    /// A session on `db` (a [`KvStore`](crate::KvStore) converts into one).
+    pub fn new(db: impl Into<Database>, out_renderer: Renderer, err_renderer: Renderer) -> Self {
         Session {
-            store,
+            db: db.into(),
             out_renderer,
             err_renderer,
             on_error: OnError::Continue,
@@ -96,7 +97,14 @@ impl Session {
                 return self.fail(out, err, line, &message);
             }
         };
-        match execute(&mut self.store, command) {
+        if self.db.may_abort() {
+            // The next commit may abort the process: whatever was printed must not die
+            // in a buffer with it.
+            out.flush()?;
+        }
+        let is_trace_switch = matches!(command, Command::Trace { .. });
+        let writes = matches!(command, Command::Put { .. } | Command::Delete { .. });
+        let result = match execute(&mut self.db, command) {
             Ok(outcome) => {
                 self.out_renderer.outcome(out, &outcome)?;
                 let flow = if outcome == Outcome::Exit {
@@ -104,10 +112,28 @@ impl Session {
                 } else {
                     Flow::Continue
                 };
-                Ok((flow, Ran::Outcome(outcome)))
+                match outcome.failure() {
+                    Some(message) => {
+                        let message = message.to_string();
+                        (
+                            self.fail(out, err, line, &message)?.0,
+                            Ran::Outcome(outcome),
+                        )
+                    }
+                    None => (flow, Ran::Outcome(outcome)),
+                }
             }
-            Err(error) => self.fail(out, err, line, &error.to_string()),
+            Err(error) => self.fail(out, err, line, &error.to_string())?,
+        };
+        if self.db.tracing() && !is_trace_switch {
+            let entries = self.db.take_trace();
+            // "No filesystem operations" is news only for a write (memory mode's lesson).
+            if writes || !entries.is_empty() {
+                self.out_renderer
+                    .trace(out, &entries, self.db.is_simulated())?;
+            }
         }
+        Ok(result)
     }
 
     fn fail(
@@ -279,7 +305,11 @@ mod tests {
             theme: Theme::plain(),
             layout: Layout::Compact,
         };
-        Session::new(KvStore::in_memory(), renderer, renderer)
+        Session::new(crate::KvStore::in_memory(), renderer, renderer)
+    }
+
+    fn store(session: &Session) -> &crate::KvStore {
+        session.db.store().unwrap()
     }
 
     fn script(session: &mut Session, input: &[u8]) -> (Flow, String, String) {
@@ -332,7 +362,7 @@ mod tests {
              error: line 3: invalid UTF-8 at byte 1 of the line; line skipped \
              (and the statement started on line 2 with it)\n"
         );
-        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["c"]);
+        assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["c"]);
     }
 
     #[test]
@@ -345,7 +375,7 @@ mod tests {
             "error: line 2: input ended inside a multi-line value (an unclosed bracket) \
              started on line 2; nothing was stored\n"
         );
-        assert_eq!(s.store.get("b"), None);
+        assert_eq!(store(&s).get("b"), None);
     }
 
     #[test]

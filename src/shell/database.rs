@@ -1,0 +1,592 @@
+//! [`Database`]: what the shell has open, and the demo buttons around it.
+//!
+//! A store in memory, on the real disk, or on a simulated disk ([`SimFs`]) loaded from the
+//! real file; the tracer wrapped around its filesystem (`trace on`); the crash buttons
+//! (`crash POINT`); and, on a simulated disk, the power cut (`powercut`), the reboot and
+//! reopen after an armed point fires, and `save`. Nothing here prints: every button
+//! returns data for `render`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::fs::trace::TraceEvent;
+use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
+use crate::shell::command::PowerCut;
+use crate::shell::exec::ExecError;
+use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, files};
+
+/// Where the store's bytes live.
+#[derive(Debug, Clone)]
+pub enum Medium {
+    /// No file at all (`kv` without a PATH).
+    Memory,
+    /// The real filesystem.
+    Real,
+    /// A simulated disk (`kv --simulate PATH`): crashes stop the commit instead of the
+    /// process, and the shell reboots the disk and reopens.
+    Simulated(SimFs),
+}
+
+/// A crash or power cut with its seed decided (`0` for the modes that need none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    pub mode: CrashMode,
+    pub seed: u64,
+}
+
+/// A crash button the user armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Armed {
+    pub point: CrashPoint,
+    /// `None` on the real disk: the process aborts. On a simulated disk, how it reboots.
+    pub cut: Option<Cut>,
+}
+
+/// Why the simulated disk rebooted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootCause {
+    /// An armed point fired during the command `verb`, which was not acknowledged.
+    Crash {
+        point: CrashPoint,
+        cut: Cut,
+        verb: &'static str,
+    },
+    /// `powercut`.
+    PowerCut(Cut),
+}
+
+/// How the reopened store differs from what had been acknowledged before the reboot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff {
+    /// Acknowledged keys that are gone.
+    pub lost: Vec<String>,
+    /// Keys whose value is not the acknowledged one: (key, acknowledged, found).
+    pub changed: Vec<(String, Value, Value)>,
+    /// Keys that were never acknowledged, yet are there (an interrupted commit landed).
+    pub appeared: Vec<(String, Value)>,
+}
+
+impl Diff {
+    /// Whether the reopened store is exactly the acknowledged state.
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.changed.is_empty() && self.appeared.is_empty()
+    }
+}
+
+/// What a reboot found and what reopening made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reboot {
+    pub cause: RebootCause,
+    /// The database file, as given.
+    pub path: PathBuf,
+    /// The files the reboot found (name, size in bytes), before the store reopened.
+    pub files: Vec<(String, u64)>,
+    /// The reopened store, or why it would not open (the shell then has no store).
+    pub reopened: Result<Reopened, String>,
+}
+
+/// A store that reopened after a reboot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reopened {
+    /// Keys in the reopened store.
+    pub keys: usize,
+    /// Temp files of interrupted commits that the reopen removed.
+    pub removed_temps: usize,
+    /// Compared with the acknowledged state; `None` if no store was open before.
+    pub diff: Option<Diff>,
+}
+
+/// What `save` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub keys: usize,
+}
+
+/// One line of `trace` output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceEntry {
+    /// A filesystem operation.
+    Op(TraceEvent),
+    /// The simulated disk rebooted here (what follows is the reopen).
+    Reboot(String),
+}
+
+/// The shell's store, where it lives, and the buttons that crash, trace and save it.
+#[derive(Debug)]
+pub struct Database {
+    /// `Err(why)` when a reopen after a reboot failed: the shell goes on without a store.
+    store: Result<KvStore, String>,
+    path: Option<PathBuf>,
+    durability: Durability,
+    medium: Medium,
+    tracer: Option<TraceFs>,
+    /// Entries drained before a reboot, waiting for the end of the command.
+    pending_trace: Vec<TraceEntry>,
+    armed: Option<Armed>,
+    /// The seed the next random crash takes when none is given: counts from 1, so a
+    /// demo replays the same way every time.
+    next_seed: u64,
+}
+
+impl From<KvStore> for Database {
+    /// A database around an already open store, without a tracer.
+    fn from(store: KvStore) -> Self {
+        let medium = match store.path() {
+            Some(_) => Medium::Real,
+            None => Medium::Memory,
+        };
+        Database {
+            path: store.path().map(Path::to_path_buf),
+            durability: store.durability(),
+            store: Ok(store),
+            medium,
+            tracer: None,
+            pending_trace: Vec::new(),
+            armed: None,
+            next_seed: 1,
+        }
+    }
+}
+
+impl Database {
+    /// A transient in-memory store.
+    pub fn in_memory() -> Self {
+        Database::from(KvStore::in_memory())
+    }
+
+    /// Opens `path` on the real disk, through a tracer (off until `trace on`).
+    pub fn open(path: &Path, durability: Durability) -> crate::Result<Self> {
+        Database::open_on(path, durability, Medium::Real, Arc::new(RealFs))
+    }
+
+    /// Loads the database at `path` (if any) into a fresh simulated disk and opens it
+    /// there. The real file is only read, and written again only by [`Database::save`].
+    pub fn simulate(path: &Path, durability: Durability) -> crate::Result<Self> {
+        let sim = SimFs::new();
+        sim.load_file(&RealFs, path)
+            .map_err(|err| Error::io("load onto the simulated disk", path, err))?;
+        let fs: Arc<dyn Fs> = Arc::new(sim.clone());
+        Database::open_on(path, durability, Medium::Simulated(sim), fs)
+    }
+
+    fn open_on(
+        path: &Path,
+        durability: Durability,
+        medium: Medium,
+        fs: Arc<dyn Fs>,
+    ) -> crate::Result<Self> {
+        let tracer = TraceFs::new(fs);
+        tracer.set_enabled(false);
+        let mut database = Database {
+            store: Err(String::new()),
+            path: Some(path.to_path_buf()),
+            durability,
+            medium,
+            tracer: Some(tracer),
+            pending_trace: Vec::new(),
+            armed: None,
+            next_seed: 1,
+        };
+        database.store = Ok(database.open_store()?);
+        Ok(database)
+    }
+
+    /// Opens the store at `path` through the tracer, as the medium wants crashes handled.
+    fn open_store(&self) -> crate::Result<KvStore> {
+        let (Some(path), Some(tracer)) = (&self.path, &self.tracer) else {
+            return Ok(KvStore::in_memory());
+        };
+        let action = match self.medium {
+            Medium::Simulated(_) => CrashAction::Halt,
+            Medium::Memory | Medium::Real => CrashAction::Abort,
+        };
+        let options = Options::new()
+            .durability(self.durability)
+            .crash_action(action)
+            .fs(Arc::new(tracer.clone()));
+        KvStore::open(path, options)
+    }
+
+    /// The open store; `None` if reopening after a reboot failed.
+    pub fn store(&self) -> Option<&KvStore> {
+        self.store.as_ref().ok()
+    }
+
+    /// The open store, or the error that says why there is none.
+    pub fn store_mut(&mut self) -> Result<&mut KvStore, ExecError> {
+        match &mut self.store {
+            Ok(store) => Ok(store),
+            Err(reason) => Err(ExecError::Closed {
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The keys of the open store (none if there is no store), for completion.
+    pub fn keys(&self) -> Vec<String> {
+        self.store()
+            .map(|store| store.keys().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The durability mode the store is (or was last) opened in.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The database file as given on the command line.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Whether the store lives on a simulated disk.
+    pub fn is_simulated(&self) -> bool {
+        matches!(self.medium, Medium::Simulated(_))
+    }
+
+    /// Whether the next commit may abort the process (a point armed on the real disk): the
+    /// shell then flushes what it printed first, so the reader sees every `OK` it earned.
+    pub fn may_abort(&self) -> bool {
+        self.armed.is_some_and(|armed| armed.cut.is_none())
+    }
+
+    /// The crash points of the current mode's commit, in protocol order.
+    pub fn crash_points(&self) -> Vec<CrashPoint> {
+        CrashPoint::of(self.durability).collect()
+    }
+
+    /// Arms `point`: on the real disk the next commit aborts the process there; on a
+    /// simulated disk it stops there and the disk reboots as `cut` says (a process kill
+    /// by default).
+    pub fn arm(&mut self, point: CrashPoint, cut: Option<PowerCut>) -> Result<Armed, ExecError> {
+        if matches!(self.medium, Medium::Memory) || self.durability == Durability::Memory {
+            return Err(ExecError::NothingToCrash);
+        }
+        let cut = match (&self.medium, cut) {
+            (Medium::Simulated(_), cut) => Some(self.decide(cut.unwrap_or(PowerCut {
+                mode: CrashMode::ProcessKill,
+                seed: None,
+            }))),
+            (_, None) => None,
+            (_, Some(_)) => {
+                return Err(ExecError::NeedsSimulate {
+                    what: "a power cut",
+                });
+            }
+        };
+        let points = self.crash_points();
+        let store = self.store_mut()?;
+        if !points.contains(&point) {
+            return Err(ExecError::NotAPointOfThisMode {
+                point,
+                mode: store.durability(),
+                points,
+            });
+        }
+        store.arm_crash(point).map_err(ExecError::Refused)?;
+        let armed = Armed { point, cut };
+        self.armed = Some(armed);
+        Ok(armed)
+    }
+
+    /// Gives a random cut without a seed the next seed of the counter.
+    fn decide(&mut self, cut: PowerCut) -> Cut {
+        let seed = match cut.seed {
+            Some(seed) => seed,
+            None if cut.mode.is_random() => {
+                let seed = self.next_seed;
+                self.next_seed = self.next_seed.wrapping_add(1);
+                seed
+            }
+            None => 0,
+        };
+        Cut {
+            mode: cut.mode,
+            seed,
+        }
+    }
+
+    /// After a command returned `error`: if it is an armed point firing on the simulated
+    /// disk, reboots as armed and reopens, and returns what survived. Any other error is
+    /// returned as it was.
+    pub fn after_error(&mut self, error: Error, verb: &'static str) -> Result<Reboot, ExecError> {
+        let (Error::Crashed { point, .. }, Some(armed)) = (&error, self.armed) else {
+            return Err(error.into());
+        };
+        let (Medium::Simulated(_), Some(cut)) = (&self.medium, armed.cut) else {
+            return Err(error.into());
+        };
+        let point = *point;
+        self.reboot(RebootCause::Crash { point, cut, verb })
+    }
+
+    /// `powercut`: drops what the simulated disk had not made durable, reboots, reopens.
+    pub fn power_cut(&mut self, cut: PowerCut) -> Result<Reboot, ExecError> {
+        if !self.is_simulated() {
+            return Err(ExecError::NeedsSimulate { what: "powercut" });
+        }
+        let cut = self.decide(cut);
+        self.reboot(RebootCause::PowerCut(cut))
+    }
+
+    fn reboot(&mut self, cause: RebootCause) -> Result<Reboot, ExecError> {
+        let (Medium::Simulated(sim), Some(path)) = (self.medium.clone(), self.path.clone()) else {
+            return Err(ExecError::NeedsSimulate { what: "a reboot" });
+        };
+        let cut = match cause {
+            RebootCause::Crash { cut, .. } | RebootCause::PowerCut(cut) => cut,
+        };
+        // What the user was told had been committed: the store rolls an interrupted
+        // commit back, so its map is exactly the acknowledged state.
+        let acknowledged: Option<BTreeMap<String, Value>> = self.store().map(|store| {
+            store
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.clone()))
+                .collect()
+        });
+        // The process dies: its store (lock, open files) goes first, then the disk.
+        self.store = Err(String::new());
+        self.armed = None;
+        if let Some(tracer) = &self.tracer
+            && tracer.is_enabled()
+        {
+            self.pending_trace
+                .extend(tracer.drain().into_iter().map(TraceEntry::Op));
+            let after = match cut.mode {
+                CrashMode::ProcessKill => "the process died",
+                _ => "the power went",
+            };
+            self.pending_trace
+                .push(TraceEntry::Reboot(format!("{after}; reboot and reopen")));
+        }
+        sim.reboot(cut.mode, cut.seed);
+        let found = sim_files(&sim);
+        let store = match self.open_store() {
+            Ok(store) => store,
+            Err(error) => {
+                let reason = format!(
+                    "after the reboot, {} cannot be opened: {error}",
+                    path.display()
+                );
+                self.store = Err(reason.clone());
+                return Ok(Reboot {
+                    cause,
+                    path,
+                    files: found,
+                    reopened: Err(reason),
+                });
+            }
+        };
+        let after = sim_files(&sim);
+        let db_name = path.file_name().unwrap_or(OsStr::new(""));
+        let removed_temps = found
+            .iter()
+            .filter(|(name, _)| {
+                files::is_temp_of(db_name, OsStr::new(name))
+                    && !after.iter().any(|(other, _)| other == name)
+            })
+            .count();
+        let reopened = Reopened {
+            keys: store.len(),
+            removed_temps,
+            diff: acknowledged.map(|before| diff(&before, &store)),
+        };
+        self.store = Ok(store);
+        Ok(Reboot {
+            cause,
+            path,
+            files: found,
+            reopened: Ok(reopened),
+        })
+    }
+
+    /// `writeback`: the simulated kernel writes its whole cache to the disk, as Linux does
+    /// on its own within about 30 seconds, so everything written becomes durable.
+    pub fn writeback(&self) -> Result<(), ExecError> {
+        match &self.medium {
+            Medium::Simulated(sim) => {
+                sim.writeback();
+                Ok(())
+            }
+            _ => Err(ExecError::NeedsSimulate { what: "writeback" }),
+        }
+    }
+
+    /// `save`: writes the simulated database file over the real one, crash-safely (temp
+    /// file, fsync, rename, directory fsync), holding the real file's lock meanwhile.
+    /// Refuses a simulated file that does not open, so a demo's corruption never reaches
+    /// the real file.
+    pub fn save(&self) -> Result<Saved, ExecError> {
+        let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
+            return Err(ExecError::NeedsSimulate { what: "save" });
+        };
+        let refuse = |why: String| ExecError::NothingSaved {
+            path: path.clone(),
+            why,
+        };
+        let store = match &self.store {
+            Ok(store) => store,
+            Err(reason) => {
+                return Err(refuse(format!(
+                    "the simulated file does not open ({reason})"
+                )));
+            }
+        };
+        if self.durability == Durability::Memory {
+            return Err(refuse(
+                "memory mode never writes the simulated file, so it holds nothing new".into(),
+            ));
+        }
+        let Some(bytes) = sim.contents(path) else {
+            return Err(refuse(
+                "no commit has created the file on the simulated disk yet".into(),
+            ));
+        };
+        // The store read this file, but check the bytes themselves: what replaces the
+        // real file must be a database that opens.
+        if let Err(error) = crate::durability::snapshot::load(sim, path) {
+            return Err(refuse(format!(
+                "the simulated file does not open ({error})"
+            )));
+        }
+        let real: &dyn Fs = &RealFs;
+        let target = real
+            .resolve(path)
+            .map_err(|err| Error::io("open", path, err))?;
+        let lock_path = files::lock_path(&target);
+        let _lock = real.lock(&lock_path).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    path: target.clone(),
+                    lock_path: lock_path.clone(),
+                }
+            } else {
+                Error::io("lock", &lock_path, err)
+            }
+        })?;
+        sim.save_file(path, real, &target)
+            .map_err(|err| Error::io("save", &target, err))?;
+        Ok(Saved {
+            path: path.clone(),
+            bytes: bytes.len() as u64,
+            keys: store.len(),
+        })
+    }
+
+    /// `trace on|off`.
+    pub fn set_tracing(&mut self, on: bool) -> Result<(), ExecError> {
+        match &self.tracer {
+            Some(tracer) => {
+                tracer.set_enabled(on);
+                // Nothing from before the switch belongs to the next command.
+                tracer.drain();
+                Ok(())
+            }
+            None if !on => Ok(()),
+            None => Err(ExecError::NothingToTrace),
+        }
+    }
+
+    /// Whether `trace` is on.
+    pub fn tracing(&self) -> bool {
+        self.tracer.as_ref().is_some_and(TraceFs::is_enabled)
+    }
+
+    /// The trace of the command that just ran, oldest first (empty while `trace` is off).
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        let mut entries = std::mem::take(&mut self.pending_trace);
+        if let Some(tracer) = &self.tracer {
+            entries.extend(tracer.drain().into_iter().map(TraceEntry::Op));
+        }
+        entries
+    }
+}
+
+/// The files on the simulated disk (file name, size), in path order.
+fn sim_files(sim: &SimFs) -> Vec<(String, u64)> {
+    sim.files()
+        .into_iter()
+        .map(|path| {
+            let size = sim.contents(&path).map_or(0, |bytes| bytes.len() as u64);
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |name| name.to_string_lossy().into_owned(),
+            );
+            (name, size)
+        })
+        .collect()
+}
+
+/// How `store` differs from the acknowledged map `before`.
+fn diff(before: &BTreeMap<String, Value>, store: &KvStore) -> Diff {
+    let mut result = Diff::default();
+    for (key, value) in before {
+        match store.get(key) {
+            None => result.lost.push(key.clone()),
+            Some(found) if found != value => {
+                result
+                    .changed
+                    .push((key.clone(), value.clone(), found.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, value) in store.iter() {
+        if !before.contains_key(key) {
+            result.appeared.push((key.to_string(), value.clone()));
+        }
+    }
+    result
+}
+
+/// One line saying what took the disk down, as `render` prints it.
+pub fn describe_cause(cause: &RebootCause) -> String {
+    match cause {
+        RebootCause::Crash { point, cut, verb } => {
+            let how = match cut.mode {
+                CrashMode::ProcessKill => "the process died there".to_string(),
+                _ => format!("the power went there ({})", describe_cut(*cut)),
+            };
+            let replay = match cut.mode.is_random() {
+                true => format!(" (replay: crash {point} {} {})", cut.mode, cut.seed),
+                false => String::new(),
+            };
+            format!("crash at {point}: {how}; the {verb} was not acknowledged{replay}")
+        }
+        RebootCause::PowerCut(cut) => {
+            let replay = match cut.mode.is_random() {
+                true => format!(" (replay: powercut {} {})", cut.mode, cut.seed),
+                false => String::new(),
+            };
+            format!("power cut, {}{replay}", describe_cut(*cut))
+        }
+    }
+}
+
+/// What a crash mode keeps, with the seed of a random one.
+pub fn describe_cut(cut: Cut) -> String {
+    match cut.mode {
+        CrashMode::ProcessKill => {
+            "process kill: everything written survives, synced or not (the kernel lives on)"
+                .to_string()
+        }
+        CrashMode::CleanPowerLoss => {
+            "clean: only what was fsynced, and directory entries whose directory was fsynced, survive"
+                .to_string()
+        }
+        CrashMode::RandomPowerLoss => format!(
+            "random, seed {}: each operation not yet synced is kept or dropped",
+            cut.seed
+        ),
+        CrashMode::TornPowerLoss => format!(
+            "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
+            cut.seed
+        ),
+    }
+}
