@@ -87,7 +87,12 @@ impl Session {
         err: &mut dyn Write,
     ) -> io::Result<(Flow, Ran)> {
         if self.echo == Echo::On && !text.trim().is_empty() {
-            writeln!(out, "> {text}")?;
+            // A comment is narration (a demo's, read aloud): shown as it is, not as a
+            // command.
+            match text.trim_start().starts_with('#') {
+                true => writeln!(out, "{text}")?,
+                false => writeln!(out, "> {text}")?,
+            }
         }
         let command = match parse(text) {
             Ok(Some(command)) => command,
@@ -446,7 +451,7 @@ mod tests {
     fn echo_prints_each_statement_before_its_result() {
         let mut s = session();
         s.echo = Echo::On;
-        let (_, out, _) = script(&mut s, b"put a 1\n\nget a\n");
-        assert_eq!(out, "> put a 1\nOK\n> get a\n1\n");
+        let (_, out, _) = script(&mut s, b"put a 1\n\n# narration\nget a\n");
+        assert_eq!(out, "> put a 1\nOK\n# narration\n> get a\n1\n");
     }
 }
