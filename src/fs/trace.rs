@@ -97,7 +97,8 @@ impl fmt::Display for TraceEvent {
     }
 }
 
-fn human_duration(duration: Duration) -> String {
+/// `31 µs`, `2.1 ms`, `3.25 s`: shared with the shell's trace total.
+pub(crate) fn human_duration(duration: Duration) -> String {
     let micros = duration.as_secs_f64() * 1e6;
     if micros < 1000.0 {
         format!("{micros:.0} µs")

@@ -171,6 +171,16 @@ impl Database {
         let sim = SimFs::new();
         sim.load_file(&RealFs, path)
             .map_err(|err| Error::io("load onto the simulated disk", path, err))?;
+        Database::on_simulated_disk(sim, path, durability)
+    }
+
+    /// Opens `path` on the simulated disk `sim` as [`Database::simulate`] does once the
+    /// real file is loaded (`save` still writes to the real `path`).
+    pub fn on_simulated_disk(
+        sim: SimFs,
+        path: &Path,
+        durability: Durability,
+    ) -> crate::Result<Self> {
         let fs: Arc<dyn Fs> = Arc::new(sim.clone());
         Database::open_on(path, durability, Medium::Simulated(sim), fs)
     }
@@ -588,5 +598,246 @@ pub fn describe_cut(cut: Cut) -> String {
             "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
             cut.seed
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::render::{Layout, Renderer, Theme};
+    use crate::shell::session::Session;
+    use serde_json::json;
+
+    /// A session on an empty simulated disk, at `db.json` (no real file is read).
+    fn simulated(durability: Durability) -> Session {
+        let db =
+            Database::on_simulated_disk(SimFs::new(), Path::new("db.json"), durability).unwrap();
+        let renderer = Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        };
+        Session::new(db, renderer, renderer)
+    }
+
+    fn script(session: &mut Session, input: &str) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        session
+            .run_script(&mut input.as_bytes(), &mut out, &mut err)
+            .unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn values(session: &Session) -> Vec<(String, Value)> {
+        let store = session.db.store().unwrap();
+        store
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_store_keeps_every_acknowledged_write_through_every_power_cut() {
+        for cut in ["clean", "random", "torn", "kill", "random 5", "torn 99"] {
+            let mut s = simulated(Durability::Snapshot);
+            let (out, err) = script(
+                &mut s,
+                &format!("put a 1\nput b 2\ndelete a\nput c 3\npowercut {cut}\n"),
+            );
+            assert_eq!(err, "", "{cut}");
+            assert!(
+                out.ends_with("reopened db.json: 2 keys\nevery acknowledged write survived, and nothing else\n"),
+                "{cut}: {out}"
+            );
+            assert_eq!(
+                values(&s),
+                [("b".to_string(), json!(2)), ("c".to_string(), json!(3))],
+                "{cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_naive_store_loses_acknowledged_writes_to_a_clean_power_cut() {
+        let mut s = simulated(Durability::Naive);
+        let (out, err) = script(&mut s, "put a 1\nput b 2\npowercut\n");
+        assert_eq!(err, "");
+        assert!(
+            out.ends_with(
+                "disk after the reboot: db.json.lock (0 B)\nreopened db.json: 0 keys\n\
+                 LOST (acknowledged with OK, gone now): a, b\n"
+            ),
+            "{out}"
+        );
+        assert!(values(&s).is_empty());
+    }
+
+    #[test]
+    fn random_cuts_take_counted_seeds_unless_given_one() {
+        let mut s = simulated(Durability::Snapshot);
+        let (out, _) = script(
+            &mut s,
+            "powercut random\npowercut torn 40\npowercut torn\npowercut clean\n",
+        );
+        let causes: Vec<&str> = out
+            .lines()
+            .filter(|line| line.starts_with("power cut"))
+            .collect();
+        assert_eq!(causes.len(), 4, "{out}");
+        assert!(
+            causes[0].contains("random, seed 1:")
+                && causes[0].ends_with("(replay: powercut random 1)")
+        );
+        assert!(
+            causes[1].contains("torn, seed 40:")
+                && causes[1].ends_with("(replay: powercut torn 40)")
+        );
+        assert!(causes[2].contains("torn, seed 2:"), "{}", causes[2]);
+        assert!(!causes[3].contains("seed"), "{}", causes[3]);
+    }
+
+    #[test]
+    fn an_armed_point_fires_once_then_the_store_writes_again() {
+        let mut s = simulated(Durability::Snapshot);
+        let (out, err) = script(
+            &mut s,
+            "put a 1\ncrash after-temp-sync\nput a 2\nput a 3\nget a\n",
+        );
+        assert_eq!(err, "");
+        assert_eq!(s.failures(), 0, "a crash the user asked for is no failure");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "OK");
+        assert!(lines[1].starts_with("armed after-temp-sync ("), "{out}");
+        assert_eq!(
+            lines[2],
+            "crash at after-temp-sync: the process died there; the put was not acknowledged"
+        );
+        assert!(
+            lines[3].starts_with(
+                "disk after the reboot: db.json (8 B), db.json.lock (0 B), db.json.tmp-"
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            lines[4],
+            "reopened db.json: 1 key (removed 1 leftover temp file)"
+        );
+        assert_eq!(
+            lines[5],
+            "every acknowledged write survived, and nothing else"
+        );
+        assert_eq!(&lines[6..], ["OK", "3"]);
+    }
+
+    #[test]
+    fn a_store_that_does_not_reopen_leaves_a_usable_shell() {
+        let mut s = simulated(Durability::Naive);
+        let (out, err) = script(
+            &mut s,
+            "put a 1\ncrash mid-write\nput b 2\nget a\nsave\ncrash\ncrash mid-write\nhelp save\n",
+        );
+        assert!(s.db.store().is_none());
+        let errors: Vec<&str> = err.lines().collect();
+        assert_eq!(errors.len(), 4, "{err}");
+        assert!(errors[0].starts_with(
+            "error: line 3: after the reboot, db.json cannot be opened: db.json is not valid JSON"
+        ), "{err}");
+        assert!(
+            errors[1].starts_with("error: line 4: no database is open: after the reboot"),
+            "{err}"
+        );
+        assert!(
+            errors[2].starts_with("error: line 5: nothing saved to"),
+            "{err}"
+        );
+        assert!(
+            errors[3].starts_with("error: line 7: no database is open"),
+            "{err}"
+        );
+        // The listing and help still answer.
+        assert!(out.contains("crash points of naive mode"), "{out}");
+        assert!(out.ends_with("save\n  (--simulate) write the simulated database file back to the real PATH, crash-safely\n"), "{out}");
+        // Another power cut reboots and tries again: the half-written file was never
+        // durable (naive never fsyncs), so a clean cut takes it away and the store opens
+        // empty.
+        let (out, err) = script(&mut s, "powercut\ncount\n");
+        assert_eq!(err, "");
+        assert!(out.ends_with("reopened db.json: 0 keys\n0\n"), "{out}");
+    }
+
+    #[test]
+    fn the_trace_marks_the_reboot_between_the_commit_and_the_reopen() {
+        let mut s = simulated(Durability::Snapshot);
+        let (out, _) = script(&mut s, "trace on\ncrash after-rename clean\nput a 1\n");
+        let trace: Vec<&str> = out
+            .lines()
+            .filter_map(|line| line.strip_prefix("  trace: "))
+            .map(|line| line.split(" (").next().unwrap_or(line))
+            .collect();
+        let mut expected: Vec<String> = vec![
+            "stat db.json".into(),
+            "create db.json.tmp-".into(),
+            "write 8 B db.json.tmp-".into(),
+            "fsync db.json.tmp-".into(),
+            "rename db.json.tmp-".into(),
+            "--- the power went; reboot and reopen ---".into(),
+            "resolve db.json".into(),
+            "stat db.json".into(),
+            "lock db.json.lock".into(),
+            "read 0 B db.json".into(),
+            "list .".into(),
+            "directory fsync .".into(),
+            "11 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
+        ];
+        assert_eq!(trace.len(), expected.len(), "{out}");
+        for (line, prefix) in trace.iter().zip(expected.drain(..)) {
+            assert!(
+                line.starts_with(&prefix),
+                "{line:?} should start with {prefix:?}\n{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn trace_without_a_disk_says_there_is_nothing_to_trace() {
+        let mut db = Database::in_memory();
+        assert!(matches!(
+            db.set_tracing(true),
+            Err(ExecError::NothingToTrace)
+        ));
+        assert!(db.set_tracing(false).is_ok());
+        assert!(!db.tracing());
+        assert!(db.take_trace().is_empty());
+    }
+
+    #[test]
+    fn crash_points_follow_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        for mode in Durability::ALL {
+            let db = Database::simulate(&path, mode).unwrap();
+            assert_eq!(db.crash_points(), CrashPoint::of(mode).collect::<Vec<_>>());
+        }
+        let mut db = Database::simulate(&path, Durability::Memory).unwrap();
+        assert!(db.crash_points().is_empty());
+        assert!(matches!(
+            db.arm(CrashPoint::MidWrite, None),
+            Err(ExecError::NothingToCrash)
+        ));
+        let mut db = Database::simulate(&path, Durability::Snapshot).unwrap();
+        assert!(matches!(
+            db.arm(CrashPoint::MidWrite, None),
+            Err(ExecError::NotAPointOfThisMode { .. })
+        ));
+        assert!(
+            !db.may_abort(),
+            "a simulated crash never aborts the process"
+        );
+        let mut real = Database::open(&path, Durability::Snapshot).unwrap();
+        assert!(!real.may_abort());
+        real.arm(CrashPoint::AfterRename, None).unwrap();
+        assert!(real.may_abort(), "the session flushes before such a commit");
     }
 }

@@ -343,7 +343,7 @@ impl Renderer {
             _ => {
                 let time = match simulated {
                     true => "simulated disk, no real I/O time".to_string(),
-                    false => duration(spent),
+                    false => crate::fs::trace::human_duration(spent),
                 };
                 format!(
                     "  trace: {ops} operation{}, {written} B written, {syncs} sync{}, {time}",
