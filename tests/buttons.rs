@@ -366,3 +366,32 @@ fn simulate_needs_a_path_and_a_database_that_opens() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("db.json is not valid JSON"), "{stderr}");
 }
+
+#[test]
+fn the_interactive_banner_and_prompt_say_the_disk_is_simulated() {
+    let sandbox = Sandbox::new();
+    let mut command =
+        sandbox.command(&["--color", "never", "--no-history", "--simulate", "db.json"]);
+    command.env("TERM", "xterm");
+    let mut kv = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    kv.exp_string("db.json (snapshot mode) on a SIMULATED disk loaded from it")
+        .unwrap();
+    kv.exp_string("nothing reaches the real file until `save`")
+        .unwrap();
+    let prompt = "kv db.json (simulated)> ";
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("put a 1").unwrap();
+    kv.exp_string("OK").unwrap();
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("powercut").unwrap();
+    kv.exp_string("every acknowledged write survived, and nothing else")
+        .unwrap();
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(
+        sandbox.entries(),
+        BTreeSet::new(),
+        "nothing on the real disk"
+    );
+}

@@ -186,18 +186,16 @@ pub const VERBS: &[Verb] = &[
         name: "crash",
         aliases: &[],
         args: Args::Words(Choices::CrashPoints),
-        usage: "crash [POINT [clean|random|torn] [SEED]]",
-        summary: "list the crash points of this mode, or arm one: the next write dies there \
-                  (with --simulate, optionally as a power cut)",
+        usage: "crash [POINT [MODE [SEED]]]",
+        summary: "list this mode's crash points, or arm one: the next write dies there",
     },
     Verb {
         id: VerbId::PowerCut,
         name: "powercut",
         aliases: &[],
         args: Args::Words(Choices::CrashModes),
-        usage: "powercut [clean|random|torn|kill] [SEED]",
-        summary: "(--simulate) cut the power: drop what is not durable, reboot, reopen and \
-                  show what survived",
+        usage: "powercut [MODE [SEED]]",
+        summary: "(--simulate) cut the power (MODE clean|random|torn|kill); show what survived",
     },
     Verb {
         id: VerbId::Writeback,
@@ -205,8 +203,7 @@ pub const VERBS: &[Verb] = &[
         aliases: &[],
         args: Args::None,
         usage: "writeback",
-        summary: "(--simulate) the kernel flushes its cache, as Linux does within ~30 s: \
-                  everything written so far becomes durable",
+        summary: "(--simulate) the kernel writes its cache to disk: all written is durable",
     },
     Verb {
         id: VerbId::Save,
@@ -214,8 +211,7 @@ pub const VERBS: &[Verb] = &[
         aliases: &[],
         args: Args::None,
         usage: "save",
-        summary: "(--simulate) write the simulated database file back to the real PATH, \
-                  crash-safely",
+        summary: "(--simulate) write the simulated file over the real PATH, crash-safely",
     },
     Verb {
         id: VerbId::Trace,
@@ -961,21 +957,21 @@ mod tests {
             (
                 "crash after-rename gently",
                 "unknown crash mode \"gently\" (expected clean, random, torn, kill); \
-                 usage: crash [POINT [clean|random|torn] [SEED]]",
+                 usage: crash [POINT [MODE [SEED]]]",
             ),
             (
                 "powercut clean 3",
                 "a clean crash takes no SEED: only random and torn ones are random; \
-                 usage: powercut [clean|random|torn|kill] [SEED]",
+                 usage: powercut [MODE [SEED]]",
             ),
             (
                 "powercut random -1",
                 "SEED must be a whole number from 0 to 18446744073709551615, not \"-1\"; \
-                 usage: powercut [clean|random|torn|kill] [SEED]",
+                 usage: powercut [MODE [SEED]]",
             ),
             (
                 "powercut random 1 2",
-                "too many arguments; usage: powercut [clean|random|torn|kill] [SEED]",
+                "too many arguments; usage: powercut [MODE [SEED]]",
             ),
             (
                 "trace maybe",

@@ -758,7 +758,12 @@ mod tests {
         );
         // The listing and help still answer.
         assert!(out.contains("crash points of naive mode"), "{out}");
-        assert!(out.ends_with("save\n  (--simulate) write the simulated database file back to the real PATH, crash-safely\n"), "{out}");
+        assert!(
+            out.ends_with(
+                "save\n  (--simulate) write the simulated file over the real PATH, crash-safely\n"
+            ),
+            "{out}"
+        );
         // Another power cut reboots and tries again: the half-written file was never
         // durable (naive never fsyncs), so a clean cut takes it away and the store opens
         // empty.

@@ -85,6 +85,8 @@ pub enum Outcome {
     CrashPoints {
         mode: Durability,
         points: Vec<CrashPoint>,
+        /// On a simulated disk a point may fire as a power cut too.
+        simulated: bool,
     },
     /// A crash button is armed (`crash POINT`).
     Armed(Armed),
@@ -141,6 +143,7 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         Command::Crash { point: None, .. } => Outcome::CrashPoints {
             mode: db.durability(),
             points: db.crash_points(),
+            simulated: db.is_simulated(),
         },
         Command::Crash {
             point: Some(point),

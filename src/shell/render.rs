@@ -132,17 +132,22 @@ impl Renderer {
                 writeln!(w, "{text}")
             }
             Outcome::Stats(stats) => self.stats(w, stats),
-            Outcome::CrashPoints { mode, points } => {
+            Outcome::CrashPoints {
+                mode,
+                points,
+                simulated,
+            } => {
                 if points.is_empty() {
                     return writeln!(
                         w,
                         "{mode} mode has no disk: nothing to crash (every key is lost when the process ends)"
                     );
                 }
-                writeln!(
-                    w,
-                    "crash points of {mode} mode, in commit order (crash POINT arms one):"
-                )?;
+                let how = match simulated {
+                    true => "crash POINT [kill|clean|random|torn] [SEED] arms one",
+                    false => "crash POINT arms one",
+                };
+                writeln!(w, "crash points of {mode} mode, in commit order ({how}):")?;
                 let width = points
                     .iter()
                     .map(|point| point.name().len())
@@ -571,6 +576,113 @@ mod tests {
         assert_eq!(
             plain(&Outcome::Help(Some(put))),
             format!("put KEY VALUE\n  {}\n  also: set\n", put.summary)
+        );
+    }
+
+    #[test]
+    fn a_trace_lists_each_operation_dimmed_then_what_it_cost() {
+        use crate::fs::OpenMode;
+        use crate::fs::trace::TraceEvent;
+        use std::path::PathBuf;
+        let event = |op, bytes, micros| {
+            TraceEntry::Op(TraceEvent {
+                op,
+                path: PathBuf::from("db.json.tmp-1-1"),
+                bytes,
+                duration: Duration::from_micros(micros),
+                error: None,
+            })
+        };
+        let entries = [
+            event(TraceOp::Open(OpenMode::CreateNew { mode: 0o600 }), None, 10),
+            event(TraceOp::Write { offset: 0 }, Some(412), 30),
+            event(TraceOp::SyncAll, None, 2_000),
+            TraceEntry::Reboot("the power went; reboot and reopen".into()),
+            event(TraceOp::SyncDir, None, 1_000),
+        ];
+        let render = |color: bool, simulated: bool| {
+            let mut out = Vec::new();
+            Renderer {
+                theme: Theme::new(color),
+                layout: Layout::Compact,
+            }
+            .trace(&mut out, &entries, simulated)
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(false, false),
+            "  trace: create db.json.tmp-1-1 (10 µs)\n\
+             \x20 trace: write 412 B db.json.tmp-1-1 at 0 (30 µs)\n\
+             \x20 trace: fsync db.json.tmp-1-1 (2.0 ms)\n\
+             \x20 trace: --- the power went; reboot and reopen ---\n\
+             \x20 trace: directory fsync db.json.tmp-1-1 (1.0 ms)\n\
+             \x20 trace: 4 operations, 412 B written, 2 syncs, 3.0 ms\n"
+        );
+        assert!(render(false, true).ends_with(
+            "  trace: 4 operations, 412 B written, 2 syncs, simulated disk, no real I/O time\n"
+        ));
+        let colored = render(true, false);
+        assert_eq!(colored.lines().count(), 6);
+        for line in colored.lines() {
+            assert!(
+                line.starts_with("\x1b[2m") && line.ends_with("\x1b[0m"),
+                "{line:?}"
+            );
+        }
+        let mut out = Vec::new();
+        Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        }
+        .trace(&mut out, &[], false)
+        .unwrap();
+        assert_eq!(out, b"  trace: no filesystem operations\n");
+    }
+
+    #[test]
+    fn a_reboot_names_what_was_lost_changed_and_appeared() {
+        use crate::fs::CrashMode;
+        use crate::shell::database::{Cut, RebootCause, Reopened};
+        let lost: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+        let reboot = Reboot {
+            cause: RebootCause::PowerCut(Cut {
+                mode: CrashMode::RandomPowerLoss,
+                seed: 4,
+            }),
+            path: "db.json".into(),
+            files: vec![("db.json".into(), 40), ("db.json.lock".into(), 0)],
+            reopened: Ok(Reopened {
+                keys: 2,
+                removed_temps: 0,
+                diff: Some(Diff {
+                    lost,
+                    changed: vec![("a".into(), json!(1), json!(2))],
+                    appeared: vec![("with space".into(), json!("x"))],
+                }),
+            }),
+        };
+        assert_eq!(
+            plain(&Outcome::Rebooted(Box::new(reboot.clone()))),
+            "power cut, random, seed 4: each operation not yet synced is kept or dropped \
+             (replay: powercut random 4)\n\
+             disk after the reboot: db.json (40 B), db.json.lock (0 B)\n\
+             reopened db.json: 2 keys\n\
+             LOST (acknowledged with OK, gone now): k00, k01, k02, k03, k04, k05, k06, k07, \
+             k08, k09 and 2 more\n\
+             not the acknowledged value: a = 2 (acknowledged: 1)\n\
+             never acknowledged, yet there: \"with space\" = \"x\"\n"
+        );
+        let failed = Reboot {
+            reopened: Err("it broke".into()),
+            ..reboot
+        };
+        let outcome = Outcome::Rebooted(Box::new(failed));
+        assert_eq!(outcome.failure(), Some("it broke"));
+        assert!(
+            plain(&outcome)
+                .ends_with("disk after the reboot: db.json (40 B), db.json.lock (0 B)\n"),
+            "the error itself goes to the error stream"
         );
     }
 }
