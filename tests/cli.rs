@@ -225,7 +225,8 @@ fn command_options_run_in_order_and_ignore_stdin() {
 fn echo_prints_each_command_before_its_result() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["--echo"], "# demo\nput a 1\n\nget a\n");
-    check(&output, 0, "> # demo\n> put a 1\nOK\n> get a\n1\n", "");
+    // A comment is narration, shown as it is; commands are shown as `> CMD`.
+    check(&output, 0, "# demo\n> put a 1\nOK\n> get a\n1\n", "");
 }
 
 #[test]
