@@ -17,7 +17,9 @@ pub enum ExecError {
     #[error(transparent)]
     Store(#[from] crate::Error),
     /// No store is open: a reopen after a reboot failed.
-    #[error("no database is open: {reason}. Only crash, powercut, trace, help and exit work now")]
+    #[error(
+        "no database is open: {reason}. `powercut` reboots and tries to open it again; `exit` leaves"
+    )]
     Closed { reason: String },
     /// A button that only a simulated disk has.
     #[error(
