@@ -193,8 +193,9 @@ impl Database {
     ) -> crate::Result<Self> {
         let tracer = TraceFs::new(fs);
         tracer.set_enabled(false);
-        let mut database = Database {
-            store: Err(String::new()),
+        let store = open_store(path, durability, &medium, &tracer)?;
+        Ok(Database {
+            store: Ok(store),
             path: Some(path.to_path_buf()),
             durability,
             medium,
@@ -202,25 +203,7 @@ impl Database {
             pending_trace: Vec::new(),
             armed: None,
             next_seed: 1,
-        };
-        database.store = Ok(database.open_store()?);
-        Ok(database)
-    }
-
-    /// Opens the store at `path` through the tracer, as the medium wants crashes handled.
-    fn open_store(&self) -> crate::Result<KvStore> {
-        let (Some(path), Some(tracer)) = (&self.path, &self.tracer) else {
-            return Ok(KvStore::in_memory());
-        };
-        let action = match self.medium {
-            Medium::Simulated(_) => CrashAction::Halt,
-            Medium::Memory | Medium::Real => CrashAction::Abort,
-        };
-        let options = Options::new()
-            .durability(self.durability)
-            .crash_action(action)
-            .fs(Arc::new(tracer.clone()));
-        KvStore::open(path, options)
+        })
     }
 
     /// The open store; `None` if reopening after a reboot failed.
@@ -346,7 +329,9 @@ impl Database {
     }
 
     fn reboot(&mut self, cause: RebootCause) -> Result<Reboot, ExecError> {
-        let (Medium::Simulated(sim), Some(path)) = (self.medium.clone(), self.path.clone()) else {
+        let (Medium::Simulated(sim), Some(path), Some(tracer)) =
+            (self.medium.clone(), self.path.clone(), self.tracer.clone())
+        else {
             return Err(ExecError::NeedsSimulate { what: "a reboot" });
         };
         let cut = match cause {
@@ -363,9 +348,7 @@ impl Database {
         // The process dies: its store (lock, open files) goes first, then the disk.
         self.store = Err(String::new());
         self.armed = None;
-        if let Some(tracer) = &self.tracer
-            && tracer.is_enabled()
-        {
+        if tracer.is_enabled() {
             self.pending_trace
                 .extend(tracer.drain().into_iter().map(TraceEntry::Op));
             let after = match cut.mode {
@@ -377,7 +360,7 @@ impl Database {
         }
         sim.reboot(cut.mode, cut.seed);
         let found = sim_files(&sim);
-        let store = match self.open_store() {
+        let store = match open_store(&path, self.durability, &self.medium, &tracer) {
             Ok(store) => store,
             Err(error) => {
                 let reason = format!(
@@ -516,6 +499,25 @@ impl Database {
         }
         entries
     }
+}
+
+/// Opens the store at `path` through `tracer`, with crashes handled as `medium` needs:
+/// the real disk aborts the process, a simulated one stops the commit.
+fn open_store(
+    path: &Path,
+    durability: Durability,
+    medium: &Medium,
+    tracer: &TraceFs,
+) -> crate::Result<KvStore> {
+    let action = match medium {
+        Medium::Simulated(_) => CrashAction::Halt,
+        Medium::Memory | Medium::Real => CrashAction::Abort,
+    };
+    let options = Options::new()
+        .durability(durability)
+        .crash_action(action)
+        .fs(Arc::new(tracer.clone()));
+    KvStore::open(path, options)
 }
 
 /// The files on the simulated disk (file name, size), in path order.
