@@ -22,8 +22,12 @@ pub struct BenchConfig {
     /// first blocks are warm.
     pub warmup_ops: usize,
     /// Cap on timed operations per pass for modes that rewrite the whole store on every
-    /// commit (naive, snapshot): at 100,000 keys each such put writes ~4 MiB.
+    /// commit (naive, snapshot): at 100,000 keys each such put writes ~3 MiB.
     pub rewrite_ops: usize,
+    /// Further cap for those modes, in keys rewritten per pass: at least
+    /// [`MIN_REWRITE_OPS`] operations, and no more than `rewrite_keys / n`, so the biggest
+    /// store does not take most of the run.
+    pub rewrite_keys: usize,
     /// Cap on timed operations per pass for modes that make each mutation durable with one
     /// small log record (the write-ahead log), and for the append and overwrite limits.
     pub record_ops: usize,
@@ -45,7 +49,8 @@ impl Default for BenchConfig {
             reps: 3,
             warmup_ops: 20,
             rewrite_ops: 200,
-            record_ops: 2_000,
+            rewrite_keys: 5_000_000,
+            record_ops: 1_000,
             memory_ops: 100_000,
             record_bytes: 64,
         }
@@ -102,7 +107,9 @@ impl BenchConfig {
     pub fn timed_ops(&self, mode: Durability, n: usize) -> usize {
         let cap = match ModeKind::of(mode) {
             ModeKind::InMemory => self.memory_ops,
-            ModeKind::FullRewrite { .. } => self.rewrite_ops,
+            ModeKind::FullRewrite { .. } => self
+                .rewrite_ops
+                .min((self.rewrite_keys / n.max(1)).max(MIN_REWRITE_OPS)),
             ModeKind::RecordLog => self.record_ops,
         };
         cap.min(n - self.warmup_for(n)).max(1)
@@ -113,6 +120,10 @@ impl BenchConfig {
         self.memory_ops.min(n)
     }
 }
+
+/// Timed operations per pass of a whole-store rewrite that [`BenchConfig::rewrite_keys`]
+/// never cuts below: fewer would leave no percentile worth the name.
+pub const MIN_REWRITE_OPS: usize = 50;
 
 /// What a mode does on every commit, which decides what it is bounded by and how many
 /// operations can be timed in a reasonable run.
@@ -176,8 +187,10 @@ mod tests {
     #[test]
     fn timed_ops_are_capped_per_kind_and_leave_room_for_warmup() {
         let config = BenchConfig::default();
-        assert_eq!(config.timed_ops(Durability::Snapshot, 100_000), 200);
-        assert_eq!(config.timed_ops(Durability::Naive, 100_000), 200);
+        assert_eq!(config.timed_ops(Durability::Snapshot, 10_000), 200);
+        assert_eq!(config.timed_ops(Durability::Snapshot, 100_000), 50);
+        assert_eq!(config.timed_ops(Durability::Naive, 1_000_000), 50);
+        assert_eq!(config.timed_ops(Durability::Snapshot, 1_000), 200);
         assert_eq!(config.timed_ops(Durability::Memory, 100_000), 100_000 - 20);
         assert_eq!(config.timed_ops(Durability::Memory, 50), 45);
         assert_eq!(config.warmup_for(50), 5);

@@ -266,18 +266,6 @@ fn memory_phase(
         }
         snapshot_bytes.push(bytes);
     }
-    // Reading the largest file twice makes the allocator keep a buffer of that size
-    // resident (the first read is mmapped and raises glibc's mmap threshold), so the
-    // read buffer inside each open below reuses it instead of counting as the store's.
-    if let Some((largest, _)) = config.sizes.iter().enumerate().max_by_key(|(_, n)| **n) {
-        let path = seed_path(config.modes[0], config.sizes[largest]);
-        for _ in 0..2 {
-            let bytes = fs
-                .read(&path)
-                .map_err(|err| Error::io("read", &path, err))?;
-            std::hint::black_box(bytes);
-        }
-    }
     let mut memory = vec![
         MemoryRun {
             resident_bytes: None,
@@ -286,7 +274,9 @@ fn memory_phase(
         config.modes.len() * config.sizes.len()
     ];
     let mut held = Vec::with_capacity(memory.len());
-    // Smallest first, so a small store's figure is not lost in a big one's noise.
+    // Smallest first, into a heap that nothing has freed memory into yet: a small store's
+    // figure would otherwise vanish into a bigger one's leftovers. What remains is the read
+    // buffer inside each open (one file size), which may or may not stay resident.
     let mut order: Vec<usize> = (0..config.sizes.len()).collect();
     order.sort_by_key(|&i| config.sizes[i]);
     for size_index in order {

@@ -257,10 +257,12 @@ fn open_and_memory_row(case: &Case) -> Vec<String> {
 const NOTES: &[&str] = &[
     "Each pass runs untimed warm-up operations first; every figure is the median of the repetitions.",
     "Puts: the store is first loaded with all but the timed keys in one commit, so the timed puts of new keys run at about N keys.",
+    "Modes that rewrite the whole store per commit time fewer operations (see timed); with 100 or fewer, p99 is the slowest one.",
     "Overwrites replace values with ones of the same length, so a snapshot commit writes exactly the bytes of the snapshot recipe beside it.",
     "Gets: throughput from an untimed pass over the keys in shuffled order; the latencies include two clock reads (~50 ns).",
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
-    "Memory: VmRSS growth across one open, with the earlier stores kept alive so their freed memory is not reused; page granularity and the allocator make small stores noisy, and the figure includes the store's other buffers.",
+    "Open: reopening the store once it holds N keys, with the file in the page cache.",
+    "Memory: growth of the process's VmRSS across opening a snapshot of N keys, smallest store first, earlier stores kept alive so their memory is not reused. Pages are 4 KiB, and the open's read buffer (one file size) may or may not stay resident, so RSS ÷ file is good to about ±1.",
 ];
 
 #[cfg(test)]
