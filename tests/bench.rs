@@ -94,9 +94,11 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
                     Op::Get | Op::Delete => assert_eq!(result.found, Some(expected)),
                     Op::Put | Op::Overwrite => assert_eq!(result.found, None),
                 }
+                // The limit was timed op by op beside the engine: as many times.
                 if let Some(bound) = result.bound {
-                    let ratio = result.timing.ops_per_sec / bound.limit_ops_per_sec;
-                    assert_eq!(bound.ratio, ratio);
+                    assert_eq!(bound.limit_timing.ops, expected);
+                    assert_eq!(bound.limit_timing.reps, 2);
+                    assert!(bound.ratio.is_finite() && bound.ratio > 0.0, "{bound:?}");
                 }
             }
             let put = case.op(Op::Put).unwrap();
@@ -276,7 +278,7 @@ fn synthetic() -> Report {
     let recipe = timing(1_625.0, 615_000, 900_000);
     let bound = Bound {
         limit: LimitKind::SnapshotRecipe,
-        limit_ops_per_sec: 1_625.0,
+        limit_timing: recipe,
         ratio: 0.8,
     };
     let memory = Memory {
@@ -379,7 +381,7 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
     );
     assert_eq!(
         row("snapshot 10,000 overwrite"),
-        "snapshot 10,000 overwrite 200 1,300 769 µs 1.54 ms 2 390.6 KiB 0.80× snapshot recipe"
+        "snapshot 10,000 overwrite 200 1,300 769 µs 1.54 ms 2 390.6 KiB 0.80× snapshot recipe (1,625/s)"
     );
     assert_eq!(
         row("memory 10,000 get"),
@@ -416,6 +418,10 @@ fn json_parses_back_with_every_figure() {
     assert_eq!(snapshot["ops"][1]["fsyncs_per_op"].as_f64(), Some(2.0));
     assert_eq!(snapshot["ops"][1]["bound"]["limit"], "snapshot_recipe");
     assert_eq!(snapshot["ops"][1]["bound"]["ratio"].as_f64(), Some(0.8));
+    assert_eq!(
+        snapshot["ops"][1]["bound"]["limit_timing"]["ops_per_sec"].as_f64(),
+        Some(1625.0)
+    );
     assert_eq!(
         snapshot["ops"][1]["timing"]["ops_per_sec"].as_f64(),
         Some(1300.0)

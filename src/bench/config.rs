@@ -48,8 +48,8 @@ impl Default for BenchConfig {
             dir: None,
             reps: 3,
             warmup_ops: 20,
-            rewrite_ops: 200,
-            rewrite_keys: 5_000_000,
+            rewrite_ops: 100,
+            rewrite_keys: 4_000_000,
             record_ops: 1_000,
             memory_ops: 100_000,
             record_bytes: 64,
@@ -187,10 +187,10 @@ mod tests {
     #[test]
     fn timed_ops_are_capped_per_kind_and_leave_room_for_warmup() {
         let config = BenchConfig::default();
-        assert_eq!(config.timed_ops(Durability::Snapshot, 10_000), 200);
+        assert_eq!(config.timed_ops(Durability::Snapshot, 10_000), 100);
+        assert_eq!(config.timed_ops(Durability::Snapshot, 50_000), 80);
         assert_eq!(config.timed_ops(Durability::Snapshot, 100_000), 50);
         assert_eq!(config.timed_ops(Durability::Naive, 1_000_000), 50);
-        assert_eq!(config.timed_ops(Durability::Snapshot, 1_000), 200);
         assert_eq!(config.timed_ops(Durability::Memory, 100_000), 100_000 - 20);
         assert_eq!(config.timed_ops(Durability::Memory, 50), 45);
         assert_eq!(config.warmup_for(50), 5);

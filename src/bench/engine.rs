@@ -10,9 +10,11 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::config::BenchConfig;
+use super::disk::Probe;
+use super::report::LimitKind;
 use super::stats::{Sample, ops_per_sec};
 use super::system;
-use super::timing::{nanos, time_each};
+use super::timing::{nanos, time_each, time_paired};
 use crate::durability::{Durability, Mutation};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, OpenMode};
@@ -40,6 +42,15 @@ pub(crate) struct Pass {
     pub sample: Sample,
     pub fsyncs: u64,
     pub bytes_written: u64,
+    /// The bounding disk limit, timed op by op in alternation with the engine.
+    pub limit: Option<Sample>,
+}
+
+/// The disk limit a case's writes are paired with: its kind and bytes per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    pub kind: LimitKind,
+    pub bytes: usize,
 }
 
 /// One repetition of the workload on one mode and size.
@@ -61,11 +72,13 @@ pub(crate) struct CaseRun {
     pub deletes_found: usize,
 }
 
-/// Where one case keeps its store, and how to open it.
+/// Where one case keeps its store, how to open it, and the limit it is paired with.
 struct CaseStore<'a> {
     fs: &'a Arc<dyn Fs>,
+    dir: &'a Path,
     mode: Durability,
     path: PathBuf,
+    limit: Option<Limit>,
 }
 
 impl CaseStore<'_> {
@@ -80,21 +93,25 @@ impl CaseStore<'_> {
     }
 }
 
-/// Runs one repetition of the workload for `mode` on a store of `n` keys in `dir`, calling
-/// `phase` with the name of each pass as it starts, and removes the store's files.
+/// Runs one repetition of the workload for `mode` on a store of `n` keys in `dir`, with
+/// every timed write interleaved with one operation of `limit`, calling `phase` with the
+/// name of each pass as it starts, and removes the store's files.
 pub(crate) fn run_case(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     mode: Durability,
     n: usize,
+    limit: Option<Limit>,
     config: &BenchConfig,
     phase: &mut dyn FnMut(&str),
 ) -> Result<CaseRun> {
     let name = format!("case-{}-{n}.json", mode.name());
     let case = CaseStore {
         fs,
+        dir,
         mode,
         path: dir.join(&name),
+        limit,
     };
     let result = run_case_in(&case, n, config, phase);
     // Remove the files even when the workload failed, then report the first error.
@@ -126,15 +143,10 @@ fn run_case_in(
             })
             .collect(),
     )?;
-    for i in preload..preload + warmup {
-        store.put(key(i), put_value())?;
-    }
-    let mut new_keys = (preload + warmup..n).map(key);
-    let puts = measured(&mut store, |store| {
-        time_each(timed, |_| {
-            let key = new_keys.next().unwrap_or_default();
-            store.put(key, put_value())
-        })
+    let mut new_keys = (preload..n).map(key);
+    let puts = timed_pass(case, case.limit, &mut store, warmup, timed, |store| {
+        let key = new_keys.next().unwrap_or_default();
+        store.put(key, put_value())
     })?;
     let file_bytes = store.stats().file_size;
 
@@ -152,16 +164,10 @@ fn run_case_in(
     phase("overwrites");
     // Distinct keys spread over the whole store; the warm-up takes the first ones.
     let spread = |count: usize| (0..count).map(move |i| key(i * n / count));
-    let targets: Vec<String> = spread(warmup + timed).collect();
-    for key in &targets[..warmup] {
-        store.put(key.clone(), overwrite_value())?;
-    }
-    let mut timed_targets = targets[warmup..].iter();
-    let overwrites = measured(&mut store, |store| {
-        time_each(timed, |_| {
-            let key = timed_targets.next().cloned().unwrap_or_default();
-            store.put(key, overwrite_value())
-        })
+    let mut targets = spread(warmup + timed);
+    let overwrites = timed_pass(case, case.limit, &mut store, warmup, timed, |store| {
+        let key = targets.next().unwrap_or_default();
+        store.put(key, overwrite_value())
     })?;
 
     phase("gets");
@@ -179,27 +185,25 @@ fn run_case_in(
     }
     let throughput = ops_per_sec(get_keys.len(), nanos(started));
     let mut next_get = get_keys.iter();
-    let mut gets = measured(&mut store, |store| {
-        time_each(get_keys.len(), |_| {
-            black_box(next_get.next().and_then(|key| store.get(key)));
-            Ok(())
-        })
+    let mut gets = timed_pass(case, None, &mut store, 0, get_keys.len(), |store| {
+        black_box(next_get.next().and_then(|key| store.get(key)));
+        Ok(())
     })?;
     gets.sample.ops_per_sec = throughput;
 
     phase("deletes");
-    let doomed: Vec<String> = spread(warmup + timed).collect();
-    for key in &doomed[..warmup] {
-        store.delete(key)?;
-    }
-    let mut timed_doomed = doomed[warmup..].iter();
+    let mut doomed = spread(warmup + timed);
     let mut deletes_found = 0;
-    let deletes = measured(&mut store, |store| {
-        time_each(timed, |_| {
-            let key = timed_doomed.next().map_or("", String::as_str);
-            deletes_found += usize::from(store.delete(key)?);
-            Ok(())
-        })
+    let mut ops = 0;
+    let deletes = timed_pass(case, case.limit, &mut store, warmup, timed, |store| {
+        let key = doomed.next().unwrap_or_default();
+        let found = store.delete(&key)?;
+        // Count only the timed ones: the warm-up comes first.
+        ops += 1;
+        if ops > warmup {
+            deletes_found += usize::from(found);
+        }
+        Ok(())
     })?;
 
     Ok(CaseRun {
@@ -215,19 +219,63 @@ fn run_case_in(
     })
 }
 
-/// Runs `pass` on `store` and reads the store's fsync and byte counters around it.
-fn measured(
+/// Runs `op` `warmup` times untimed, then `ops` times timed (each followed by one
+/// operation of `limit`, if given), reading the store's fsync and byte
+/// counters around the timed operations.
+fn timed_pass(
+    case: &CaseStore<'_>,
+    limit: Option<Limit>,
     store: &mut KvStore,
-    pass: impl FnOnce(&mut KvStore) -> Result<Sample>,
+    warmup: usize,
+    ops: usize,
+    mut op: impl FnMut(&mut KvStore) -> Result<()>,
 ) -> Result<Pass> {
+    let mut probe = match limit {
+        Some(limit) => {
+            let name = format!("{}.limit", file_name(&case.path));
+            let probe = Probe::new(
+                case.fs.as_ref(),
+                case.dir,
+                &name,
+                limit.kind,
+                limit.bytes,
+                warmup + ops,
+            )?;
+            Some(probe)
+        }
+        None => None,
+    };
+    for _ in 0..warmup {
+        op(store)?;
+        if let Some(probe) = probe.as_mut() {
+            probe.step()?;
+        }
+    }
     let before = store.stats();
-    let sample = pass(store)?;
+    let (sample, limit) = match probe.as_mut() {
+        Some(probe) => {
+            let (sample, limit) = time_paired(ops, |_| op(store), |_| probe.step())?;
+            (sample, Some(limit))
+        }
+        None => (time_each(ops, |_| op(store))?, None),
+    };
     let after = store.stats();
+    if let Some(probe) = probe {
+        probe.close()?;
+    }
     Ok(Pass {
         sample,
         fsyncs: after.fsyncs - before.fsyncs,
         bytes_written: after.bytes_written - before.bytes_written,
+        limit,
     })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A fixed pseudo-random permutation (xorshift), so gets do not walk the tree in order

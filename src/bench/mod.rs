@@ -157,17 +157,19 @@ fn run_in(
         let record = config.record_bytes;
         let record_ops = config.record_ops;
         steps.begin(&format!("{at}: disk limit, append + fdatasync"));
-        append.push(disk::append_fdatasync(
+        append.push(disk::measure(
             fs.as_ref(),
             dir,
+            LimitKind::AppendFdatasync,
             record,
             config.warmup_ops,
             record_ops,
         )?);
         steps.begin(&format!("{at}: disk limit, overwrite + fdatasync"));
-        overwrite.push(disk::overwrite_fdatasync(
+        overwrite.push(disk::measure(
             fs.as_ref(),
             dir,
+            LimitKind::OverwriteFdatasync,
             record,
             config.warmup_ops,
             record_ops,
@@ -177,23 +179,32 @@ fn run_in(
             let warmup = config.warmup_for(n);
             let keys = format::int(n as u64);
             steps.begin(&format!("{at}: disk limit, snapshot recipe ({keys} keys)"));
-            recipes[size_index].push(disk::snapshot_recipe(
+            recipes[size_index].push(disk::measure(
                 fs.as_ref(),
                 dir,
+                LimitKind::SnapshotRecipe,
                 bytes,
                 warmup,
                 config.timed_ops(Durability::Snapshot, n),
             )?);
             steps.begin(&format!("{at}: disk limit, rewrite ({keys} keys)"));
-            rewrites[size_index].push(disk::rewrite_unsynced(
+            rewrites[size_index].push(disk::measure(
                 fs.as_ref(),
                 dir,
+                LimitKind::RewriteUnsynced,
                 bytes,
                 warmup,
                 config.timed_ops(Durability::Naive, n),
             )?);
             for (mode_index, &mode) in modes.iter().enumerate() {
-                let run = engine::run_case(fs, dir, mode, n, config, &mut |phase| {
+                let limit = bounding_limit(mode).map(|kind| engine::Limit {
+                    kind,
+                    bytes: match kind {
+                        LimitKind::AppendFdatasync | LimitKind::OverwriteFdatasync => record,
+                        LimitKind::SnapshotRecipe | LimitKind::RewriteUnsynced => bytes,
+                    },
+                });
+                let run = engine::run_case(fs, dir, mode, n, limit, config, &mut |phase| {
                     steps.begin(&format!("{at}: {mode}, {keys} keys: {phase}"));
                 })?;
                 runs[mode_index * sizes.len() + size_index].push(run);
@@ -225,14 +236,7 @@ fn run_in(
     for (mode_index, &mode) in modes.iter().enumerate() {
         for (size_index, &n) in sizes.iter().enumerate() {
             let index = mode_index * sizes.len() + size_index;
-            report_cases.push(summarise_case(
-                mode,
-                n,
-                &runs[index],
-                memory[index],
-                &limits,
-                &limits.by_size[size_index],
-            )?);
+            report_cases.push(summarise_case(mode, n, &runs[index], memory[index])?);
         }
     }
     let mut report = Report {
@@ -294,25 +298,23 @@ fn memory_phase(
     Ok((snapshot_bytes, memory))
 }
 
-/// The medians of one case's repetitions, beside the limits that bound them.
+/// The disk limit that bounds `mode`'s writes, if any.
+fn bounding_limit(mode: Durability) -> Option<LimitKind> {
+    match ModeKind::of(mode) {
+        ModeKind::InMemory => None,
+        ModeKind::FullRewrite { synced: true } => Some(LimitKind::SnapshotRecipe),
+        ModeKind::FullRewrite { synced: false } => Some(LimitKind::RewriteUnsynced),
+        ModeKind::RecordLog => Some(LimitKind::OverwriteFdatasync),
+    }
+}
+
+/// The medians of one case's repetitions, beside the limit measured with them.
 fn summarise_case(
     mode: Durability,
     n: usize,
     runs: &[CaseRun],
     memory: MemoryRun,
-    limits: &Limits,
-    size_limits: &SizeLimits,
 ) -> Result<Case, BenchError> {
-    let limit = match ModeKind::of(mode) {
-        ModeKind::InMemory => None,
-        ModeKind::FullRewrite { synced: true } => {
-            Some((LimitKind::SnapshotRecipe, size_limits.snapshot_recipe))
-        }
-        ModeKind::FullRewrite { synced: false } => {
-            Some((LimitKind::RewriteUnsynced, size_limits.rewrite_unsynced))
-        }
-        ModeKind::RecordLog => Some((LimitKind::OverwriteFdatasync, limits.overwrite_fdatasync)),
-    };
     let mut ops = Vec::with_capacity(Op::ALL.len());
     for op in Op::ALL {
         let passes: Vec<Pass> = runs
@@ -339,13 +341,20 @@ fn summarise_case(
             Op::Delete => runs.iter().map(|run| run.deletes_found).min(),
             Op::Put | Op::Overwrite => None,
         };
-        let bound = match (op, limit) {
-            (Op::Get, _) | (_, None) => None,
-            (_, Some((kind, limit))) => Some(Bound {
+        // The ratio of each repetition's paired measurements, then the median: both
+        // sides of a ratio saw the same moments of a noisy machine.
+        let limit_samples: Vec<RepSample> = passes.iter().filter_map(|pass| pass.limit).collect();
+        let ratios: Vec<f64> = passes
+            .iter()
+            .filter_map(|pass| Some(pass.sample.ops_per_sec / pass.limit?.ops_per_sec))
+            .collect();
+        let bound = match (bounding_limit(mode), Timing::from_reps(&limit_samples)) {
+            (Some(kind), Some(limit)) if op != Op::Get => Some(Bound {
                 limit: kind,
-                limit_ops_per_sec: limit.ops_per_sec,
-                ratio: timing.ops_per_sec / limit.ops_per_sec,
+                limit_timing: limit,
+                ratio: median(&ratios).unwrap_or(f64::NAN),
             }),
+            _ => None,
         };
         ops.push(OpResult {
             op,

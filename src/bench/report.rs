@@ -166,14 +166,15 @@ pub struct OpResult {
     pub bound: Option<Bound>,
 }
 
-/// An engine figure beside the limit that bounds it.
+/// An engine figure beside the limit that bounds it, measured in alternation with it: one
+/// engine operation, one limit operation, and so on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Bound {
     pub limit: LimitKind,
-    /// The limit's median throughput.
-    pub limit_ops_per_sec: f64,
-    /// Engine throughput ÷ limit throughput: 1.0 means the engine runs at the disk's
-    /// limit; above 1.0 is possible only within the noise.
+    /// The limit, as measured interleaved with the engine's operations.
+    pub limit_timing: Timing,
+    /// Median over repetitions of engine throughput ÷ limit throughput: 1.0 means the
+    /// engine runs at the disk's limit; above 1.0 is possible only within the noise.
     pub ratio: f64,
 }
 

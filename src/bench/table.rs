@@ -150,15 +150,18 @@ impl Report {
         writeln!(out)?;
         writeln!(
             out,
-            "The engine (timed = operations timed per repetition; vs limit = engine ops/s ÷ the limit's ops/s)"
+            "The engine (timed = operations per repetition; vs limit = engine ops/s ÷ the limit's, timed in alternation with each engine op)"
         )?;
         let mut rows = Vec::new();
         for case in &self.cases {
             for result in &case.ops {
                 let vs = match result.bound {
-                    Some(bound) => {
-                        format!("{} {}", format::ratio(bound.ratio), bound.limit.describe())
-                    }
+                    Some(bound) => format!(
+                        "{} {} ({}/s)",
+                        format::ratio(bound.ratio),
+                        bound.limit.describe(),
+                        format::rate(bound.limit_timing.ops_per_sec)
+                    ),
                     None if result.op == Op::Get => "no disk".to_string(),
                     None => "-".to_string(),
                 };

@@ -47,7 +47,7 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                 "{} ({}/s vs {}/s)",
                 format::ratio(bound.ratio),
                 format::rate(result.timing.ops_per_sec),
-                format::rate(bound.limit_ops_per_sec)
+                format::rate(bound.limit_timing.ops_per_sec)
             ),
             met: bound.ratio >= SNAPSHOT_RATIO,
         });
@@ -72,7 +72,7 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                     "{} ({}/s vs {}/s)",
                     format::ratio(bound.ratio),
                     format::rate(result.timing.ops_per_sec),
-                    format::rate(bound.limit_ops_per_sec)
+                    format::rate(bound.limit_timing.ops_per_sec)
                 ),
                 met: bound.ratio >= LOG_PUT_RATIO,
             });
