@@ -413,3 +413,53 @@ fn fsync_warning(machine: &Machine, limits: &Limits) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits_with_fsync(p50_ns: u64) -> Limits {
+        let timing = Timing {
+            ops: 10,
+            reps: 1,
+            ops_per_sec: 1e9 / p50_ns as f64,
+            min_ops_per_sec: 0.0,
+            max_ops_per_sec: 0.0,
+            p50_ns,
+            p99_ns: p50_ns,
+        };
+        Limits {
+            record_bytes: 64,
+            append_fdatasync: timing,
+            overwrite_fdatasync: timing,
+            by_size: Vec::new(),
+        }
+    }
+
+    fn machine_on(filesystem: &str) -> Machine {
+        Machine {
+            cpus: 2,
+            cpu_model: None,
+            kernel: None,
+            memory_bytes: None,
+            filesystem: Some(filesystem.into()),
+            dir: "/tmp".into(),
+        }
+    }
+
+    #[test]
+    fn warns_when_fsync_cannot_mean_anything() {
+        let real_disk = limits_with_fsync(90_000);
+        assert_eq!(fsync_warning(&machine_on("ext4"), &real_disk), None);
+
+        let tmpfs = fsync_warning(&machine_on("tmpfs"), &real_disk).unwrap();
+        assert!(
+            tmpfs.contains("on tmpfs, where fsync does nothing"),
+            "{tmpfs}"
+        );
+
+        let lying = fsync_warning(&machine_on("ext4"), &limits_with_fsync(3_000)).unwrap();
+        assert!(lying.contains("took 3.00 µs (median)"), "{lying}");
+        assert!(lying.ends_with("not the disk."), "{lying}");
+    }
+}
