@@ -438,3 +438,31 @@ fn json_parses_back_with_every_figure() {
         "the directory is on tmpfs, where fsync does nothing"
     );
 }
+
+#[test]
+fn targets_are_judged_on_the_reported_figures() {
+    let mut report = synthetic();
+    let checks = bench::evaluate_targets(&report);
+    let verdicts: Vec<(&str, bool)> = checks
+        .iter()
+        .map(|check| (check.target.split(' ').next().unwrap(), check.met))
+        .collect();
+    // Snapshot at exactly 0.8× its recipe, gets at 2.5 M/s, memory at 2.5× the file.
+    assert_eq!(
+        verdicts,
+        vec![("snapshot", true), ("gets", true), ("resident", true)],
+        "{checks:#?}"
+    );
+    assert_eq!(checks[0].measured, "0.80× (1,300/s vs 1,625/s)");
+
+    let snapshot = &mut report.cases[1];
+    snapshot.ops[1].bound.as_mut().unwrap().ratio = 0.79;
+    snapshot.memory.as_mut().unwrap().ratio_to_snapshot = 3.5;
+    report.cases[0].ops[1].timing.ops_per_sec = 999_999.0;
+    let checks = bench::evaluate_targets(&report);
+    assert!(checks.iter().all(|check| !check.met), "{checks:#?}");
+    assert!(
+        checks[2].measured.starts_with("worst 3.50× (snapshot mode"),
+        "{checks:#?}"
+    );
+}

@@ -48,6 +48,7 @@ pub use report::{
 };
 pub use stats::{Sample, median, median_u64, percentile};
 pub use system::Machine;
+pub use targets::evaluate as evaluate_targets;
 
 use crate::durability::Durability;
 use crate::error::Error;
