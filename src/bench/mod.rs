@@ -140,7 +140,11 @@ fn run_in(
         total: cases + config.reps * (2 + sizes.len() * 2 + cases * CASE_PHASES),
         report: progress,
     };
-    let machine = Machine::describe(fs.as_ref(), base);
+    // Mount points are absolute; a relative --dir is compared as the absolute path it means.
+    let machine = Machine::describe(
+        fs.as_ref(),
+        &std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()),
+    );
 
     // Memory first, before the workloads leave freed heap behind for these stores to
     // reuse (which would hide their cost).
