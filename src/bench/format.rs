@@ -1,0 +1,124 @@
+//! Numbers as people read them: thousands separators, latency units, byte units.
+
+/// `1234567` → `1,234,567`.
+pub fn int(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Operations per second: whole numbers with separators below ten million, then `12.3 M`.
+pub fn rate(ops_per_sec: f64) -> String {
+    if !ops_per_sec.is_finite() {
+        return "-".into();
+    }
+    if ops_per_sec >= 10_000_000.0 {
+        format!("{:.1} M", ops_per_sec / 1e6)
+    } else if ops_per_sec >= 100.0 {
+        int(ops_per_sec.round() as u64)
+    } else {
+        format!("{ops_per_sec:.1}")
+    }
+}
+
+/// A latency in the unit that gives three significant digits or so: `85 ns`, `1.25 µs`,
+/// `130 µs`, `3.30 ms`, `1.20 s`.
+pub fn duration_ns(ns: u64) -> String {
+    let value = ns as f64;
+    let (scaled, unit) = if ns < 1_000 {
+        return format!("{ns} ns");
+    } else if ns < 1_000_000 {
+        (value / 1e3, "µs")
+    } else if ns < 1_000_000_000 {
+        (value / 1e6, "ms")
+    } else {
+        (value / 1e9, "s")
+    };
+    if scaled >= 100.0 {
+        format!("{scaled:.0} {unit}")
+    } else if scaled >= 10.0 {
+        format!("{scaled:.1} {unit}")
+    } else {
+        format!("{scaled:.2} {unit}")
+    }
+}
+
+/// A byte count: exact below 10 KiB, then KiB with one decimal, MiB and GiB with two.
+pub fn bytes(count: f64) -> String {
+    if !count.is_finite() {
+        return "-".into();
+    }
+    if count < 10.0 * 1024.0 {
+        if count.fract() == 0.0 {
+            format!("{} B", int(count as u64))
+        } else {
+            format!("{count:.1} B")
+        }
+    } else if count < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", count / 1024.0)
+    } else if count < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} MiB", count / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2} GiB", count / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// A ratio such as `0.85×`.
+pub fn ratio(value: f64) -> String {
+    if !value.is_finite() {
+        return "-".into();
+    }
+    if value >= 10.0 {
+        format!("{value:.0}×")
+    } else {
+        format!("{value:.2}×")
+    }
+}
+
+/// A per-operation count such as fsyncs per op: `0`, `2`, `1.5`, `0.001`.
+pub fn per_op(value: f64) -> String {
+    if value == value.round() {
+        format!("{value:.0}")
+    } else if value >= 0.01 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(int(0), "0");
+        assert_eq!(int(999), "999");
+        assert_eq!(int(1000), "1,000");
+        assert_eq!(int(1234567), "1,234,567");
+        assert_eq!(rate(7_912.4), "7,912");
+        assert_eq!(rate(12_345_678.0), "12.3 M");
+        assert_eq!(rate(42.25), "42.2");
+        assert_eq!(duration_ns(85), "85 ns");
+        assert_eq!(duration_ns(1_250), "1.25 µs");
+        assert_eq!(duration_ns(130_000), "130 µs");
+        assert_eq!(duration_ns(3_300_000), "3.30 ms");
+        assert_eq!(duration_ns(12_000_000_000), "12.0 s");
+        assert_eq!(bytes(64.0), "64 B");
+        assert_eq!(bytes(52.5), "52.5 B");
+        assert_eq!(bytes(431_000.0), "420.9 KiB");
+        assert_eq!(bytes(4.0 * 1024.0 * 1024.0), "4.00 MiB");
+        assert_eq!(bytes(24.0 * 1024.0 * 1024.0 * 1024.0), "24.00 GiB");
+        assert_eq!(ratio(0.8512), "0.85×");
+        assert_eq!(ratio(f64::NAN), "-");
+        assert_eq!(per_op(2.0), "2");
+        assert_eq!(per_op(0.5), "0.50");
+        assert_eq!(per_op(0.0005), "0.0005");
+    }
+}

@@ -1,0 +1,189 @@
+//! The project's performance targets (`targets.md`, issues 5 and 6), checked against a
+//! report. Each check compares figures measured in the same run, never an absolute time
+//! against another machine, except where the target itself is absolute.
+
+use super::config::ModeKind;
+use super::format;
+use super::report::{Op, Report, TargetCheck};
+use crate::durability::Durability;
+
+/// Gets per second an in-memory store must reach.
+pub const GETS_PER_SEC: f64 = 1_000_000.0;
+/// Snapshot commit ÷ snapshot recipe for the same bytes, at [`SNAPSHOT_TARGET_KEYS`].
+pub const SNAPSHOT_RATIO: f64 = 0.8;
+/// The store size the snapshot target is stated at.
+pub const SNAPSHOT_TARGET_KEYS: usize = 10_000;
+/// Durable log put ÷ overwrite + fdatasync of a record.
+pub const LOG_PUT_RATIO: f64 = 0.85;
+/// Resident memory ÷ snapshot size on disk, at most.
+pub const MEMORY_RATIO: f64 = 3.0;
+/// Below this many keys the resident-set growth is a few pages, too coarse to judge.
+pub const MEMORY_MIN_KEYS: usize = 10_000;
+/// Our reading of "flat": the put's ratio to its disk limit at the largest size ≥ this ×
+/// the same ratio at the smallest.
+pub const FLAT_RATIO: f64 = 0.8;
+/// Opening a store of this many keys must take less than [`OPEN_LIMIT_NS`].
+pub const OPEN_TARGET_KEYS: usize = 1_000_000;
+pub const OPEN_LIMIT_NS: u64 = 1_000_000_000;
+
+/// Checks every target this report has the figures for (its own `targets` are ignored).
+pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
+    let mut checks = Vec::new();
+    let kind = |mode: &str| mode.parse::<Durability>().ok().map(ModeKind::of);
+
+    // Snapshot commit at 10,000 keys vs the recipe: overwrites keep the file at exactly
+    // the recipe's byte count.
+    if let Some(bound) = report
+        .case(Durability::Snapshot.name(), SNAPSHOT_TARGET_KEYS)
+        .and_then(|case| case.op(Op::Overwrite))
+        .and_then(|result| result.bound.map(|bound| (result, bound)))
+    {
+        let (result, bound) = bound;
+        checks.push(TargetCheck {
+            target: format!(
+                "snapshot commit at {} keys ≥ {SNAPSHOT_RATIO} × the snapshot recipe for the same bytes",
+                format::int(SNAPSHOT_TARGET_KEYS as u64)
+            ),
+            measured: format!(
+                "{} ({}/s vs {}/s)",
+                format::ratio(bound.ratio),
+                format::rate(result.timing.ops_per_sec),
+                format::rate(bound.limit_timing.ops_per_sec)
+            ),
+            met: bound.ratio >= SNAPSHOT_RATIO,
+        });
+    }
+
+    // Durable puts of a per-record log vs an overwrite + fdatasync of a record.
+    for case in &report.cases {
+        if kind(&case.mode) != Some(ModeKind::RecordLog) {
+            continue;
+        }
+        if let Some((result, bound)) = case
+            .op(Op::Put)
+            .and_then(|result| result.bound.map(|bound| (result, bound)))
+        {
+            checks.push(TargetCheck {
+                target: format!(
+                    "{} put at {} keys ≥ {LOG_PUT_RATIO} × overwrite + fdatasync",
+                    case.mode,
+                    format::int(case.n as u64)
+                ),
+                measured: format!(
+                    "{} ({}/s vs {}/s)",
+                    format::ratio(bound.ratio),
+                    format::rate(result.timing.ops_per_sec),
+                    format::rate(bound.limit_timing.ops_per_sec)
+                ),
+                met: bound.ratio >= LOG_PUT_RATIO,
+            });
+        }
+    }
+
+    // Put cost flat across sizes, for log modes: compared through each size's ratio to
+    // the limit measured beside it, so a noisy minute at one size does not read as growth.
+    let mut log_modes: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|case| kind(&case.mode) == Some(ModeKind::RecordLog))
+        .map(|case| case.mode.as_str())
+        .collect();
+    log_modes.sort_unstable();
+    log_modes.dedup();
+    for mode in log_modes {
+        let puts: Vec<(usize, f64)> = report
+            .cases
+            .iter()
+            .filter(|case| case.mode == mode)
+            .filter_map(|case| Some((case.n, case.op(Op::Put)?.bound?.ratio)))
+            .collect();
+        let smallest = puts.iter().min_by_key(|(n, _)| *n);
+        let largest = puts.iter().max_by_key(|(n, _)| *n);
+        if let (Some(&(small_n, small)), Some(&(large_n, large))) = (smallest, largest)
+            && small_n < large_n
+        {
+            let ratio = large / small;
+            checks.push(TargetCheck {
+                target: format!(
+                    "{mode} put cost flat from {} to {} keys (its ratio to the disk limit at the largest size ≥ {FLAT_RATIO} × at the smallest)",
+                    format::int(small_n as u64),
+                    format::int(large_n as u64)
+                ),
+                measured: format!(
+                    "{} ({} vs {} of overwrite + fdatasync)",
+                    format::ratio(ratio),
+                    format::ratio(large),
+                    format::ratio(small)
+                ),
+                met: ratio >= FLAT_RATIO,
+            });
+        }
+    }
+
+    // Gets in memory, at every size.
+    let gets: Vec<(usize, f64)> = report
+        .cases
+        .iter()
+        .filter(|case| case.mode == Durability::Memory.name())
+        .filter_map(|case| Some((case.n, case.op(Op::Get)?.timing.ops_per_sec)))
+        .collect();
+    if let Some(&(n, slowest)) = gets.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+        checks.push(TargetCheck {
+            target: format!(
+                "gets in memory ≥ {}/s at every size",
+                format::rate(GETS_PER_SEC)
+            ),
+            measured: format!(
+                "slowest {}/s (at {} keys)",
+                format::rate(slowest),
+                format::int(n as u64)
+            ),
+            met: slowest >= GETS_PER_SEC,
+        });
+    }
+
+    // Resident memory vs the snapshot's size, where the store is big enough to measure.
+    let memory = report
+        .cases
+        .iter()
+        .filter(|case| case.n >= MEMORY_MIN_KEYS)
+        .filter_map(|case| Some((case, case.memory?)))
+        .max_by(|a, b| a.1.ratio_to_snapshot.total_cmp(&b.1.ratio_to_snapshot));
+    if let Some((case, memory)) = memory {
+        checks.push(TargetCheck {
+            target: format!(
+                "resident memory ≤ {MEMORY_RATIO} × the snapshot's size on disk (stores of ≥ {} keys)",
+                format::int(MEMORY_MIN_KEYS as u64)
+            ),
+            measured: format!(
+                "worst {} ({} mode, {} keys: {} per key vs {} per key on disk)",
+                format::ratio(memory.ratio_to_snapshot),
+                case.mode,
+                format::int(case.n as u64),
+                format::bytes(memory.bytes_per_key),
+                format::bytes(memory.snapshot_bytes as f64 / case.n as f64)
+            ),
+            met: memory.ratio_to_snapshot <= MEMORY_RATIO,
+        });
+    }
+
+    // Opening a large store.
+    for case in report
+        .cases
+        .iter()
+        .filter(|case| case.n >= OPEN_TARGET_KEYS)
+    {
+        if let Some(open_ns) = case.open_ns {
+            checks.push(TargetCheck {
+                target: format!(
+                    "open a {} store of {} keys in < 1 s",
+                    case.mode,
+                    format::int(case.n as u64)
+                ),
+                measured: format::duration_ns(open_ns),
+                met: open_ns < OPEN_LIMIT_NS,
+            });
+        }
+    }
+    checks
+}

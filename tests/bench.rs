@@ -1,0 +1,468 @@
+//! `kv bench` as a library: a tiny run's structure and the invariants no timing can fake,
+//! and the table and JSON renderers on a synthetic report. No timing is asserted.
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns too: a panic is a failing test
+
+use std::path::Path;
+
+use kv_engine::Durability;
+use kv_engine::bench::{
+    self, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine, Memory,
+    ModeKind, Op, OpResult, Report, SizeLimits, TargetCheck, Timing,
+};
+use serde_json::Value;
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn tiny_config(dir: &Path) -> BenchConfig {
+    BenchConfig {
+        sizes: vec![50, 120],
+        dir: Some(dir.to_path_buf()),
+        reps: 2,
+        ..BenchConfig::quick()
+    }
+}
+
+/// Bytes of the snapshot file of `m` keys, given the file of `n` keys: every entry
+/// (`"k000000":{"n":123,"s":"abc"}` and a comma) has the same length below a million keys.
+fn snapshot_size(file_of_n: u64, n: usize, m: usize) -> f64 {
+    // `{` + n entries + (n − 1) commas + `}\n`
+    let per_entry = (file_of_n - 3 + 1) as f64 / n as f64;
+    3.0 + m as f64 * per_entry - 1.0
+}
+
+#[test]
+fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let mut progress = Vec::new();
+    let report = bench::run(&config, &mut |p| {
+        progress.push((p.done, p.total, p.label.to_string()))
+    })
+    .unwrap();
+
+    // It removed everything it wrote.
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+
+    // Progress rises one step at a time to its total and ends with "done".
+    let total = progress[0].1;
+    for (i, (done, step_total, _)) in progress.iter().enumerate() {
+        assert_eq!((*done, *step_total), (i, total), "{progress:?}");
+    }
+    assert_eq!(progress.last().unwrap().2, "done");
+    assert_eq!(progress.len(), total + 1);
+
+    assert_eq!(report.reps, 2);
+    assert_eq!(report.machine.dir, dir.path().display().to_string());
+    assert_eq!(report.limits.append_fdatasync.ops, config.record_ops);
+    assert_eq!(report.limits.overwrite_fdatasync.ops, config.record_ops);
+    assert_eq!(report.cases.len(), config.modes.len() * config.sizes.len());
+
+    for &n in &config.sizes {
+        let limits = report.size_limits(n).unwrap();
+        assert_eq!(
+            limits.snapshot_recipe.ops,
+            config.timed_ops(Durability::Snapshot, n)
+        );
+        assert_eq!(
+            limits.rewrite_unsynced.ops,
+            config.timed_ops(Durability::Naive, n)
+        );
+        assert_eq!(limits.snapshot_recipe.reps, 2);
+
+        for &mode in &config.modes {
+            let case = report.case(mode.name(), n).unwrap();
+            let ops: Vec<Op> = case.ops.iter().map(|result| result.op).collect();
+            assert_eq!(ops, Op::ALL);
+            let timed = config.timed_ops(mode, n);
+            for result in &case.ops {
+                let expected = if result.op == Op::Get {
+                    config.timed_gets(n)
+                } else {
+                    timed
+                };
+                assert_eq!(result.timing.ops, expected, "{mode} {n} {:?}", result.op);
+                assert_eq!(result.timing.reps, 2);
+                assert!(result.timing.p50_ns <= result.timing.p99_ns);
+                // Every get and delete found its key.
+                match result.op {
+                    Op::Get | Op::Delete => assert_eq!(result.found, Some(expected)),
+                    Op::Put | Op::Overwrite => assert_eq!(result.found, None),
+                }
+                // The limit was timed op by op beside the engine: as many times.
+                if let Some(bound) = result.bound {
+                    assert_eq!(bound.limit_timing.ops, expected);
+                    assert_eq!(bound.limit_timing.reps, 2);
+                    assert!(bound.ratio.is_finite() && bound.ratio > 0.0, "{bound:?}");
+                }
+            }
+            let put = case.op(Op::Put).unwrap();
+            let overwrite = case.op(Op::Overwrite).unwrap();
+            let get = case.op(Op::Get).unwrap();
+            let delete = case.op(Op::Delete).unwrap();
+            assert_eq!(get.fsyncs_per_op, 0.0);
+            assert_eq!(get.bytes_per_op, 0.0);
+            assert_eq!(get.bound, None);
+
+            match ModeKind::of(mode) {
+                ModeKind::InMemory => {
+                    for result in &case.ops {
+                        assert_eq!(result.fsyncs_per_op, 0.0);
+                        assert_eq!(result.bytes_per_op, 0.0);
+                        assert_eq!(result.bound, None);
+                    }
+                    assert_eq!(case.open_ns, None);
+                    assert_eq!(case.file_bytes, None);
+                }
+                ModeKind::FullRewrite { synced } => {
+                    // The file at n keys is exactly the snapshot the limits were sized by,
+                    // and every commit rewrites all of it.
+                    let file = case.file_bytes.unwrap();
+                    assert_eq!(file, limits.bytes);
+                    assert_eq!(overwrite.bytes_per_op, file as f64);
+                    let first_timed = n - timed; // store size before the first timed put
+                    let expected_put_bytes = (first_timed + 1..=n)
+                        .map(|m| snapshot_size(file, n, m))
+                        .sum::<f64>()
+                        / timed as f64;
+                    assert!(
+                        (put.bytes_per_op - expected_put_bytes).abs() < 1e-6,
+                        "{mode} {n}: {} vs {expected_put_bytes}",
+                        put.bytes_per_op
+                    );
+                    let warmup = config.warmup_for(n);
+                    let after_warmup = n - warmup; // deletes start from here
+                    let expected_delete_bytes = (after_warmup - timed..after_warmup)
+                        .map(|m| snapshot_size(file, n, m))
+                        .sum::<f64>()
+                        / timed as f64;
+                    assert!((delete.bytes_per_op - expected_delete_bytes).abs() < 1e-6);
+                    let (fsyncs, limit) = if synced {
+                        (2.0, LimitKind::SnapshotRecipe)
+                    } else {
+                        (0.0, LimitKind::RewriteUnsynced)
+                    };
+                    for result in [put, overwrite, delete] {
+                        assert_eq!(result.fsyncs_per_op, fsyncs, "{mode} {:?}", result.op);
+                        assert_eq!(result.bound.unwrap().limit, limit);
+                    }
+                    assert!(case.open_ns.is_some());
+                    assert_eq!(case.keys_after_open, n);
+                }
+                ModeKind::RecordLog => {
+                    // A durable log makes each separate put durable: at least one fsync.
+                    for result in [put, overwrite, delete] {
+                        assert!(result.fsyncs_per_op >= 1.0, "{mode} {:?}", result.op);
+                        assert!(result.bytes_per_op > 0.0);
+                        assert_eq!(result.bound.unwrap().limit, LimitKind::OverwriteFdatasync);
+                    }
+                    assert_eq!(case.keys_after_open, n);
+                }
+            }
+            if let Some(memory) = case.memory {
+                assert_eq!(memory.snapshot_bytes, limits.bytes);
+                assert_eq!(
+                    memory.bytes_per_key,
+                    memory.resident_bytes as f64 / n as f64
+                );
+            }
+        }
+    }
+
+    // The rendered table names every mode, and the JSON parses back to the same cases.
+    let mut table = Vec::new();
+    report.render_table(&mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    for mode in &config.modes {
+        assert!(table.contains(&format!("  {} ", mode.name())), "{table}");
+    }
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["cases"].as_array().unwrap().len(), report.cases.len());
+}
+
+#[test]
+fn run_cli_writes_json_and_draws_progress_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = BenchArgs {
+        quick: true,
+        sizes: vec![30],
+        modes: vec![Durability::Memory, Durability::Snapshot],
+        dir: Some(dir.path().to_path_buf()),
+        reps: Some(1),
+        json: true,
+    };
+    let (mut out, mut bar) = (Vec::new(), Vec::new());
+    let report = bench::run_cli(&args, &mut out, &mut bar, true, 60).unwrap();
+    let json: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["cases"][1]["mode"], "snapshot");
+    assert_eq!(json["cases"][1]["n"], 30);
+    assert_eq!(report.cases.len(), 2);
+    let bar = String::from_utf8(bar).unwrap();
+    assert!(bar.contains("100% done"), "{bar:?}");
+    assert!(bar.ends_with("\r\x1b[K"), "{bar:?}");
+
+    let (mut out, mut bar) = (Vec::new(), Vec::new());
+    let args = BenchArgs {
+        json: false,
+        ..args
+    };
+    bench::run_cli(&args, &mut out, &mut bar, false, 60).unwrap();
+    assert!(bar.is_empty());
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("The disk's own limits")
+    );
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn bad_settings_and_a_missing_directory_are_errors_that_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = BenchConfig {
+        sizes: vec![],
+        ..tiny_config(dir.path())
+    };
+    let err = bench::run(&config, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, BenchError::Config(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid benchmark settings: no store sizes given"
+    );
+
+    let missing = dir.path().join("no-such-dir");
+    let config = BenchConfig {
+        dir: Some(missing.clone()),
+        ..tiny_config(dir.path())
+    };
+    let err = bench::run(&config, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("create a temporary directory"), "{err}");
+}
+
+fn timing(ops_per_sec: f64, p50_ns: u64, p99_ns: u64) -> Timing {
+    Timing {
+        ops: 200,
+        reps: 3,
+        ops_per_sec,
+        min_ops_per_sec: ops_per_sec * 0.9,
+        max_ops_per_sec: ops_per_sec * 1.1,
+        p50_ns,
+        p99_ns,
+    }
+}
+
+fn op(op: Op, rate: f64, fsyncs: f64, bytes: f64, bound: Option<Bound>) -> OpResult {
+    OpResult {
+        op,
+        timing: timing(
+            rate,
+            1_000_000_000 / rate as u64,
+            2_000_000_000 / rate as u64,
+        ),
+        found: matches!(op, Op::Get | Op::Delete).then_some(200),
+        fsyncs_per_op: fsyncs,
+        bytes_per_op: bytes,
+        bound,
+    }
+}
+
+/// A report with round numbers: snapshot at 10,000 keys commits at 1,300/s against a
+/// recipe of 1,625/s (0.80×), memory gets at 2.5 M/s.
+fn synthetic() -> Report {
+    let recipe = timing(1_625.0, 615_000, 900_000);
+    let bound = Bound {
+        limit: LimitKind::SnapshotRecipe,
+        limit_timing: recipe,
+        ratio: 0.8,
+    };
+    let memory = Memory {
+        resident_bytes: 1_000_000,
+        snapshot_bytes: 400_000,
+        bytes_per_key: 100.0,
+        ratio_to_snapshot: 2.5,
+    };
+    Report {
+        machine: Machine {
+            cpus: 2,
+            cpu_model: Some("Test CPU".into()),
+            kernel: Some("6.1.0".into()),
+            memory_bytes: Some(4 << 30),
+            filesystem: Some("tmpfs".into()),
+            dir: "/tmp".into(),
+        },
+        reps: 3,
+        warning: Some("the directory is on tmpfs, where fsync does nothing".into()),
+        limits: Limits {
+            record_bytes: 64,
+            append_fdatasync: timing(7_900.0, 130_000, 250_000),
+            overwrite_fdatasync: timing(11_500.0, 89_000, 150_000),
+            by_size: vec![SizeLimits {
+                n: 10_000,
+                bytes: 400_000,
+                snapshot_recipe: recipe,
+                rewrite_unsynced: timing(5_000.0, 200_000, 300_000),
+            }],
+        },
+        cases: vec![
+            Case {
+                mode: "memory".into(),
+                n: 10_000,
+                file_bytes: None,
+                open_ns: None,
+                keys_after_open: 10_000,
+                memory: Some(memory),
+                ops: vec![
+                    op(Op::Put, 2_000_000.0, 0.0, 0.0, None),
+                    op(Op::Get, 2_500_000.0, 0.0, 0.0, None),
+                ],
+            },
+            Case {
+                mode: "snapshot".into(),
+                n: 10_000,
+                file_bytes: Some(400_000),
+                open_ns: Some(12_500_000),
+                keys_after_open: 10_000,
+                memory: Some(memory),
+                ops: vec![
+                    op(Op::Put, 1_300.0, 2.0, 399_990.0, Some(bound)),
+                    op(Op::Overwrite, 1_300.0, 2.0, 400_000.0, Some(bound)),
+                ],
+            },
+        ],
+        targets: vec![
+            TargetCheck {
+                target: "snapshot commit at 10,000 keys ≥ 0.8 × the snapshot recipe".into(),
+                measured: "0.80×".into(),
+                met: true,
+            },
+            TargetCheck {
+                target: "gets in memory ≥ 1,000,000/s".into(),
+                measured: "slowest 900,000/s".into(),
+                met: false,
+            },
+        ],
+    }
+}
+
+#[test]
+fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
+    let mut out = Vec::new();
+    synthetic().render_table(&mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    // Each row's cells, whatever the column widths.
+    let row = |start: &str| {
+        table
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .find(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?} in\n{table}"))
+    };
+    assert!(
+        table.starts_with(
+            "kv bench on 2 CPUs (Test CPU), 4.00 GiB RAM, Linux 6.1.0\n\
+             Directory /tmp (tmpfs); 3 repetitions of everything, medians shown.\n\n\
+             WARNING: the directory is on tmpfs, where fsync does nothing\n"
+        ),
+        "{table}"
+    );
+    assert_eq!(
+        row("append + fdatasync"),
+        "append + fdatasync 64 B 200 7,900 130 µs 250 µs"
+    );
+    assert_eq!(
+        row("snapshot recipe"),
+        "snapshot recipe (temp, fsync, rename, fsync dir) 10,000 390.6 KiB 200 1,625 615 µs 900 µs"
+    );
+    assert_eq!(
+        row("snapshot 10,000 overwrite"),
+        "snapshot 10,000 overwrite 200 1,300 769 µs 1.54 ms 2 390.6 KiB 0.80× snapshot recipe (1,625/s)"
+    );
+    assert_eq!(
+        row("memory 10,000 get"),
+        "memory 10,000 get 200 2,500,000 400 ns 800 ns 0 0 B no disk"
+    );
+    assert_eq!(
+        row("memory 10,000 put"),
+        "memory 10,000 put 200 2,000,000 500 ns 1.00 µs 0 0 B -"
+    );
+    assert_eq!(
+        row("snapshot 10,000 390.6"),
+        "snapshot 10,000 390.6 KiB 12.5 ms 100 B 40 B 2.50×"
+    );
+    assert_eq!(row("memory 10,000 -"), "memory 10,000 - - 100 B 40 B 2.50×");
+    assert!(
+        table.contains("  ✅ snapshot commit at 10,000 keys ≥ 0.8 × the snapshot recipe: 0.80×\n")
+    );
+    assert!(table.contains("  ❌ gets in memory ≥ 1,000,000/s: slowest 900,000/s\n"));
+}
+
+#[test]
+fn json_parses_back_with_every_figure() {
+    let report = synthetic();
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["reps"], 3);
+    assert_eq!(json["machine"]["filesystem"], "tmpfs");
+    assert_eq!(json["limits"]["record_bytes"], 64);
+    assert_eq!(json["limits"]["overwrite_fdatasync"]["p50_ns"], 89_000);
+    assert_eq!(json["limits"]["by_size"][0]["bytes"], 400_000);
+    let snapshot = &json["cases"][1];
+    assert_eq!(snapshot["mode"], "snapshot");
+    assert_eq!(snapshot["open_ns"], 12_500_000);
+    assert_eq!(snapshot["ops"][1]["op"], "overwrite");
+    assert_eq!(snapshot["ops"][1]["fsyncs_per_op"].as_f64(), Some(2.0));
+    assert_eq!(snapshot["ops"][1]["bound"]["limit"], "snapshot_recipe");
+    assert_eq!(snapshot["ops"][1]["bound"]["ratio"].as_f64(), Some(0.8));
+    assert_eq!(
+        snapshot["ops"][1]["bound"]["limit_timing"]["ops_per_sec"].as_f64(),
+        Some(1625.0)
+    );
+    assert_eq!(
+        snapshot["ops"][1]["timing"]["ops_per_sec"].as_f64(),
+        Some(1300.0)
+    );
+    assert_eq!(json["cases"][0]["open_ns"], Value::Null);
+    assert_eq!(json["cases"][0]["ops"][1]["found"], 200);
+    assert_eq!(
+        json["cases"][0]["memory"]["ratio_to_snapshot"].as_f64(),
+        Some(2.5)
+    );
+    assert_eq!(json["targets"][1]["met"], false);
+    assert_eq!(
+        json["warning"],
+        "the directory is on tmpfs, where fsync does nothing"
+    );
+}
+
+#[test]
+fn targets_are_judged_on_the_reported_figures() {
+    let mut report = synthetic();
+    let checks = bench::evaluate_targets(&report);
+    let verdicts: Vec<(&str, bool)> = checks
+        .iter()
+        .map(|check| (check.target.split(' ').next().unwrap(), check.met))
+        .collect();
+    // Snapshot at exactly 0.8× its recipe, gets at 2.5 M/s, memory at 2.5× the file.
+    assert_eq!(
+        verdicts,
+        vec![("snapshot", true), ("gets", true), ("resident", true)],
+        "{checks:#?}"
+    );
+    assert_eq!(checks[0].measured, "0.80× (1,300/s vs 1,625/s)");
+
+    let snapshot = &mut report.cases[1];
+    snapshot.ops[1].bound.as_mut().unwrap().ratio = 0.79;
+    snapshot.memory.as_mut().unwrap().ratio_to_snapshot = 3.5;
+    report.cases[0].ops[1].timing.ops_per_sec = 999_999.0;
+    let checks = bench::evaluate_targets(&report);
+    assert!(checks.iter().all(|check| !check.met), "{checks:#?}");
+    assert!(
+        checks[2].measured.starts_with("worst 3.50× (snapshot mode"),
+        "{checks:#?}"
+    );
+}
