@@ -466,3 +466,38 @@ fn targets_are_judged_on_the_reported_figures() {
         "{checks:#?}"
     );
 }
+
+/// `kv bench` is wired into the binary: a tiny run prints JSON that parses back, in a
+/// directory it leaves empty, and a bad mode is a usage error with status 2.
+#[test]
+fn the_binary_runs_bench_as_a_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args([
+            "bench",
+            "--quick",
+            "--n",
+            "20",
+            "--reps",
+            "1",
+            "--modes",
+            "memory,snapshot",
+            "--json",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report.is_object(), "{report}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["bench", "--modes", "fast"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}

@@ -57,7 +57,10 @@ pub struct Cli {
 /// Subcommands beside the shell. To add one: a variant here (with its clap args) and its
 /// arm in [`run`].
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Measure what each durability mode costs on this disk, beside the disk's own limits
+    Bench(crate::bench::BenchArgs),
+}
 
 /// How the color choice is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,9 +196,31 @@ pub fn parse_args() -> Result<Cli, Status> {
 /// Runs `kv` as `cli` says; the returned status is the process's exit status.
 pub fn run(cli: Cli, env: &Environment) -> Status {
     if let Some(command) = cli.subcommand {
-        match command {}
+        return match command {
+            Command::Bench(args) => run_bench(&args, env),
+        };
     }
     run_shell(cli.shell, env)
+}
+
+/// Width of `kv bench`'s progress line on a terminal.
+const PROGRESS_WIDTH: usize = 72;
+
+fn run_bench(args: &crate::bench::BenchArgs, env: &Environment) -> Status {
+    let outcome = crate::bench::run_cli(
+        args,
+        &mut io::stdout().lock(),
+        &mut io::stderr(),
+        env.stderr_tty,
+        PROGRESS_WIDTH,
+    );
+    match outcome {
+        Ok(_) => Status::Success,
+        Err(err) => {
+            eprintln!("kv bench: {err}");
+            Status::Fatal
+        }
+    }
 }
 
 fn run_shell(args: ShellArgs, env: &Environment) -> Status {
