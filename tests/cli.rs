@@ -443,6 +443,20 @@ fn input_ending_inside_a_multi_line_value_is_an_error_and_stores_nothing() {
 }
 
 #[test]
+fn a_malformed_multi_line_value_loses_only_its_own_statement() {
+    let sandbox = Sandbox::new();
+    let script = "put a 1\nput x {\"a\":\nput k v\nget k\nput y [1,\n  2]\nkeys\n";
+    let output = sandbox.run(&["db.json"], script);
+    check(
+        &output,
+        1,
+        "OK\nOK\n\"v\"\nOK\na\nk\ny\n",
+        "error: line 3: column 1: VALUE is not valid JSON: expected value \
+         (the statement begun on line 2 stored nothing; line 3 is read as a new statement)\n",
+    );
+}
+
+#[test]
 fn an_unclosed_string_is_an_error_at_once_and_does_not_swallow_the_next_line() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["db.json"], "put s \"abc\nput b 1\nkeys\n");

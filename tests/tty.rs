@@ -82,6 +82,17 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
     run(&mut kv, "[1, 2]}", "OK", prompt);
     run(&mut kv, "get multi", "{\"a\":[1,2]}", prompt);
 
+    // A line that makes the open value invalid ends it at once, with the error.
+    send(&mut kv, "put broken {\"a\":\r");
+    kv.exp_string("{\"a\":").unwrap();
+    run(
+        &mut kv,
+        "put k v",
+        "error: line 2 column 1: VALUE is not valid JSON: expected value",
+        prompt,
+    );
+    run(&mut kv, "exists broken", "false", prompt);
+
     // A line starting with a space runs but is kept out of the history.
     run(&mut kv, " put secret_line 1", "OK", prompt);
 

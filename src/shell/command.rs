@@ -537,43 +537,39 @@ pub fn key_syntax(key: &str) -> String {
     }
 }
 
-/// Whether `input` is an unfinished statement: a `put` whose JSON value still has an
-/// open bracket (outside any string). The interactive validator and the piped reader
-/// both use it to keep reading lines.
+/// Whether `input` is an unfinished statement: a `put` whose VALUE opens with `{` or `[`
+/// and is, so far, a valid *prefix* of JSON. The interactive validator and the piped
+/// reader both use it to decide whether the next line belongs to this statement.
+///
+/// The test is made with the newline that would join the next line: a line that ends
+/// inside a string is therefore finished (a JSON string cannot hold a raw newline, so more
+/// lines could only turn a precise error into a later, vaguer one), and so is any text
+/// already invalid, such as `{"a": ]` or a value followed by more text. Only `{` and `[`
+/// continue, because any other VALUE is one line (a bare word is a string).
 pub fn needs_more_input(input: &str) -> bool {
     let trimmed = input.trim_start();
-    let (word, rest) = trimmed
-        .split_once(char::is_whitespace)
-        .unwrap_or((trimmed, ""));
-    let is_put = find_verb(word).is_some_and(|verb| verb.args == Args::KeyValue);
-    if !is_put {
+    if trimmed.is_empty() || trimmed.starts_with('#') {
         return false;
     }
-    let mut open: Vec<char> = Vec::new();
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in rest.chars() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' => open.push('}'),
-            '[' => open.push(']'),
-            // Mismatched: more input cannot help; let the parser report it.
-            '}' | ']' if open.pop() != Some(c) => return false,
-            _ => {}
-        }
+    let mut cursor = Cursor {
+        input,
+        pos: input.len() - trimmed.len(),
+    };
+    let takes_value = find_verb(cursor.word()).is_some_and(|verb| verb.args == Args::KeyValue);
+    if !takes_value || !matches!(cursor.key(), Ok(Some(_))) {
+        return false;
     }
-    // A line that ends inside a string is not continued: a JSON string cannot hold a raw
-    // newline, so more lines could only turn a precise error into a later, vaguer one.
-    !in_string && !open.is_empty()
+    cursor.skip_space();
+    let value = &input[cursor.pos..];
+    if !value.starts_with(['{', '[']) {
+        return false;
+    }
+    // serde_json tells an early end (Eof) from a syntax error: only the first can still
+    // be completed by more lines.
+    match serde_json::from_str::<Value>(&format!("{value}\n")) {
+        Ok(_) => false,
+        Err(err) => err.classify() == serde_json::error::Category::Eof,
+    }
 }
 
 /// A position in the statement being parsed.
@@ -1007,6 +1003,18 @@ mod tests {
             ("put x {\"a\": \"}\"", true),
             ("put x {\"a\": 1}", false),
             ("put x [1}", false),
+            ("put x {\"a\":", true),
+            ("put x {\"a\":\n", true),
+            ("put \"k with space\" [", true),
+            ("put x {\"a\":\nput k v", false),
+            ("put x {\"a\":\n  oops}", false),
+            ("put x {\"a\": ]", false),
+            ("put x [1, 2]", false),
+            ("put x [1] extra [", false),
+            ("put x [\"a\",\n \"b\\", false),
+            ("put x tru", false),
+            ("put x -", false),
+            ("put a{b [", false),
             ("get {", false),
             ("# put x {", false),
             ("put x 1", false),
@@ -1014,6 +1022,8 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(needs_more_input(input), expected, "input {input:?}");
         }
+        // Deeper than serde_json will ever parse: no further line can complete it.
+        assert!(!needs_more_input(&format!("put x {}", "[".repeat(200))));
     }
 
     #[test]

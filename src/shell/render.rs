@@ -416,7 +416,7 @@ impl Renderer {
         )?;
         writeln!(
             w,
-            "       an open {{ or [ continues the value on the next line"
+            "       a {{ or [ value continues on the next line while it is unfinished JSON"
         )?;
         writeln!(
             w,

@@ -159,6 +159,27 @@ impl Session {
         Ok((flow, Ran::Failed))
     }
 
+    /// Reports a statement begun on line `start` that line `line_no` made invalid.
+    fn broken_continuation(
+        &mut self,
+        text: &str,
+        start: usize,
+        line_no: usize,
+        parse_error: &ParseError,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        if self.echo == Echo::On {
+            writeln!(out, "> {text}")?;
+        }
+        let (line, message) = locate(parse_error, Some(start));
+        let message = format!(
+            "{message} (the statement begun on line {start} stored nothing; \
+             line {line_no} is read as a new statement)"
+        );
+        Ok(self.fail(out, err, line, &message)?.0)
+    }
+
     /// Runs every statement read from `input` (piped mode): a statement continues over
     /// lines while its JSON value is open. Lines that are not UTF-8 or longer than
     /// [`MAX_LINE_BYTES`] are reported and skipped, as is a statement they interrupt.
@@ -209,20 +230,46 @@ impl Session {
                 }
                 continue;
             }
-            let line = String::from_utf8_lossy(&buf);
-            let (start, text) = match pending.take() {
-                Some((start, mut text)) => {
-                    text.push('\n');
-                    text.push_str(&line);
-                    (start, text)
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((start, mut text)) = pending.take() {
+                text.push('\n');
+                text.push_str(&line);
+                if needs_more_input(&text) {
+                    pending = Some((start, text));
+                    continue;
                 }
-                None => (line_no, line.into_owned()),
-            };
-            if needs_more_input(&text) {
-                pending = Some((start, text));
+                match parse(&text) {
+                    // The value is complete: run it like any statement.
+                    Ok(_) => {
+                        if self.run_statement(&text, Some(start), out, err)?.0 == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
+                        continue;
+                    }
+                    // The value was a valid JSON prefix until this line, so the error is
+                    // in this line: most likely the value was never closed and this line
+                    // is the next statement. Report the broken statement, then read the
+                    // line afresh, so one typo does not swallow the rest of the script.
+                    Err(parse_error) => {
+                        if self.broken_continuation(
+                            &text,
+                            start,
+                            line_no,
+                            &parse_error,
+                            out,
+                            err,
+                        )? == Flow::Stop
+                        {
+                            return Ok(Flow::Stop);
+                        }
+                    }
+                }
+            }
+            if needs_more_input(&line) {
+                pending = Some((line_no, line));
                 continue;
             }
-            if self.run_statement(&text, Some(start), out, err)?.0 == Flow::Stop {
+            if self.run_statement(&line, Some(line_no), out, err)?.0 == Flow::Stop {
                 return Ok(Flow::Stop);
             }
         }
@@ -389,8 +436,62 @@ mod tests {
         let (_, _, err) = script(&mut s, b"get a\nput b {\"v\":\n  oops}\n");
         assert_eq!(
             err,
-            "error: line 3: column 3: VALUE is not valid JSON: expected value\n"
+            "error: line 3: column 3: VALUE is not valid JSON: expected value \
+             (the statement begun on line 2 stored nothing; line 3 is read as a new statement)\n\
+             error: line 3: unknown command \"oops}\" (type help for the list)\n"
         );
+        assert_eq!(s.store.get("b"), None);
+    }
+
+    #[test]
+    fn an_unclosed_value_does_not_swallow_the_lines_after_it() {
+        let mut s = session();
+        let (flow, out, err) = script(&mut s, b"put x {\"a\":\nput k v\nget k\nget x\n");
+        assert_eq!(flow, Flow::Continue);
+        assert_eq!(out, "OK\n\"v\"\n(nil)\n");
+        assert_eq!(
+            err,
+            "error: line 2: column 1: VALUE is not valid JSON: expected value \
+             (the statement begun on line 1 stored nothing; line 2 is read as a new statement)\n"
+        );
+        assert_eq!(s.failures(), 1);
+        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["k"]);
+    }
+
+    #[test]
+    fn the_line_read_afresh_may_itself_open_a_multi_line_value() {
+        let mut s = session();
+        let (_, out, err) = script(
+            &mut s,
+            b"put x [1,\n  2,\nput y {\"b\":\n  [true]}\nget y\nput z [\n",
+        );
+        assert_eq!(out, "OK\n{\"b\":[true]}\n");
+        assert_eq!(
+            err,
+            "error: line 3: column 1: VALUE is not valid JSON: expected value \
+             (the statement begun on line 1 stored nothing; line 3 is read as a new statement)\n\
+             error: line 6: input ended inside a multi-line value (an unclosed bracket) \
+             started on line 6; nothing was stored\n"
+        );
+        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["y"]);
+    }
+
+    #[test]
+    fn a_broken_continuation_is_one_failure_for_bail_and_is_echoed() {
+        let mut s = session();
+        s.on_error = OnError::Bail;
+        let (flow, out, err) = script(&mut s, b"put x {\"a\":\nput k v\n");
+        assert_eq!((flow, out.as_str()), (Flow::Stop, ""));
+        assert!(err.starts_with("error: line 2: column 1: "), "{err}");
+        assert_eq!(
+            s.store.len(),
+            0,
+            "--bail stops before the line is read afresh"
+        );
+        let mut s = session();
+        s.echo = Echo::On;
+        let (_, out, _) = script(&mut s, b"put x {\"a\":\nput k v\n");
+        assert_eq!(out, "> put x {\"a\":\nput k v\n> put k v\nOK\n");
     }
 
     #[test]
