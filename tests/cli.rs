@@ -264,6 +264,38 @@ fn a_locked_database_is_refused_with_status_2_and_left_untouched() {
 }
 
 #[test]
+fn a_database_a_live_kv_holds_is_refused_to_a_second_kv_until_the_first_exits() {
+    let sandbox = Sandbox::new();
+    let mut first = sandbox
+        .command(&["db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_in = first.stdin.take().unwrap();
+    let mut first_out = BufReader::new(first.stdout.take().unwrap());
+    first_in.write_all(b"put a 1\n").unwrap();
+    let mut line = String::new();
+    first_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n", "the first kv has the database open");
+
+    let output = sandbox.run(&["db.json", "-c", "put a 2"], "");
+    check(
+        &output,
+        2,
+        "",
+        "error: db.json is locked by another process (lock file db.json.lock)\n",
+    );
+
+    drop(first_in); // end of its input: the first kv exits and lets go
+    let status = first.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let output = sandbox.run(&["db.json", "-c", "get a", "-c", "put a 3"], "");
+    check(&output, 0, "1\nOK\n", "");
+}
+
+#[test]
 fn a_directory_is_not_a_database() {
     let sandbox = Sandbox::new();
     std::fs::create_dir(sandbox.path("dir")).unwrap();

@@ -112,6 +112,10 @@ impl Session {
         let result = match execute(&mut self.db, command) {
             Ok(outcome) => {
                 self.out_renderer.outcome(out, &outcome)?;
+                // An OK is an acknowledgement that a driving process may be waiting for
+                // (and the kill test reads): it must not sit in a buffer. One write per
+                // result, as redis-cli does; a commit costs far more than that.
+                out.flush()?;
                 let flow = if outcome == Outcome::Exit {
                     Flow::Stop
                 } else {
@@ -546,6 +550,45 @@ mod tests {
             "error: line 2: cannot read input: device gone\n"
         );
         assert_eq!(s.failures(), 1);
+    }
+
+    /// A writer that only keeps what was flushed, so unflushed output is visible as lost.
+    #[derive(Default)]
+    struct FlushedOnly {
+        pending: Vec<u8>,
+        flushed: Vec<u8>,
+    }
+
+    impl Write for FlushedOnly {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.pending.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushed.append(&mut self.pending);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_result_is_flushed_as_soon_as_it_is_written() {
+        let mut s = session();
+        let (mut out, mut err) = (FlushedOnly::default(), Vec::new());
+        for (statement, flushed) in [
+            ("put a 1", "OK\n"),
+            ("get a", "OK\n1\n"),
+            ("delete a", "OK\n1\nOK\n"),
+            ("keys", "OK\n1\nOK\n"),
+        ] {
+            s.run_statement(statement, None, &mut out, &mut err)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.flushed),
+                flushed,
+                "{statement}"
+            );
+            assert!(out.pending.is_empty(), "{statement}");
+        }
     }
 
     #[test]

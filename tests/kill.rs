@@ -1,0 +1,285 @@
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
+//! Real process kills: the real `kv` binary, on the real filesystem in snapshot mode, gets
+//! `put`/`delete` statements through a pipe and is SIGKILLed at a random moment: after a
+//! random delay (0–60 ms) or after a random number of acknowledgements. Then the database
+//! is reopened with the library and checked against the oracle of
+//! `shared/design/durability.md`: it opens, and it equals the model after some prefix of
+//! the issued statements that includes every one whose result was read.
+//!
+//! A kill only loses what the process had not yet written (the page cache survives it), so
+//! this proves the ack ordering and the atomic rename, not survival of a power loss.
+//!
+//! `KV_KILL_ITERATIONS` sets the number of iterations (default 100); each uses seed
+//! `KV_KILL_SEED + i` (the default base comes from the clock). A failure prints its seed;
+//! `KV_KILL_SEED=S KV_KILL_ITERATIONS=1 cargo test --test kill` replays its choices (the
+//! moment the kill lands still depends on timing).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kv_engine::{KvStore, Options};
+use serde_json::{Value, json};
+
+/// Kill rounds per iteration, all on one database: later rounds open a file left by a
+/// killed process (and maybe its temp file).
+const ROUNDS: usize = 2;
+/// Statements written per round. Each put costs a commit with two fsyncs (often 10 ms or
+/// more), so a kill rarely lets even a tenth of these through; if kv runs out, it waits for
+/// more input and is killed there, which is a fine moment too.
+const STATEMENTS: usize = 150;
+/// The most results to read before the kill (each one waited for is a commit's time).
+const MAX_RESULTS_BEFORE_KILL: u64 = 12;
+/// Keys are drawn from a small set so that most puts overwrite.
+const KEYS: u64 = 8;
+
+/// splitmix64: a seeded generator in a few lines (the choices must replay from a seed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One statement the test sends, and what it does to the model.
+#[derive(Debug, Clone)]
+enum Step {
+    Put(String, Value),
+    Delete(String),
+}
+
+impl Step {
+    fn line(&self) -> String {
+        match self {
+            Step::Put(key, value) => format!("put {key} {value}\n"),
+            Step::Delete(key) => format!("delete {key}\n"),
+        }
+    }
+
+    /// Applies the step to `model` and returns the result line kv prints for it.
+    fn apply(&self, model: &mut BTreeMap<String, Value>) -> &'static str {
+        match self {
+            Step::Put(key, value) => {
+                model.insert(key.clone(), value.clone());
+                "OK"
+            }
+            Step::Delete(key) => match model.remove(key) {
+                Some(_) => "OK",
+                None => "(nil)",
+            },
+        }
+    }
+}
+
+/// A random workload whose every put writes a value never written before (it carries
+/// its round and sequence number), so a value from nowhere cannot pass as a real one.
+fn workload(rng: &mut Rng, round: usize) -> Vec<Step> {
+    (0..STATEMENTS)
+        .map(|seq| {
+            let key = format!("k{}", rng.below(KEYS));
+            if rng.below(10) == 0 {
+                Step::Delete(key)
+            } else {
+                // Some large values, so that a kill often lands inside a write.
+                let pad = "x".repeat(match rng.below(4) {
+                    0 => rng.below(20_000) as usize,
+                    _ => rng.below(100) as usize,
+                });
+                Step::Put(key, json!({"round": round, "seq": seq, "pad": pad}))
+            }
+        })
+        .collect()
+}
+
+/// When to pull the trigger.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    /// After this long, wherever kv is (possibly still starting, or opening the file).
+    After(Duration),
+    /// As soon as this many results have been read.
+    AfterResults(usize),
+}
+
+fn spawn_kv(db: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kv"))
+        .arg(db)
+        .env("NO_COLOR", "1")
+        .env_remove("KV_HISTFILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `steps` through a kv that is killed as `trigger` says; returns every result line
+/// it printed, and its stderr.
+fn run_and_kill(db: &Path, steps: &[Step], trigger: Trigger) -> (Vec<String>, String) {
+    let mut child = spawn_kv(db);
+    let mut stdin = child.stdin.take().unwrap();
+    let script: String = steps.iter().map(Step::line).collect();
+    let (release, released) = mpsc::channel::<()>();
+    let writer = thread::spawn(move || {
+        // Fails with a broken pipe once kv is dead: expected.
+        let _ = stdin.write_all(script.as_bytes());
+        // Keep stdin open until the kill, so kv never sees the end of its input and
+        // exits by itself.
+        let _ = released.recv();
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut results = Vec::new();
+    match trigger {
+        Trigger::After(delay) => thread::sleep(delay),
+        Trigger::AfterResults(count) => {
+            while results.len() < count {
+                let mut line = String::new();
+                if stdout.read_line(&mut line).unwrap() == 0 {
+                    break; // kv died on its own: the checks below will say why
+                }
+                results.push(line);
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    release.send(()).unwrap();
+    writer.join().unwrap();
+    // Whatever reached the pipe before the kill was printed after its commit returned:
+    // it is an acknowledgement too.
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    results.extend(rest.split_inclusive('\n').map(str::to_string));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let results = results
+        .into_iter()
+        .map(|line| line.trim_end_matches('\n').to_string())
+        .collect();
+    (results, stderr)
+}
+
+/// One iteration: `ROUNDS` kills on one fresh database. `Err` says what broke.
+fn iteration(seed: u64) -> Result<(), String> {
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.json");
+    let mut model: BTreeMap<String, Value> = BTreeMap::new();
+    for round in 0..ROUNDS {
+        let steps = workload(&mut rng, round);
+        let trigger = if rng.below(2) == 0 {
+            Trigger::After(Duration::from_millis(rng.below(61)))
+        } else {
+            Trigger::AfterResults(rng.below(MAX_RESULTS_BEFORE_KILL + 1) as usize)
+        };
+        let (results, stderr) = run_and_kill(&db, &steps, trigger);
+        let context = format!("round {round}, {trigger:?}, {} results read", results.len());
+        if !stderr.is_empty() {
+            return Err(format!("{context}: kv wrote to stderr:\n{stderr}"));
+        }
+        if results.last().is_some_and(String::is_empty) || results.len() > steps.len() {
+            return Err(format!("{context}: odd output {results:?}"));
+        }
+
+        let store = KvStore::open(&db, Options::new())
+            .map_err(|err| format!("{context}: the database does not open: {err}"))?;
+        let recovered: BTreeMap<String, Value> = store
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.clone()))
+            .collect();
+        drop(store); // releases the lock for the next round
+
+        // Walk the model through the steps: each result read must be the right one, and
+        // the recovered store must equal the model after some prefix that includes every
+        // acknowledged step.
+        let acknowledged = results.len();
+        let mut state = model.clone();
+        let mut at_acknowledged = None;
+        let mut survived = false;
+        for applied in 0..=steps.len() {
+            if applied > 0 {
+                let step = &steps[applied - 1];
+                let expected = step.apply(&mut state);
+                if let Some(result) = results.get(applied - 1)
+                    && result != expected
+                {
+                    return Err(format!(
+                        "{context}: statement {applied} ({}) printed {result:?}, \
+                         expected {expected:?}",
+                        step.line().trim_end()
+                    ));
+                }
+            }
+            if applied == acknowledged {
+                at_acknowledged = Some(state.clone());
+            }
+            if applied >= acknowledged && state == recovered {
+                survived = true;
+                break;
+            }
+        }
+        if !survived {
+            let differing: Vec<&String> = at_acknowledged
+                .iter()
+                .flatten()
+                .filter(|(key, value)| recovered.get(*key) != Some(value))
+                .map(|(key, _)| key)
+                .collect();
+            return Err(format!(
+                "{context}: the recovered store is the state after no prefix of \
+                 {acknowledged} or more statements (a lost acknowledged write, or a value \
+                 never written); keys unlike the acknowledged state: {differing:?}; \
+                 recovered keys: {:?}",
+                recovered.keys().collect::<Vec<_>>()
+            ));
+        }
+        // The next round starts from what survived.
+        model = recovered;
+    }
+    Ok(())
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    Some(
+        text.parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
+    )
+}
+
+#[test]
+fn every_acknowledged_statement_survives_a_kill_9() {
+    let iterations = env_number("KV_KILL_ITERATIONS").unwrap_or(100);
+    let base = env_number("KV_KILL_SEED").unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+    });
+    for i in 0..iterations {
+        let seed = base.wrapping_add(i);
+        if let Err(message) = iteration(seed) {
+            panic!(
+                "kill test failed with seed {seed}: {message}\n\
+                 replay: KV_KILL_SEED={seed} KV_KILL_ITERATIONS=1 cargo test --test kill"
+            );
+        }
+    }
+}
