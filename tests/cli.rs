@@ -496,7 +496,7 @@ fn an_unclosed_string_is_an_error_at_once_and_does_not_swallow_the_next_line() {
         &output,
         1,
         "OK\nb\n",
-        "error: line 1: column 10: VALUE is not valid JSON: EOF while parsing a string\n",
+        "error: line 1: column 10: VALUE is not valid JSON: the string has no closing quote\n",
     );
 }
 

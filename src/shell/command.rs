@@ -235,7 +235,7 @@ pub const VERBS: &[Verb] = &[
         aliases: &["quit"],
         args: Args::None,
         usage: "exit",
-        summary: "leave the shell (also quit, or Ctrl-D)",
+        summary: "leave the shell (or press Ctrl-D)",
     },
 ];
 
@@ -572,6 +572,19 @@ pub fn needs_more_input(input: &str) -> bool {
     }
 }
 
+/// serde_json's reason for an error, reworded where its parser's words ("EOF while
+/// parsing a list") would puzzle someone who typed a command.
+fn plain_reason(reason: &str) -> &str {
+    match reason {
+        "EOF while parsing a string" => "the string has no closing quote",
+        "EOF while parsing a list" => "the list has no closing ]",
+        "EOF while parsing an object" => "the object has no closing }",
+        "EOF while parsing a value" => "expected a value, found the end of the statement",
+        "trailing characters" => "unexpected text after the value",
+        other => other,
+    }
+}
+
 /// A position in the statement being parsed.
 struct Cursor<'a> {
     input: &'a str,
@@ -625,15 +638,41 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let word = self.word();
         if !is_bare_key(word) {
-            return Err(ParseError {
-                message: format!(
-                    "{word:?} cannot be a bare KEY; write it as a JSON string: {}",
-                    key_syntax(word)
-                ),
-                position: Some(self.position(start)),
-            });
+            return Err(self.bare_key_error(start, word));
         }
         Ok(Some(word.to_string()))
+    }
+
+    /// Why `word` (at byte `start`) cannot be a bare KEY, pointing at the character to
+    /// blame, and the statement as it should be typed (the key as a JSON string).
+    fn bare_key_error(&self, start: usize, word: &str) -> ParseError {
+        let (at, problem) = match word
+            .char_indices()
+            .find(|&(_, c)| c.is_control() || "\"{}[]\\".contains(c))
+        {
+            _ if word.starts_with('#') => (start, "cannot start with #".to_string()),
+            Some((offset, c)) if c.is_control() => (
+                start + offset,
+                format!("cannot contain the control character {c:?}"),
+            ),
+            Some((offset, c)) => (start + offset, format!("cannot contain {c}")),
+            None => (start, "is not valid".to_string()),
+        };
+        let fixed = format!(
+            "{}{}{}",
+            &self.input[..start],
+            key_syntax(word),
+            &self.input[start + word.len()..]
+        );
+        // The whole statement when it is one line; the key alone otherwise.
+        let suggestion = match fixed.trim() {
+            one_line if !one_line.contains('\n') => one_line.to_string(),
+            _ => key_syntax(word),
+        };
+        ParseError {
+            message: format!("a bare KEY {problem}; write it as a JSON string: {suggestion}"),
+            position: Some(self.position(at)),
+        }
     }
 
     /// The VALUE: the rest of the statement.
@@ -693,7 +732,7 @@ impl<'a> Cursor<'a> {
             .rsplit_once(" at line ")
             .map_or(reason.as_str(), |(head, _)| head);
         ParseError {
-            message: format!("{what} is not valid JSON: {reason}"),
+            message: format!("{what} is not valid JSON: {}", plain_reason(reason)),
             position: Some(position),
         }
     }
@@ -927,7 +966,15 @@ mod tests {
             ),
             (
                 "put x {\"a\":",
-                "column 11: VALUE is not valid JSON: EOF while parsing a value",
+                "column 11: VALUE is not valid JSON: expected a value, found the end of the statement",
+            ),
+            (
+                "put x [1, {\"a\": 2}",
+                "column 18: VALUE is not valid JSON: the list has no closing ]",
+            ),
+            (
+                "put x {\"a\": [1]",
+                "column 15: VALUE is not valid JSON: the object has no closing }",
             ),
             (
                 "put x [1, 2}",
@@ -935,7 +982,7 @@ mod tests {
             ),
             (
                 "put x {\"a\":1} extra",
-                "column 15: VALUE is not valid JSON: trailing characters",
+                "column 15: VALUE is not valid JSON: unexpected text after the value",
             ),
             (
                 "put x {\"a\":\n  oops}",
@@ -943,7 +990,7 @@ mod tests {
             ),
             (
                 "get \"unterminated",
-                "column 17: KEY is not valid JSON: EOF while parsing a string",
+                "column 17: KEY is not valid JSON: the string has no closing quote",
             ),
             (
                 "crash after-rename gently",
@@ -972,7 +1019,21 @@ mod tests {
             ("save now", "too many arguments; usage: save"),
             (
                 "get a{b",
-                "column 5: \"a{b\" cannot be a bare KEY; write it as a JSON string: \"a{b\"",
+                "column 6: a bare KEY cannot contain {; write it as a JSON string: get \"a{b\"",
+            ),
+            (
+                "put q\"uote 1",
+                "column 6: a bare KEY cannot contain \"; write it as a JSON string: \
+                 put \"q\\\"uote\" 1",
+            ),
+            (
+                "  get #tag",
+                "column 7: a bare KEY cannot start with #; write it as a JSON string: \
+                 get \"#tag\"",
+            ),
+            (
+                "put a]b [1,\n2]",
+                "column 6: a bare KEY cannot contain ]; write it as a JSON string: \"a]b\"",
             ),
         ];
         for (input, expected) in cases {

@@ -401,6 +401,17 @@ impl Renderer {
             let usage = format!("{:<width$}", verb.usage);
             writeln!(w, "  {}  {}", self.theme.verb.paint(usage), verb.summary)?;
         }
+        let aliases: Vec<String> = VERBS
+            .iter()
+            .flat_map(|verb| {
+                verb.aliases
+                    .iter()
+                    .map(move |alias| format!("{alias} for {}", verb.name))
+            })
+            .collect();
+        if !aliases.is_empty() {
+            writeln!(w, "Also accepted: {}.", aliases.join(", "))?;
+        }
         writeln!(w)?;
         writeln!(
             w,
@@ -571,6 +582,12 @@ mod tests {
         let text = plain(&Outcome::Help(None));
         for verb in VERBS {
             assert!(text.contains(verb.usage), "{}", verb.name);
+            for alias in verb.aliases {
+                assert!(
+                    text.contains(&format!("{alias} for {}", verb.name)),
+                    "{alias}"
+                );
+            }
         }
         let put = crate::shell::command::find_verb("set").unwrap();
         assert_eq!(
