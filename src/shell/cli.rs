@@ -15,7 +15,7 @@ use crate::Durability;
 use crate::shell::database::Database;
 use crate::shell::interactive::{self, History};
 use crate::shell::render::{Layout, Renderer, Theme};
-use crate::shell::session::{Echo, Flow, OnError, Session};
+use crate::shell::session::{Echo, Excerpt, Flow, OnError, Session};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +257,9 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     };
 
     let mut session = Session::new(db, out_renderer, err_renderer);
-    if !interactive {
+    if interactive {
+        session.excerpt = Excerpt::On;
+    } else {
         // At the prompt the command is already on screen as typed.
         session.echo = if args.echo { Echo::On } else { Echo::Off };
         session.on_error = if args.bail {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::Stats;
 use crate::fs::trace::TraceOp;
-use crate::shell::command::{VERBS, Verb, key_syntax};
+use crate::shell::command::{Position, VERBS, Verb, key_syntax};
 use crate::shell::database::{
     Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
@@ -454,6 +454,40 @@ impl Renderer {
     }
 }
 
+/// The widest excerpt shown under an error: longer lines are cut around the column.
+const EXCERPT_WIDTH: usize = 76;
+
+impl Renderer {
+    /// Writes the line of `statement` that `position` is on, indented, and a caret under
+    /// its column. A long line is cut to a window around the column, marked with `...`.
+    pub fn excerpt(
+        &self,
+        w: &mut dyn Write,
+        statement: &str,
+        position: Position,
+    ) -> io::Result<()> {
+        let Some(line) = statement.lines().nth(position.line.saturating_sub(1)) else {
+            return Ok(());
+        };
+        // Tabs would move the caret by an amount only the terminal knows.
+        let chars: Vec<char> = line
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let column = position.column.saturating_sub(1).min(chars.len());
+        let start = column.saturating_sub(EXCERPT_WIDTH / 2);
+        let end = (start + EXCERPT_WIDTH).min(chars.len());
+        let (before, after) = (
+            if start > 0 { "..." } else { "" },
+            if end < chars.len() { "..." } else { "" },
+        );
+        let shown: String = chars[start..end].iter().collect();
+        let pad = " ".repeat(before.len() + column - start);
+        writeln!(w, "  {before}{shown}{after}")?;
+        writeln!(w, "  {pad}{}", self.theme.error.paint("^"))
+    }
+}
+
 /// A short human duration: `850µs`, `1.25ms`, `2.00s`.
 fn duration(elapsed: Duration) -> String {
     let micros = elapsed.as_micros();
@@ -544,6 +578,28 @@ mod tests {
             String::from_utf8(err).unwrap(),
             "\x1b[1;31merror:\x1b[0m line 3: boom\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let renderer = Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        };
+        let line = format!("put x [{}oops]", "1,".repeat(100));
+        let mut err = Vec::new();
+        let column = line.find("oops").unwrap() + 1;
+        renderer
+            .excerpt(&mut err, &line, Position { line: 1, column })
+            .unwrap();
+        let text = String::from_utf8(err).unwrap();
+        let (shown, caret) = text.split_once('\n').unwrap();
+        assert!(
+            shown.starts_with("  ...1,1,") && shown.ends_with("oops]"),
+            "{text}"
+        );
+        assert_eq!(caret.find('^'), shown.find("oops"), "{text}");
+        assert!(shown.len() <= 2 + 3 + EXCERPT_WIDTH + 3, "{text}");
     }
 
     #[test]

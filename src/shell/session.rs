@@ -37,6 +37,15 @@ pub enum Echo {
     On,
 }
 
+/// Whether a parse error is followed by the line it is on, with a caret under the column
+/// (as sqlite3 does at its prompt). Scripts get the one-line form, which greps well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Excerpt {
+    #[default]
+    Off,
+    On,
+}
+
 /// A store plus how to talk about it.
 #[derive(Debug)]
 pub struct Session {
@@ -48,6 +57,7 @@ pub struct Session {
     pub err_renderer: Renderer,
     pub on_error: OnError,
     pub echo: Echo,
+    pub excerpt: Excerpt,
     failures: usize,
 }
 
@@ -68,6 +78,7 @@ impl Session {
             err_renderer,
             on_error: OnError::Continue,
             echo: Echo::Off,
+            excerpt: Excerpt::Off,
             failures: 0,
         }
     }
@@ -99,7 +110,11 @@ impl Session {
             Ok(None) => return Ok((Flow::Continue, Ran::Nothing)),
             Err(parse_error) => {
                 let (line, message) = locate(&parse_error, line);
-                return self.fail(out, err, line, &message);
+                let failed = self.fail(out, err, line, &message)?;
+                if let (Excerpt::On, Some(position)) = (self.excerpt, parse_error.position) {
+                    self.err_renderer.excerpt(err, text, position)?;
+                }
+                return Ok(failed);
             }
         };
         if self.db.may_abort() {
@@ -589,6 +604,27 @@ mod tests {
             );
             assert!(out.pending.is_empty(), "{statement}");
         }
+    }
+
+    #[test]
+    fn an_excerpt_shows_where_a_statement_went_wrong() {
+        let mut s = session();
+        s.excerpt = Excerpt::On;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for statement in ["put x {\"a\": }", "put x [1,\n\t2 3]", "gte a"] {
+            s.run_statement(statement, None, &mut out, &mut err)
+                .unwrap();
+        }
+        let expected = [
+            "error: column 13: VALUE is not valid JSON: expected value",
+            "  put x {\"a\": }",
+            "              ^",
+            "error: line 2 column 4: VALUE is not valid JSON: expected `,` or `]`",
+            "   2 3]",
+            "     ^",
+            "error: unknown command \"gte\"; did you mean \"get\"? (type help for the list)",
+        ];
+        assert_eq!(String::from_utf8(err).unwrap(), expected.join("\n") + "\n");
     }
 
     #[test]
