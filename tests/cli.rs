@@ -146,6 +146,9 @@ z
 {"key with spaces":"","name":"alice","o":{"list":[1,2.50,12345678901234567890]},"s":"hello world","z":null}
 get KEY
   print the value stored under KEY as JSON, or (nil) if there is none
+  examples:
+    get user:1
+    get "key with spaces"
 "#,
         r#"error: line 15: column 7: VALUE is not JSON; to store the text as a string, quote it: put k "hello world"
 error: line 16: column 12: VALUE is not valid JSON: expected value

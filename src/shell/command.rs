@@ -239,6 +239,25 @@ pub const VERBS: &[Verb] = &[
     },
 ];
 
+/// Examples shown by `help VERB` (a test checks that each one parses as its verb). Verbs
+/// whose usage says it all have none.
+pub fn examples(id: VerbId) -> &'static [&'static str] {
+    match id {
+        VerbId::Get => &["get user:1", "get \"key with spaces\""],
+        VerbId::Put => &[
+            "put name alice",
+            "put n 42",
+            "put user:1 {\"name\": \"Ada\", \"langs\": [\"en\", \"fr\"]}",
+            "put \"key with spaces\" \"a string, quoted\"",
+        ],
+        VerbId::Delete => &["delete user:1"],
+        VerbId::Exists => &["exists user:1"],
+        VerbId::Keys => &["keys", "keys user:"],
+        VerbId::Help => &["help put"],
+        _ => &[],
+    }
+}
+
 /// The verb named `word` (any case, aliases included).
 pub fn find_verb(word: &str) -> Option<&'static Verb> {
     let word = word.to_ascii_lowercase();
@@ -1107,6 +1126,17 @@ mod tests {
                 },
                 "{typed}"
             );
+        }
+    }
+
+    #[test]
+    fn every_example_parses_as_its_verb() {
+        for verb in VERBS {
+            for example in examples(verb.id) {
+                assert!(matches!(parse(example), Ok(Some(_))), "{example}");
+                let word = example.split_whitespace().next().unwrap_or_default();
+                assert_eq!(find_verb(word), Some(verb), "{example}");
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::Stats;
 use crate::fs::trace::TraceOp;
-use crate::shell::command::{Position, VERBS, Verb, key_syntax};
+use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
     Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
@@ -441,6 +441,13 @@ impl Renderer {
         if !verb.aliases.is_empty() {
             writeln!(w, "  also: {}", verb.aliases.join(", "))?;
         }
+        let examples = examples(verb.id);
+        if !examples.is_empty() {
+            writeln!(w, "  examples:")?;
+            for example in examples {
+                writeln!(w, "    {example}")?;
+            }
+        }
         Ok(())
     }
 
@@ -646,9 +653,18 @@ mod tests {
             }
         }
         let put = crate::shell::command::find_verb("set").unwrap();
+        let text = plain(&Outcome::Help(Some(put)));
+        assert!(
+            text.starts_with(&format!(
+                "put KEY VALUE\n  {}\n  also: set\n  examples:\n    put name alice\n",
+                put.summary
+            )),
+            "{text}"
+        );
+        let count = crate::shell::command::find_verb("count").unwrap();
         assert_eq!(
-            plain(&Outcome::Help(Some(put))),
-            format!("put KEY VALUE\n  {}\n  also: set\n", put.summary)
+            plain(&Outcome::Help(Some(count))),
+            format!("count\n  {}\n", count.summary)
         );
     }
 
