@@ -428,6 +428,7 @@ fn stats_names_every_counter() {
     );
     assert!(stdout.contains("mode:          naive\n"), "{stdout}");
     assert!(stdout.contains("commits:       1\n"), "{stdout}");
+    assert!(stdout.contains("last commit:   took "), "{stdout}");
     let size = std::fs::metadata(sandbox.path("db.json")).unwrap().len();
     assert!(
         stdout.contains(&format!("size on disk:  {size} bytes\n")),

@@ -92,7 +92,7 @@ impl Theme {
 pub enum Layout {
     /// One line per value: pipes and scripts.
     Compact,
-    /// `dump` indented: a person at a terminal.
+    /// For a person at a terminal: `dump` indented, `(no keys)` for an empty `keys`.
     Pretty,
 }
 
@@ -114,6 +114,10 @@ impl Renderer {
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
             Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
             Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
+            // A person at a terminal is told there are none; a script gets no lines.
+            Outcome::Keys(keys) if keys.is_empty() && self.layout == Layout::Pretty => {
+                writeln!(w, "{}", theme.nil.paint("(no keys)"))
+            }
             Outcome::Keys(keys) => {
                 for key in keys {
                     writeln!(w, "{}", key_syntax(key))?;
@@ -366,7 +370,7 @@ impl Renderer {
             None => "(none: in memory)".to_string(),
         };
         let size = match stats.file_size {
-            Some(bytes) => format!("{bytes} bytes"),
+            Some(bytes) => byte_count(bytes),
             None => "(no file)".to_string(),
         };
         let rows = [
@@ -376,10 +380,12 @@ impl Renderer {
             ("keys", stats.keys.to_string()),
             ("commits", stats.commits.to_string()),
             ("fsyncs", stats.fsyncs.to_string()),
-            ("bytes written", stats.bytes_written.to_string()),
+            ("bytes written", byte_count(stats.bytes_written)),
             (
                 "last commit",
-                stats.last_commit.map_or("(none)".to_string(), duration),
+                stats.last_commit.map_or("(none)".to_string(), |took| {
+                    format!("took {}", duration(took))
+                }),
             ),
         ];
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 1;
@@ -495,6 +501,24 @@ impl Renderer {
     }
 }
 
+/// `812 bytes`, or with a binary-prefixed size for a person: `20480 bytes (20.0 KiB)`.
+fn byte_count(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut size = bytes as f64;
+    let mut unit = None;
+    for name in UNITS {
+        if size < 1024.0 {
+            break;
+        }
+        size /= 1024.0;
+        unit = Some(name);
+    }
+    match unit {
+        Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
+        None => format!("{bytes} bytes"),
+    }
+}
+
 /// A short human duration: `850µs`, `1.25ms`, `2.00s`.
 fn duration(elapsed: Duration) -> String {
     let micros = elapsed.as_micros();
@@ -547,6 +571,24 @@ mod tests {
     fn keys_render_as_typeable_keys() {
         let keys = Outcome::Keys(vec!["a".into(), "with space".into(), "q\"".into()]);
         assert_eq!(plain(&keys), "a\n\"with space\"\n\"q\\\"\"\n");
+    }
+
+    #[test]
+    fn byte_counts_add_a_binary_size_from_1_kib() {
+        assert_eq!(byte_count(0), "0 bytes");
+        assert_eq!(byte_count(1023), "1023 bytes");
+        assert_eq!(byte_count(1024), "1024 bytes (1.0 KiB)");
+        assert_eq!(byte_count(20_480), "20480 bytes (20.0 KiB)");
+        assert_eq!(byte_count(5 << 30), "5368709120 bytes (5.0 GiB)");
+    }
+
+    #[test]
+    fn no_keys_is_said_on_a_terminal_and_silent_in_a_pipe() {
+        let none = Outcome::Keys(Vec::new());
+        assert_eq!(plain(&none), "");
+        assert_eq!(render(&none, false, Layout::Pretty), "(no keys)\n");
+        let one = Outcome::Keys(vec!["a".into()]);
+        assert_eq!(render(&one, false, Layout::Pretty), "a\n");
     }
 
     #[test]
@@ -635,7 +677,7 @@ mod tests {
              keys:          0\n\
              commits:       0\n\
              fsyncs:        0\n\
-             bytes written: 0\n\
+             bytes written: 0 bytes\n\
              last commit:   (none)\n"
         );
     }
