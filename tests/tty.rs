@@ -65,6 +65,9 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
 
     // A key added in this session is offered too.
     run(&mut kv, "put gamma_new 7", "OK", prompt);
+    // Saved as soon as it is entered, not only at exit (a crash demo never exits).
+    let history = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    assert!(history.contains("put gamma_new 7"), "{history}");
     send(&mut kv, "get gam\t");
     kv.exp_string("get gamma_new").unwrap();
     run(&mut kv, "", "7", prompt);

@@ -17,7 +17,7 @@ use crate::shell::session::{Flow, Ran, Session};
 pub enum History {
     /// Not loaded, not saved (`--no-history`).
     Off,
-    /// Loaded at start and saved at exit, with mode 0600.
+    /// Loaded at start; each entry appended as it is entered, with mode 0600.
     File(PathBuf),
 }
 
@@ -31,7 +31,8 @@ pub enum InteractiveError {
 }
 
 /// Reads statements from the terminal until `exit` or Ctrl-D. Ctrl-C abandons the line
-/// being typed. History is saved on the way out; a failure to save is only a warning.
+/// being typed. Each history entry is appended to the file as it is entered; a failure to
+/// save is only a warning.
 pub fn run(
     session: &mut Session,
     history: &History,
@@ -70,11 +71,29 @@ pub fn run(
     }
     writeln!(stdout, "{banner}")?;
 
+    // Where each entry is appended; `None` once appending failed (warned about once).
+    let mut history_file = match history {
+        History::File(path) => Some(path),
+        History::Off => None,
+    };
     loop {
         match editor.readline(&prompt) {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     editor.add_history_entry(line.as_str())?;
+                    // Appended at once, before the statement runs, not saved at exit: a
+                    // crash demo or a kill ends the process without an exit, and a second
+                    // session appends to the file rather than overwriting this one's lines.
+                    if let Some(path) = history_file
+                        && let Err(err) = editor.append_history(path)
+                    {
+                        let message = format!(
+                            "cannot save history to {}: {err} (history is off for this session)",
+                            path.display()
+                        );
+                        session.err_renderer.error(&mut stderr, None, &message)?;
+                        history_file = None;
+                    }
                 }
                 let (flow, ran) = session.run_statement(&line, None, &mut stdout, &mut stderr)?;
                 stdout.flush()?;
@@ -95,11 +114,5 @@ pub fn run(
         }
     }
 
-    if let History::File(path) = history
-        && let Err(err) = editor.save_history(path)
-    {
-        let message = format!("cannot save history to {}: {err}", path.display());
-        session.err_renderer.error(&mut stderr, None, &message)?;
-    }
     Ok(())
 }
