@@ -270,41 +270,8 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     }
 
     let result = if interactive {
-        let (db_name, banner) = match &args.path {
-            Some(path) => {
-                let name = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |name| name.to_string_lossy().into_owned(),
-                );
-                let (name, disk) = if args.simulate {
-                    (
-                        format!("{name} (simulated)"),
-                        " on a SIMULATED disk loaded from it: `powercut` and `crash` \
-                         are safe here,\nand nothing reaches the real file until `save`",
-                    )
-                } else {
-                    (name, "")
-                };
-                (
-                    name,
-                    format!(
-                        "kv {}: {} ({} mode){disk}. Type help for commands, Ctrl-D to exit.",
-                        env!("CARGO_PKG_VERSION"),
-                        path.display(),
-                        session.db.durability()
-                    ),
-                )
-            }
-            None => (
-                "(memory)".to_string(),
-                format!(
-                    "kv {}: connected to a transient in-memory store; nothing is saved.\n\
-                     Use `kv FILE` to open a database file. Type help for commands, \
-                     Ctrl-D to exit.",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            ),
-        };
+        let (db_name, banner) =
+            banner(args.path.as_deref(), session.db.durability(), args.simulate);
         let history = history_location(&args, env);
         interactive::run(&mut session, &history, out_color, &db_name, &banner)
             .map_err(|err| err.to_string())
@@ -321,6 +288,46 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
             Status::CommandFailed
         }
     }
+}
+
+/// The name the prompt shows for the database, and the banner printed at the prompt's
+/// start. Modes that do not keep what is typed say so, so nobody loses work by surprise.
+pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (String, String) {
+    let version = env!("CARGO_PKG_VERSION");
+    let Some(path) = path else {
+        return (
+            "(memory)".to_string(),
+            format!(
+                "kv {version}: connected to a transient in-memory store; nothing is saved.\n\
+                 Use `kv FILE` to open a database file. Type help for commands, \
+                 Ctrl-D to exit."
+            ),
+        );
+    };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let (db_name, disk) = if simulated {
+        (
+            format!("{name} (simulated)"),
+            " on a SIMULATED disk loaded from it: `powercut` and `crash` are safe here,\n\
+             and nothing reaches the real file until `save`",
+        )
+    } else {
+        (name, "")
+    };
+    let note = match durability {
+        Durability::Memory => ": the file is only read, and nothing typed here is saved",
+        Durability::Naive => ": not crash-safe, kept to show how files get corrupted",
+        _ => "",
+    };
+    let banner = format!(
+        "kv {version}: {} ({durability} mode{note}){disk}. Type help for commands, \
+         Ctrl-D to exit.",
+        path.display()
+    );
+    (db_name, banner)
 }
 
 /// `-c` commands, or the script on stdin. A closed stdout (`kv db < cmds | head -1`) is a
@@ -401,6 +408,40 @@ mod tests {
                 "{list:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_banner_names_the_file_and_warns_of_modes_that_do_not_keep_data() {
+        let version = env!("CARGO_PKG_VERSION");
+        let db = Some(Path::new("dir/db.json"));
+        let (name, text) = banner(db, Durability::Snapshot, false);
+        assert_eq!(name, "db.json");
+        assert_eq!(
+            text,
+            format!(
+                "kv {version}: dir/db.json (snapshot mode). Type help for commands, \
+                 Ctrl-D to exit."
+            )
+        );
+        let (_, text) = banner(db, Durability::Memory, false);
+        assert!(
+            text.contains("(memory mode: the file is only read, and nothing typed here is saved)"),
+            "{text}"
+        );
+        let (_, text) = banner(db, Durability::Naive, false);
+        assert!(text.contains("(naive mode: not crash-safe"), "{text}");
+        let (name, text) = banner(db, Durability::Snapshot, true);
+        assert_eq!(name, "db.json (simulated)");
+        assert!(
+            text.contains("(snapshot mode) on a SIMULATED disk"),
+            "{text}"
+        );
+        let (name, text) = banner(None, Durability::Memory, false);
+        assert_eq!(name, "(memory)");
+        assert!(
+            text.contains("transient in-memory store; nothing is saved"),
+            "{text}"
+        );
     }
 
     #[test]
