@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -127,7 +128,7 @@ fn spawn_kv(db: &Path) -> Child {
 }
 
 /// Runs `steps` through a kv that is killed as `trigger` says; returns every result line
-/// it printed, and its stderr.
+/// it printed, and its stderr (with a note if it ended by itself rather than by the kill).
 fn run_and_kill(db: &Path, steps: &[Step], trigger: Trigger) -> (Vec<String>, String) {
     let mut child = spawn_kv(db);
     let mut stdin = child.stdin.take().unwrap();
@@ -155,7 +156,7 @@ fn run_and_kill(db: &Path, steps: &[Step], trigger: Trigger) -> (Vec<String>, St
         }
     }
     child.kill().unwrap();
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
     release.send(()).unwrap();
     writer.join().unwrap();
     // Whatever reached the pipe before the kill was printed after its commit returned:
@@ -170,12 +171,18 @@ fn run_and_kill(db: &Path, steps: &[Step], trigger: Trigger) -> (Vec<String>, St
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    if status.signal() != Some(SIGKILL) {
+        // kv ended by itself: its input never ends, so something went wrong.
+        stderr.push_str(&format!("[kv was not killed but ended: {status}]"));
+    }
     let results = results
         .into_iter()
         .map(|line| line.trim_end_matches('\n').to_string())
         .collect();
     (results, stderr)
 }
+
+const SIGKILL: i32 = 9;
 
 /// One iteration: `ROUNDS` kills on one fresh database. `Err` says what broke.
 fn iteration(seed: u64) -> Result<(), String> {
