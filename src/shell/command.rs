@@ -566,9 +566,23 @@ pub fn key_syntax(key: &str) -> String {
 /// already invalid, such as `{"a": ]` or a value followed by more text. Only `{` and `[`
 /// continue, because any other VALUE is one line (a bare word is a string).
 pub fn needs_more_input(input: &str) -> bool {
+    let Some(start) = bracket_value_start(input) else {
+        return false;
+    };
+    // serde_json tells an early end (Eof) from a syntax error: only the first can still
+    // be completed by more lines.
+    match serde_json::from_str::<Value>(&format!("{}\n", &input[start..])) {
+        Ok(_) => false,
+        Err(err) => err.classify() == serde_json::error::Category::Eof,
+    }
+}
+
+/// Where the VALUE starts in `input` (a byte offset), if `input` is a statement with a
+/// VALUE that opens with `{` or `[`: the only statements that can continue.
+pub fn bracket_value_start(input: &str) -> Option<usize> {
     let trimmed = input.trim_start();
     if trimmed.is_empty() || trimmed.starts_with('#') {
-        return false;
+        return None;
     }
     let mut cursor = Cursor {
         input,
@@ -576,19 +590,12 @@ pub fn needs_more_input(input: &str) -> bool {
     };
     let takes_value = find_verb(cursor.word()).is_some_and(|verb| verb.args == Args::KeyValue);
     if !takes_value || !matches!(cursor.key(), Ok(Some(_))) {
-        return false;
+        return None;
     }
     cursor.skip_space();
-    let value = &input[cursor.pos..];
-    if !value.starts_with(['{', '[']) {
-        return false;
-    }
-    // serde_json tells an early end (Eof) from a syntax error: only the first can still
-    // be completed by more lines.
-    match serde_json::from_str::<Value>(&format!("{value}\n")) {
-        Ok(_) => false,
-        Err(err) => err.classify() == serde_json::error::Category::Eof,
-    }
+    input[cursor.pos..]
+        .starts_with(['{', '['])
+        .then_some(cursor.pos)
 }
 
 /// serde_json's reason for an error, reworded where its parser's words ("EOF while

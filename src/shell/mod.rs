@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod command;
+pub mod continuation;
 pub mod database;
 pub mod editor;
 pub mod exec;

@@ -2,9 +2,11 @@
 //! from the terminal or `-c`, or a whole script from a reader) and writes results and
 //! errors to the writers it is given, so piped mode is tested without a process.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 
-use crate::shell::command::{Command, ParseError, needs_more_input, parse};
+use crate::shell::command::{Command, ParseError, parse};
+use crate::shell::continuation::Continuation;
 use crate::shell::database::Database;
 use crate::shell::exec::{Outcome, execute};
 use crate::shell::render::Renderer;
@@ -200,7 +202,9 @@ impl Session {
     }
 
     /// Runs every statement read from `input` (piped mode): a statement continues over
-    /// lines while its JSON value is open. Lines that are not UTF-8 or longer than
+    /// lines while its JSON value is an unfinished but valid prefix. A line that breaks
+    /// the value ends the statement with an error and is then read afresh, so one typo
+    /// does not swallow the rest of the script. Lines that are not UTF-8 or longer than
     /// [`MAX_LINE_BYTES`] are reported and skipped, as is a statement they interrupt.
     pub fn run_script(
         &mut self,
@@ -210,95 +214,166 @@ impl Session {
     ) -> io::Result<Flow> {
         let mut buf = Vec::new();
         let mut line_no = 0;
-        // A statement still open: the line it started on, and its text so far.
-        let mut pending: Option<(usize, String)> = None;
+        // Lines to read again, in order, before reading more: those that followed the end
+        // of a statement found to have ended earlier than the line that revealed it.
+        let mut again: VecDeque<(usize, Line)> = VecDeque::new();
+        let mut pending: Option<Continuation> = None;
         loop {
-            let read = match read_line(input, &mut buf, MAX_LINE_BYTES) {
-                Ok(read) => read,
-                Err(read_error) => {
-                    let message = format!("cannot read input: {read_error}");
-                    self.fail(out, err, Some(line_no + 1), &message)?;
-                    return Ok(Flow::Stop);
-                }
-            };
-            if read == LineRead::Eof {
-                break;
-            }
-            line_no += 1;
-            let problem = match read {
-                LineRead::TooLong => Some(format!(
-                    "line is longer than {} MiB; skipped",
-                    MAX_LINE_BYTES / (1024 * 1024)
-                )),
-                _ => std::str::from_utf8(&buf).err().map(|utf8| {
-                    format!(
-                        "invalid UTF-8 at byte {} of the line; line skipped",
-                        utf8.valid_up_to() + 1
-                    )
-                }),
-            };
-            if let Some(problem) = problem {
-                let message = match pending.take() {
-                    Some((start, _)) => {
-                        format!("{problem} (and the statement started on line {start} with it)")
+            let (number, line) = match again.pop_front() {
+                Some(queued) => queued,
+                None => {
+                    let read = match read_line(input, &mut buf, MAX_LINE_BYTES) {
+                        Ok(read) => read,
+                        Err(read_error) => {
+                            let message = format!("cannot read input: {read_error}");
+                            self.fail(out, err, Some(line_no + 1), &message)?;
+                            return Ok(Flow::Stop);
+                        }
+                    };
+                    if read == LineRead::Eof {
+                        // Whatever is pending may have ended on an earlier line.
+                        match pending.take() {
+                            Some(mut continuation) => match continuation.finish() {
+                                Some(end) => {
+                                    let flow = self.end_continuation(
+                                        continuation,
+                                        end,
+                                        &mut again,
+                                        out,
+                                        err,
+                                    )?;
+                                    if flow == Flow::Stop {
+                                        return Ok(Flow::Stop);
+                                    }
+                                    continue;
+                                }
+                                None => {
+                                    let message = format!(
+                                        "input ended inside a multi-line value (an unclosed \
+                                         bracket) started on line {}; nothing was stored",
+                                        continuation.start_line()
+                                    );
+                                    let start = Some(continuation.start_line());
+                                    return Ok(self.fail(out, err, start, &message)?.0);
+                                }
+                            },
+                            None => return Ok(Flow::Continue),
+                        }
                     }
-                    None => problem,
-                };
-                if self.fail(out, err, Some(line_no), &message)?.0 == Flow::Stop {
-                    return Ok(Flow::Stop);
+                    line_no += 1;
+                    (line_no, Line::read(read, &buf))
                 }
-                continue;
-            }
-            let line = String::from_utf8_lossy(&buf).into_owned();
-            if let Some((start, mut text)) = pending.take() {
-                text.push('\n');
-                text.push_str(&line);
-                if needs_more_input(&text) {
-                    pending = Some((start, text));
-                    continue;
-                }
-                match parse(&text) {
-                    // The value is complete: run it like any statement.
-                    Ok(_) => {
-                        if self.run_statement(&text, Some(start), out, err)?.0 == Flow::Stop {
+            };
+            let text = match line {
+                Line::Text(text) => text,
+                Line::Unreadable(problem) => {
+                    if let Some(mut continuation) = pending.take() {
+                        // If the statement ended on an earlier line, end it there as
+                        // reading line by line would have: the lines after its end are
+                        // read again, and this line's problem is reported after them.
+                        if let Some(end) = continuation.finish() {
+                            again.push_front((number, Line::Unreadable(problem)));
+                            if self.end_continuation(continuation, end, &mut again, out, err)?
+                                == Flow::Stop
+                            {
+                                return Ok(Flow::Stop);
+                            }
+                            continue;
+                        }
+                        let message = format!(
+                            "{problem} (and the statement started on line {} with it)",
+                            continuation.start_line()
+                        );
+                        if self.fail(out, err, Some(number), &message)?.0 == Flow::Stop {
                             return Ok(Flow::Stop);
                         }
                         continue;
                     }
-                    // The value was a valid JSON prefix until this line, so the error is
-                    // in this line: most likely the value was never closed and this line
-                    // is the next statement. Report the broken statement, then read the
-                    // line afresh, so one typo does not swallow the rest of the script.
-                    Err(parse_error) => {
-                        if self.broken_continuation(
-                            &text,
-                            start,
-                            line_no,
-                            &parse_error,
-                            out,
-                            err,
-                        )? == Flow::Stop
+                    if self.fail(out, err, Some(number), &problem)?.0 == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                    continue;
+                }
+            };
+            if let Some(mut continuation) = pending.take() {
+                match continuation.push(text) {
+                    None => pending = Some(continuation),
+                    Some(end) => {
+                        if self.end_continuation(continuation, end, &mut again, out, err)?
+                            == Flow::Stop
                         {
                             return Ok(Flow::Stop);
                         }
                     }
                 }
-            }
-            if needs_more_input(&line) {
-                pending = Some((line_no, line));
                 continue;
             }
-            if self.run_statement(&line, Some(line_no), out, err)?.0 == Flow::Stop {
-                return Ok(Flow::Stop);
+            match Continuation::begin(number, &text) {
+                Some(continuation) => pending = Some(continuation),
+                None => {
+                    if self.run_statement(&text, Some(number), out, err)?.0 == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
             }
         }
-        if let Some((start, _)) = pending {
-            let message = format!(
-                "input ended inside a multi-line value (an unclosed bracket) started on line {start}; nothing was stored"
-            );
-            return Ok(self.fail(out, err, Some(start), &message)?.0);
+    }
+
+    /// Runs or reports a continued statement that ended at its line `end`, and queues
+    /// the lines after it to be read again (from the line that broke it, if it broke).
+    fn end_continuation(
+        &mut self,
+        continuation: Continuation,
+        end: usize,
+        again: &mut VecDeque<(usize, Line)>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let start = continuation.start_line();
+        let text = continuation.text_through(end).to_string();
+        let (flow, first_again) = match parse(&text) {
+            // The value is complete: run it like any statement.
+            Ok(_) => (self.run_statement(&text, Some(start), out, err)?.0, end + 1),
+            // The value was a valid JSON prefix until line `end`, so the error is in that
+            // line: most likely the value was never closed and the line is the next
+            // statement. Report the broken statement, then read the line afresh.
+            Err(parse_error) => {
+                let flow =
+                    self.broken_continuation(&text, start, start + end, &parse_error, out, err)?;
+                (flow, end)
+            }
+        };
+        let lines = continuation.into_lines();
+        for (i, line) in lines.into_iter().enumerate().skip(first_again).rev() {
+            again.push_front((start + i, Line::Text(line)));
         }
-        Ok(Flow::Continue)
+        Ok(flow)
+    }
+}
+
+/// One line of a script, as read.
+#[derive(Debug)]
+enum Line {
+    Text(String),
+    /// Not UTF-8, or too long: why, to report in its place.
+    Unreadable(String),
+}
+
+impl Line {
+    fn read(read: LineRead, buf: &[u8]) -> Line {
+        if read == LineRead::TooLong {
+            return Line::Unreadable(format!(
+                "line is longer than {} MiB; skipped",
+                MAX_LINE_BYTES / (1024 * 1024)
+            ));
+        }
+        match std::str::from_utf8(buf) {
+            Ok(text) => Line::Text(text.to_string()),
+            Err(utf8) => Line::Unreadable(format!(
+                "invalid UTF-8 at byte {} of the line; line skipped",
+                utf8.valid_up_to() + 1
+            )),
+        }
     }
 }
 
@@ -493,6 +568,34 @@ mod tests {
              started on line 6; nothing was stored\n"
         );
         assert_eq!(s.store.keys().collect::<Vec<_>>(), ["y"]);
+    }
+
+    #[test]
+    fn a_break_found_late_is_reported_in_line_order() {
+        // A long first line, so the break on line 2 is only noticed by the unreadable
+        // line 3 (or the end of input): the errors still come in line order.
+        let long = format!("put x [\"{}\",", "a".repeat(200));
+        let mut s = session();
+        let mut bytes = format!("{long}\noops\n").into_bytes();
+        bytes.extend_from_slice(b"\xfe\nput c 1\n");
+        let (_, out, err) = script(&mut s, &bytes);
+        assert_eq!(out, "OK\n");
+        assert_eq!(
+            err,
+            "error: line 2: column 1: VALUE is not valid JSON: expected value \
+             (the statement begun on line 1 stored nothing; line 2 is read as a new statement)\n\
+             error: line 2: unknown command \"oops\" (type help for the list)\n\
+             error: line 3: invalid UTF-8 at byte 1 of the line; line skipped\n"
+        );
+        let mut s = session();
+        let (_, out, err) = script(&mut s, format!("{long}\n  1,\noops\n").as_bytes());
+        assert_eq!(out, "");
+        assert_eq!(
+            err,
+            "error: line 3: column 1: VALUE is not valid JSON: expected value \
+             (the statement begun on line 1 stored nothing; line 3 is read as a new statement)\n\
+             error: line 3: unknown command \"oops\" (type help for the list)\n"
+        );
     }
 
     #[test]
