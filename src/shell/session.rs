@@ -214,109 +214,118 @@ impl Session {
     ) -> io::Result<Flow> {
         let mut buf = Vec::new();
         let mut line_no = 0;
-        // Lines to read again, in order, before reading more: those that followed the end
-        // of a statement found to have ended earlier than the line that revealed it.
-        let mut again: VecDeque<(usize, Line)> = VecDeque::new();
-        let mut pending: Option<Continuation> = None;
+        let mut lines = ScriptLines::default();
         loop {
-            let (number, line) = match again.pop_front() {
+            let (number, line) = match lines.again.pop_front() {
                 Some(queued) => queued,
-                None => {
-                    let read = match read_line(input, &mut buf, MAX_LINE_BYTES) {
-                        Ok(read) => read,
-                        Err(read_error) => {
-                            let message = format!("cannot read input: {read_error}");
-                            self.fail(out, err, Some(line_no + 1), &message)?;
-                            return Ok(Flow::Stop);
-                        }
-                    };
-                    if read == LineRead::Eof {
-                        // Whatever is pending may have ended on an earlier line.
-                        match pending.take() {
-                            Some(mut continuation) => match continuation.finish() {
-                                Some(end) => {
-                                    let flow = self.end_continuation(
-                                        continuation,
-                                        end,
-                                        &mut again,
-                                        out,
-                                        err,
-                                    )?;
-                                    if flow == Flow::Stop {
-                                        return Ok(Flow::Stop);
-                                    }
-                                    continue;
-                                }
-                                None => {
-                                    let message = format!(
-                                        "input ended inside a multi-line value (an unclosed \
-                                         bracket) started on line {}; nothing was stored",
-                                        continuation.start_line()
-                                    );
-                                    let start = Some(continuation.start_line());
-                                    return Ok(self.fail(out, err, start, &message)?.0);
-                                }
-                            },
-                            None => return Ok(Flow::Continue),
-                        }
+                None => match read_line(input, &mut buf, MAX_LINE_BYTES) {
+                    Err(read_error) => {
+                        let message = format!("cannot read input: {read_error}");
+                        self.fail(out, err, Some(line_no + 1), &message)?;
+                        return Ok(Flow::Stop);
                     }
-                    line_no += 1;
-                    (line_no, Line::read(read, &buf))
-                }
-            };
-            let text = match line {
-                Line::Text(text) => text,
-                Line::Unreadable(problem) => {
-                    if let Some(mut continuation) = pending.take() {
-                        // If the statement ended on an earlier line, end it there as
-                        // reading line by line would have: the lines after its end are
-                        // read again, and this line's problem is reported after them.
-                        if let Some(end) = continuation.finish() {
-                            again.push_front((number, Line::Unreadable(problem)));
-                            if self.end_continuation(continuation, end, &mut again, out, err)?
-                                == Flow::Stop
-                            {
-                                return Ok(Flow::Stop);
-                            }
-                            continue;
-                        }
-                        let message = format!(
-                            "{problem} (and the statement started on line {} with it)",
-                            continuation.start_line()
-                        );
-                        if self.fail(out, err, Some(number), &message)?.0 == Flow::Stop {
-                            return Ok(Flow::Stop);
+                    Ok(LineRead::Eof) => {
+                        let Some(continuation) = lines.pending.take() else {
+                            return Ok(Flow::Continue);
+                        };
+                        let flow = self.input_ended(continuation, &mut lines, out, err)?;
+                        // Lines queued again after a statement that ended early still run.
+                        if flow == Flow::Stop || lines.again.is_empty() {
+                            return Ok(flow);
                         }
                         continue;
                     }
-                    if self.fail(out, err, Some(number), &problem)?.0 == Flow::Stop {
-                        return Ok(Flow::Stop);
+                    Ok(read) => {
+                        line_no += 1;
+                        (line_no, Line::read(read, &buf))
                     }
-                    continue;
+                },
+            };
+            let flow = match line {
+                Line::Text(text) => self.script_line(number, text, &mut lines, out, err)?,
+                Line::Unreadable(problem) => {
+                    self.unreadable_line(number, problem, &mut lines, out, err)?
                 }
             };
-            if let Some(mut continuation) = pending.take() {
-                match continuation.push(text) {
-                    None => pending = Some(continuation),
-                    Some(end) => {
-                        if self.end_continuation(continuation, end, &mut again, out, err)?
-                            == Flow::Stop
-                        {
-                            return Ok(Flow::Stop);
-                        }
-                    }
-                }
-                continue;
-            }
-            match Continuation::begin(number, &text) {
-                Some(continuation) => pending = Some(continuation),
-                None => {
-                    if self.run_statement(&text, Some(number), out, err)?.0 == Flow::Stop {
-                        return Ok(Flow::Stop);
-                    }
-                }
+            if flow == Flow::Stop {
+                return Ok(Flow::Stop);
             }
         }
+    }
+
+    /// A readable line of a script: the next line of a pending statement, the start of
+    /// one, or a statement of its own.
+    fn script_line(
+        &mut self,
+        number: usize,
+        text: String,
+        lines: &mut ScriptLines,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        if let Some(mut continuation) = lines.pending.take() {
+            return match continuation.push(text) {
+                None => {
+                    lines.pending = Some(continuation);
+                    Ok(Flow::Continue)
+                }
+                Some(end) => self.end_continuation(continuation, end, lines, out, err),
+            };
+        }
+        match Continuation::begin(number, &text) {
+            Some(continuation) => {
+                lines.pending = Some(continuation);
+                Ok(Flow::Continue)
+            }
+            None => Ok(self.run_statement(&text, Some(number), out, err)?.0),
+        }
+    }
+
+    /// A line that is not UTF-8 or too long: reported and skipped, with the statement it
+    /// interrupts.
+    fn unreadable_line(
+        &mut self,
+        number: usize,
+        problem: String,
+        lines: &mut ScriptLines,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let Some(mut continuation) = lines.pending.take() else {
+            return Ok(self.fail(out, err, Some(number), &problem)?.0);
+        };
+        // If the statement ended on an earlier line, end it there as reading line by line
+        // would have: the lines after its end are read again, and this line's problem is
+        // reported after them.
+        if let Some(end) = continuation.finish() {
+            lines.again.push_front((number, Line::Unreadable(problem)));
+            return self.end_continuation(continuation, end, lines, out, err);
+        }
+        let message = format!(
+            "{problem} (and the statement started on line {} with it)",
+            continuation.start_line()
+        );
+        Ok(self.fail(out, err, Some(number), &message)?.0)
+    }
+
+    /// The input ended with a statement pending: it ended on an earlier line, or its
+    /// value is still open.
+    fn input_ended(
+        &mut self,
+        mut continuation: Continuation,
+        lines: &mut ScriptLines,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        if let Some(end) = continuation.finish() {
+            return self.end_continuation(continuation, end, lines, out, err);
+        }
+        let start = continuation.start_line();
+        let message = format!(
+            "input ended inside a multi-line value (an unclosed bracket) started on line \
+             {start}; nothing was stored"
+        );
+        Ok(self.fail(out, err, Some(start), &message)?.0)
     }
 
     /// Runs or reports a continued statement that ended at its line `end`, and queues
@@ -325,7 +334,7 @@ impl Session {
         &mut self,
         continuation: Continuation,
         end: usize,
-        again: &mut VecDeque<(usize, Line)>,
+        lines: &mut ScriptLines,
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
@@ -343,12 +352,27 @@ impl Session {
                 (flow, end)
             }
         };
-        let lines = continuation.into_lines();
-        for (i, line) in lines.into_iter().enumerate().skip(first_again).rev() {
-            again.push_front((start + i, Line::Text(line)));
+        let statement_lines = continuation.into_lines();
+        for (i, line) in statement_lines
+            .into_iter()
+            .enumerate()
+            .skip(first_again)
+            .rev()
+        {
+            lines.again.push_front((start + i, Line::Text(line)));
         }
         Ok(flow)
     }
+}
+
+/// What a script being run holds between lines.
+#[derive(Debug, Default)]
+struct ScriptLines {
+    /// A statement whose value is still open.
+    pending: Option<Continuation>,
+    /// Lines to read again, in order, before reading more: those after the end of a
+    /// statement that was found to have ended before the line that revealed it.
+    again: VecDeque<(usize, Line)>,
 }
 
 /// One line of a script, as read.
