@@ -129,10 +129,6 @@ impl Session {
         let result = match execute(&mut self.db, command) {
             Ok(outcome) => {
                 self.out_renderer.outcome(out, &outcome)?;
-                // An OK is an acknowledgement that a driving process may be waiting for
-                // (and the kill test reads): it must not sit in a buffer. One write per
-                // result, as redis-cli does; a commit costs far more than that.
-                out.flush()?;
                 let flow = if outcome == Outcome::Exit {
                     Flow::Stop
                 } else {
@@ -159,6 +155,10 @@ impl Session {
                     .trace(out, &entries, self.db.is_simulated())?;
             }
         }
+        // An OK is an acknowledgement that a driving process may be waiting for (and the
+        // kill test reads): it must not sit in a buffer. One write per statement, as
+        // redis-cli does; a commit costs far more than that.
+        out.flush()?;
         Ok(result)
     }
 
@@ -558,7 +558,7 @@ mod tests {
              (the statement begun on line 2 stored nothing; line 3 is read as a new statement)\n\
              error: line 3: unknown command \"oops}\" (type help for the list)\n"
         );
-        assert_eq!(s.store.get("b"), None);
+        assert_eq!(store(&s).get("b"), None);
     }
 
     #[test]
@@ -573,7 +573,7 @@ mod tests {
              (the statement begun on line 1 stored nothing; line 2 is read as a new statement)\n"
         );
         assert_eq!(s.failures(), 1);
-        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["k"]);
+        assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["k"]);
     }
 
     #[test]
@@ -591,7 +591,7 @@ mod tests {
              error: line 6: input ended inside a multi-line value (an unclosed bracket) \
              started on line 6; nothing was stored\n"
         );
-        assert_eq!(s.store.keys().collect::<Vec<_>>(), ["y"]);
+        assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["y"]);
     }
 
     #[test]
@@ -630,7 +630,7 @@ mod tests {
         assert_eq!((flow, out.as_str()), (Flow::Stop, ""));
         assert!(err.starts_with("error: line 2: column 1: "), "{err}");
         assert_eq!(
-            s.store.len(),
+            store(&s).len(),
             0,
             "--bail stops before the line is read afresh"
         );
