@@ -96,6 +96,8 @@ pub struct Stats {
     pub bytes_written: u64,
     /// How long the last successful commit took.
     pub last_commit: Option<Duration>,
+    /// Why the store refuses writes, if it does (see [`Error::Poisoned`]).
+    pub poisoned: Option<String>,
 }
 
 /// A key-value store: string keys, JSON values, durable as its [`Durability`] says.
@@ -145,6 +147,15 @@ impl KvStore {
                 given,
                 io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
             ));
+        }
+        // Said plainly here, or the first error would be about the lock file beside it.
+        let dir = crate::fs::parent_dir(&path);
+        if let Ok(None) = fs.metadata(dir) {
+            let missing = io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            );
+            return Err(Error::io("open", &path, missing));
         }
         match fs.metadata(&path) {
             Ok(Some(meta)) if meta.is_dir => return Err(Error::IsDirectory { path }),
@@ -379,6 +390,7 @@ impl KvStore {
             fsyncs: counters.fsyncs,
             bytes_written: counters.bytes_written,
             last_commit: self.last_commit,
+            poisoned: self.poisoned.clone(),
         }
     }
 

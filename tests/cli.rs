@@ -556,3 +556,24 @@ fn colour_follows_the_color_option_and_no_color() {
         "error: line 3: unknown command \"bogus\" (type help for the list)\n",
     );
 }
+
+#[test]
+fn a_database_in_a_missing_directory_names_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kv"))
+        .current_dir(dir.path())
+        .args(["-c", "count", "nodir/db.json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: cannot open nodir/db.json: directory nodir does not exist\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}

@@ -54,6 +54,7 @@ fn io_failure(err: &Error) -> (&str, Option<i32>, io::ErrorKind) {
 
 fn assert_poisoned(store: &mut KvStore) {
     assert!(store.poisoned().is_some());
+    assert_eq!(store.stats().poisoned.as_deref(), store.poisoned());
     let put = store.put("c", json!(3));
     assert!(matches!(put, Err(Error::Poisoned { .. })), "{put:?}");
     let delete = store.delete("a");

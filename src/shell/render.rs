@@ -373,7 +373,7 @@ impl Renderer {
             Some(bytes) => byte_count(bytes),
             None => "(no file)".to_string(),
         };
-        let rows = [
+        let mut rows = vec![
             ("mode", stats.durability.name().to_string()),
             ("file", file),
             ("size on disk", size),
@@ -388,6 +388,11 @@ impl Renderer {
                 }),
             ),
         ];
+        // Only when it matters: a store that stopped accepting writes must say so here,
+        // not only in the error of the next write.
+        if let Some(cause) = &stats.poisoned {
+            rows.push(("writes", format!("REFUSED until reopened: {cause}")));
+        }
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 1;
         for (name, value) in rows {
             let label = format!("{name}:");
@@ -679,6 +684,19 @@ mod tests {
              fsyncs:        0\n\
              bytes written: 0 bytes\n\
              last commit:   (none)\n"
+        );
+    }
+
+    #[test]
+    fn stats_say_when_a_store_refuses_writes() {
+        let mut stats = KvStore::in_memory().stats();
+        stats.poisoned = Some("cannot fsync db.json: Input/output error".to_string());
+        let text = plain(&Outcome::Stats(stats));
+        assert!(
+            text.ends_with(
+                "writes:        REFUSED until reopened: cannot fsync db.json: Input/output error\n"
+            ),
+            "{text}"
         );
     }
 
