@@ -791,12 +791,13 @@ mod tests {
             "rename db.json.tmp-".into(),
             "--- the power went; reboot and reopen ---".into(),
             "resolve db.json".into(),
+            "stat .".into(),
             "stat db.json".into(),
             "lock db.json.lock".into(),
             "read 0 B db.json".into(),
             "list .".into(),
             "directory fsync .".into(),
-            "11 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
+            "12 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
         ];
         assert_eq!(trace.len(), expected.len(), "{out}");
         for (line, prefix) in trace.iter().zip(expected.drain(..)) {
