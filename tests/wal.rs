@@ -621,3 +621,114 @@ proptest! {
         prop_assert_eq!(&contents(&store), &model);
     }
 }
+
+/// The real filesystem, except that `fdatasync` fails while `fail` is set.
+#[derive(Debug, Default)]
+struct FailingSyncFs {
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Debug)]
+struct FailingSyncFile {
+    inner: Box<dyn kv_engine::fs::FsFile>,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl kv_engine::fs::FsFile for FailingSyncFile {
+    fn write_all_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all_at(offset, buf)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected EIO"));
+        }
+        self.inner.sync_data()
+    }
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        self.inner.sync_all()
+    }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        self.inner.size()
+    }
+}
+
+impl kv_engine::fs::Fs for FailingSyncFs {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        kv_engine::fs::RealFs.read(path)
+    }
+    fn open(
+        &self,
+        path: &Path,
+        mode: kv_engine::fs::OpenMode,
+    ) -> std::io::Result<Box<dyn kv_engine::fs::FsFile>> {
+        Ok(Box::new(FailingSyncFile {
+            inner: kv_engine::fs::RealFs.open(path, mode)?,
+            fail: self.fail.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        kv_engine::fs::RealFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        kv_engine::fs::RealFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        kv_engine::fs::RealFs.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+        kv_engine::fs::RealFs.list_dir(dir)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<Option<kv_engine::fs::Metadata>> {
+        kv_engine::fs::RealFs.metadata(path)
+    }
+    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf> {
+        kv_engine::fs::RealFs.resolve(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn kv_engine::fs::FsLock>> {
+        kv_engine::fs::RealFs.lock(path)
+    }
+}
+
+#[test]
+fn a_failed_log_sync_poisons_the_store() {
+    use kv_engine::fs::Fs;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let fs = std::sync::Arc::new(FailingSyncFs::default());
+    let fail = fs.fail.clone();
+    let fs_dyn: std::sync::Arc<dyn Fs> = fs;
+    let mut store = KvStore::open(&path, options().fs(fs_dyn)).unwrap();
+    store.put("a", json!(1)).unwrap();
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert!(err.to_string().contains("injected EIO"), "{err}");
+    // Memory still shows only the committed value, and no write is accepted any more,
+    // even once syncing works again.
+    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert!(store.poisoned().is_some());
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        store.put("b", json!(3)),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(store.checkpoint(), Err(Error::Poisoned { .. })));
+}
+
+#[test]
+fn a_second_writer_is_refused_by_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let mut first = open(&path);
+    first.put("a", json!(1)).unwrap();
+    assert!(matches!(
+        KvStore::open(&path, options()),
+        Err(Error::Locked { .. })
+    ));
+    // `check` takes no lock, so it works beside a writer and changes nothing.
+    let before = dir_bytes(dir.path());
+    assert_eq!(check(&path, &options()).unwrap().keys, Some(1));
+    assert_eq!(dir_bytes(dir.path()), before);
+}
