@@ -732,3 +732,18 @@ fn a_second_writer_is_refused_by_the_lock() {
     assert_eq!(check(&path, &options()).unwrap().keys, Some(1));
     assert_eq!(dir_bytes(dir.path()), before);
 }
+
+#[test]
+fn a_checkpoint_with_nothing_logged_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let mut store = open(&path);
+    store.put("a", json!(1)).unwrap();
+    store.checkpoint().unwrap();
+    let written = store.stats().bytes_written;
+    let before = dir_bytes(dir.path());
+    store.checkpoint().unwrap();
+    assert_eq!(store.stats().bytes_written, written);
+    assert_eq!(store.stats().checkpoints, 1);
+    assert_eq!(dir_bytes(dir.path()), before);
+}

@@ -227,8 +227,8 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                 .fs
                 .open(&scan.path, OpenMode::Existing)
                 .map_err(|err| Error::io("open", &scan.path, err))?;
-            zero_range(disk, file.as_mut(), &scan.path, *offset, *bytes)?;
-            disk.sync_data(file.as_mut(), &scan.path)?;
+            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes)
+                .map_err(|err| Error::io("cut the torn tail of", &scan.path, err))?;
             warnings.push(Warning::TornTail {
                 path: scan.path.clone(),
                 offset: *offset,
@@ -406,6 +406,11 @@ impl Wal {
 
     /// Writes `map` as the new snapshot and starts a fresh log (see the module doc).
     pub fn checkpoint(&mut self, map: &Map) -> Result<(), CommitFailure> {
+        if self.log.is_some() && self.records_since_checkpoint == 0 {
+            // The snapshot already holds everything and the log continues it: rewriting
+            // both would change nothing.
+            return Ok(());
+        }
         snapshot::serialise(map, &mut self.snapshot_buf).map_err(CommitFailure::clean)?;
         let id = SnapshotId::of(Some(&self.snapshot_buf));
         let next = self.prepare_next_log(id)?;

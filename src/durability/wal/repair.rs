@@ -383,10 +383,8 @@ pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
             let mut file = fs
                 .open(log, OpenMode::Existing)
                 .map_err(|err| Error::io("open", log, err))?;
-            file.write_all_at(*offset, &vec![0u8; cut.len()])
-                .map_err(|err| Error::io("write", log, err))?;
-            file.sync_data()
-                .map_err(|err| Error::io("fdatasync", log, err))?;
+            recovery::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64)
+                .map_err(|err| Error::io("cut", log, err))?;
             Ok(RepairOutcome {
                 backup: Some(backup),
             })
