@@ -424,6 +424,12 @@ fn repair_cuts_at_the_first_bad_record_and_keeps_a_backup() {
     // Commits 4..6 hold 1 + 1 + 2 records and survive the damage; commit 3 is damaged.
     assert_eq!(records_lost, 4);
 
+    let shown = plan.action.to_string();
+    assert!(shown.contains(&format!("at offset {}", ends[2])), "{shown}");
+    assert!(shown.contains("4 valid records"), "{shown}");
+    let report = check(&path, &options()).unwrap().to_string();
+    assert!(report.contains("does not open"), "{report}");
+
     let outcome = repair(&plan, &options()).unwrap();
     let backup = outcome.backup.unwrap();
     assert_eq!(backup, kv_engine::files::wal_cut_path(&path, 1));

@@ -4,6 +4,7 @@
 //! [`plan_repair`] says what would be cut and lost, changing nothing; [`repair`] does it,
 //! keeping a backup of every byte it removes from the log (`PATH.wal.cut-<n>`).
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -388,6 +389,109 @@ pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
             Ok(RepairOutcome {
                 backup: Some(backup),
             })
+        }
+    }
+}
+
+impl fmt::Display for CheckReport {
+    /// A few lines a person can read: the snapshot, the log, and the verdict.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.snapshot {
+            SnapshotState::Absent => writeln!(f, "snapshot {}: absent", self.path.display())?,
+            SnapshotState::Valid { bytes, keys } => writeln!(
+                f,
+                "snapshot {}: {keys} keys, {bytes} bytes",
+                self.path.display()
+            )?,
+            SnapshotState::Unreadable { reason } => writeln!(f, "snapshot: {reason}")?,
+        }
+        match &self.log {
+            LogState::Absent => writeln!(f, "log: absent")?,
+            LogState::Unchecked => writeln!(f, "log: not checked")?,
+            LogState::Unusable { path, reason } => {
+                writeln!(f, "log {}: unusable: {reason}", path.display())?
+            }
+            LogState::Valid {
+                path,
+                generation,
+                base_seq,
+                records,
+                last_seq,
+                used,
+                file_len,
+                tail,
+            } => {
+                writeln!(
+                    f,
+                    "log {}: generation {generation}, {records} records after sequence number \
+                     {base_seq} (last {last_seq}), {used} of {file_len} bytes used",
+                    path.display()
+                )?;
+                match tail {
+                    LogTail::Clean => writeln!(f, "log tail: clean")?,
+                    LogTail::Torn {
+                        offset,
+                        bytes,
+                        reason,
+                    } => writeln!(
+                        f,
+                        "log tail: torn at offset {offset}, {bytes} bytes ({reason}); \
+                         open cuts it off"
+                    )?,
+                    LogTail::Corrupt {
+                        offset,
+                        reason,
+                        cut,
+                        bytes,
+                        records_after,
+                    } => writeln!(
+                        f,
+                        "log: corrupt at offset {offset}: {reason}; repair would cut \
+                         {bytes} bytes from offset {cut}, losing {records_after} valid records"
+                    )?,
+                }
+            }
+        }
+        match self.pending_checkpoint {
+            PendingCheckpoint::None => {}
+            PendingCheckpoint::WillFinish => {
+                writeln!(f, "an interrupted checkpoint: open will finish it")?
+            }
+            PendingCheckpoint::WillAbandon => writeln!(
+                f,
+                "an interrupted checkpoint: open will remove its unused log"
+            )?,
+        }
+        match self.keys {
+            Some(keys) => write!(f, "opens with {keys} keys"),
+            None => write!(f, "does not open"),
+        }
+    }
+}
+
+impl fmt::Display for RepairAction {
+    /// What the repair would do and lose, for the confirmation question.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RepairAction::Nothing => write!(f, "nothing to repair"),
+            RepairAction::CutLog {
+                log,
+                offset,
+                bytes,
+                records_lost,
+                reason,
+            } => write!(
+                f,
+                "cut {} at offset {offset}: drop {bytes} bytes holding {records_lost} valid \
+                 records written after the damage ({reason}); a backup is kept",
+                log.display()
+            ),
+            RepairAction::SetAsideLog { log, bytes, reason } => write!(
+                f,
+                "set the whole log {} aside ({bytes} bytes: {reason}); the database \
+                 becomes the snapshot alone; a backup is kept",
+                log.display()
+            ),
         }
     }
 }
