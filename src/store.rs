@@ -127,7 +127,10 @@ pub struct Stats {
     pub last_commit: Option<Duration>,
     /// Mutations committed since open.
     pub mutations: u64,
-    /// Write amplification: bytes handed to write calls per mutation committed since open
+    /// Of `bytes_written`, the zeros that preallocated log space ([`Durability::Wal`]).
+    pub zero_filled_bytes: u64,
+    /// Write amplification: bytes of data (records, snapshots) written per mutation
+    /// committed since open, that is `bytes_written - zero_filled_bytes` over `mutations`
     /// (`None` before the first). Stage 2 rewrites the whole store per commit; the log
     /// writes about one record.
     pub bytes_per_mutation: Option<f64>,
@@ -504,8 +507,10 @@ impl KvStore {
             bytes_written: counters.bytes_written,
             last_commit: self.last_commit,
             mutations: self.mutations,
-            bytes_per_mutation: (self.mutations > 0)
-                .then(|| counters.bytes_written as f64 / self.mutations as f64),
+            zero_filled_bytes: counters.zero_filled,
+            bytes_per_mutation: (self.mutations > 0).then(|| {
+                (counters.bytes_written - counters.zero_filled) as f64 / self.mutations as f64
+            }),
             log_size: wal.as_ref().map(|wal| wal.log_size),
             log_records: wal.as_ref().map(|wal| wal.records_since_checkpoint),
             checkpoints: wal.as_ref().map_or(0, |wal| wal.checkpoints),

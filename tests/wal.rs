@@ -177,11 +177,18 @@ fn bytes_written_per_put_do_not_grow_with_the_store() {
     assert_eq!(cost_at[0], cost_at[1]);
     // One record: 21 bytes of framing, the key and the JSON value.
     assert_eq!(cost_at[0], 21 + 7 + r#"{"n":123,"s":"abc"}"#.len() as u64);
+    // Write amplification counts the records, not the zeros that preallocated space.
     let stats = store.stats();
     assert_eq!(stats.mutations, 3000);
+    assert_eq!(stats.zero_filled_bytes, (8 << 20) - 48);
+    let record_bytes = stats.log_size.unwrap() - 48;
+    assert_eq!(
+        stats.bytes_written,
+        stats.zero_filled_bytes + 48 + record_bytes
+    );
     assert_eq!(
         stats.bytes_per_mutation,
-        Some(stats.bytes_written as f64 / 3000.0)
+        Some((48 + record_bytes) as f64 / 3000.0)
     );
 }
 

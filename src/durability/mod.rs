@@ -143,6 +143,9 @@ impl CommitFailure {
 pub(crate) struct IoCounters {
     pub fsyncs: u64,
     pub bytes_written: u64,
+    /// The part of `bytes_written` that only preallocated space (the log's zero-filled
+    /// chunks): I/O, but no data.
+    pub zero_filled: u64,
 }
 
 /// The database file and the filesystem it lives on, with the counted, error-wrapped

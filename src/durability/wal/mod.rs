@@ -258,6 +258,7 @@ fn zero_range(
     while done < len {
         let piece = (len - done).min(PIECE) as usize;
         disk.write_at(file, path, offset + done, &zeros[..piece])?;
+        disk.counters.zero_filled += piece as u64;
         done += piece as u64;
     }
     Ok(())
