@@ -760,3 +760,18 @@ fn a_checkpoint_with_nothing_logged_writes_nothing() {
     assert_eq!(store.stats().checkpoints, 1);
     assert_eq!(dir_bytes(dir.path()), before);
 }
+
+#[test]
+fn the_log_gets_the_snapshots_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    fs::write(&path, "{}").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let mut store = open(&path);
+    store.put("a", json!(1)).unwrap();
+    store.checkpoint().unwrap();
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&wal_of(&path)), 0o640);
+    assert_eq!(mode(&path), 0o640);
+}

@@ -456,14 +456,21 @@ impl Wal {
         };
         let path = files::wal_next_path(&self.disk.path);
         let disk = &mut self.disk;
+        // The log holds the same data as the snapshot, so it gets the same permissions.
+        let mode = match disk.fs.metadata(&disk.path) {
+            Ok(Some(meta)) => meta.mode,
+            _ => NEW_FILE_MODE,
+        };
+        // A leftover from a checkpoint that failed earlier names a snapshot that was never
+        // installed, so it is garbage; replacing it lets `CreateNew` set the exact mode.
+        match disk.fs.remove(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(CommitFailure::clean(Error::io("remove", &path, err))),
+        }
         let mut file = disk
             .fs
-            .open(
-                &path,
-                OpenMode::Truncate {
-                    mode: NEW_FILE_MODE,
-                },
-            )
+            .open(&path, OpenMode::CreateNew { mode })
             .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
         let allocated = self.settings.chunk_bytes.max(HEADER_LEN as u64);
         disk.write_at(file.as_mut(), &path, 0, &header.encode())
