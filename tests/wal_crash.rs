@@ -57,6 +57,13 @@ fn child_process_for_crash_tests() {
 /// Builds a database with a few commits, lets a child die at `point`, and returns the
 /// state before the child ran and the store reopened afterwards.
 fn crash_at(point: CrashPoint, dir: &Path) -> (BTreeMap<String, Value>, KvStore) {
+    // One at a time: a child forked by one test briefly holds copies of every descriptor
+    // open in this process (until its exec closes them), including another test's lock
+    // file, whose `flock` its own child would then find taken.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let path = dir.join("db.json");
     let mut store = KvStore::open(&path, options()).unwrap();
     for i in 0..5 {
@@ -79,10 +86,13 @@ fn crash_at(point: CrashPoint, dir: &Path) -> (BTreeMap<String, Value>, KvStore)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(
-        !output.status.success(),
-        "the child survived {point}: {}",
-        String::from_utf8_lossy(&output.stdout)
+    // SIGABRT: the child died at the crash point, not of a failed assertion.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(6),
+        "the child did not abort at {point}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
     (before, KvStore::open(&path, options()).unwrap())
 }
