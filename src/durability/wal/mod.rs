@@ -173,10 +173,25 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
     let next_path = files::wal_next_path(&disk.path);
     let read_only = mode == RecoveryMode::ReadOnly;
 
+    if !read_only {
+        // A killed process may have left renames visible but not durable (a snapshot a
+        // checkpoint installed, a first log put in place). Recovery builds on what it
+        // sees, so make those durable before changing anything or appending anything.
+        disk.sync_dir()?;
+    }
+
     match analysis.next {
         NextLog::Absent => {}
         NextLog::Finish => {
             if !read_only {
+                // A process killed while creating its first log leaves a `.next` that names
+                // the snapshot on disk but was never synced: sync it before relying on it.
+                let mut next = disk
+                    .fs
+                    .open(&next_path, OpenMode::Existing)
+                    .map_err(|err| Error::io("open", &next_path, err))?;
+                disk.sync_all(next.as_mut(), &next_path)?;
+                drop(next);
                 disk.fs.rename(&next_path, &wal_path).map_err(|err| {
                     Error::io(
                         format!("rename {} over", next_path.display()),

@@ -365,9 +365,13 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
 
     // A valid record after the point where reading stopped proves the damage is not a torn
     // tail: only the last commit can be unsynced, and a later one was written after it.
+    // A record cannot end in the zeros after the last non-zero byte, so the probes stop
+    // there: in a preallocated log that is right after the end, not the end of the file.
+    let last = last_nonzero(bytes, end);
+    let probe_end = last.map_or(0, |last| (last + 1).saturating_sub(MIN_RECORD - 1));
     let max_seq = last_seq.saturating_add(((bytes.len() - end) / MIN_RECORD) as u64 + 1);
     let first_seq = last_seq.saturating_add(1);
-    for probe in stop_pos + 1..bytes.len().saturating_sub(MIN_RECORD - 1) {
+    for probe in stop_pos + 1..probe_end {
         if !record::plausible_at(bytes, probe, first_seq..=max_seq) {
             continue;
         }
@@ -380,7 +384,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
             return finish(path, bytes, header, records, last_seq, end, tail);
         }
     }
-    let tail = match last_nonzero(bytes, end) {
+    let tail = match last {
         None => Tail::Clean,
         Some(last) => Tail::Torn {
             offset: end as u64,
