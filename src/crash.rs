@@ -82,6 +82,15 @@ impl CrashPoint {
             CrashPoint::AfterRename => {
                 "the temp file renamed over the database file, the directory not yet fsynced"
             }
+            CrashPoint::MidAppend => {
+                "half of the commit's records written into the log, nothing synced: a torn tail"
+            }
+            CrashPoint::AfterAppend => {
+                "all of the commit's records written into the log, not yet synced"
+            }
+            CrashPoint::MidCheckpoint => {
+                "the new snapshot installed, the log not yet switched to the checkpoint's new one"
+            }
         }
     }
 

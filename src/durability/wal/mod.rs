@@ -173,7 +173,8 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
     let next_path = files::wal_next_path(&disk.path);
     let read_only = mode == RecoveryMode::ReadOnly;
 
-    if !read_only {
+    let has_log = matches!(analysis.log, LogChoice::Log(_)) || analysis.next != NextLog::Absent;
+    if !read_only && has_log {
         // A killed process may have left renames visible but not durable (a snapshot a
         // checkpoint installed, a first log put in place). Recovery builds on what it
         // sees, so make those durable before changing anything or appending anything.
