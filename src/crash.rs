@@ -33,15 +33,24 @@ pub enum CrashPoint {
     AfterTempSync,
     /// Snapshot: renamed, but the directory not yet fsynced.
     AfterRename,
+    /// Wal: half of a commit's records written to the log, nothing synced.
+    MidAppend,
+    /// Wal: all of a commit's records written to the log, not yet synced.
+    AfterAppend,
+    /// Wal: a checkpoint has installed its snapshot but not yet switched to its new log.
+    MidCheckpoint,
 }
 
 impl CrashPoint {
     /// Every point, in protocol order.
-    pub const ALL: [CrashPoint; 4] = [
+    pub const ALL: [CrashPoint; 7] = [
         CrashPoint::MidWrite,
         CrashPoint::AfterTempWrite,
         CrashPoint::AfterTempSync,
         CrashPoint::AfterRename,
+        CrashPoint::MidAppend,
+        CrashPoint::AfterAppend,
+        CrashPoint::MidCheckpoint,
     ];
 
     /// The name the shell's `crash` command takes.
@@ -51,6 +60,9 @@ impl CrashPoint {
             CrashPoint::AfterTempWrite => "after-temp-write",
             CrashPoint::AfterTempSync => "after-temp-sync",
             CrashPoint::AfterRename => "after-rename",
+            CrashPoint::MidAppend => "mid-append",
+            CrashPoint::AfterAppend => "after-append",
+            CrashPoint::MidCheckpoint => "mid-checkpoint",
         }
     }
 
@@ -70,6 +82,15 @@ impl CrashPoint {
             CrashPoint::AfterRename => {
                 "the temp file renamed over the database file, the directory not yet fsynced"
             }
+            CrashPoint::MidAppend => {
+                "half of the commit's records written into the log, nothing synced: a torn tail"
+            }
+            CrashPoint::AfterAppend => {
+                "all of the commit's records written into the log, not yet synced"
+            }
+            CrashPoint::MidCheckpoint => {
+                "the new snapshot installed, the log not yet switched to the checkpoint's new one"
+            }
         }
     }
 
@@ -79,6 +100,9 @@ impl CrashPoint {
             CrashPoint::MidWrite => Durability::Naive,
             CrashPoint::AfterTempWrite | CrashPoint::AfterTempSync | CrashPoint::AfterRename => {
                 Durability::Snapshot
+            }
+            CrashPoint::MidAppend | CrashPoint::AfterAppend | CrashPoint::MidCheckpoint => {
+                Durability::Wal
             }
         }
     }

@@ -8,6 +8,7 @@
 //! | [`Durability::Memory`] | loses everything | loses everything |
 //! | [`Durability::Naive`] | keeps it, unless it strikes mid-commit | may lose or corrupt the file |
 //! | [`Durability::Snapshot`] (default) | keeps it | keeps it |
+//! | [`Durability::Wal`] | keeps it | keeps it (one `fdatasync` of the log per commit) |
 //!
 //! Every byte goes through the [`fs::Fs`] seam, so tests can put a simulated disk behind
 //! the store and cut the power between any two system calls.
@@ -35,6 +36,12 @@ pub mod shell;
 mod store;
 
 pub use crash::{CrashAction, CrashPoint};
+pub use durability::wal::recovery::Warning;
+pub use durability::wal::repair::{
+    CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
+    SnapshotState, check, plan_repair, repair,
+};
+pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};

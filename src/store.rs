@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::crash::{CrashAction, CrashPoint};
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
+use crate::durability::wal::recovery::Warning;
+use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
 use crate::durability::{Backend, Disk, Durability, IoCounters, Map, Mutation};
 use crate::error::{Error, Result};
 use crate::files;
@@ -31,6 +33,7 @@ pub struct Options {
     durability: Durability,
     fs: Arc<dyn Fs>,
     crash_action: CrashAction,
+    wal: WalSettings,
 }
 
 impl Options {
@@ -40,6 +43,7 @@ impl Options {
             durability: Durability::default(),
             fs: Arc::new(RealFs),
             crash_action: CrashAction::Abort,
+            wal: WalSettings::default(),
         }
     }
 
@@ -60,6 +64,30 @@ impl Options {
         self.fs = fs;
         self
     }
+
+    /// [`Durability::Wal`]: checkpoint once the log holds this many bytes, or as many as
+    /// the snapshot if that is more (default
+    /// [`DEFAULT_CHECKPOINT_BYTES`](crate::DEFAULT_CHECKPOINT_BYTES), 64 MiB). Tying the
+    /// threshold to the snapshot's size keeps the bytes written per mutation bounded as
+    /// the store grows; the fixed floor keeps small stores from checkpointing constantly
+    /// and bounds the replay on open.
+    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.wal.checkpoint_bytes = bytes;
+        self
+    }
+
+    /// [`Durability::Wal`]: grow the log by zero-filled chunks of this many bytes
+    /// (default [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES), 1 MiB), so that
+    /// commits overwrite already-synced space instead of growing the file.
+    pub fn wal_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.wal.chunk_bytes = bytes.max(1);
+        self
+    }
+
+    /// The filesystem the store will use.
+    pub(crate) fn filesystem(&self) -> Arc<dyn Fs> {
+        Arc::clone(&self.fs)
+    }
 }
 
 impl Default for Options {
@@ -74,6 +102,7 @@ impl fmt::Debug for Options {
             .field("durability", &self.durability)
             .field("fs", &self.fs)
             .field("crash_action", &self.crash_action)
+            .field("wal", &self.wal)
             .finish()
     }
 }
@@ -98,6 +127,25 @@ pub struct Stats {
     pub last_commit: Option<Duration>,
     /// Why the store refuses writes, if it does (see [`Error::Poisoned`]).
     pub poisoned: Option<String>,
+    /// Mutations committed since open.
+    pub mutations: u64,
+    /// Of `bytes_written`, the zeros that preallocated log space ([`Durability::Wal`]).
+    pub zero_filled_bytes: u64,
+    /// Write amplification: bytes of data (records, snapshots) written per mutation
+    /// committed since open, that is `bytes_written - zero_filled_bytes` over `mutations`
+    /// (`None` before the first). Stage 2 rewrites the whole store per commit; the log
+    /// writes about one record.
+    pub bytes_per_mutation: Option<f64>,
+    /// [`Durability::Wal`]: bytes of the log in use (header and records, not the
+    /// preallocated zeros); `None` in other modes.
+    pub log_size: Option<u64>,
+    /// [`Durability::Wal`]: records in the log, that is since the last checkpoint.
+    pub log_records: Option<u64>,
+    /// [`Durability::Wal`]: checkpoints taken since open.
+    pub checkpoints: u64,
+    /// [`Durability::Wal`]: why the last automatic checkpoint failed, if it did (the
+    /// commits themselves were durable in the log).
+    pub checkpoint_error: Option<String>,
 }
 
 /// A key-value store: string keys, JSON values, durable as its [`Durability`] says.
@@ -112,7 +160,10 @@ pub struct KvStore {
     /// Set after a failure that leaves the disk's state unknown; no more writes then.
     poisoned: Option<String>,
     commits: u64,
+    mutations: u64,
     last_commit: Option<Duration>,
+    /// What recovery did or found on open, for the shell to show.
+    warnings: Vec<Warning>,
     /// Held for the store's lifetime: one writer per database.
     _lock: Option<Box<dyn FsLock>>,
 }
@@ -134,6 +185,7 @@ impl KvStore {
             durability,
             fs,
             crash_action,
+            wal: wal_settings,
         } = options;
         let given = path.as_ref();
         let path = fs
@@ -163,14 +215,19 @@ impl KvStore {
             Err(err) => return Err(Error::io("stat", &path, err)),
         }
 
+        let mut disk = Disk {
+            fs: Arc::clone(&fs),
+            path: path.clone(),
+            counters: IoCounters::default(),
+            armed: None,
+            crash_action,
+        };
         if durability == Durability::Memory {
-            let map = snapshot::load(fs.as_ref(), &path)?.unwrap_or_default();
-            return Ok(KvStore::with_backend(
-                map,
-                Backend::Memory,
-                durability,
-                None,
-            ));
+            // Read the snapshot and replay any log, changing nothing on disk.
+            let recovered = wal::recover(&mut disk, RecoveryMode::ReadOnly)?;
+            let mut store = KvStore::with_backend(recovered.map, Backend::Memory, durability, None);
+            store.warnings = recovered.warnings;
+            return Ok(store);
         }
 
         let lock_path = files::lock_path(&path);
@@ -184,22 +241,39 @@ impl KvStore {
                 Error::io("lock", &lock_path, err)
             }
         })?;
-        // Parse before touching anything, so a file we cannot read is never modified.
-        let map = snapshot::load(fs.as_ref(), &path)?.unwrap_or_default();
+        // Read and check everything before touching anything, so a file we cannot read is
+        // never modified; then finish an interrupted checkpoint and cut a torn tail.
+        let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
         snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
-        let disk = Disk {
-            fs,
-            path,
-            counters: IoCounters::default(),
-            armed: None,
-            crash_action,
-        };
+        let mut wal = Wal::open(disk, &recovered, wal_settings)?;
+        let map = std::mem::take(&mut recovered.map);
+        let mut warnings = recovered.warnings;
         let backend = match durability {
-            Durability::Naive => Backend::Naive(Naive::new(disk)),
-            _ => Backend::Snapshot(Snapshot::new(disk)),
+            Durability::Wal => Backend::Wal(Box::new(wal)),
+            _ => {
+                // A mode without a log would never read it again: fold the log into the
+                // snapshot with a checkpoint (crash-safe), then remove the now-empty log.
+                if wal.has_log() {
+                    let records = wal.stats().records_since_checkpoint;
+                    wal.checkpoint(&map).map_err(|failure| failure.error)?;
+                    wal.remove_log()?;
+                    warnings.push(Warning::FoldedLog {
+                        path: path.clone(),
+                        records,
+                    });
+                }
+                let mut disk = wal.disk;
+                disk.counters = IoCounters::default();
+                match durability {
+                    Durability::Naive => Backend::Naive(Naive::new(disk)),
+                    _ => Backend::Snapshot(Snapshot::new(disk)),
+                }
+            }
         };
-        Ok(KvStore::with_backend(map, backend, durability, Some(lock)))
+        let mut store = KvStore::with_backend(map, backend, durability, Some(lock));
+        store.warnings = warnings;
+        Ok(store)
     }
 
     fn with_backend(
@@ -214,7 +288,9 @@ impl KvStore {
             durability,
             poisoned: None,
             commits: 0,
+            mutations: 0,
             last_commit: None,
+            warnings: Vec::new(),
             _lock: lock,
         }
     }
@@ -329,7 +405,9 @@ impl KvStore {
         match self.backend.commit(&self.map, &effective) {
             Ok(()) => {
                 self.commits += 1;
+                self.mutations += effective.len() as u64;
                 self.last_commit = Some(started.elapsed());
+                self.checkpoint_if_due();
                 Ok(())
             }
             Err(failure) => {
@@ -358,6 +436,51 @@ impl KvStore {
         }
     }
 
+    /// After a durable commit, checkpoints if the log has passed its threshold. The commit
+    /// is already durable in the log, so a failure here does not fail it: a failure that
+    /// leaves the disk unknown poisons the store, any other is kept for `stats` and
+    /// retried after the log grows by another threshold.
+    fn checkpoint_if_due(&mut self) {
+        let Backend::Wal(wal) = &mut self.backend else {
+            return;
+        };
+        if !wal.wants_checkpoint() {
+            return;
+        }
+        if let Err(failure) = wal.checkpoint(&self.map) {
+            wal.checkpoint_failed(&failure.error);
+            if failure.poisons {
+                self.poisoned = Some(failure.error.to_string());
+            }
+        }
+    }
+
+    /// Folds the log into a new snapshot and starts an empty log ([`Durability::Wal`]),
+    /// crash-safely: a crash at any step recovers exactly the committed state. In the
+    /// other modes the database file already is the whole state, so this does nothing.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let Backend::Wal(wal) = &mut self.backend else {
+            return Ok(());
+        };
+        match wal.checkpoint(&self.map) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                if failure.poisons {
+                    self.poisoned = Some(failure.error.to_string());
+                }
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// What recovery did or found when the store was opened (a torn tail cut off, an
+    /// interrupted checkpoint finished, ...), for the caller to show; the engine never
+    /// prints.
+    pub fn open_warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
     /// The durability mode.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -381,6 +504,10 @@ impl KvStore {
             Ok(Some(meta)) => Some(meta.len),
             _ => None,
         });
+        let wal = match &self.backend {
+            Backend::Wal(wal) => Some(wal.stats()),
+            _ => None,
+        };
         Stats {
             durability: self.durability,
             path: disk.map(|disk| disk.path.clone()),
@@ -391,6 +518,15 @@ impl KvStore {
             bytes_written: counters.bytes_written,
             last_commit: self.last_commit,
             poisoned: self.poisoned.clone(),
+            mutations: self.mutations,
+            zero_filled_bytes: counters.zero_filled,
+            bytes_per_mutation: (self.mutations > 0).then(|| {
+                (counters.bytes_written - counters.zero_filled) as f64 / self.mutations as f64
+            }),
+            log_size: wal.as_ref().map(|wal| wal.log_size),
+            log_records: wal.as_ref().map(|wal| wal.records_since_checkpoint),
+            checkpoints: wal.as_ref().map_or(0, |wal| wal.checkpoints),
+            checkpoint_error: wal.and_then(|wal| wal.last_checkpoint_error),
         }
     }
 

@@ -1,5 +1,5 @@
 //! API semantics, checked the same way in every mode: `in_memory()`, `open` with
-//! `Durability::Memory`, `Naive` and `Snapshot`. Where a mode keeps a file, each check is
+//! `Durability::Memory`, `Naive`, `Snapshot` and `Wal`. Where a mode keeps a file, each check is
 //! repeated after a reopen.
 
 mod common;

@@ -44,6 +44,7 @@ use simdisk::{Model, PATH, contents, disk, file_text, open, options};
 const MODES: &[(Durability, Expect)] = &[
     (Durability::Naive, Expect::Violations),
     (Durability::Snapshot, Expect::Safe),
+    (Durability::Wal, Expect::Safe),
 ];
 
 /// What the sweep of a mode must find.
@@ -162,7 +163,11 @@ impl Subject {
     fn open(&self, sim: &SimFs) -> kv_engine::Result<KvStore> {
         let options = Options::new()
             .durability(self.durability)
-            .fs((self.fs)(sim));
+            .fs((self.fs)(sim))
+            // Wal: small chunks, and a threshold the workloads pass, so that the sweep
+            // crashes inside log growth and checkpoints too.
+            .wal_chunk_bytes(1024)
+            .checkpoint_bytes(256);
         KvStore::open(PATH, options)
     }
 }

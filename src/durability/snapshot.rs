@@ -36,59 +36,70 @@ impl Snapshot {
 
     pub fn commit(&mut self, map: &Map) -> Result<(), CommitFailure> {
         serialise(map, &mut self.buf).map_err(CommitFailure::clean)?;
-        let disk = &mut self.disk;
-        let target = disk.path.clone();
-
-        // A rename installs the temp file's permission bits, so give it the target's.
-        let mode = match disk.fs.metadata(&target) {
-            Ok(Some(meta)) => meta.mode,
-            Ok(None) => NEW_FILE_MODE,
-            Err(err) => return Err(CommitFailure::clean(Error::io("stat", &target, err))),
-        };
-
-        let (temp_path, mut temp) = loop {
-            self.temp_counter += 1;
-            let candidate = files::temp_path(&target, self.temp_counter);
-            match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
-                Ok(file) => break (candidate, file),
-                // Left by an earlier store of this process id; never reuse it.
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(err) => {
-                    return Err(CommitFailure::clean(Error::io("create", candidate, err)));
-                }
-            }
-        };
-
-        // Until the rename, the database file is untouched: a failure here only has to
-        // clean up the temp file, and the store stays usable, except after a failed
-        // fsync, whose aftermath the kernel does not report reliably.
-        let written = disk.write_at(temp.as_mut(), &temp_path, 0, &self.buf);
-        if let Err(error) = written {
-            drop(temp);
-            let _ = disk.fs.remove(&temp_path); // Best effort: open removes strays anyway.
-            return Err(CommitFailure::clean(error));
-        }
-        disk.crash_point(CrashPoint::AfterTempWrite)?;
-        if let Err(error) = disk.sync_all(temp.as_mut(), &temp_path) {
-            drop(temp);
-            let _ = disk.fs.remove(&temp_path);
-            return Err(CommitFailure::poisoning(error));
-        }
-        drop(temp);
-        disk.crash_point(CrashPoint::AfterTempSync)?;
-
-        disk.fs.rename(&temp_path, &target).map_err(|err| {
-            CommitFailure::poisoning(Error::io(
-                format!("rename {} over", temp_path.display()),
-                &target,
-                err,
-            ))
-        })?;
-        disk.crash_point(CrashPoint::AfterRename)?;
-        // The rename is not durable until the directory is: without this a power loss
-        // can bring back the old file after we acknowledged the new one.
-        disk.sync_dir().map_err(CommitFailure::poisoning)
+        install(&mut self.disk, &self.buf, &mut self.temp_counter)
     }
+}
+
+/// Replaces the database file with `bytes`, crash-safely: temp file → write → fsync →
+/// rename → fsync the directory. When it returns `Ok` the new contents are durable; a crash
+/// at any step leaves the old file or the new one, never a mix. `temp_counter` keeps this
+/// process's temp names apart. Also the heart of a write-ahead-log checkpoint.
+pub(crate) fn install(
+    disk: &mut Disk,
+    bytes: &[u8],
+    temp_counter: &mut u64,
+) -> Result<(), CommitFailure> {
+    let target = disk.path.clone();
+
+    // A rename installs the temp file's permission bits, so give it the target's.
+    let mode = match disk.fs.metadata(&target) {
+        Ok(Some(meta)) => meta.mode,
+        Ok(None) => NEW_FILE_MODE,
+        Err(err) => return Err(CommitFailure::clean(Error::io("stat", &target, err))),
+    };
+
+    let (temp_path, mut temp) = loop {
+        *temp_counter += 1;
+        let candidate = files::temp_path(&target, *temp_counter);
+        match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
+            Ok(file) => break (candidate, file),
+            // Left by an earlier store of this process id; never reuse it.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(CommitFailure::clean(Error::io("create", candidate, err)));
+            }
+        }
+    };
+
+    // Until the rename, the database file is untouched: a failure here only has to
+    // clean up the temp file, and the store stays usable, except after a failed
+    // fsync, whose aftermath the kernel does not report reliably.
+    let written = disk.write_at(temp.as_mut(), &temp_path, 0, bytes);
+    if let Err(error) = written {
+        drop(temp);
+        let _ = disk.fs.remove(&temp_path); // Best effort: open removes strays anyway.
+        return Err(CommitFailure::clean(error));
+    }
+    disk.crash_point(CrashPoint::AfterTempWrite)?;
+    if let Err(error) = disk.sync_all(temp.as_mut(), &temp_path) {
+        drop(temp);
+        let _ = disk.fs.remove(&temp_path);
+        return Err(CommitFailure::poisoning(error));
+    }
+    drop(temp);
+    disk.crash_point(CrashPoint::AfterTempSync)?;
+
+    disk.fs.rename(&temp_path, &target).map_err(|err| {
+        CommitFailure::poisoning(Error::io(
+            format!("rename {} over", temp_path.display()),
+            &target,
+            err,
+        ))
+    })?;
+    disk.crash_point(CrashPoint::AfterRename)?;
+    // The rename is not durable until the directory is: without this a power loss
+    // can bring back the old file after we acknowledged the new one.
+    disk.sync_dir().map_err(CommitFailure::poisoning)
 }
 
 /// Serialises `map` as one compact JSON object and a newline into `buf`, replacing its
@@ -103,13 +114,20 @@ pub(crate) fn serialise(map: &Map, buf: &mut Vec<u8>) -> Result<()> {
 
 /// Loads the snapshot at `path`: `Ok(None)` if there is no file. Anything that is not a
 /// UTF-8 JSON object is an error naming the file and the position; the file is only read.
+#[allow(dead_code)] // Open now reads through `wal::recovery`; kept for other readers.
 pub(crate) fn load(fs: &dyn Fs, path: &Path) -> Result<Option<Map>> {
     let bytes = match fs.read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(Error::io("read", path, err)),
     };
-    let text = std::str::from_utf8(&bytes).map_err(|err| Error::NotUtf8 {
+    parse(path, &bytes).map(Some)
+}
+
+/// Parses the snapshot `bytes` read from `path`. Anything that is not a UTF-8 JSON object
+/// is an error naming the file and the position.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
+    let text = std::str::from_utf8(bytes).map_err(|err| Error::NotUtf8 {
         path: path.to_path_buf(),
         offset: err.valid_up_to(),
     })?;
@@ -129,7 +147,7 @@ pub(crate) fn load(fs: &dyn Fs, path: &Path) -> Result<Option<Map>> {
     // The common case parses straight into the map; anything else is parsed as a value
     // only to say precisely what it is.
     if text.trim_start().starts_with('{') {
-        return serde_json::from_str::<Map>(text).map(Some).map_err(syntax);
+        return serde_json::from_str::<Map>(text).map_err(syntax);
     }
     let value: Value = serde_json::from_str(text).map_err(syntax)?;
     Err(Error::NotAnObject {

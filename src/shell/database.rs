@@ -795,9 +795,11 @@ mod tests {
             "stat db.json".into(),
             "lock db.json.lock".into(),
             "read 0 B db.json".into(),
+            "read 0 B db.json.wal.next".into(),
+            "read 0 B db.json.wal".into(),
             "list .".into(),
             "directory fsync .".into(),
-            "12 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
+            "14 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
         ];
         assert_eq!(trace.len(), expected.len(), "{out}");
         for (line, prefix) in trace.iter().zip(expected.drain(..)) {

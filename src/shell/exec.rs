@@ -82,7 +82,7 @@ pub enum Outcome {
     /// The whole store as one JSON object (`dump`).
     Dump(Value),
     /// Counters and sizes (`stats`).
-    Stats(Stats),
+    Stats(Box<Stats>),
     /// The crash points of `mode` (`crash`).
     CrashPoints {
         mode: Durability,
@@ -187,7 +187,7 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
                 .map(|(key, value)| (key.to_string(), value.clone()))
                 .collect::<Map<String, Value>>(),
         )),
-        Command::Stats => Outcome::Stats(db.store_mut()?.stats()),
+        Command::Stats => Outcome::Stats(Box::new(db.store_mut()?.stats())),
     })
 }
 

@@ -609,7 +609,7 @@ mod tests {
             Outcome::Value(json!("x")),
             Outcome::Missing,
             Outcome::Done,
-            Outcome::Stats(KvStore::in_memory().stats()),
+            Outcome::Stats(Box::new(KvStore::in_memory().stats())),
             Outcome::Help(None),
         ];
         for outcome in &outcomes {
@@ -673,7 +673,7 @@ mod tests {
 
     #[test]
     fn stats_are_aligned_name_value_lines() {
-        let text = plain(&Outcome::Stats(KvStore::in_memory().stats()));
+        let text = plain(&Outcome::Stats(Box::new(KvStore::in_memory().stats())));
         assert_eq!(
             text,
             "mode:          memory\n\
@@ -691,7 +691,7 @@ mod tests {
     fn stats_say_when_a_store_refuses_writes() {
         let mut stats = KvStore::in_memory().stats();
         stats.poisoned = Some("cannot fsync db.json: Input/output error".to_string());
-        let text = plain(&Outcome::Stats(stats));
+        let text = plain(&Outcome::Stats(Box::new(stats)));
         assert!(
             text.ends_with(
                 "writes:        REFUSED until reopened: cannot fsync db.json: Input/output error\n"

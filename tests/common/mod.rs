@@ -23,13 +23,15 @@ pub enum Flavour {
     MemoryOnPath,
     Naive,
     Snapshot,
+    Wal,
 }
 
-pub const ALL_FLAVOURS: [Flavour; 4] = [
+pub const ALL_FLAVOURS: [Flavour; 5] = [
     Flavour::InMemory,
     Flavour::MemoryOnPath,
     Flavour::Naive,
     Flavour::Snapshot,
+    Flavour::Wal,
 ];
 
 /// A store under test, with the directory it lives in (kept alive as long as it is).
@@ -49,6 +51,7 @@ impl Fixture {
             Flavour::MemoryOnPath => open(&path, Durability::Memory),
             Flavour::Naive => open(&path, Durability::Naive),
             Flavour::Snapshot => open(&path, Durability::Snapshot),
+            Flavour::Wal => open(&path, Durability::Wal),
         };
         Fixture {
             flavour,
@@ -60,7 +63,10 @@ impl Fixture {
 
     /// Whether the store writes a file that a reopen reads back.
     pub fn persists(&self) -> bool {
-        matches!(self.flavour, Flavour::Naive | Flavour::Snapshot)
+        matches!(
+            self.flavour,
+            Flavour::Naive | Flavour::Snapshot | Flavour::Wal
+        )
     }
 
     /// Drops the store and opens the same database again in the same mode (file modes only).
@@ -68,6 +74,7 @@ impl Fixture {
         let mode = match self.flavour {
             Flavour::Naive => Durability::Naive,
             Flavour::Snapshot => Durability::Snapshot,
+            Flavour::Wal => Durability::Wal,
             other => panic!("{other:?} has nothing to reopen"),
         };
         // Replace first so the old store (and its lock) is gone before the new open.

@@ -27,6 +27,10 @@ pub fn options(sim: &SimFs, durability: Durability) -> Options {
     Options::new()
         .durability(durability)
         .fs(Arc::new(sim.clone()))
+        // Wal: small chunks, and a threshold the workloads pass, so that the sweep crashes
+        // inside log growth and checkpoints too.
+        .wal_chunk_bytes(1024)
+        .checkpoint_bytes(256)
 }
 
 /// Opens the store at [`PATH`] on `sim`.

@@ -1,0 +1,544 @@
+//! Stage 3: a write-ahead log with checkpoints.
+//!
+//! Files: `PATH` (the snapshot, a plain JSON object), `PATH.wal` (the log: a header naming
+//! the snapshot it continues, then one record per mutation), `PATH.wal.next` (the log a
+//! checkpoint prepares). Formats in [`record`]; reading back in [`recovery`]; `check` and
+//! `repair` in [`repair`].
+//!
+//! # Append (one commit = one batch = one sync)
+//!
+//! 1. Encode the batch's records, numbered on from the last sequence number; the last one
+//!    carries the commit flag.
+//! 2. If they do not fit in the preallocated space, extend the file by a chunk of real
+//!    zeros and `fsync` it (once per chunk: writing inside already-allocated, already-synced
+//!    space lets every later `fdatasync` skip the metadata commit an append would cost).
+//! 3. Write the records at the end of the last commit. *Crash point `mid-append`*: half
+//!    written. *Crash point `after-append`*: all written, not synced.
+//! 4. `fdatasync` the log. Only then does the commit return `Ok` and memory show it.
+//!
+//! A crash before step 4 completes leaves, after the last acknowledged commit, zeros, a
+//! prefix of the new records, or all of them: recovery applies a commit only when its last
+//! record is present and valid, and cuts anything else off as a torn tail (never
+//! acknowledged). A failed write or sync leaves the tail unknown and poisons the store.
+//!
+//! # Checkpoint (the log passed its threshold, or `KvStore::checkpoint`)
+//!
+//! 1. Serialise the map; its snapshot id is (length, CRC32C) of those bytes.
+//! 2. Create `PATH.wal.next` holding a header (generation + 1, base sequence number = the
+//!    last one committed, the new snapshot's id) and a chunk of zeros; `fsync` it.
+//! 3. `fsync` the directory, so `PATH.wal.next` is durable before anything relies on it.
+//! 4. Install the snapshot with stage 2's protocol (temp file, write, fsync, rename over
+//!    `PATH`, fsync the directory). *Crash point `mid-checkpoint`* just after.
+//! 5. Rename `PATH.wal.next` over `PATH.wal`; `fsync` the directory.
+//!
+//! What recovery finds after a crash at each step:
+//!
+//! | crash during/after | on disk | recovery |
+//! | --- | --- | --- |
+//! | 1–3 | old snapshot, old log, maybe a (partial) `.next` naming a snapshot not on disk | replays the old log; deletes `.next` |
+//! | 4, before the rename is durable | the same, plus maybe a temp file | the same; deletes the temp file |
+//! | 4, after the rename (`mid-checkpoint`) | new snapshot, old log, `.next` naming the new snapshot | `.next` names the snapshot on disk, so the snapshot holds every record of the old log: renames `.next` over the log, replays nothing twice |
+//! | 5, rename not yet durable | either of the two rows above | as above |
+//! | after 5 | new snapshot, new empty log | replays the new log |
+//!
+//! The old log's header names the old snapshot, so recovery never pairs a log with a
+//! snapshot it does not continue: a snapshot edited or replaced by hand is refused rather
+//! than silently combined with the wrong records.
+
+use std::path::PathBuf;
+
+pub(crate) mod record;
+pub(crate) mod recovery;
+pub(crate) mod repair;
+
+use record::{HEADER_LEN, Header, SnapshotId};
+use recovery::{Analysis, LogChoice, NextLog, Tail, Warning};
+
+use super::{CommitFailure, Disk, Map, Mutation, snapshot};
+use crate::crash::CrashPoint;
+use crate::error::{Error, Result};
+use crate::files::{self, NEW_FILE_MODE};
+use crate::fs::{FsFile, OpenMode};
+
+/// Default log size past which a commit triggers a checkpoint. A checkpoint rewrites the
+/// whole snapshot, so it is taken only once the log is at least as big as the snapshot
+/// (see [`WalSettings::threshold`]): the bytes written per mutation then stay bounded by a
+/// small multiple of the record size, however big the store grows. 64 MiB keeps small
+/// stores from rewriting their snapshot often, while bounding the replay on open to a few
+/// hundred thousand records (well under a second in a release build).
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// Default size of the zero-filled chunks the log grows by. One extra `fsync` per chunk
+/// buys `fdatasync`s that commit no metadata for the thousands of records that fit in it.
+pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Tunables of the log, from `Options`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WalSettings {
+    pub checkpoint_bytes: u64,
+    pub chunk_bytes: u64,
+}
+
+impl Default for WalSettings {
+    fn default() -> Self {
+        WalSettings {
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+        }
+    }
+}
+
+impl WalSettings {
+    /// The log size that triggers a checkpoint: the configured size, or the snapshot's
+    /// size if that is larger, so a checkpoint's cost is paid for by as many logged bytes.
+    fn threshold(&self, snapshot_len: u64) -> u64 {
+        self.checkpoint_bytes.max(snapshot_len)
+    }
+}
+
+/// The open log file.
+#[derive(Debug)]
+struct LiveLog {
+    file: Box<dyn FsFile>,
+    path: PathBuf,
+    header: Header,
+    /// Where the next record goes.
+    end: u64,
+    /// The file's length: bytes from `end` up to here are zeros that were synced.
+    allocated: u64,
+}
+
+/// The write-ahead-log backend.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    pub disk: Disk,
+    settings: WalSettings,
+    /// `None` until the first commit or checkpoint creates the log.
+    log: Option<LiveLog>,
+    /// The snapshot on disk, which the log continues.
+    snapshot_id: SnapshotId,
+    snapshot_len: u64,
+    /// The last committed sequence number.
+    last_seq: u64,
+    /// The generation of the current (or last) log.
+    generation: u64,
+    /// Records appended since the last checkpoint (including those replayed on open).
+    records_since_checkpoint: u64,
+    checkpoints: u64,
+    /// After a checkpoint failed without poisoning, the next is tried once the log has
+    /// grown to this size rather than on every commit.
+    retry_checkpoint_at: u64,
+    last_checkpoint_error: Option<String>,
+    buf: Vec<u8>,
+    snapshot_buf: Vec<u8>,
+    temp_counter: u64,
+}
+
+/// Counters the store folds into `Stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WalStats {
+    pub log_size: u64,
+    pub records_since_checkpoint: u64,
+    pub checkpoints: u64,
+    pub last_checkpoint_error: Option<String>,
+}
+
+/// How far open may change the files while recovering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecoveryMode {
+    /// Finish or abandon an interrupted checkpoint and cut a torn tail (holding the lock).
+    Repair,
+    /// Change nothing (a memory store reading a database it does not own).
+    ReadOnly,
+}
+
+/// The result of recovering a database on open.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub map: Map,
+    pub warnings: Vec<Warning>,
+    analysis: Analysis,
+}
+
+/// Reads the snapshot and the log, refuses damage that is not a torn tail (changing
+/// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
+/// checkpoint and cuts a torn tail off before anything new can be appended.
+pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> {
+    let mut analysis = recovery::analyse(disk.fs.as_ref(), &disk.path)?;
+    if let Some(refusal) = analysis.refusal() {
+        return Err(refusal);
+    }
+    let map = std::mem::take(&mut analysis.map);
+    let mut warnings = Vec::new();
+    let wal_path = files::wal_path(&disk.path);
+    let next_path = files::wal_next_path(&disk.path);
+    let read_only = mode == RecoveryMode::ReadOnly;
+
+    let has_log = matches!(analysis.log, LogChoice::Log(_)) || analysis.next != NextLog::Absent;
+    if !read_only && has_log {
+        // A killed process may have left renames visible but not durable (a snapshot a
+        // checkpoint installed, a first log put in place). Recovery builds on what it
+        // sees, so make those durable before changing anything or appending anything.
+        disk.sync_dir()?;
+    }
+
+    match analysis.next {
+        NextLog::Absent => {}
+        NextLog::Finish => {
+            if !read_only {
+                // A process killed while creating its first log leaves a `.next` that names
+                // the snapshot on disk but was never synced: sync it before relying on it.
+                let mut next = disk
+                    .fs
+                    .open(&next_path, OpenMode::Existing)
+                    .map_err(|err| Error::io("open", &next_path, err))?;
+                disk.sync_all(next.as_mut(), &next_path)?;
+                drop(next);
+                disk.fs.rename(&next_path, &wal_path).map_err(|err| {
+                    Error::io(
+                        format!("rename {} over", next_path.display()),
+                        &wal_path,
+                        err,
+                    )
+                })?;
+                disk.sync_dir()?;
+                if let LogChoice::Log(scan) = &mut analysis.log {
+                    scan.path = wal_path.clone();
+                }
+            }
+            warnings.push(Warning::FinishedCheckpoint {
+                path: disk.path.clone(),
+            });
+        }
+        NextLog::Abandon => {
+            if !read_only {
+                disk.fs
+                    .remove(&next_path)
+                    .map_err(|err| Error::io("remove", &next_path, err))?;
+                disk.sync_dir()?;
+            }
+            warnings.push(Warning::AbandonedCheckpoint {
+                path: disk.path.clone(),
+            });
+        }
+    }
+
+    if let LogChoice::Log(scan) = &analysis.log
+        && let Tail::Torn {
+            offset,
+            bytes,
+            reason,
+        } = &scan.tail
+    {
+        if read_only {
+            warnings.push(Warning::TornTailLeft {
+                path: scan.path.clone(),
+                offset: *offset,
+                bytes: *bytes,
+            });
+        } else {
+            // Zero the torn bytes (rather than truncating) so the preallocated space stays
+            // allocated, and make that durable before anything new is appended: appending
+            // after garbage would turn it into corruption in the middle of the log.
+            let mut file = disk
+                .fs
+                .open(&scan.path, OpenMode::Existing)
+                .map_err(|err| Error::io("open", &scan.path, err))?;
+            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes)
+                .map_err(|err| Error::io("cut the torn tail of", &scan.path, err))?;
+            warnings.push(Warning::TornTail {
+                path: scan.path.clone(),
+                offset: *offset,
+                bytes: *bytes,
+                reason: reason.clone(),
+            });
+        }
+    }
+    Ok(Recovered {
+        map,
+        warnings,
+        analysis,
+    })
+}
+
+/// Writes `len` zeros at `offset`, in bounded pieces.
+fn zero_range(
+    disk: &mut Disk,
+    file: &mut dyn FsFile,
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+) -> Result<()> {
+    const PIECE: u64 = 1 << 20;
+    let zeros = vec![0u8; len.min(PIECE) as usize];
+    let mut done = 0;
+    while done < len {
+        let piece = (len - done).min(PIECE) as usize;
+        disk.write_at(file, path, offset + done, &zeros[..piece])?;
+        disk.counters.zero_filled += piece as u64;
+        done += piece as u64;
+    }
+    Ok(())
+}
+
+impl Wal {
+    /// The backend for a database just recovered with [`recover`] in
+    /// [`RecoveryMode::Repair`] (the lock held).
+    pub fn open(mut disk: Disk, recovered: &Recovered, settings: WalSettings) -> Result<Self> {
+        let analysis = &recovered.analysis;
+        let snapshot_len = analysis.snapshot_len.unwrap_or(0);
+        let (log, last_seq, generation, records) = match analysis.scan() {
+            None => (None, 0, 0, 0),
+            Some(scan) => {
+                let path = files::wal_path(&disk.path);
+                let file = disk
+                    .fs
+                    .open(&path, OpenMode::Existing)
+                    .map_err(|err| Error::io("open", &path, err))?;
+                let allocated = file.size().map_err(|err| Error::io("stat", &path, err))?;
+                let log = LiveLog {
+                    file,
+                    path,
+                    header: scan.header,
+                    end: scan.end,
+                    allocated,
+                };
+                (
+                    Some(log),
+                    scan.last_seq,
+                    scan.header.generation,
+                    scan.records,
+                )
+            }
+        };
+        // Opening reads and repairs; its I/O is not the workload's.
+        disk.counters = Default::default();
+        Ok(Wal {
+            disk,
+            settings,
+            log,
+            snapshot_id: analysis.snapshot_id,
+            snapshot_len,
+            last_seq,
+            generation,
+            records_since_checkpoint: records,
+            checkpoints: 0,
+            retry_checkpoint_at: 0,
+            last_checkpoint_error: None,
+            buf: Vec::new(),
+            snapshot_buf: Vec::new(),
+            temp_counter: 0,
+        })
+    }
+
+    /// Whether a log file exists (or will, once created).
+    pub fn has_log(&self) -> bool {
+        self.log.is_some()
+    }
+
+    pub fn stats(&self) -> WalStats {
+        WalStats {
+            log_size: self.log.as_ref().map_or(0, |log| log.end),
+            records_since_checkpoint: self.records_since_checkpoint,
+            checkpoints: self.checkpoints,
+            last_checkpoint_error: self.last_checkpoint_error.clone(),
+        }
+    }
+
+    /// Appends `batch` to the log and makes it durable (see the module doc).
+    pub fn commit(&mut self, batch: &[Mutation]) -> Result<(), CommitFailure> {
+        if self.log.is_none() {
+            self.start_log(self.snapshot_id)?;
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Err(CommitFailure::clean(Error::io(
+                "append to",
+                files::wal_path(&self.disk.path),
+                std::io::Error::other("the log is not open"),
+            )));
+        };
+        let disk = &mut self.disk;
+        self.buf.clear();
+        record::encode_batch(
+            batch,
+            self.last_seq + 1,
+            log.header.generation,
+            &mut self.buf,
+        )
+        .map_err(|err| {
+            CommitFailure::clean(Error::io(
+                "encode a record for",
+                &log.path,
+                std::io::Error::other(err),
+            ))
+        })?;
+        let new_end = log.end + self.buf.len() as u64;
+        if new_end > log.allocated {
+            let chunk = self.settings.chunk_bytes.max(1);
+            let target = new_end.div_ceil(chunk) * chunk;
+            // The zeros mean nothing yet, so a failed write leaves the log as it was; a
+            // failed fsync does not (the kernel may have dropped dirty pages).
+            zero_range(
+                disk,
+                log.file.as_mut(),
+                &log.path,
+                log.allocated,
+                target - log.allocated,
+            )
+            .map_err(CommitFailure::clean)?;
+            disk.sync_all(log.file.as_mut(), &log.path)
+                .map_err(CommitFailure::poisoning)?;
+            log.allocated = target;
+        }
+        if disk.armed == Some(CrashPoint::MidAppend) {
+            let half = &self.buf[..self.buf.len() / 2];
+            disk.write_at(log.file.as_mut(), &log.path, log.end, half)
+                .map_err(CommitFailure::poisoning)?;
+            disk.crash_point(CrashPoint::MidAppend)?;
+        }
+        // From here a failure leaves the log's tail unknown: poison.
+        disk.write_at(log.file.as_mut(), &log.path, log.end, &self.buf)
+            .map_err(CommitFailure::poisoning)?;
+        disk.crash_point(CrashPoint::AfterAppend)?;
+        disk.sync_data(log.file.as_mut(), &log.path)
+            .map_err(CommitFailure::poisoning)?;
+        log.end = new_end;
+        self.last_seq += batch.len() as u64;
+        self.records_since_checkpoint += batch.len() as u64;
+        Ok(())
+    }
+
+    /// Whether the log has grown enough that the store should checkpoint after a commit.
+    pub fn wants_checkpoint(&self) -> bool {
+        let size = self.log.as_ref().map_or(0, |log| log.end);
+        size >= self.settings.threshold(self.snapshot_len) && size >= self.retry_checkpoint_at
+    }
+
+    /// Notes a checkpoint that failed without poisoning, so the next attempt waits for the
+    /// log to grow by another threshold rather than slowing every commit.
+    pub fn checkpoint_failed(&mut self, error: &Error) {
+        let size = self.log.as_ref().map_or(0, |log| log.end);
+        self.retry_checkpoint_at = size + self.settings.threshold(self.snapshot_len);
+        self.last_checkpoint_error = Some(error.to_string());
+    }
+
+    /// Writes `map` as the new snapshot and starts a fresh log (see the module doc).
+    pub fn checkpoint(&mut self, map: &Map) -> Result<(), CommitFailure> {
+        if self.log.is_some() && self.records_since_checkpoint == 0 {
+            // The snapshot already holds everything and the log continues it: rewriting
+            // both would change nothing.
+            return Ok(());
+        }
+        snapshot::serialise(map, &mut self.snapshot_buf).map_err(CommitFailure::clean)?;
+        let id = SnapshotId::of(Some(&self.snapshot_buf));
+        let next = self.prepare_next_log(id)?;
+        if let Err(failure) =
+            snapshot::install(&mut self.disk, &self.snapshot_buf, &mut self.temp_counter)
+        {
+            if !failure.poisons {
+                // The snapshot on disk is still the old one, so recovery would delete this
+                // unused log anyway; tidy up now.
+                let next_path = files::wal_next_path(&self.disk.path);
+                drop(next);
+                let _ = self.disk.fs.remove(&next_path);
+            }
+            return Err(failure);
+        }
+        self.disk.crash_point(CrashPoint::MidCheckpoint)?;
+        self.snapshot_id = id;
+        self.snapshot_len = self.snapshot_buf.len() as u64;
+        self.switch_to(next)?;
+        self.records_since_checkpoint = 0;
+        self.checkpoints += 1;
+        self.retry_checkpoint_at = 0;
+        self.last_checkpoint_error = None;
+        // The snapshot of a big store is big; don't hold its memory between checkpoints.
+        self.snapshot_buf = Vec::new();
+        Ok(())
+    }
+
+    /// Creates the first log, continuing the snapshot `id` already on disk.
+    fn start_log(&mut self, id: SnapshotId) -> Result<(), CommitFailure> {
+        let next = self.prepare_next_log(id)?;
+        self.switch_to(next)
+    }
+
+    /// Steps 2 and 3 of a checkpoint: a durable `PATH.wal.next` whose header names the
+    /// snapshot `id` and the last committed sequence number.
+    fn prepare_next_log(&mut self, id: SnapshotId) -> Result<LiveLog, CommitFailure> {
+        let header = Header {
+            generation: self.generation + 1,
+            base_seq: self.last_seq,
+            snapshot: id,
+        };
+        let path = files::wal_next_path(&self.disk.path);
+        let disk = &mut self.disk;
+        // The log holds the same data as the snapshot, so it gets the same permissions.
+        let mode = match disk.fs.metadata(&disk.path) {
+            Ok(Some(meta)) => meta.mode,
+            _ => NEW_FILE_MODE,
+        };
+        // A leftover from a checkpoint that failed earlier names a snapshot that was never
+        // installed, so it is garbage; replacing it lets `CreateNew` set the exact mode.
+        match disk.fs.remove(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(CommitFailure::clean(Error::io("remove", &path, err))),
+        }
+        let mut file = disk
+            .fs
+            .open(&path, OpenMode::CreateNew { mode })
+            .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
+        let allocated = self.settings.chunk_bytes.max(HEADER_LEN as u64);
+        disk.write_at(file.as_mut(), &path, 0, &header.encode())
+            .map_err(CommitFailure::clean)?;
+        zero_range(
+            disk,
+            file.as_mut(),
+            &path,
+            HEADER_LEN as u64,
+            allocated - HEADER_LEN as u64,
+        )
+        .map_err(CommitFailure::clean)?;
+        disk.sync_all(file.as_mut(), &path)
+            .map_err(CommitFailure::poisoning)?;
+        // The new log must be durable before a snapshot that relies on it is installed:
+        // a snapshot without its log would not match the old log's header.
+        disk.sync_dir().map_err(CommitFailure::poisoning)?;
+        Ok(LiveLog {
+            file,
+            path,
+            header,
+            end: HEADER_LEN as u64,
+            allocated,
+        })
+    }
+
+    /// Step 5 of a checkpoint: rename `PATH.wal.next` over `PATH.wal` and make it durable.
+    fn switch_to(&mut self, mut next: LiveLog) -> Result<(), CommitFailure> {
+        let wal_path = files::wal_path(&self.disk.path);
+        self.disk.fs.rename(&next.path, &wal_path).map_err(|err| {
+            CommitFailure::poisoning(Error::io(
+                format!("rename {} over", next.path.display()),
+                &wal_path,
+                err,
+            ))
+        })?;
+        self.disk.sync_dir().map_err(CommitFailure::poisoning)?;
+        next.path = wal_path;
+        self.generation = next.header.generation;
+        self.log = Some(next);
+        Ok(())
+    }
+
+    /// Removes the log after a checkpoint, for a store leaving WAL mode: the snapshot now
+    /// holds everything, and the empty log names it, so a crash at any point is harmless.
+    pub fn remove_log(&mut self) -> Result<()> {
+        self.log = None;
+        let wal_path = files::wal_path(&self.disk.path);
+        self.disk
+            .fs
+            .remove(&wal_path)
+            .map_err(|err| Error::io("remove", &wal_path, err))?;
+        self.disk.sync_dir()
+    }
+}

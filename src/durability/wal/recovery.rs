@@ -1,0 +1,492 @@
+//! Reading a database back: the snapshot, an interrupted checkpoint's new log, and the log,
+//! replayed in order, with the end of the log classified as clean, torn or corrupt.
+//!
+//! Everything here only reads. [`analyse`] decides; the callers (open, `check`, `repair`)
+//! act on the decision, so a file we refuse is never touched.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::record::{self, Frame, HEADER_LEN, Header, MIN_RECORD, Op, SnapshotId};
+use crate::durability::Map;
+use crate::durability::snapshot;
+use crate::error::{Error, Result};
+use crate::files;
+use crate::fs::Fs;
+
+/// Something recovery did or found that the user should hear about; the engine never
+/// prints, so the shell shows these (see `KvStore::open_warnings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// An incomplete or damaged commit at the very end of the log (what a crash during an
+    /// append leaves) was cut off: those mutations had never been acknowledged.
+    TornTail {
+        /// The log file.
+        path: PathBuf,
+        /// Where the dropped bytes started.
+        offset: u64,
+        /// How many bytes were dropped.
+        bytes: u64,
+        /// What was wrong with them.
+        reason: String,
+    },
+    /// A checkpoint had installed its snapshot when the process stopped; open finished it
+    /// by switching to the new, empty log.
+    FinishedCheckpoint { path: PathBuf },
+    /// A checkpoint had not installed its snapshot when the process stopped; open deleted
+    /// its unused new log. Nothing was lost.
+    AbandonedCheckpoint { path: PathBuf },
+    /// The store was opened in a mode without a log, so the log's contents were folded
+    /// into the snapshot and the log removed.
+    FoldedLog { path: PathBuf, records: u64 },
+    /// Opened read-only (in memory): a torn tail was skipped but left on disk.
+    TornTailLeft {
+        path: PathBuf,
+        offset: u64,
+        bytes: u64,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::TornTail {
+                path,
+                offset,
+                bytes,
+                reason,
+            } => write!(
+                f,
+                "{}: cut off a torn tail of {bytes} bytes at offset {offset} ({reason}); \
+                 it held only unacknowledged writes",
+                path.display()
+            ),
+            Warning::FinishedCheckpoint { path } => write!(
+                f,
+                "{}: finished a checkpoint that was interrupted after writing its snapshot",
+                path.display()
+            ),
+            Warning::AbandonedCheckpoint { path } => write!(
+                f,
+                "{}: removed the new log of a checkpoint interrupted before its snapshot was installed",
+                path.display()
+            ),
+            Warning::FoldedLog { path, records } => write!(
+                f,
+                "{}: folded {records} logged mutations into the snapshot and removed the log",
+                path.display()
+            ),
+            Warning::TornTailLeft {
+                path,
+                offset,
+                bytes,
+            } => write!(
+                f,
+                "{}: ignored a torn tail of {bytes} bytes at offset {offset} (left on disk: opened read-only)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// How the written part of a log ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Zeros (or the end of the file) right after the last commit.
+    Clean,
+    /// Bytes after the last commit that hold no complete, valid commit, and nothing valid
+    /// after them: a crash during an append.
+    Torn {
+        offset: u64,
+        bytes: u64,
+        reason: String,
+    },
+    /// Damage that is not a torn tail: a bad record with a valid one after it, a gap in
+    /// sequence numbers, or a valid record that cannot be applied.
+    Corrupt {
+        /// The first bad byte found.
+        offset: u64,
+        reason: String,
+        /// Where a repair cuts: the end of the last good commit.
+        cut: u64,
+        /// Bytes from `cut` to the last non-zero byte of the file.
+        bytes: u64,
+        /// Valid records found after the damage, which a repair would drop.
+        records_after: u64,
+    },
+}
+
+/// One log file, read and replayed.
+#[derive(Debug, Clone)]
+pub(crate) struct LogScan {
+    pub path: PathBuf,
+    pub header: Header,
+    /// Records of complete commits applied.
+    pub records: u64,
+    pub last_seq: u64,
+    /// Where the next record goes: the end of the last complete commit.
+    pub end: u64,
+    pub file_len: u64,
+    pub tail: Tail,
+    /// CRC32C of the whole file, so a repair can tell the file has not changed since its
+    /// plan was made.
+    pub fingerprint: u32,
+}
+
+/// What recovery makes of the files beside `PATH.wal.next`, the log a checkpoint prepares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextLog {
+    /// There is none.
+    Absent,
+    /// It names the snapshot on disk: the checkpoint got past installing its snapshot, so
+    /// this is the live log and must be renamed over `PATH.wal`.
+    Finish,
+    /// It does not: the checkpoint never installed its snapshot; delete it.
+    Abandon,
+}
+
+/// Why the log cannot be used at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub path: PathBuf,
+    pub reason: String,
+    pub file_len: u64,
+}
+
+/// The log recovery continues from.
+#[derive(Debug, Clone)]
+pub(crate) enum LogChoice {
+    /// No log: the snapshot is everything.
+    None,
+    Log(LogScan),
+    /// The header is damaged, or names another snapshot.
+    Unusable(Unusable),
+}
+
+/// Everything recovery needs to know, found without changing anything.
+#[derive(Debug, Clone)]
+pub(crate) struct Analysis {
+    /// The snapshot's length, if there is one.
+    pub snapshot_len: Option<u64>,
+    pub snapshot_id: SnapshotId,
+    /// The snapshot with every complete, valid commit of the log applied.
+    pub map: Map,
+    pub next: NextLog,
+    pub log: LogChoice,
+}
+
+impl Analysis {
+    /// The error that refuses to open, if the files are not a recoverable state.
+    pub fn refusal(&self) -> Option<Error> {
+        match &self.log {
+            LogChoice::Unusable(unusable) => Some(Error::Corrupt {
+                path: unusable.path.clone(),
+                offset: 0,
+                reason: unusable.reason.clone(),
+            }),
+            LogChoice::Log(LogScan {
+                path,
+                tail: Tail::Corrupt { offset, reason, .. },
+                ..
+            }) => Some(Error::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The log scan, if there is a usable log.
+    pub fn scan(&self) -> Option<&LogScan> {
+        match &self.log {
+            LogChoice::Log(scan) => Some(scan),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a file that may be missing.
+pub(crate) fn read_optional(fs: &dyn Fs, path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs.read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Error::io("read", path, err)),
+    }
+}
+
+/// Reads the snapshot at `path` and the logs beside it, and replays them. Fails only if a
+/// file cannot be read or the snapshot cannot be parsed; damage in the log is reported in
+/// the result (see [`Analysis::refusal`]).
+pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
+    let snapshot_bytes = read_optional(fs, path)?;
+    let mut map = match &snapshot_bytes {
+        Some(bytes) => snapshot::parse(path, bytes)?,
+        None => Map::new(),
+    };
+    let snapshot_id = SnapshotId::of(snapshot_bytes.as_deref());
+    let snapshot_len = snapshot_bytes.as_ref().map(|bytes| bytes.len() as u64);
+    drop(snapshot_bytes);
+
+    let wal_path = files::wal_path(path);
+    let next_path = files::wal_next_path(path);
+    let next_bytes = read_optional(fs, &next_path)?;
+    let next_header = next_bytes
+        .as_deref()
+        .and_then(|bytes| Header::decode(bytes).ok());
+
+    // A checkpoint writes and syncs its new log before it installs the snapshot that log
+    // names, so a new log naming the snapshot on disk means the snapshot was installed:
+    // the old log's records are all inside it, and only the new log may be replayed.
+    if let (Some(bytes), Some(header)) = (&next_bytes, next_header)
+        && header.snapshot == snapshot_id
+    {
+        let scan = scan(&next_path, bytes, header, &mut map);
+        return Ok(Analysis {
+            snapshot_len,
+            snapshot_id,
+            map,
+            next: NextLog::Finish,
+            log: LogChoice::Log(scan),
+        });
+    }
+    let next = if next_bytes.is_some() {
+        NextLog::Abandon
+    } else {
+        NextLog::Absent
+    };
+    drop(next_bytes);
+
+    let log = match read_optional(fs, &wal_path)? {
+        None => LogChoice::None,
+        Some(bytes) => match Header::decode(&bytes) {
+            Err(reason) => LogChoice::Unusable(Unusable {
+                path: wal_path,
+                reason: format!("bad log header: {reason}"),
+                file_len: bytes.len() as u64,
+            }),
+            Ok(header) if header.snapshot != snapshot_id => LogChoice::Unusable(Unusable {
+                path: wal_path,
+                reason: format!(
+                    "the log continues {}, but {} is {} (was the snapshot replaced or edited?)",
+                    describe(header.snapshot),
+                    path.display(),
+                    describe(snapshot_id)
+                ),
+                file_len: bytes.len() as u64,
+            }),
+            Ok(header) => LogChoice::Log(scan(&wal_path, &bytes, header, &mut map)),
+        },
+    };
+    Ok(Analysis {
+        snapshot_len,
+        snapshot_id,
+        map,
+        next,
+        log,
+    })
+}
+
+fn describe(id: SnapshotId) -> String {
+    match id {
+        SnapshotId::Absent => "no snapshot file".to_string(),
+        SnapshotId::Present { len, crc } => {
+            format!("a snapshot of {len} bytes with CRC32C {crc:08x}")
+        }
+    }
+}
+
+/// Replays the complete commits of the log in `bytes` onto `map` and classifies its end.
+/// Stops applying at the first damage, so `map` is exact whenever the tail is not corrupt.
+pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> LogScan {
+    let generation = header.generation;
+    let mut pos = HEADER_LEN;
+    let mut end = HEADER_LEN;
+    let mut expected = header.base_seq.wrapping_add(1);
+    let mut last_seq = header.base_seq;
+    let mut records = 0u64;
+    // The records of the commit being read: applied only once its last record arrives, so
+    // a torn commit leaves no trace.
+    let mut pending: Vec<(usize, Op<'_>)> = Vec::new();
+    let corrupt = |offset: usize, reason: String, end: usize, last_seq: u64| {
+        let (bytes_after, records_after) = damage_extent(bytes, end, last_seq, generation);
+        Tail::Corrupt {
+            offset: offset as u64,
+            reason,
+            cut: end as u64,
+            bytes: bytes_after,
+            records_after,
+        }
+    };
+
+    let stop = loop {
+        match record::decode(bytes, pos, generation) {
+            Frame::Record {
+                seq,
+                op,
+                commit,
+                len,
+            } => {
+                if seq != expected {
+                    let reason = format!(
+                        "record has sequence number {seq} where {expected} was expected \
+                         (a gap or reordering in the log)"
+                    );
+                    let tail = corrupt(pos, reason, end, last_seq);
+                    return finish(path, bytes, header, records, last_seq, end, tail);
+                }
+                pending.push((pos, op));
+                pos += len;
+                expected = expected.wrapping_add(1);
+                if commit {
+                    for (offset, op) in pending.drain(..) {
+                        if let Err(reason) = apply(map, op) {
+                            let tail = corrupt(offset, reason, end, last_seq);
+                            return finish(path, bytes, header, records, last_seq, end, tail);
+                        }
+                        records += 1;
+                    }
+                    last_seq = seq;
+                    end = pos;
+                }
+            }
+            Frame::End if pending.is_empty() => {
+                break (pos, "non-zero bytes after the end of the log".to_string());
+            }
+            Frame::End => break (pos, "a commit without its last record".to_string()),
+            Frame::Bad(reason) => break (pos, reason),
+        }
+    };
+    let (stop_pos, stop_reason) = stop;
+
+    // A valid record after the point where reading stopped proves the damage is not a torn
+    // tail: only the last commit can be unsynced, and a later one was written after it.
+    // A record cannot end in the zeros after the last non-zero byte, so the probes stop
+    // there: in a preallocated log that is right after the end, not the end of the file.
+    let last = last_nonzero(bytes, end);
+    let probe_end = last.map_or(0, |last| (last + 1).saturating_sub(MIN_RECORD - 1));
+    let max_seq = last_seq.saturating_add(((bytes.len() - end) / MIN_RECORD) as u64 + 1);
+    let first_seq = last_seq.saturating_add(1);
+    for probe in stop_pos + 1..probe_end {
+        if !record::plausible_at(bytes, probe, first_seq..=max_seq) {
+            continue;
+        }
+        if let Frame::Record { seq, .. } = record::decode(bytes, probe, generation) {
+            let reason = format!(
+                "{stop_reason} at offset {stop_pos}, yet a valid record \
+                 (sequence number {seq}) follows at offset {probe}"
+            );
+            let tail = corrupt(stop_pos, reason, end, last_seq);
+            return finish(path, bytes, header, records, last_seq, end, tail);
+        }
+    }
+    let tail = match last {
+        None => Tail::Clean,
+        Some(last) => Tail::Torn {
+            offset: end as u64,
+            bytes: (last + 1 - end) as u64,
+            reason: if stop_pos > end {
+                format!("{stop_reason} at offset {stop_pos}, in an incomplete commit")
+            } else {
+                stop_reason
+            },
+        },
+    };
+    finish(path, bytes, header, records, last_seq, end, tail)
+}
+
+fn finish(
+    path: &Path,
+    bytes: &[u8],
+    header: Header,
+    records: u64,
+    last_seq: u64,
+    end: usize,
+    tail: Tail,
+) -> LogScan {
+    LogScan {
+        path: path.to_path_buf(),
+        header,
+        records,
+        last_seq,
+        end: end as u64,
+        file_len: bytes.len() as u64,
+        tail,
+        fingerprint: crc32c::crc32c(bytes),
+    }
+}
+
+/// The bytes from `end` to the last non-zero byte, and the valid records among them.
+fn damage_extent(bytes: &[u8], end: usize, last_seq: u64, generation: u64) -> (u64, u64) {
+    let extent = last_nonzero(bytes, end).map_or(0, |last| last + 1 - end);
+    let max_seq = last_seq.saturating_add((extent / MIN_RECORD) as u64 + 1);
+    let mut records = 0;
+    let mut probe = end;
+    while probe + MIN_RECORD <= end + extent {
+        if record::plausible_at(bytes, probe, last_seq.saturating_add(1)..=max_seq)
+            && let Frame::Record { len, .. } = record::decode(bytes, probe, generation)
+        {
+            records += 1;
+            probe += len;
+            continue;
+        }
+        probe += 1;
+    }
+    (extent as u64, records)
+}
+
+fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map(|index| from + index)
+}
+
+/// Applies one logged operation; replacing an existing key's value allocates no new key.
+fn apply(map: &mut Map, op: Op<'_>) -> Result<(), String> {
+    match op {
+        Op::Put { key, value } => {
+            let value: Value = serde_json::from_slice(value)
+                .map_err(|err| format!("the value of key {key:?} is not valid JSON: {err}"))?;
+            match map.get_mut(key) {
+                Some(slot) => *slot = value,
+                None => {
+                    map.insert(key.to_string(), value);
+                }
+            }
+        }
+        Op::Delete { key } => {
+            map.remove(key);
+        }
+    }
+    Ok(())
+}
+
+/// The unit a disk writes atomically, as the simulated disk (and SQLite) assume.
+const SECTOR: u64 = 512;
+
+/// Overwrites `len` bytes at `offset` with zeros, one sector at a time from the end
+/// backwards, syncing after each. A crash part-way then leaves the region's beginning
+/// intact and zeros after it, never zeros followed by surviving records, which the next
+/// open would take for a bad record followed by a valid one (corruption). Costs one
+/// `fdatasync` per 512 bytes, paid only after a crash left a torn tail.
+pub(crate) fn zero_back_to_front(
+    file: &mut dyn crate::fs::FsFile,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let zeros = [0u8; SECTOR as usize];
+    let mut high = offset + len;
+    while high > offset {
+        let low = ((high - 1) / SECTOR * SECTOR).max(offset);
+        file.write_all_at(low, &zeros[..(high - low) as usize])?;
+        file.sync_data()?;
+        high = low;
+    }
+    Ok(())
+}

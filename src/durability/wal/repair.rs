@@ -1,0 +1,514 @@
+//! `check` and `repair`: what the shell's `kv check PATH` and `kv repair PATH` call.
+//!
+//! `check` only reads. `repair` is split in two so a person can be asked first:
+//! [`plan_repair`] says what would be cut and lost, changing nothing; [`repair`] does it,
+//! keeping a backup of every byte it removes from the log (`PATH.wal.cut-<n>`).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::record::SnapshotId;
+use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
+use crate::error::{Error, Result};
+use crate::files::{self, NEW_FILE_MODE};
+use crate::fs::{Fs, OpenMode, parent_dir};
+use crate::store::Options;
+
+/// The state of a database's files, as [`check`] finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// The database file (symlinks resolved).
+    pub path: PathBuf,
+    pub snapshot: SnapshotState,
+    pub log: LogState,
+    /// What an interrupted checkpoint left, if anything.
+    pub pending_checkpoint: PendingCheckpoint,
+    /// Keys a store opened now would hold, if it would open.
+    pub keys: Option<usize>,
+}
+
+impl CheckReport {
+    /// Whether a store would open these files (a torn tail or an interrupted checkpoint
+    /// still opens: open repairs those by itself).
+    pub fn opens(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Whether nothing at all needs attention.
+    pub fn is_clean(&self) -> bool {
+        self.opens()
+            && self.pending_checkpoint == PendingCheckpoint::None
+            && matches!(
+                &self.log,
+                LogState::Absent
+                    | LogState::Valid {
+                        tail: LogTail::Clean,
+                        ..
+                    }
+            )
+    }
+}
+
+/// The snapshot file's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotState {
+    Absent,
+    Valid {
+        bytes: u64,
+        keys: usize,
+    },
+    /// It cannot be parsed: the reason names the position.
+    Unreadable {
+        reason: String,
+    },
+}
+
+/// The log's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogState {
+    Absent,
+    /// Not checked, because the snapshot could not be read.
+    Unchecked,
+    /// The header is damaged or names another snapshot: the log cannot be used at all.
+    Unusable {
+        path: PathBuf,
+        reason: String,
+    },
+    Valid {
+        path: PathBuf,
+        generation: u64,
+        /// The last sequence number the snapshot contains.
+        base_seq: u64,
+        /// Records of complete commits after the snapshot.
+        records: u64,
+        last_seq: u64,
+        /// Bytes in use (header and records).
+        used: u64,
+        /// The file's length, preallocated zeros included.
+        file_len: u64,
+        tail: LogTail,
+    },
+}
+
+/// How the log ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogTail {
+    Clean,
+    /// A torn tail that open will cut off: only unacknowledged writes.
+    Torn {
+        offset: u64,
+        bytes: u64,
+        reason: String,
+    },
+    /// Damage open refuses; [`repair`] can cut the log at `cut`.
+    Corrupt {
+        offset: u64,
+        reason: String,
+        cut: u64,
+        bytes: u64,
+        records_after: u64,
+    },
+}
+
+/// What an interrupted checkpoint left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PendingCheckpoint {
+    None,
+    /// Its snapshot was installed: open will switch to its new log.
+    WillFinish,
+    /// Its snapshot was not installed: open will delete its unused new log.
+    WillAbandon,
+}
+
+/// Reports the state of the snapshot and the log of the database at `path` without
+/// changing anything (no lock is taken, no file is written).
+pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
+    let fs = options.filesystem();
+    let given = path.as_ref();
+    let path = fs
+        .resolve(given)
+        .map_err(|err| Error::io("resolve symlink", given, err))?;
+    let analysis = match recovery::analyse(fs.as_ref(), &path) {
+        Ok(analysis) => analysis,
+        Err(error @ (Error::Syntax { .. } | Error::NotAnObject { .. } | Error::NotUtf8 { .. })) => {
+            return Ok(CheckReport {
+                path,
+                snapshot: SnapshotState::Unreadable {
+                    reason: error.to_string(),
+                },
+                log: LogState::Unchecked,
+                pending_checkpoint: PendingCheckpoint::None,
+                keys: None,
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    // The snapshot's own key count: parse it again only for the report.
+    let snapshot = match analysis.snapshot_id {
+        SnapshotId::Absent => SnapshotState::Absent,
+        SnapshotId::Present { len, .. } => {
+            let bytes = recovery::read_optional(fs.as_ref(), &path)?.unwrap_or_default();
+            match crate::durability::snapshot::parse(&path, &bytes) {
+                Ok(map) => SnapshotState::Valid {
+                    bytes: len,
+                    keys: map.len(),
+                },
+                Err(error) => SnapshotState::Unreadable {
+                    reason: error.to_string(),
+                },
+            }
+        }
+    };
+    let log = match &analysis.log {
+        LogChoice::None => LogState::Absent,
+        LogChoice::Unusable(unusable) => LogState::Unusable {
+            path: unusable.path.clone(),
+            reason: unusable.reason.clone(),
+        },
+        LogChoice::Log(scan) => LogState::Valid {
+            path: scan.path.clone(),
+            generation: scan.header.generation,
+            base_seq: scan.header.base_seq,
+            records: scan.records,
+            last_seq: scan.last_seq,
+            used: scan.end,
+            file_len: scan.file_len,
+            tail: match &scan.tail {
+                Tail::Clean => LogTail::Clean,
+                Tail::Torn {
+                    offset,
+                    bytes,
+                    reason,
+                } => LogTail::Torn {
+                    offset: *offset,
+                    bytes: *bytes,
+                    reason: reason.clone(),
+                },
+                Tail::Corrupt {
+                    offset,
+                    reason,
+                    cut,
+                    bytes,
+                    records_after,
+                } => LogTail::Corrupt {
+                    offset: *offset,
+                    reason: reason.clone(),
+                    cut: *cut,
+                    bytes: *bytes,
+                    records_after: *records_after,
+                },
+            },
+        },
+    };
+    let pending_checkpoint = match analysis.next {
+        NextLog::Absent => PendingCheckpoint::None,
+        NextLog::Finish => PendingCheckpoint::WillFinish,
+        NextLog::Abandon => PendingCheckpoint::WillAbandon,
+    };
+    let keys = analysis.refusal().is_none().then_some(analysis.map.len());
+    Ok(CheckReport {
+        path,
+        snapshot,
+        log,
+        pending_checkpoint,
+        keys,
+    })
+}
+
+/// What [`repair`] would do, and what it would cost. Nothing has been changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairPlan {
+    /// The database file (symlinks resolved).
+    pub path: PathBuf,
+    pub action: RepairAction,
+    /// The log's checksum when the plan was made: [`repair`] refuses if it changed.
+    fingerprint: Option<u32>,
+}
+
+/// The one change a repair makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RepairAction {
+    /// Nothing needs repairing (a torn tail or an interrupted checkpoint is handled by
+    /// open itself).
+    Nothing,
+    /// Cut the log at `offset`, the end of the last good commit, dropping `bytes` bytes
+    /// that hold at least `records_lost` valid records written after the damage.
+    CutLog {
+        log: PathBuf,
+        offset: u64,
+        bytes: u64,
+        records_lost: u64,
+        reason: String,
+    },
+    /// The log is unusable as a whole (damaged header, or it continues another snapshot):
+    /// move it aside, keeping the snapshot as the database's state.
+    SetAsideLog {
+        log: PathBuf,
+        bytes: u64,
+        reason: String,
+    },
+}
+
+/// What [`repair`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairOutcome {
+    /// Where the cut bytes (or the set-aside log) were kept, if anything was cut.
+    pub backup: Option<PathBuf>,
+}
+
+/// Works out what [`repair`] would do to the database at `path`, changing nothing. Fails
+/// if the snapshot itself cannot be read: a repair only ever cuts the log.
+pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPlan> {
+    let fs = options.filesystem();
+    let given = path.as_ref();
+    let path = fs
+        .resolve(given)
+        .map_err(|err| Error::io("resolve symlink", given, err))?;
+    let analysis = recovery::analyse(fs.as_ref(), &path)?;
+    Ok(plan_from(path, &analysis))
+}
+
+fn plan_from(path: PathBuf, analysis: &Analysis) -> RepairPlan {
+    let (action, fingerprint) = match &analysis.log {
+        LogChoice::Unusable(unusable) => (
+            RepairAction::SetAsideLog {
+                log: unusable.path.clone(),
+                bytes: unusable.file_len,
+                reason: unusable.reason.clone(),
+            },
+            None,
+        ),
+        LogChoice::Log(scan) => match &scan.tail {
+            Tail::Corrupt {
+                offset,
+                reason,
+                cut,
+                bytes,
+                records_after,
+            } => (
+                RepairAction::CutLog {
+                    log: scan.path.clone(),
+                    offset: *cut,
+                    bytes: *bytes,
+                    records_lost: *records_after,
+                    reason: format!("{reason} (first damage at offset {offset})"),
+                },
+                Some(scan.fingerprint),
+            ),
+            _ => (RepairAction::Nothing, None),
+        },
+        LogChoice::None => (RepairAction::Nothing, None),
+    };
+    RepairPlan {
+        path,
+        action,
+        fingerprint,
+    }
+}
+
+/// Carries out `plan`, after checking (under the database's lock) that the files are
+/// still as they were when it was made. Every byte removed from the log is first copied to
+/// a durable backup `PATH.wal.cut-<n>`.
+pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
+    let fs = options.filesystem();
+    let path = &plan.path;
+    if plan.action == RepairAction::Nothing {
+        return Ok(RepairOutcome { backup: None });
+    }
+    let lock_path = files::lock_path(path);
+    let _lock = fs.lock(&lock_path).map_err(|err| {
+        if err.kind() == io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: path.clone(),
+                lock_path: lock_path.clone(),
+            }
+        } else {
+            Error::io("lock", &lock_path, err)
+        }
+    })?;
+    let analysis = recovery::analyse(fs.as_ref(), path)?;
+    let current = plan_from(path.clone(), &analysis);
+    if current != *plan {
+        return Err(Error::io(
+            "repair",
+            path,
+            io::Error::other("the files changed since the repair was planned; check again"),
+        ));
+    }
+    let dir = parent_dir(path);
+    match &plan.action {
+        RepairAction::Nothing => Ok(RepairOutcome { backup: None }),
+        RepairAction::SetAsideLog { log, .. } => {
+            let backup = free_backup_path(fs.as_ref(), path)?;
+            fs.rename(log, &backup)
+                .map_err(|err| Error::io(format!("rename {} to", log.display()), &backup, err))?;
+            fs.sync_dir(dir)
+                .map_err(|err| Error::io("fsync directory", dir, err))?;
+            Ok(RepairOutcome {
+                backup: Some(backup),
+            })
+        }
+        RepairAction::CutLog {
+            log, offset, bytes, ..
+        } => {
+            let contents = fs.read(log).map_err(|err| Error::io("read", log, err))?;
+            let start = *offset as usize;
+            let cut = contents
+                .get(start..start + *bytes as usize)
+                .unwrap_or_default();
+            // The backup is durable before a single byte of the log changes.
+            let backup = free_backup_path(fs.as_ref(), path)?;
+            let mut file = fs
+                .open(
+                    &backup,
+                    OpenMode::CreateNew {
+                        mode: NEW_FILE_MODE,
+                    },
+                )
+                .map_err(|err| Error::io("create", &backup, err))?;
+            file.write_all_at(0, cut)
+                .map_err(|err| Error::io("write", &backup, err))?;
+            file.sync_all()
+                .map_err(|err| Error::io("fsync", &backup, err))?;
+            fs.sync_dir(dir)
+                .map_err(|err| Error::io("fsync directory", dir, err))?;
+            let mut file = fs
+                .open(log, OpenMode::Existing)
+                .map_err(|err| Error::io("open", log, err))?;
+            recovery::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64)
+                .map_err(|err| Error::io("cut", log, err))?;
+            Ok(RepairOutcome {
+                backup: Some(backup),
+            })
+        }
+    }
+}
+
+impl fmt::Display for CheckReport {
+    /// A few lines a person can read: the snapshot, the log, and the verdict.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.snapshot {
+            SnapshotState::Absent => writeln!(f, "snapshot {}: absent", self.path.display())?,
+            SnapshotState::Valid { bytes, keys } => writeln!(
+                f,
+                "snapshot {}: {keys} keys, {bytes} bytes",
+                self.path.display()
+            )?,
+            SnapshotState::Unreadable { reason } => writeln!(f, "snapshot: {reason}")?,
+        }
+        match &self.log {
+            LogState::Absent => writeln!(f, "log: absent")?,
+            LogState::Unchecked => writeln!(f, "log: not checked")?,
+            LogState::Unusable { path, reason } => {
+                writeln!(f, "log {}: unusable: {reason}", path.display())?
+            }
+            LogState::Valid {
+                path,
+                generation,
+                base_seq,
+                records,
+                last_seq,
+                used,
+                file_len,
+                tail,
+            } => {
+                writeln!(
+                    f,
+                    "log {}: generation {generation}, {records} records after sequence number \
+                     {base_seq} (last {last_seq}), {used} of {file_len} bytes used",
+                    path.display()
+                )?;
+                match tail {
+                    LogTail::Clean => writeln!(f, "log tail: clean")?,
+                    LogTail::Torn {
+                        offset,
+                        bytes,
+                        reason,
+                    } => writeln!(
+                        f,
+                        "log tail: torn at offset {offset}, {bytes} bytes ({reason}); \
+                         open cuts it off"
+                    )?,
+                    LogTail::Corrupt {
+                        offset,
+                        reason,
+                        cut,
+                        bytes,
+                        records_after,
+                    } => writeln!(
+                        f,
+                        "log: corrupt at offset {offset}: {reason}; repair would cut \
+                         {bytes} bytes from offset {cut}, losing {records_after} valid records"
+                    )?,
+                }
+            }
+        }
+        match self.pending_checkpoint {
+            PendingCheckpoint::None => {}
+            PendingCheckpoint::WillFinish => {
+                writeln!(f, "an interrupted checkpoint: open will finish it")?
+            }
+            PendingCheckpoint::WillAbandon => writeln!(
+                f,
+                "an interrupted checkpoint: open will remove its unused log"
+            )?,
+        }
+        match self.keys {
+            Some(keys) => write!(f, "opens with {keys} keys"),
+            None => write!(f, "does not open"),
+        }
+    }
+}
+
+impl fmt::Display for RepairAction {
+    /// What the repair would do and lose, for the confirmation question.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RepairAction::Nothing => write!(f, "nothing to repair"),
+            RepairAction::CutLog {
+                log,
+                offset,
+                bytes,
+                records_lost,
+                reason,
+            } => write!(
+                f,
+                "cut {} at offset {offset}: drop {bytes} bytes holding {records_lost} valid \
+                 records written after the damage ({reason}); a backup is kept",
+                log.display()
+            ),
+            RepairAction::SetAsideLog { log, bytes, reason } => write!(
+                f,
+                "set the whole log {} aside ({bytes} bytes: {reason}); the database \
+                 becomes the snapshot alone; a backup is kept",
+                log.display()
+            ),
+        }
+    }
+}
+
+/// The first `PATH.wal.cut-<n>` that does not exist yet.
+fn free_backup_path(fs: &dyn Fs, path: &Path) -> Result<PathBuf> {
+    for n in 1.. {
+        let candidate = files::wal_cut_path(path, n);
+        match fs.metadata(&candidate) {
+            Ok(None) => return Ok(candidate),
+            Ok(Some(_)) => continue,
+            Err(err) => return Err(Error::io("stat", candidate, err)),
+        }
+    }
+    Err(Error::io(
+        "find a free backup name for",
+        path,
+        io::Error::other("every name is taken"),
+    ))
+}
