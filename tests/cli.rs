@@ -423,7 +423,9 @@ fn stats_names_every_counter() {
             "commits",
             "fsyncs",
             "bytes written",
-            "last commit"
+            "last commit",
+            "mutations",
+            "per mutation"
         ]
     );
     assert!(stdout.contains("mode:          naive\n"), "{stdout}");

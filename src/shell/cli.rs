@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::Durability;
 use crate::shell::database::Database;
 use crate::shell::interactive::{self, History};
+use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{Echo, Excerpt, Flow, OnError, Session};
 
@@ -58,6 +59,13 @@ pub struct Cli {
 /// arm in [`run`].
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Report the state of a database's snapshot and log; change nothing. Exit 0 healthy,
+    /// 1 damaged or torn (or an interrupted checkpoint), 2 unreadable or no database
+    Check(CheckArgs),
+    /// Cut a damaged log at its first bad record, after showing what would be lost and
+    /// asking (or --yes); keeps a backup of the cut bytes. Exit 0 repaired or nothing to
+    /// do, 1 declined, 2 an error or no terminal to ask without --yes
+    Repair(RepairArgs),
     /// Measure what each durability mode costs on this disk, beside the disk's own limits
     Bench(crate::bench::BenchArgs),
 }
@@ -78,8 +86,8 @@ pub struct ShellArgs {
     /// in-memory store.
     pub path: Option<PathBuf>,
 
-    /// How commits reach the disk: memory, naive or snapshot.
-    #[arg(long, value_name = "MODE", default_value = "snapshot")]
+    /// How commits reach the disk (the list comes from `Durability::ALL`).
+    #[arg(long, value_name = "MODE", default_value = "snapshot", help = durability_help())]
     pub durability: Durability,
 
     /// Run the shell on a simulated disk loaded from PATH (a missing file: an empty
@@ -111,6 +119,12 @@ pub struct ShellArgs {
     /// Keep no interactive history.
     #[arg(long, conflicts_with = "history")]
     pub no_history: bool,
+}
+
+/// The `--durability` help line, listing every mode so a new one is never missing.
+fn durability_help() -> String {
+    let names: Vec<&str> = Durability::ALL.iter().map(|mode| mode.name()).collect();
+    format!("How commits reach the disk: {}", names.join(", "))
 }
 
 /// What the terminal and environment look like; passed in so decisions are testable.
@@ -198,6 +212,14 @@ pub fn run(cli: Cli, env: &Environment) -> Status {
     if let Some(command) = cli.subcommand {
         return match command {
             Command::Bench(args) => run_bench(&args, env),
+            Command::Check(args) => run_check(&args, &mut io::stdout().lock(), &mut io::stderr()),
+            Command::Repair(args) => run_repair(
+                &args,
+                env.stdin_tty,
+                &mut io::stdin().lock(),
+                &mut io::stdout().lock(),
+                &mut io::stderr(),
+            ),
         };
     }
     run_shell(cli.shell, env)
@@ -256,6 +278,13 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
         }
     };
 
+    // What recovery did on open (a torn tail cut off, a checkpoint finished) is news the
+    // user must see in every mode, before the first result.
+    if let Some(store) = db.store() {
+        for warning in store.open_warnings() {
+            let _ = err_renderer.warning(&mut stderr, &warning.to_string());
+        }
+    }
     let mut session = Session::new(db, out_renderer, err_renderer);
     if interactive {
         session.excerpt = Excerpt::On;

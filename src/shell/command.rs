@@ -71,6 +71,7 @@ pub enum VerbId {
     Count,
     Dump,
     Stats,
+    Checkpoint,
     Crash,
     PowerCut,
     Writeback,
@@ -182,6 +183,14 @@ pub const VERBS: &[Verb] = &[
         summary: "print the mode, file, size on disk, keys, commits, fsyncs, bytes written",
     },
     Verb {
+        id: VerbId::Checkpoint,
+        name: "checkpoint",
+        aliases: &[],
+        args: Args::None,
+        usage: "checkpoint",
+        summary: "(wal) fold the log into a new snapshot and start an empty log",
+    },
+    Verb {
         id: VerbId::Crash,
         name: "crash",
         aliases: &[],
@@ -286,6 +295,8 @@ pub enum Command {
     Count,
     Dump,
     Stats,
+    /// `checkpoint`: fold the log into the snapshot (a no-op without a log).
+    Checkpoint,
     /// `crash`: list the points; `crash POINT`: arm one. `cut` says how the simulated
     /// disk reboots when the point is reached (default: a process kill).
     Crash {
@@ -423,6 +434,7 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
         VerbId::Count => Command::Count,
         VerbId::Dump => Command::Dump,
         VerbId::Stats => Command::Stats,
+        VerbId::Checkpoint => Command::Checkpoint,
         VerbId::Crash => match words.split_first() {
             None => Command::Crash {
                 point: None,
@@ -885,6 +897,7 @@ mod tests {
             ("count", Command::Count),
             ("dump", Command::Dump),
             ("stats", Command::Stats),
+            ("CHECKPOINT", Command::Checkpoint),
             (
                 "crash",
                 Command::Crash {
@@ -1043,6 +1056,7 @@ mod tests {
             ),
             ("trace on off", "too many arguments; usage: trace [on|off]"),
             ("save now", "too many arguments; usage: save"),
+            ("checkpoint now", "too many arguments; usage: checkpoint"),
             (
                 "get a{b",
                 "column 6: a bare KEY cannot contain {; write it as a JSON string: get \"a{b\"",
@@ -1160,6 +1174,7 @@ mod tests {
                 VerbId::Count
                 | VerbId::Dump
                 | VerbId::Stats
+                | VerbId::Checkpoint
                 | VerbId::Save
                 | VerbId::Writeback
                 | VerbId::Exit => Args::None,

@@ -98,6 +98,8 @@ pub struct Reopened {
     pub removed_temps: usize,
     /// Compared with the acknowledged state; `None` if no store was open before.
     pub diff: Option<Diff>,
+    /// What recovery did on the reopen (a torn tail cut off, a checkpoint finished).
+    pub warnings: Vec<String>,
 }
 
 /// What `save` wrote.
@@ -389,6 +391,11 @@ impl Database {
             keys: store.len(),
             removed_temps,
             diff: acknowledged.map(|before| diff(&before, &store)),
+            warnings: store
+                .open_warnings()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         };
         self.store = Ok(store);
         Ok(Reboot {

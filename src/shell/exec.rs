@@ -83,6 +83,8 @@ pub enum Outcome {
     Dump(Value),
     /// Counters and sizes (`stats`).
     Stats(Box<Stats>),
+    /// What `checkpoint` did.
+    Checkpointed(Checkpointed),
     /// The crash points of `mode` (`crash`).
     CrashPoints {
         mode: Durability,
@@ -123,6 +125,24 @@ impl Outcome {
     }
 }
 
+/// What `checkpoint` did: in a mode without a log, nothing (the database file already
+/// holds every commit, so there is nothing to fold: a no-op, not a failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpointed {
+    /// The mode has no log.
+    NoLog(Durability),
+    /// The log was folded into a new snapshot and a fresh log started.
+    Folded {
+        /// Records the old log held.
+        records: u64,
+        /// Bytes of the old log in use, and of the new one.
+        log_before: u64,
+        log_after: u64,
+        /// The new snapshot's size.
+        snapshot: Option<u64>,
+    },
+}
+
 /// Runs `command`. Mutations return only after the store call returned `Ok`: that call is
 /// the durability point, so [`Outcome::Done`] is never produced early. On a simulated
 /// disk, a mutation that reaches an armed crash point returns [`Outcome::Rebooted`]: what
@@ -140,6 +160,23 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
                     true => Outcome::Done,
                     false => Outcome::Missing,
                 })
+            });
+        }
+        Command::Checkpoint => {
+            let durability = db.durability();
+            let before = db.store_mut()?.stats();
+            if before.log_size.is_none() {
+                return Ok(Outcome::Checkpointed(Checkpointed::NoLog(durability)));
+            }
+            return mutate(db, "checkpoint", |store| {
+                store.checkpoint()?;
+                let after = store.stats();
+                Ok(Outcome::Checkpointed(Checkpointed::Folded {
+                    records: before.log_records.unwrap_or(0),
+                    log_before: before.log_size.unwrap_or(0),
+                    log_after: after.log_size.unwrap_or(0),
+                    snapshot: after.file_size,
+                }))
             });
         }
         Command::Crash { point: None, .. } => Outcome::CrashPoints {

@@ -11,6 +11,7 @@ pub mod database;
 pub mod editor;
 pub mod exec;
 pub mod interactive;
+pub mod maintenance;
 pub mod render;
 pub mod session;
 

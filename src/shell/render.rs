@@ -13,7 +13,7 @@ use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
     Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
-use crate::shell::exec::Outcome;
+use crate::shell::exec::{Checkpointed, Outcome};
 
 /// The styles used for each kind of output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +136,31 @@ impl Renderer {
                 writeln!(w, "{text}")
             }
             Outcome::Stats(stats) => self.stats(w, stats),
+            Outcome::Checkpointed(Checkpointed::NoLog(mode)) => writeln!(
+                w,
+                "nothing to checkpoint: {mode} mode keeps no log (only wal mode has one)"
+            ),
+            Outcome::Checkpointed(Checkpointed::Folded {
+                records,
+                log_before,
+                log_after,
+                snapshot,
+            }) => {
+                let records = match records {
+                    1 => "1 logged record".to_string(),
+                    n => format!("{n} logged records"),
+                };
+                let snapshot =
+                    snapshot.map_or(String::new(), |bytes| format!(" ({})", byte_count(bytes)));
+                writeln!(
+                    w,
+                    "{} folded {records} into a new snapshot{snapshot}; the log went from \
+                     {} to {}",
+                    theme.ok.paint("checkpoint:"),
+                    byte_count(*log_before),
+                    byte_count(*log_after)
+                )
+            }
             Outcome::CrashPoints {
                 mode,
                 points,
@@ -236,6 +261,9 @@ impl Renderer {
             n => format!("{n} keys"),
         };
         writeln!(w, "reopened {}: {keys}{removed}", reboot.path.display())?;
+        for warning in &reopened.warnings {
+            self.warning(w, warning)?;
+        }
         if let Some(diff) = &reopened.diff {
             self.diff(w, diff)?;
         }
@@ -388,6 +416,34 @@ impl Renderer {
                 }),
             ),
         ];
+        rows.push((
+            "mutations",
+            format!("{} (puts and deletes committed)", stats.mutations),
+        ));
+        rows.push((
+            "per mutation",
+            stats
+                .bytes_per_mutation
+                .map_or("(no mutation yet)".to_string(), |bytes| {
+                    format!("{bytes:.1} bytes written (write amplification)")
+                }),
+        ));
+        // The log's rows only in the mode that has one.
+        if let Some(log_size) = stats.log_size {
+            rows.push(("log size", byte_count(log_size)));
+            let records = stats.log_records.unwrap_or(0);
+            rows.push((
+                "log records",
+                format!("{records} since the last checkpoint"),
+            ));
+            rows.push(("checkpoints", stats.checkpoints.to_string()));
+        }
+        if let Some(error) = &stats.checkpoint_error {
+            rows.push((
+                "checkpoint",
+                format!("the last one FAILED ({error}); the commits are durable in the log"),
+            ));
+        }
         // Only when it matters: a store that stopped accepting writes must say so here,
         // not only in the error of the next write.
         if let Some(cause) = &stats.poisoned {
@@ -460,6 +516,12 @@ impl Renderer {
             }
         }
         Ok(())
+    }
+
+    /// Writes a warning line: `warning: message`.
+    pub fn warning(&self, w: &mut dyn Write, message: &str) -> io::Result<()> {
+        let label = self.theme.literal.paint("warning:");
+        writeln!(w, "{label} {message}")
     }
 
     /// Writes an error line: `error: line N: message` when the input has line numbers.
@@ -683,7 +745,9 @@ mod tests {
              commits:       0\n\
              fsyncs:        0\n\
              bytes written: 0 bytes\n\
-             last commit:   (none)\n"
+             last commit:   (none)\n\
+             mutations:     0 (puts and deletes committed)\n\
+             per mutation:  (no mutation yet)\n"
         );
     }
 
@@ -809,6 +873,7 @@ mod tests {
                     changed: vec![("a".into(), json!(1), json!(2))],
                     appeared: vec![("with space".into(), json!("x"))],
                 }),
+                warnings: vec!["db.json.wal: cut off a torn tail".into()],
             }),
         };
         assert_eq!(
@@ -817,6 +882,7 @@ mod tests {
              (replay: powercut random 4)\n\
              disk after the reboot: db.json (40 B), db.json.lock (0 B)\n\
              reopened db.json: 2 keys\n\
+             warning: db.json.wal: cut off a torn tail\n\
              LOST (acknowledged with OK, gone now): k00, k01, k02, k03, k04, k05, k06, k07, \
              k08, k09 and 2 more\n\
              not the acknowledged value: a = 2 (acknowledged: 1)\n\

@@ -1,0 +1,437 @@
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
+//! `--durability wal` through the real `kv` binary: the warning when open cuts a torn
+//! tail, `checkpoint`, the log's rows in `stats`, and the `kv check` / `kv repair`
+//! subcommands on damaged logs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use kv_engine::shell::cli::Status;
+use kv_engine::shell::maintenance::{RepairArgs, run_repair};
+use tempfile::TempDir;
+
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `kv ARGS` in the sandbox with `stdin` piped in.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        let input = stdin.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output
+    }
+
+    fn wal(&self, stdin: &str) -> Output {
+        self.run(&["--durability", "wal", "db.json"], stdin)
+    }
+
+    /// Every file in the sandbox and its bytes.
+    fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (
+                    entry.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(entry.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn patch_log(&self, offset: usize, bytes: &[u8]) {
+        let path = self.path("db.json.wal");
+        let mut log = std::fs::read(&path).unwrap();
+        log[offset..offset + bytes.len()].copy_from_slice(bytes);
+        std::fs::write(&path, log).unwrap();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
+#[track_caller]
+fn check(output: &Output, status: i32, out: &str, err: &str) {
+    let context = format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+    assert_eq!(output.status.code(), Some(status), "{context}");
+    assert_eq!(stdout(output), out, "{context}");
+    assert_eq!(stderr(output), err, "{context}");
+}
+
+/// The `log size:` rows of a `stats` output, in order.
+fn log_sizes(output: &Output) -> Vec<usize> {
+    stdout(output)
+        .lines()
+        .filter_map(|line| line.strip_prefix("log size:"))
+        .map(|rest| rest.trim().trim_end_matches(" bytes").parse().unwrap())
+        .collect()
+}
+
+/// The offset of the log's last non-zero byte: a torn tail runs to there.
+fn last_non_zero(sandbox: &Sandbox) -> usize {
+    let log = std::fs::read(sandbox.path("db.json.wal")).unwrap();
+    log.iter().rposition(|&byte| byte != 0).unwrap()
+}
+
+/// A wal database holding `a` then `b`: the end of the log after each record.
+fn two_records(sandbox: &Sandbox) -> (usize, usize) {
+    let output = sandbox.wal("put a 1\nstats\nput b 2\nstats\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sizes = log_sizes(&output);
+    assert_eq!(sizes.len(), 2, "{}", stdout(&output));
+    (sizes[0], sizes[1])
+}
+
+#[test]
+fn open_cuts_a_torn_last_record_with_a_warning_and_keeps_the_prefix() {
+    let sandbox = Sandbox::new();
+    let (first_end, second_end) = two_records(&sandbox);
+    // A crash mid-append: the last record's final bytes never reached the disk.
+    sandbox.patch_log(second_end - 2, &[0, 0]);
+    let torn = last_non_zero(&sandbox) + 1 - first_end;
+    let output = sandbox.wal("dump\n");
+    check(
+        &output,
+        0,
+        "{\"a\":1}\n",
+        &format!(
+            "warning: db.json.wal: cut off a torn tail of {torn} bytes at offset {first_end} \
+             (record checksum does not match); it held only unacknowledged writes\n"
+        ),
+    );
+    // The cut is made once: the next open finds a clean log.
+    check(&sandbox.wal("dump\n"), 0, "{\"a\":1}\n", "");
+}
+
+#[test]
+fn open_cuts_garbage_appended_after_the_last_record_with_a_warning() {
+    let sandbox = Sandbox::new();
+    let (_, end) = two_records(&sandbox);
+    sandbox.patch_log(end, &[0xab; 10]);
+    let output = sandbox.run(&["--durability", "wal", "db.json", "-c", "dump"], "");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "{\"a\":1,\"b\":2}\n");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!(
+            "warning: db.json.wal: cut off a torn tail of 10 bytes at offset {end} ("
+        )) && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_folds_the_log_and_says_so_and_is_a_no_op_without_a_log() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put a 1\nput b 2\ncheckpoint\nstats\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[2],
+        "checkpoint: folded 2 logged records into a new snapshot (14 bytes); the log went \
+         from 94 bytes to 48 bytes"
+    );
+    for row in [
+        "mode:          wal\n",
+        "size on disk:  14 bytes\n",
+        "mutations:     2 (puts and deletes committed)\n",
+        "log size:      48 bytes\n",
+        "log records:   0 since the last checkpoint\n",
+        "checkpoints:   1\n",
+    ] {
+        assert!(out.contains(row), "{row:?} missing:\n{out}");
+    }
+    assert!(
+        out.contains("per mutation:  ") && out.contains(" bytes written (write amplification)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(sandbox.path("db.json")).unwrap(),
+        b"{\"a\":1,\"b\":2}\n"
+    );
+    for (mode, args) in [
+        ("snapshot", &["db.json"][..]),
+        ("naive", &["--durability", "naive", "db.json"][..]),
+        ("memory", &[][..]),
+    ] {
+        let output = sandbox.run(args, "checkpoint\n");
+        check(
+            &output,
+            0,
+            &format!("nothing to checkpoint: {mode} mode keeps no log (only wal mode has one)\n"),
+            // Opening a wal database in another mode folds its log first.
+            if mode == "snapshot" {
+                "warning: db.json: folded 0 logged mutations into the snapshot and removed the log\n"
+            } else {
+                ""
+            },
+        );
+    }
+}
+
+#[test]
+fn stats_shows_the_log_rows_only_in_wal_mode() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put a 1\nstats\n");
+    let out = stdout(&output);
+    assert!(
+        out.contains("log records:   1 since the last checkpoint\n"),
+        "{out}"
+    );
+    assert!(out.contains("checkpoints:   0\n"), "{out}");
+    let output = sandbox.run(&["snapshot.json"], "put a 1\nstats\n");
+    let out = stdout(&output);
+    assert!(!out.contains("log size:"), "{out}");
+    assert!(
+        out.contains("per mutation:  ") && out.contains(" bytes written (write amplification)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_a_healthy_database_and_exits_0() {
+    let sandbox = Sandbox::new();
+    let (_, end) = two_records(&sandbox);
+    let before = sandbox.files();
+    let output = sandbox.run(&["check", "db.json"], "");
+    check(
+        &output,
+        0,
+        &format!(
+            "snapshot db.json: absent\n\
+             log db.json.wal: generation 1, 2 records after sequence number 0 (last 2), \
+             {end} of 1048576 bytes used\n\
+             log tail: clean\n\
+             opens with 2 keys\n\
+             verdict: healthy\n"
+        ),
+        "",
+    );
+    assert_eq!(sandbox.files(), before, "check changed a file");
+}
+
+#[test]
+fn check_reports_a_torn_tail_exits_1_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let (first_end, second_end) = two_records(&sandbox);
+    sandbox.patch_log(second_end - 1, &[0]);
+    let torn = last_non_zero(&sandbox) + 1 - first_end;
+    let before = sandbox.files();
+    let output = sandbox.run(&["check", "db.json"], "");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!(
+            "log tail: torn at offset {first_end}, {torn} bytes (record checksum does not \
+             match); open cuts it off\n"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("opens with 1 keys\n"), "{out}");
+    assert!(
+        out.ends_with(
+            "verdict: opens, after the repair that opening makes by itself (shown above)\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(sandbox.files(), before, "check changed a file");
+}
+
+#[test]
+fn a_flipped_byte_mid_log_is_corruption_that_repair_cuts_keeping_a_backup() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put a 1\nstats\nput b 2\nput c 3\nstats\n");
+    let sizes = log_sizes(&output);
+    let (first_end, end) = (sizes[0], sizes[1]);
+    // Damage inside the second record; the third is intact after it.
+    sandbox.patch_log(first_end + 9, &[0xff]);
+    let before = sandbox.files();
+
+    let output = sandbox.run(&["check", "db.json"], "");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!("log: corrupt at offset {first_end}: ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "repair would cut {} bytes from offset {first_end}, losing 1 valid records",
+            end - first_end
+        )),
+        "{out}"
+    );
+    assert!(out.contains("does not open\nverdict: DAMAGED"), "{out}");
+    assert_eq!(sandbox.files(), before, "check changed a file");
+
+    // The store refuses to open it, naming the file and the offset.
+    let output = sandbox.wal("dump\n");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("{first_end}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(sandbox.files(), before, "a refused open changed a file");
+
+    // Without a terminal to ask on, and without --yes, repair refuses.
+    let output = sandbox.run(&["repair", "db.json"], "y\n");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout(&output).starts_with(&format!(
+            "repair would cut db.json.wal at offset {first_end}: drop {} bytes holding 1 valid \
+             records",
+            end - first_end
+        )),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("pass --yes"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(sandbox.files(), before, "a refused repair changed a file");
+
+    let output = sandbox.run(&["repair", "db.json", "--yes"], "");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let backup = sandbox.path("db.json.wal.cut-1");
+    assert!(
+        stdout(&output).ends_with(
+            "repaired; what was cut is kept in db.json.wal.cut-1\ndb.json now opens with 1 keys\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
+    // The backup holds exactly the bytes cut from the log.
+    let old_log = &before["db.json.wal"];
+    assert_eq!(
+        std::fs::read(&backup).unwrap(),
+        old_log[first_end..end].to_vec()
+    );
+    check(&sandbox.wal("dump\n"), 0, "{\"a\":1}\n", "");
+    assert_eq!(
+        sandbox.run(&["check", "db.json"], "").status.code(),
+        Some(0)
+    );
+    // Nothing left to repair.
+    let output = sandbox.run(&["repair", "db.json"], "");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output).starts_with("nothing to repair"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn check_exits_2_when_there_is_no_database_or_the_snapshot_is_unreadable() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["check", "missing.json"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout(&output).ends_with(
+            "verdict: no database at missing.json (neither the file nor its log exists)\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
+    std::fs::write(sandbox.path("db.json"), "{\"a\": ").unwrap();
+    let before = sandbox.files();
+    let output = sandbox.run(&["check", "db.json"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout(&output).contains("verdict: UNREADABLE"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(sandbox.files(), before);
+}
+
+/// A database whose log is damaged mid-way, for the repair dialogue.
+fn damaged(sandbox: &Sandbox) -> PathBuf {
+    let output = sandbox.wal("put a 1\nstats\nput b 2\nput c 3\n");
+    let first_end = log_sizes(&output)[0];
+    sandbox.patch_log(first_end + 9, &[0xff]);
+    sandbox.path("db.json")
+}
+
+fn dialogue(path: &Path, answer: &str) -> (Status, String, String) {
+    let args = RepairArgs {
+        path: path.to_path_buf(),
+        yes: false,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = run_repair(&args, true, &mut answer.as_bytes(), &mut out, &mut err);
+    (
+        status,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn repair_asks_on_a_terminal_and_only_yes_cuts() {
+    for answer in ["n\n", "\n", "", "maybe\n"] {
+        let sandbox = Sandbox::new();
+        let path = damaged(&sandbox);
+        let before = sandbox.files();
+        let (status, out, err) = dialogue(&path, answer);
+        assert_eq!(status, Status::CommandFailed, "{answer:?}");
+        assert_eq!(err, "Cut the log? [y/N] ");
+        assert!(
+            out.ends_with("repair cancelled: nothing was changed\n"),
+            "{out}"
+        );
+        assert_eq!(sandbox.files(), before, "{answer:?}");
+    }
+    for answer in ["y\n", "YES\n"] {
+        let sandbox = Sandbox::new();
+        let path = damaged(&sandbox);
+        let (status, out, _) = dialogue(&path, answer);
+        assert_eq!(status, Status::Success, "{answer:?}: {out}");
+        assert!(out.contains("repaired; what was cut is kept in "), "{out}");
+        assert!(sandbox.path("db.json.wal.cut-1").exists());
+    }
+}
