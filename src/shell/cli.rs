@@ -16,7 +16,7 @@ use crate::shell::database::Database;
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
-use crate::shell::session::{Echo, Excerpt, Flow, OnError, Session};
+use crate::shell::session::{Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,12 @@ pub struct ShellArgs {
     /// Print each command (as `> CMD`) before its result.
     #[arg(long)]
     pub echo: bool,
+
+    /// Piped input: commit the puts and deletes already waiting on stdin together, with
+    /// one fsync (wal) or one snapshot (snapshot), and print their OKs only after it. The
+    /// batch ends at any other command, so reads see every earlier write.
+    #[arg(long)]
+    pub group_commit: bool,
 
     /// When to use colour.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
@@ -291,6 +297,11 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     } else {
         // At the prompt the command is already on screen as typed.
         session.echo = if args.echo { Echo::On } else { Echo::Off };
+        session.group_commit = if args.group_commit {
+            GroupCommit::On
+        } else {
+            GroupCommit::Off
+        };
         session.on_error = if args.bail {
             OnError::Bail
         } else {
@@ -359,6 +370,9 @@ pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (
     (db_name, banner)
 }
 
+/// How much of piped stdin is read at once: what a group commit can take in one go.
+const INPUT_BUFFER: usize = 256 * 1024;
+
 /// `-c` commands, or the script on stdin. A closed stdout (`kv db < cmds | head -1`) is a
 /// normal end: nobody is left to read the results.
 fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
@@ -367,7 +381,9 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
     let mut err = io::stderr();
     let result = (|| {
         if commands.is_empty() {
-            session.run_script(&mut io::stdin().lock(), &mut out, &mut err)?;
+            // Our own buffer, so group commit can see what is already waiting.
+            let mut input = io::BufReader::with_capacity(INPUT_BUFFER, io::stdin().lock());
+            session.run_script(&mut input, &mut out, &mut err)?;
         } else {
             for command in commands {
                 if session.run_statement(command, None, &mut out, &mut err)?.0 == Flow::Stop {

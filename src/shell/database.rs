@@ -251,6 +251,11 @@ impl Database {
         self.armed.is_some_and(|armed| armed.cut.is_none())
     }
 
+    /// Whether a crash point is armed (on any disk).
+    pub fn is_armed(&self) -> bool {
+        self.armed.is_some()
+    }
+
     /// The crash points of the current mode's commit, in protocol order.
     pub fn crash_points(&self) -> Vec<CrashPoint> {
         CrashPoint::of(self.durability).collect()

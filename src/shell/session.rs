@@ -2,14 +2,15 @@
 //! from the terminal or `-c`, or a whole script from a reader) and writes results and
 //! errors to the writers it is given, so piped mode is tested without a process.
 
-use std::collections::VecDeque;
-use std::io::{self, BufRead, Write};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use crate::shell::command::{Command, ParseError, parse};
 use crate::shell::continuation::Continuation;
 use crate::shell::database::Database;
-use crate::shell::exec::{Outcome, execute};
+use crate::shell::exec::{ExecError, Outcome, execute};
 use crate::shell::render::Renderer;
+use crate::{Error, Mutation};
 
 /// The longest line a script may hold. Longer lines are reported and skipped rather than
 /// buffered without bound.
@@ -48,6 +49,63 @@ pub enum Excerpt {
     On,
 }
 
+/// Whether piped `put`/`delete` statements that are already waiting on the input are
+/// committed together (`--group-commit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupCommit {
+    #[default]
+    Off,
+    /// A run of `put`/`delete` statements whose lines are already buffered becomes one
+    /// [`KvStore::apply`](crate::KvStore::apply): one commit (one fsync in wal mode, one
+    /// snapshot in snapshot mode). Their results are printed only after it returns, in
+    /// order. The batch ends before any other statement (so a read sees every earlier
+    /// write), before a read that would wait for more input, and at [`MAX_BATCH`].
+    On,
+}
+
+/// The most statements one group commit takes: bounds the memory a batch holds and the
+/// wait before the first of its results is printed.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The input of a script: a reader that can tell, without blocking, whether a whole line
+/// is already waiting in its buffer (group commit takes only what is already there).
+pub trait ScriptInput: BufRead {
+    /// Whether a complete line is buffered, so reading it will not wait.
+    fn line_buffered(&self) -> bool;
+}
+
+impl ScriptInput for &[u8] {
+    /// All of a byte slice is already there.
+    fn line_buffered(&self) -> bool {
+        true
+    }
+}
+
+impl<R: Read> ScriptInput for BufReader<R> {
+    fn line_buffered(&self) -> bool {
+        self.buffer().contains(&b'\n')
+    }
+}
+
+/// A `put` or `delete` waiting for its batch's commit, with what it will print.
+#[derive(Debug)]
+struct Pending {
+    text: String,
+    line: Option<usize>,
+    mutation: Mutation,
+    /// `Done`, or `Missing` for the delete of a key that will not be there.
+    outcome: Outcome,
+}
+
+/// The statements of the group commit being gathered.
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<Pending>,
+    /// Whether each key the batch touches will be present once the batch before it is
+    /// applied (so a delete knows whether to print `OK` or `(nil)`).
+    present: HashMap<String, bool>,
+}
+
 /// A store plus how to talk about it.
 #[derive(Debug)]
 pub struct Session {
@@ -60,7 +118,9 @@ pub struct Session {
     pub on_error: OnError,
     pub echo: Echo,
     pub excerpt: Excerpt,
+    pub group_commit: GroupCommit,
     failures: usize,
+    batch: Batch,
 }
 
 /// What one statement did, for callers that react to it (the editor refreshes its keys).
@@ -81,7 +141,9 @@ impl Session {
             on_error: OnError::Continue,
             echo: Echo::Off,
             excerpt: Excerpt::Off,
+            group_commit: GroupCommit::Off,
             failures: 0,
+            batch: Batch::default(),
         }
     }
 
@@ -208,7 +270,7 @@ impl Session {
     /// [`MAX_LINE_BYTES`] are reported and skipped, as is a statement they interrupt.
     pub fn run_script(
         &mut self,
-        input: &mut dyn BufRead,
+        input: &mut dyn ScriptInput,
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
@@ -216,15 +278,29 @@ impl Session {
         let mut line_no = 0;
         let mut lines = ScriptLines::default();
         loop {
+            // A batch takes only what is already waiting: commit it before a read that
+            // may block, so no result waits on input that may never come.
+            if lines.again.is_empty()
+                && !input.line_buffered()
+                && self.commit_batch(out, err)? == Flow::Stop
+            {
+                return Ok(Flow::Stop);
+            }
             let (number, line) = match lines.again.pop_front() {
                 Some(queued) => queued,
                 None => match read_line(input, &mut buf, MAX_LINE_BYTES) {
                     Err(read_error) => {
+                        if self.commit_batch(out, err)? == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
                         let message = format!("cannot read input: {read_error}");
                         self.fail(out, err, Some(line_no + 1), &message)?;
                         return Ok(Flow::Stop);
                     }
                     Ok(LineRead::Eof) => {
+                        if self.commit_batch(out, err)? == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
                         let Some(continuation) = lines.pending.take() else {
                             return Ok(Flow::Continue);
                         };
@@ -244,6 +320,9 @@ impl Session {
             let flow = match line {
                 Line::Text(text) => self.script_line(number, text, &mut lines, out, err)?,
                 Line::Unreadable(problem) => {
+                    if self.commit_batch(out, err)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
                     self.unreadable_line(number, problem, &mut lines, out, err)?
                 }
             };
@@ -277,8 +356,132 @@ impl Session {
                 lines.pending = Some(continuation);
                 Ok(Flow::Continue)
             }
-            None => Ok(self.run_statement(&text, Some(number), out, err)?.0),
+            None => self.script_statement(&text, Some(number), out, err),
         }
+    }
+
+    /// Runs one statement of a script, or, under group commit, adds a `put`/`delete` to
+    /// the batch (committing the batch first before anything else).
+    fn script_statement(
+        &mut self,
+        text: &str,
+        line: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        // An armed crash point must hit exactly the next write, alone.
+        if self.group_commit == GroupCommit::Off || self.db.is_armed() {
+            if self.commit_batch(out, err)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            return Ok(self.run_statement(text, line, out, err)?.0);
+        }
+        let mutation = match parse(text) {
+            Ok(Some(Command::Put { key, value })) => Mutation::Put { key, value },
+            Ok(Some(Command::Delete { key })) => Mutation::Delete { key },
+            // Silent lines need not end a batch; anything that prints or reads must see
+            // the batch committed and its results printed first.
+            Ok(None) if self.echo == Echo::Off || text.trim().is_empty() => {
+                return Ok(Flow::Continue);
+            }
+            _ => {
+                if self.commit_batch(out, err)? == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+                return Ok(self.run_statement(text, line, out, err)?.0);
+            }
+        };
+        let Some(store) = self.db.store() else {
+            // No store (a reopen failed): the statement reports that as usual.
+            if self.commit_batch(out, err)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            return Ok(self.run_statement(text, line, out, err)?.0);
+        };
+        let key = mutation.key().to_string();
+        let was_present = match self.batch.present.get(&key) {
+            Some(&present) => present,
+            None => store.contains_key(&key),
+        };
+        let (outcome, now_present) = match &mutation {
+            Mutation::Put { .. } => (Outcome::Done, true),
+            Mutation::Delete { .. } if was_present => (Outcome::Done, false),
+            Mutation::Delete { .. } => (Outcome::Missing, false),
+        };
+        self.batch.present.insert(key, now_present);
+        self.batch.items.push(Pending {
+            text: text.to_string(),
+            line,
+            mutation,
+            outcome,
+        });
+        if self.batch.items.len() >= MAX_BATCH {
+            return self.commit_batch(out, err);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Commits the gathered batch as one [`KvStore::apply`](crate::KvStore::apply), then
+    /// prints each statement's result in order: `OK` only after the commit returned. If
+    /// the commit fails, nothing of the batch was stored and every statement reports the
+    /// error.
+    fn commit_batch(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Flow> {
+        if self.batch.items.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mutations: Vec<Mutation> = batch
+            .items
+            .iter()
+            .map(|item| item.mutation.clone())
+            .collect();
+        let result = match self.db.store_mut() {
+            Ok(store) => store.apply(mutations).map_err(ExecError::from),
+            Err(error) => Err(error),
+        };
+        let mut flow = Flow::Continue;
+        match result {
+            Ok(()) => {
+                for item in &batch.items {
+                    self.echo_statement(&item.text, out)?;
+                    self.out_renderer.outcome(out, &item.outcome)?;
+                }
+            }
+            // A value refused before anything was written: the batch is replayed one
+            // statement at a time, so each reports exactly as it would alone.
+            Err(ExecError::Store(Error::ValueTooDeep { .. })) => {
+                for item in &batch.items {
+                    if self.run_statement(&item.text, item.line, out, err)?.0 == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                return Ok(Flow::Continue);
+            }
+            Err(error) => {
+                let message =
+                    format!("{error} (the whole group commit failed: nothing of it was stored)");
+                for item in &batch.items {
+                    self.echo_statement(&item.text, out)?;
+                    if self.fail(out, err, item.line, &message)?.0 == Flow::Stop {
+                        flow = Flow::Stop;
+                    }
+                }
+            }
+        }
+        if self.db.tracing() {
+            let entries = self.db.take_trace();
+            self.out_renderer
+                .trace(out, &entries, self.db.is_simulated())?;
+        }
+        out.flush()?;
+        Ok(flow)
+    }
+
+    fn echo_statement(&self, text: &str, out: &mut dyn Write) -> io::Result<()> {
+        if self.echo == Echo::On {
+            writeln!(out, "> {text}")?;
+        }
+        Ok(())
     }
 
     /// A line that is not UTF-8 or too long: reported and skipped, with the statement it
@@ -342,11 +545,17 @@ impl Session {
         let text = continuation.text_through(end).to_string();
         let (flow, first_again) = match parse(&text) {
             // The value is complete: run it like any statement.
-            Ok(_) => (self.run_statement(&text, Some(start), out, err)?.0, end + 1),
+            Ok(_) => (
+                self.script_statement(&text, Some(start), out, err)?,
+                end + 1,
+            ),
             // The value was a valid JSON prefix until line `end`, so the error is in that
             // line: most likely the value was never closed and the line is the next
             // statement. Report the broken statement, then read the line afresh.
             Err(parse_error) => {
+                if self.commit_batch(out, err)? == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
                 let flow =
                     self.broken_continuation(&text, start, start + end, &parse_error, out, err)?;
                 (flow, end)

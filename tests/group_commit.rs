@@ -1,0 +1,202 @@
+#![allow(clippy::disallowed_methods)] // tests inspect the disk directly
+#![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
+//! `--group-commit`: the same transcript as one commit per statement, fewer commits, and
+//! no `OK` for a batch whose commit failed.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use kv_engine::Durability;
+use kv_engine::fs::SimFs;
+use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
+use kv_engine::shell::session::GroupCommit;
+use kv_engine::shell::{Database, Layout, Renderer, Session, Theme};
+
+/// Runs `kv ARGS` in `dir` with stdin read from the file `script` (so every line is
+/// already waiting, and the batches do not depend on how a pipe is scheduled).
+fn run(dir: &Path, args: &[&str], script: &str) -> Output {
+    let input = dir.join("script.kv");
+    std::fs::write(&input, script).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::from(std::fs::File::open(&input).unwrap()))
+        .output()
+        .unwrap()
+}
+
+const MIXED: &str = r#"# a mixed script
+put a 1
+put b {"x": [1,
+  2]}
+delete a
+delete a
+delete never
+put a 2
+get a
+put c 3
+put c 4
+delete c
+exists c
+keys
+put k hello world
+put d 4
+bogus
+put e 5
+
+put "key with spaces" true
+count
+delete d
+dump
+"#;
+
+#[test]
+fn group_commit_prints_exactly_what_one_commit_per_statement_prints() {
+    for mode in ["memory", "naive", "snapshot", "wal"] {
+        for echo in [false, true] {
+            let mut transcripts = Vec::new();
+            for group in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let mut args = vec!["--durability", mode, "db.json"];
+                if echo {
+                    args.push("--echo");
+                }
+                if group {
+                    args.push("--group-commit");
+                }
+                let output = run(dir.path(), &args, MIXED);
+                let reopened = run(dir.path(), &["--durability", mode, "db.json"], "dump\n");
+                transcripts.push((output, reopened.stdout));
+            }
+            let (one, grouped) = (&transcripts[0], &transcripts[1]);
+            let what = format!("{mode}, echo {echo}");
+            assert_eq!(one.0.status.code(), Some(1), "{what}");
+            assert_eq!(grouped.0.status.code(), one.0.status.code(), "{what}");
+            assert_eq!(
+                String::from_utf8_lossy(&grouped.0.stdout),
+                String::from_utf8_lossy(&one.0.stdout),
+                "{what}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&grouped.0.stderr),
+                String::from_utf8_lossy(&one.0.stderr),
+                "{what}"
+            );
+            // And the same state on disk.
+            assert_eq!(grouped.1, one.1, "{what}");
+        }
+    }
+}
+
+#[test]
+fn the_transcript_itself_is_what_a_reader_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &["--durability", "wal", "--group-commit", "db.json"],
+        MIXED,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "OK\nOK\nOK\n(nil)\n(nil)\nOK\n2\nOK\nOK\nOK\nfalse\na\nb\nOK\nOK\nOK\n5\nOK\n\
+         {\"a\":2,\"b\":{\"x\":[1,2]},\"e\":5,\"key with spaces\":true}\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: line 15: column 7: VALUE is not JSON; to store the text as a string, quote \
+         it: put k \"hello world\"\n\
+         error: line 17: unknown command \"bogus\" (type help for the list)\n"
+    );
+}
+
+/// The value of a `stats` row.
+fn row<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
+        .trim()
+}
+
+#[test]
+fn group_commit_makes_one_commit_of_statements_already_waiting() {
+    let mut script: String = (0..50).map(|i| format!("put k{i:02} {i}\n")).collect();
+    script.push_str("stats\n");
+    for mode in ["snapshot", "wal"] {
+        let mut fsyncs = Vec::new();
+        for (group, commits) in [(false, "50"), (true, "1")] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut args = vec!["--durability", mode, "db.json"];
+            if group {
+                args.push("--group-commit");
+            }
+            let output = run(dir.path(), &args, &script);
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert_eq!(stdout.matches("OK\n").count(), 50, "{stdout}");
+            assert_eq!(row(&stdout, "commits"), commits, "{mode}, group {group}");
+            assert!(
+                row(&stdout, "mutations").starts_with("50 "),
+                "{mode}: {stdout}"
+            );
+            fsyncs.push(row(&stdout, "fsyncs").parse::<u64>().unwrap());
+        }
+        assert!(
+            fsyncs[1] * 10 < fsyncs[0],
+            "{mode}: fsyncs without and with group commit: {fsyncs:?}"
+        );
+    }
+}
+
+fn session(sim: &SimFs, durability: Durability) -> Session {
+    let db = Database::on_simulated_disk(sim.clone(), Path::new("db.json"), durability).unwrap();
+    let renderer = Renderer {
+        theme: Theme::plain(),
+        layout: Layout::Compact,
+    };
+    let mut session = Session::new(db, renderer, renderer);
+    session.group_commit = GroupCommit::On;
+    session
+}
+
+fn script(session: &mut Session, input: &str) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    session
+        .run_script(&mut input.as_bytes(), &mut out, &mut err)
+        .unwrap();
+    (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn a_failed_group_commit_prints_no_ok_and_every_statement_reports_it() {
+    for (durability, kind) in [
+        (Durability::Wal, OpKind::SyncFile),
+        (Durability::Wal, OpKind::Write),
+        (Durability::Snapshot, OpKind::SyncFile),
+        (Durability::Snapshot, OpKind::Rename),
+    ] {
+        let what = format!("{durability}, failing {kind:?}");
+        let sim = SimFs::new();
+        let mut s = session(&sim, durability);
+        let (out, err) = script(&mut s, "put a 1\n");
+        assert_eq!((out.as_str(), err.as_str()), ("OK\n", ""), "{what}");
+        sim.fail(Some(kind), 1, FaultError::Eio, Repeat::Once);
+        let (out, err) = script(&mut s, "put a 2\nput b 2\ndelete a\nget a\nget b\n");
+        // The reads after the batch see the state before it: nothing was stored.
+        assert_eq!(out, "1\n(nil)\n", "{what}");
+        let errors: Vec<&str> = err.lines().collect();
+        assert_eq!(errors.len(), 3, "{what}: {err}");
+        for (line, error) in (1..=3).zip(&errors) {
+            assert!(
+                error.starts_with(&format!("error: line {line}: "))
+                    && error.ends_with("(the whole group commit failed: nothing of it was stored)"),
+                "{what}: {error}"
+            );
+        }
+        assert_eq!(s.failures(), 3, "{what}");
+    }
+}
