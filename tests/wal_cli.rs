@@ -435,3 +435,50 @@ fn repair_asks_on_a_terminal_and_only_yes_cuts() {
         assert!(sandbox.path("db.json.wal.cut-1").exists());
     }
 }
+
+#[test]
+fn save_under_simulate_writes_the_log_too_and_the_real_database_opens_with_it() {
+    let sandbox = Sandbox::new();
+    let simulate = ["--simulate", "--durability", "wal", "db.json"];
+    // Only a log: no checkpoint has written a snapshot yet.
+    let output = sandbox.run(&simulate, "put a 1\nput b 2\nsave\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log = std::fs::metadata(sandbox.path("db.json.wal"))
+        .unwrap()
+        .len();
+    assert!(
+        stdout(&output).ends_with(&format!(
+            "saved db.json: 0 B snapshot and {log} B log, 2 keys (in a checkpoint's order: \
+             the log as .wal.next, the snapshot, then the log renamed into place)\n"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    check(&sandbox.wal("dump\n"), 0, "{\"a\":1,\"b\":2}\n", "");
+    // A snapshot and a log: the next simulation loads both, and saves both back.
+    let output = sandbox.run(&simulate, "dump\ncheckpoint\nput c 3\nsave\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("{\"a\":1,\"b\":2}\n"),
+        "the log was loaded: {}",
+        stdout(&output)
+    );
+    check(&sandbox.wal("dump\n"), 0, "{\"a\":1,\"b\":2,\"c\":3}\n", "");
+    assert_eq!(
+        sandbox.run(&["check", "db.json"], "").status.code(),
+        Some(0)
+    );
+    // Saved from snapshot mode, the folded log must not stay beside the new snapshot.
+    let output = sandbox.run(&["--simulate", "db.json"], "put d 4\nsave\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!sandbox.path("db.json.wal").exists());
+    check(
+        &sandbox.run(&["db.json"], "dump\n"),
+        0,
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4}\n",
+        "",
+    );
+    // Nothing but the database and its lock is left behind.
+    let names: Vec<String> = sandbox.files().into_keys().collect();
+    assert_eq!(names, ["db.json", "db.json.lock"]);
+}

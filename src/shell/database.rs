@@ -106,7 +106,10 @@ pub struct Reopened {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
     pub path: PathBuf,
+    /// The snapshot's size (0 if there is none: a log that starts from nothing).
     pub bytes: u64,
+    /// The log's size, if there is one (wal mode).
+    pub log_bytes: Option<u64>,
     pub keys: usize,
 }
 
@@ -171,8 +174,15 @@ impl Database {
     /// there. The real file is only read, and written again only by [`Database::save`].
     pub fn simulate(path: &Path, durability: Durability) -> crate::Result<Self> {
         let sim = SimFs::new();
-        sim.load_file(&RealFs, path)
-            .map_err(|err| Error::io("load onto the simulated disk", path, err))?;
+        // The log files too: in wal mode they hold the commits since the last checkpoint.
+        for file in [
+            path.to_path_buf(),
+            files::wal_path(path),
+            files::wal_next_path(path),
+        ] {
+            sim.load_file(&RealFs, &file)
+                .map_err(|err| Error::io("load onto the simulated disk", &file, err))?;
+        }
         Database::on_simulated_disk(sim, path, durability)
     }
 
@@ -423,10 +433,15 @@ impl Database {
         }
     }
 
-    /// `save`: writes the simulated database file over the real one, crash-safely (temp
-    /// file, fsync, rename, directory fsync), holding the real file's lock meanwhile.
-    /// Refuses a simulated file that does not open, so a demo's corruption never reaches
-    /// the real file.
+    /// `save`: writes the simulated database over the real one, crash-safely, holding the
+    /// real file's lock meanwhile. Refuses a simulated database that does not open, so a
+    /// demo's corruption never reaches the real file.
+    ///
+    /// Without a log, the snapshot is written as a commit writes it (temp file, fsync,
+    /// rename, directory fsync), then a stale real log is removed. With a log (wal mode),
+    /// the order is a checkpoint's: the log is installed as `PATH.wal.next`, then the
+    /// snapshot, then the log is renamed over `PATH.wal`. The log names the snapshot it
+    /// continues, so a crash at any step reopens as the old database or the new one.
     pub fn save(&self) -> Result<Saved, ExecError> {
         let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
             return Err(ExecError::NeedsSimulate { what: "save" });
@@ -448,17 +463,30 @@ impl Database {
                 "memory mode never writes the simulated file, so it holds nothing new".into(),
             ));
         }
-        let Some(bytes) = sim.contents(path) else {
+        let wal = files::wal_path(path);
+        let snapshot_bytes = sim.contents(path).map(|bytes| bytes.len() as u64);
+        let log_bytes = sim.contents(&wal).map(|bytes| bytes.len() as u64);
+        if snapshot_bytes.is_none() && log_bytes.is_none() {
             return Err(refuse(
                 "no commit has created the file on the simulated disk yet".into(),
             ));
-        };
-        // The store read this file, but check the bytes themselves: what replaces the
-        // real file must be a database that opens.
-        if let Err(error) = crate::durability::snapshot::load(sim, path) {
-            return Err(refuse(format!(
-                "the simulated file does not open ({error})"
-            )));
+        }
+        // The store read these files, but check the bytes themselves: what replaces the
+        // real database must open, with exactly what the store holds.
+        let options = Options::new().fs(Arc::new(sim.clone()));
+        match crate::check(path, &options) {
+            Ok(report) if report.keys == Some(store.len()) => {}
+            Ok(report) => {
+                return Err(refuse(format!(
+                    "the simulated database does not open as the store holds it ({})",
+                    report.to_string().replace('\n', "; ")
+                )));
+            }
+            Err(error) => {
+                return Err(refuse(format!(
+                    "the simulated database does not open ({error})"
+                )));
+            }
         }
         let real: &dyn Fs = &RealFs;
         let target = real
@@ -475,11 +503,40 @@ impl Database {
                 Error::io("lock", &lock_path, err)
             }
         })?;
-        sim.save_file(path, real, &target)
-            .map_err(|err| Error::io("save", &target, err))?;
+        let real_wal = files::wal_path(&target);
+        let real_next = files::wal_next_path(&target);
+        if log_bytes.is_some() {
+            sim.save_file(&wal, real, &real_next)
+                .map_err(|err| Error::io("save", &real_next, err))?;
+        }
+        if snapshot_bytes.is_some() {
+            sim.save_file(path, real, &target)
+                .map_err(|err| Error::io("save", &target, err))?;
+        }
+        let dir = crate::fs::parent_dir(&target);
+        if log_bytes.is_some() {
+            real.rename(&real_next, &real_wal)
+                .map_err(|err| Error::io("rename", &real_next, err))?;
+            real.sync_dir(dir)
+                .map_err(|err| Error::io("fsync directory", dir, err))?;
+        } else if real
+            .metadata(&real_wal)
+            .map_err(|err| Error::io("stat", &real_wal, err))?
+            .is_some()
+        {
+            // The simulated store folded the log into its snapshot: the real log names
+            // the old snapshot and would make the new one refuse to open. (A crash before
+            // this removal leaves that refusal, loud and with nothing lost: `kv repair`
+            // sets the stale log aside.)
+            real.remove(&real_wal)
+                .map_err(|err| Error::io("remove", &real_wal, err))?;
+            real.sync_dir(dir)
+                .map_err(|err| Error::io("fsync directory", dir, err))?;
+        }
         Ok(Saved {
             path: path.clone(),
-            bytes: bytes.len() as u64,
+            bytes: snapshot_bytes.unwrap_or(0),
+            log_bytes,
             keys: store.len(),
         })
     }

@@ -338,14 +338,24 @@ impl Renderer {
     }
 
     fn saved(&self, w: &mut dyn Write, saved: &Saved) -> io::Result<()> {
-        writeln!(
-            w,
-            "{} {}: {} B, {} keys (temp file, fsync, rename, directory fsync)",
-            self.theme.ok.paint("saved"),
-            saved.path.display(),
-            saved.bytes,
-            saved.keys
-        )
+        let label = self.theme.ok.paint("saved");
+        match saved.log_bytes {
+            None => writeln!(
+                w,
+                "{label} {}: {} B, {} keys (temp file, fsync, rename, directory fsync)",
+                saved.path.display(),
+                saved.bytes,
+                saved.keys
+            ),
+            Some(log) => writeln!(
+                w,
+                "{label} {}: {} B snapshot and {log} B log, {} keys (in a checkpoint's \
+                 order: the log as .wal.next, the snapshot, then the log renamed into place)",
+                saved.path.display(),
+                saved.bytes,
+                saved.keys
+            ),
+        }
     }
 
     /// Writes the filesystem operations of one command, dimmed, then a total: what the
