@@ -87,23 +87,52 @@ impl<R: Read> ScriptInput for BufReader<R> {
     }
 }
 
-/// A `put` or `delete` waiting for its batch's commit, with what it will print.
+/// A `put` or `delete` statement waiting for its batch's commit.
 #[derive(Debug)]
 struct Pending {
     text: String,
     line: Option<usize>,
-    mutation: Mutation,
-    /// `Done`, or `Missing` for the delete of a key that will not be there.
-    outcome: Outcome,
 }
 
-/// The statements of the group commit being gathered.
+/// The statements of the group commit being gathered, and their mutations (kept apart
+/// so they move into the commit without a copy).
 #[derive(Debug, Default)]
 struct Batch {
-    items: Vec<Pending>,
-    /// Whether each key the batch touches will be present once the batch before it is
-    /// applied (so a delete knows whether to print `OK` or `(nil)`).
-    present: HashMap<String, bool>,
+    statements: Vec<Pending>,
+    mutations: Vec<Mutation>,
+}
+
+/// What each statement of a batch prints once it is committed: `OK`, or `(nil)` for the
+/// delete of a key that will not be there, as it would print if run alone. Worked out
+/// before the commit, on the store as it was (`None`: there is no store, the commit fails).
+fn batch_outcomes(store: Option<&crate::KvStore>, mutations: &[Mutation]) -> Vec<Outcome> {
+    let has_delete = mutations
+        .iter()
+        .any(|mutation| matches!(mutation, Mutation::Delete { .. }));
+    let Some(store) = store.filter(|_| has_delete) else {
+        return vec![Outcome::Done; mutations.len()];
+    };
+    let mut present: HashMap<&str, bool> = HashMap::new();
+    mutations
+        .iter()
+        .map(|mutation| {
+            let key = mutation.key();
+            let was = match present.get(key) {
+                Some(&was) => was,
+                None => store.contains_key(key),
+            };
+            match mutation {
+                Mutation::Put { .. } => {
+                    present.insert(key, true);
+                    Outcome::Done
+                }
+                Mutation::Delete { .. } => {
+                    present.insert(key, false);
+                    if was { Outcome::Done } else { Outcome::Missing }
+                }
+            }
+        })
+        .collect()
 }
 
 /// A store plus how to talk about it.
@@ -391,31 +420,19 @@ impl Session {
                 return Ok(self.run_statement(text, line, out, err)?.0);
             }
         };
-        let Some(store) = self.db.store() else {
+        if self.db.store().is_none() {
             // No store (a reopen failed): the statement reports that as usual.
             if self.commit_batch(out, err)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
             return Ok(self.run_statement(text, line, out, err)?.0);
-        };
-        let key = mutation.key().to_string();
-        let was_present = match self.batch.present.get(&key) {
-            Some(&present) => present,
-            None => store.contains_key(&key),
-        };
-        let (outcome, now_present) = match &mutation {
-            Mutation::Put { .. } => (Outcome::Done, true),
-            Mutation::Delete { .. } if was_present => (Outcome::Done, false),
-            Mutation::Delete { .. } => (Outcome::Missing, false),
-        };
-        self.batch.present.insert(key, now_present);
-        self.batch.items.push(Pending {
+        }
+        self.batch.mutations.push(mutation);
+        self.batch.statements.push(Pending {
             text: text.to_string(),
             line,
-            mutation,
-            outcome,
         });
-        if self.batch.items.len() >= MAX_BATCH {
+        if self.batch.mutations.len() >= MAX_BATCH {
             return self.commit_batch(out, err);
         }
         Ok(Flow::Continue)
@@ -426,15 +443,14 @@ impl Session {
     /// the commit fails, nothing of the batch was stored and every statement reports the
     /// error.
     fn commit_batch(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Flow> {
-        if self.batch.items.is_empty() {
+        if self.batch.statements.is_empty() {
             return Ok(Flow::Continue);
         }
-        let batch = std::mem::take(&mut self.batch);
-        let mutations: Vec<Mutation> = batch
-            .items
-            .iter()
-            .map(|item| item.mutation.clone())
-            .collect();
+        let Batch {
+            statements,
+            mutations,
+        } = std::mem::take(&mut self.batch);
+        let outcomes = batch_outcomes(self.db.store(), &mutations);
         let result = match self.db.store_mut() {
             Ok(store) => store.apply(mutations).map_err(ExecError::from),
             Err(error) => Err(error),
@@ -442,15 +458,15 @@ impl Session {
         let mut flow = Flow::Continue;
         match result {
             Ok(()) => {
-                for item in &batch.items {
+                for (item, outcome) in statements.iter().zip(&outcomes) {
                     self.echo_statement(&item.text, out)?;
-                    self.out_renderer.outcome(out, &item.outcome)?;
+                    self.out_renderer.outcome(out, outcome)?;
                 }
             }
             // A value refused before anything was written: the batch is replayed one
             // statement at a time, so each reports exactly as it would alone.
             Err(ExecError::Store(Error::ValueTooDeep { .. })) => {
-                for item in &batch.items {
+                for item in &statements {
                     if self.run_statement(&item.text, item.line, out, err)?.0 == Flow::Stop {
                         return Ok(Flow::Stop);
                     }
@@ -460,7 +476,7 @@ impl Session {
             Err(error) => {
                 let message =
                     format!("{error} (the whole group commit failed: nothing of it was stored)");
-                for item in &batch.items {
+                for item in &statements {
                     self.echo_statement(&item.text, out)?;
                     if self.fail(out, err, item.line, &message)?.0 == Flow::Stop {
                         flow = Flow::Stop;
