@@ -113,6 +113,11 @@ pub(crate) fn human_duration(duration: Duration) -> String {
 struct Log {
     enabled: bool,
     events: Vec<TraceEvent>,
+    /// The current name of each open file, by its id: a file keeps writing under its new
+    /// name after a rename (the log a checkpoint prepares as `.wal.next` is written as
+    /// `.wal` once renamed), and the trace must say so.
+    open_names: std::collections::HashMap<u64, PathBuf>,
+    next_id: u64,
 }
 
 /// Wraps a filesystem and records what goes through it while enabled. Cloning gives
@@ -130,7 +135,7 @@ impl TraceFs {
             inner,
             log: Arc::new(Mutex::new(Log {
                 enabled: true,
-                events: Vec::new(),
+                ..Log::default()
             })),
         }
     }
@@ -210,9 +215,16 @@ impl Fs for TraceFs {
         let file = self.record(TraceOp::Open(mode), path, none, || {
             self.inner.open(path, mode)
         })?;
+        let id = {
+            let mut log = lock(&self.log);
+            let id = log.next_id;
+            log.next_id += 1;
+            log.open_names.insert(id, path.to_path_buf());
+            id
+        };
         Ok(Box::new(TraceFile {
             inner: file,
-            path: path.to_path_buf(),
+            id,
             log: Arc::clone(&self.log),
         }))
     }
@@ -221,7 +233,13 @@ impl Fs for TraceFs {
         let op = TraceOp::Rename {
             to: to.to_path_buf(),
         };
-        self.record(op, from, none, || self.inner.rename(from, to))
+        self.record(op, from, none, || self.inner.rename(from, to))?;
+        for name in lock(&self.log).open_names.values_mut() {
+            if name == from {
+                *name = to.to_path_buf();
+            }
+        }
+        Ok(())
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
@@ -251,14 +269,32 @@ impl Fs for TraceFs {
 
 struct TraceFile {
     inner: Box<dyn FsFile>,
-    path: PathBuf,
+    /// Its key in the log's `open_names`.
+    id: u64,
     log: Arc<Mutex<Log>>,
+}
+
+impl TraceFile {
+    /// The file's current name (it follows renames).
+    fn path(&self) -> PathBuf {
+        lock(&self.log)
+            .open_names
+            .get(&self.id)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        lock(&self.log).open_names.remove(&self.id);
+    }
 }
 
 impl fmt::Debug for TraceFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TraceFile")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("inner", &self.inner)
             .finish()
     }
@@ -267,41 +303,44 @@ impl fmt::Debug for TraceFile {
 impl FsFile for TraceFile {
     fn write_all_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         let len = buf.len() as u64;
+        let path = self.path();
         let inner = &mut self.inner;
         record(
             &self.log,
             TraceOp::Write { offset },
-            &self.path,
+            &path,
             |_| Some(len),
             || inner.write_all_at(offset, buf),
         )
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        let path = self.path();
         let inner = &mut self.inner;
-        record(&self.log, TraceOp::SyncData, &self.path, none, || {
+        record(&self.log, TraceOp::SyncData, &path, none, || {
             inner.sync_data()
         })
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
+        let path = self.path();
         let inner = &mut self.inner;
-        record(&self.log, TraceOp::SyncAll, &self.path, none, || {
+        record(&self.log, TraceOp::SyncAll, &path, none, || {
             inner.sync_all()
         })
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let path = self.path();
         let inner = &mut self.inner;
-        record(&self.log, TraceOp::SetLen(len), &self.path, none, || {
+        record(&self.log, TraceOp::SetLen(len), &path, none, || {
             inner.set_len(len)
         })
     }
 
     fn size(&self) -> io::Result<u64> {
-        record(&self.log, TraceOp::Size, &self.path, none, || {
-            self.inner.size()
-        })
+        let path = self.path();
+        record(&self.log, TraceOp::Size, &path, none, || self.inner.size())
     }
 }
 
@@ -402,5 +441,38 @@ mod tests {
         assert_eq!(human_duration(Duration::from_micros(412)), "412 µs");
         assert_eq!(human_duration(Duration::from_micros(2_140)), "2.1 ms");
         assert_eq!(human_duration(Duration::from_millis(3_250)), "3.25 s");
+    }
+
+    #[test]
+    fn a_file_is_traced_under_its_name_after_a_rename() {
+        let sim = SimFs::new();
+        sim.create_dir_all("/db");
+        let trace = TraceFs::new(Arc::new(sim.clone()));
+        let mut file = trace
+            .open(
+                Path::new("/db/log.next"),
+                crate::fs::OpenMode::CreateNew { mode: 0o600 },
+            )
+            .unwrap();
+        trace
+            .rename(Path::new("/db/log.next"), Path::new("/db/log"))
+            .unwrap();
+        file.write_all_at(0, b"abc").unwrap();
+        file.sync_data().unwrap();
+        let names: Vec<String> = trace
+            .drain()
+            .iter()
+            .map(|event| event.to_string())
+            .map(|line| line.split(" (").next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "create /db/log.next",
+                "rename /db/log.next -> /db/log",
+                "write 3 B /db/log at 0",
+                "fdatasync /db/log"
+            ]
+        );
     }
 }

@@ -131,6 +131,9 @@ impl Outcome {
 pub enum Checkpointed {
     /// The mode has no log.
     NoLog(Durability),
+    /// The log holds no record since the last checkpoint: the snapshot already holds
+    /// everything, so nothing was written.
+    Empty,
     /// The log was folded into a new snapshot and a fresh log started.
     Folded {
         /// Records the old log held.
@@ -171,6 +174,9 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             return mutate(db, "checkpoint", |store| {
                 store.checkpoint()?;
                 let after = store.stats();
+                if after.checkpoints == before.checkpoints {
+                    return Ok(Outcome::Checkpointed(Checkpointed::Empty));
+                }
                 Ok(Outcome::Checkpointed(Checkpointed::Folded {
                     records: before.log_records.unwrap_or(0),
                     log_before: before.log_size.unwrap_or(0),

@@ -140,6 +140,10 @@ impl Renderer {
                 w,
                 "nothing to checkpoint: {mode} mode keeps no log (only wal mode has one)"
             ),
+            Outcome::Checkpointed(Checkpointed::Empty) => writeln!(
+                w,
+                "nothing to checkpoint: the log holds no record since the last checkpoint"
+            ),
             Outcome::Checkpointed(Checkpointed::Folded {
                 records,
                 log_before,
