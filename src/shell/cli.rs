@@ -520,6 +520,20 @@ mod tests {
     }
 
     #[test]
+    fn the_durability_help_names_every_mode() {
+        let help = Cli::command().render_long_help().to_string();
+        let names: Vec<&str> = Durability::ALL.iter().map(|mode| mode.name()).collect();
+        assert!(
+            help.contains(&format!("How commits reach the disk: {}", names.join(", "))),
+            "{help}"
+        );
+        assert!(names.contains(&"wal"));
+        assert!(help.contains("--group-commit"), "{help}");
+        assert!(args(&["--group-commit"]).group_commit);
+        assert!(!args(&[]).group_commit);
+    }
+
+    #[test]
     fn simulate_needs_a_path() {
         let parsed = Cli::try_parse_from(["kv", "--simulate"]);
         assert!(parsed.is_err(), "{parsed:?}");
