@@ -200,3 +200,50 @@ fn a_failed_group_commit_prints_no_ok_and_every_statement_reports_it() {
         assert_eq!(s.failures(), 3, "{what}");
     }
 }
+
+/// A writer that notes, at each `OK` written, how many file syncs the disk had seen.
+struct SyncsAtOk {
+    sim: SimFs,
+    seen: Vec<u64>,
+}
+
+impl std::io::Write for SyncsAtOk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        for _ in text.matches("OK") {
+            self.seen.push(self.sim.count(OpKind::SyncFile));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_ok_of_a_batch_is_written_before_its_fsync() {
+    for durability in [Durability::Wal, Durability::Snapshot] {
+        let sim = SimFs::new();
+        let mut s = session(&sim, durability);
+        script(&mut s, "put warm 1\n");
+        let before = sim.count(OpKind::SyncFile);
+        let mut out = SyncsAtOk {
+            sim: sim.clone(),
+            seen: Vec::new(),
+        };
+        let mut err = Vec::new();
+        s.run_script(
+            &mut &b"put a 1\nput b 2\ndelete a\n"[..],
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        let after = sim.count(OpKind::SyncFile);
+        assert!(after > before, "{durability}: the batch synced");
+        assert_eq!(
+            out.seen, [after; 3],
+            "{durability}: every OK after the sync"
+        );
+        assert!(err.is_empty());
+    }
+}
