@@ -581,12 +581,49 @@ pub fn needs_more_input(input: &str) -> bool {
     let Some(start) = bracket_value_start(input) else {
         return false;
     };
+    // The common case, a value whose brackets close, is decided without parsing it (the
+    // statement is parsed anyway when it runs; a piped file of puts would parse twice).
+    if first_value_closes(&input[start..]) {
+        return false;
+    }
     // serde_json tells an early end (Eof) from a syntax error: only the first can still
     // be completed by more lines.
     match serde_json::from_str::<Value>(&format!("{}\n", &input[start..])) {
         Ok(_) => false,
         Err(err) => err.classify() == serde_json::error::Category::Eof,
     }
+}
+
+/// Whether the bracket that opens `text` is closed within it, outside strings. Then no
+/// more lines can help: the value is complete, or it is a syntax error (a wrong bracket,
+/// text after the value), never an early end. Any other text is left to the parser.
+fn first_value_closes(text: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Where the VALUE starts in `input` (a byte offset), if `input` is a statement with a
@@ -1125,6 +1162,10 @@ mod tests {
         }
         // Deeper than serde_json will ever parse: no further line can complete it.
         assert!(!needs_more_input(&format!("put x {}", "[".repeat(200))));
+        // Brackets and escaped quotes inside strings do not close the value.
+        assert!(needs_more_input("put x {\"a]\": \"}\\\"]\","));
+        assert!(!needs_more_input("put x {\"a]\": \"}\\\"]\"}"));
+        assert!(needs_more_input("put x [[1], [2],"));
     }
 
     #[test]
