@@ -12,9 +12,10 @@ use serde_json::Value;
 use crate::crash::{CrashAction, CrashPoint};
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
+use crate::durability::text;
 use crate::durability::wal::recovery::Warning;
 use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
-use crate::durability::{Backend, Disk, Durability, IoCounters, Map, Mutation};
+use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
@@ -295,10 +296,18 @@ impl KvStore {
         }
     }
 
-    /// The value stored under `key`; `None` if there is none (a stored `null` is
-    /// `Some(&Value::Null)`).
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key)
+    /// The value stored under `key`, parsed from its stored text; `None` if there is none
+    /// (a stored `null` is `Some(Value::Null)`). Callers that only print the value should
+    /// use [`get_raw`](Self::get_raw), which parses nothing.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.map.get(key).and_then(|value| text::to_value(value))
+    }
+
+    /// The value stored under `key` as its compact JSON text, exactly what
+    /// `serde_json::to_string` gives for the value that was put (numbers and object key
+    /// order as written); `None` if there is none (a stored `null` is `Some("null")`).
+    pub fn get_raw(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(|value| &**value)
     }
 
     /// Whether `key` is present.
@@ -318,26 +327,36 @@ impl KvStore {
 
     /// All keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(String::as_str)
+        self.map.keys().map(|key| &**key)
     }
 
-    /// All entries, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.map.iter().map(|(key, value)| (key.as_str(), value))
+    /// All entries, in key order, each value as its compact JSON text (see
+    /// [`get_raw`](Self::get_raw); `serde_json::from_str` gives the `Value`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(key, value)| (&**key, &**value))
     }
 
-    /// The entries whose key starts with `prefix`, in key order.
-    pub fn scan_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    /// The entries whose key starts with `prefix`, in key order, values as text (as
+    /// [`iter`](Self::iter)).
+    pub fn scan_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.map
             .range::<str, _>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
             .take_while(move |(key, _)| key.starts_with(prefix))
-            .map(|(key, value)| (key.as_str(), value))
+            .map(|(key, value)| (&**key, &**value))
+    }
+
+    /// The whole store as one compact JSON object, keys in order: the database file's
+    /// format, without its trailing newline. Built from the stored texts, parsing nothing.
+    pub fn to_json(&self) -> String {
+        let mut buf = Vec::new();
+        snapshot::serialise(&self.map, &mut buf);
+        buf.pop(); // The newline.
+        // Keys are `str`s and values valid JSON text, so the bytes are UTF-8.
+        String::from_utf8(buf)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
     }
 
     /// Stores `value` under `key`, replacing any previous value, once it is durable.
@@ -368,32 +387,46 @@ impl KvStore {
     /// nothing left writes nothing.
     pub fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
         self.check_writable()?;
-        // Refuse, before touching anything, a value the file could not be read back with.
-        for mutation in &batch {
-            if let Mutation::Put { key, value } = mutation
-                && !nests_within(value, MAX_VALUE_DEPTH)
-            {
-                return Err(Error::ValueTooDeep {
-                    key: key.clone(),
-                    max: MAX_VALUE_DEPTH,
-                });
-            }
+        // Refuse, before touching anything, a value the file could not be read back with;
+        // then serialise each value once, to the text the map, the snapshot and the log
+        // all keep.
+        let mut changes: Vec<Change> = Vec::with_capacity(batch.len());
+        for mutation in batch {
+            changes.push(match mutation {
+                Mutation::Put { key, value } => {
+                    if !nests_within(&value, MAX_VALUE_DEPTH) {
+                        return Err(Error::ValueTooDeep {
+                            key,
+                            max: MAX_VALUE_DEPTH,
+                        });
+                    }
+                    let value = text::from_value(&value).map_err(|err| {
+                        Error::io(
+                            format!("serialise the value of key {key:?} for"),
+                            self.path().unwrap_or(Path::new("the store")),
+                            io::Error::other(err),
+                        )
+                    })?;
+                    Change::Put { key, value }
+                }
+                Mutation::Delete { key } => Change::Delete { key },
+            });
         }
         // Apply to memory, remembering how to undo, then commit; roll back on failure.
         // Nobody can observe the map in between: we hold `&mut self`.
-        let mut undo: Vec<(String, Option<Value>)> = Vec::with_capacity(batch.len());
-        let mut effective: Vec<Mutation> = Vec::with_capacity(batch.len());
-        for mutation in batch {
-            match mutation {
-                Mutation::Put { key, value } => {
-                    let old = self.map.insert(key.clone(), value.clone());
+        let mut undo: Vec<(String, Option<Box<str>>)> = Vec::with_capacity(changes.len());
+        let mut effective: Vec<Change> = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                Change::Put { key, value } => {
+                    let old = self.map.insert(key.as_str().into(), value.clone());
                     undo.push((key.clone(), old));
-                    effective.push(Mutation::Put { key, value });
+                    effective.push(Change::Put { key, value });
                 }
-                Mutation::Delete { key } => {
-                    if let Some(old) = self.map.remove(&key) {
+                Change::Delete { key } => {
+                    if let Some(old) = self.map.remove(key.as_str()) {
                         undo.push((key.clone(), Some(old)));
-                        effective.push(Mutation::Delete { key });
+                        effective.push(Change::Delete { key });
                     }
                 }
             }
@@ -413,8 +446,8 @@ impl KvStore {
             Err(failure) => {
                 for (key, old) in undo.into_iter().rev() {
                     match old {
-                        Some(value) => self.map.insert(key, value),
-                        None => self.map.remove(&key),
+                        Some(value) => self.map.insert(key.into_boxed_str(), value),
+                        None => self.map.remove(key.as_str()),
                     };
                 }
                 if failure.poisons {

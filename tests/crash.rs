@@ -857,7 +857,7 @@ fn armed_crash_points_halt_the_commit_on_a_simulated_disk() {
             dir_syncs,
             "{point}: the commit went on"
         );
-        assert_eq!(store.get("a"), Some(&json!(1)), "{point}");
+        assert_eq!(store.get("a"), Some(json!(1)), "{point}");
         let refused = store.put("b", json!(3));
         assert!(
             matches!(refused, Err(Error::Poisoned { .. })),
@@ -870,7 +870,7 @@ fn armed_crash_points_halt_the_commit_on_a_simulated_disk() {
             (CrashMode::CleanPowerLoss, after_power_loss),
         ] {
             let found: Found = match open(&sim.crash(mode, 0), durability) {
-                Ok(store) => Some(store.get("a").cloned()),
+                Ok(store) => Some(store.get("a")),
                 Err(Error::Syntax { .. }) => None,
                 Err(err) => panic!("{point} {mode}: {err}"),
             };
@@ -895,7 +895,7 @@ fn what_recovery_shows_survives_a_later_power_loss() {
 
     let rebooted = sim.crash(CrashMode::ProcessKill, 0);
     let recovered = open(&rebooted, Durability::Snapshot).unwrap();
-    assert_eq!(recovered.get("a"), Some(&json!(2)));
+    assert_eq!(recovered.get("a"), Some(json!(2)));
     drop(recovered);
 
     let after_power_loss = open(
@@ -903,5 +903,5 @@ fn what_recovery_shows_survives_a_later_power_loss() {
         Durability::Snapshot,
     )
     .unwrap();
-    assert_eq!(after_power_loss.get("a"), Some(&json!(2)));
+    assert_eq!(after_power_loss.get("a"), Some(json!(2)));
 }

@@ -81,7 +81,7 @@ fn a_failed_temp_write_changes_nothing_and_does_not_poison() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert_eq!(io_failure(&err).0, "write");
     assert_eq!(io_failure(&err).1, Some(EIO));
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_eq!(store.poisoned(), None);
     // The temp file is cleaned up, and the database file is untouched.
     assert_eq!(files(&sim), db_files());
@@ -112,7 +112,7 @@ fn a_full_disk_refuses_commits_cleanly_until_space_returns() {
             (op, code, kind),
             ("write", Some(ENOSPC), io::ErrorKind::StorageFull)
         );
-        assert_eq!(store.get("a"), Some(&json!(1)), "attempt {attempt}");
+        assert_eq!(store.get("a"), Some(json!(1)), "attempt {attempt}");
         assert_eq!(store.poisoned(), None);
     }
     assert_eq!(files(&sim), db_files());
@@ -136,7 +136,7 @@ fn a_full_disk_when_creating_the_temp_file_does_not_poison() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert_eq!(io_failure(&err).0, "create");
     assert_eq!(io_failure(&err).1, Some(ENOSPC));
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_eq!(store.poisoned(), None);
     store.put("a", json!(2)).unwrap();
     assert_eq!(
@@ -152,7 +152,7 @@ fn a_failed_fsync_poisons_the_store_and_leaves_the_file_as_committed() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert_eq!(io_failure(&err).0, "fsync");
     assert_eq!(io_failure(&err).1, Some(EIO));
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_poisoned(&mut store);
     // The fault was one-off: a retry would have "succeeded", with the data gone. The
     // store did not retry; the database file never changed.
@@ -181,7 +181,7 @@ fn a_failed_rename_poisons_the_store_and_leaves_the_file_as_committed() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert!(io_failure(&err).0.starts_with("rename"), "{err}");
     assert_eq!(io_failure(&err).1, Some(EIO));
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_poisoned(&mut store);
     for mode in CrashMode::ALL {
         assert_eq!(
@@ -203,7 +203,7 @@ fn a_failed_directory_sync_poisons_the_store() {
     assert_eq!(io_failure(&err).0, "fsync directory");
     assert_eq!(io_failure(&err).1, Some(EIO));
     // Memory keeps the last acknowledged state.
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_poisoned(&mut store);
     // The rename happened but may not be durable: the process sees the unacknowledged
     // value, a power loss brings the committed one back, and nothing else is possible.
@@ -232,7 +232,7 @@ fn a_failed_delete_keeps_the_key() {
     sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
     let err = store.delete("b").unwrap_err();
     assert_eq!(io_failure(&err).0, "fsync");
-    assert_eq!(store.get("b"), Some(&json!(1)));
+    assert_eq!(store.get("b"), Some(json!(1)));
     assert_poisoned(&mut store);
 }
 
@@ -267,7 +267,7 @@ fn naive_mode_is_poisoned_by_a_failed_write_because_it_truncated_the_file() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert_eq!(io_failure(&err).0, "write");
     assert_eq!(io_failure(&err).2, io::ErrorKind::StorageFull);
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_poisoned(&mut store);
     // This is why: the file was truncated before the write failed.
     assert_eq!(sim.contents(PATH), Some(Vec::new()));

@@ -239,7 +239,7 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
             .map_err(|err| format!("{context}: the database does not open: {err}"))?;
         let recovered: BTreeMap<String, Value> = store
             .iter()
-            .map(|(key, value)| (key.to_string(), value.clone()))
+            .map(|(key, value)| (key.to_string(), serde_json::from_str(value).unwrap()))
             .collect();
         drop(store); // releases the lock for the next round
 

@@ -65,7 +65,7 @@ fn cases() -> u32 {
 fn check(store: &KvStore, model: &BTreeMap<String, Value>) -> Result<(), TestCaseError> {
     let seen: BTreeMap<String, Value> = store
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (k.to_string(), serde_json::from_str(v).unwrap()))
         .collect();
     prop_assert_eq!(&seen, model);
     prop_assert_eq!(store.len(), model.len());
@@ -74,7 +74,12 @@ fn check(store: &KvStore, model: &BTreeMap<String, Value>) -> Result<(), TestCas
         model.keys().map(String::as_str).collect::<Vec<_>>()
     );
     for probe in ["", "a", "ab", "a b", "\"q\"", "é", "😀", "z", "missing"] {
-        prop_assert_eq!(store.get(probe), model.get(probe));
+        prop_assert_eq!(store.get(probe), model.get(probe).cloned());
+        // The raw text is the value's exact compact JSON.
+        prop_assert_eq!(
+            store.get_raw(probe).map(str::to_string),
+            model.get(probe).map(Value::to_string)
+        );
         prop_assert_eq!(store.contains_key(probe), model.contains_key(probe));
         let scanned: Vec<&str> = store.scan_prefix(probe).map(|(k, _)| k).collect();
         let expected: Vec<&str> = model

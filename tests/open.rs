@@ -240,7 +240,7 @@ fn memory_mode_on_a_path_reads_the_file_and_never_writes_or_locks_it() {
     let before = untouched(&path);
 
     let mut store = open(&path, Durability::Memory);
-    assert_eq!(store.get("B"), Some(&json!({"x": [1, 2]})));
+    assert_eq!(store.get("B"), Some(json!({"x": [1, 2]})));
     store.put("A", json!("changed")).unwrap();
     store.put("C", json!(3)).unwrap();
     assert!(store.delete("B").unwrap());
@@ -308,7 +308,7 @@ fn a_second_open_is_locked_out_until_the_first_store_is_dropped() {
 
             drop(holder);
             let reopened = open(&path, second);
-            assert_eq!(reopened.get("k"), Some(&json!(2)), "{first} then {second}");
+            assert_eq!(reopened.get("k"), Some(json!(2)), "{first} then {second}");
         }
     }
 }

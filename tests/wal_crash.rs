@@ -24,7 +24,7 @@ fn options() -> Options {
 fn contents(store: &KvStore) -> BTreeMap<String, Value> {
     store
         .iter()
-        .map(|(key, value)| (key.to_string(), value.clone()))
+        .map(|(key, value)| (key.to_string(), serde_json::from_str(value).unwrap()))
         .collect()
 }
 

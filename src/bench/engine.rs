@@ -174,19 +174,19 @@ fn run_case_in(
     let gets_count = config.timed_gets(n);
     let get_keys = shuffled(spread(gets_count).collect());
     for key in get_keys.iter().take(warmup) {
-        black_box(store.get(key));
+        black_box(store.get_raw(key));
     }
     // Timing each get adds two clock reads to a ~100 ns operation, so the throughput comes
     // from an untimed pass and only the percentiles from the timed one.
     let started = Instant::now();
     let mut gets_found = 0;
     for key in &get_keys {
-        gets_found += usize::from(black_box(store.get(key)).is_some());
+        gets_found += usize::from(black_box(store.get_raw(key)).is_some());
     }
     let throughput = ops_per_sec(get_keys.len(), nanos(started));
     let mut next_get = get_keys.iter();
     let mut gets = timed_pass(case, None, &mut store, 0, get_keys.len(), |store| {
-        black_box(next_get.next().and_then(|key| store.get(key)));
+        black_box(next_get.next().and_then(|key| store.get_raw(key)));
         Ok(())
     })?;
     gets.sample.ops_per_sec = throughput;

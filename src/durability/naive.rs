@@ -26,7 +26,7 @@ impl Naive {
     }
 
     pub fn commit(&mut self, map: &Map) -> Result<(), CommitFailure> {
-        super::snapshot::serialise(map, &mut self.buf).map_err(CommitFailure::clean)?;
+        super::snapshot::serialise(map, &mut self.buf);
         let disk = &mut self.disk;
         let path = disk.path.clone();
         // From here on the old contents are gone: any failure leaves the file in an

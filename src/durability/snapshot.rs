@@ -4,11 +4,16 @@
 //! serialise → create `PATH.tmp-*` → write → fsync it → rename over `PATH` → fsync the
 //! directory → acknowledge.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::io;
 use std::path::Path;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::text::{self, Canonicaliser, MAX_TEXT_DEPTH, Slow};
 use super::{CommitFailure, Disk, Map};
 use crate::crash::CrashPoint;
 use crate::error::{Error, Result};
@@ -35,7 +40,7 @@ impl Snapshot {
     }
 
     pub fn commit(&mut self, map: &Map) -> Result<(), CommitFailure> {
-        serialise(map, &mut self.buf).map_err(CommitFailure::clean)?;
+        serialise(map, &mut self.buf);
         install(&mut self.disk, &self.buf, &mut self.temp_counter)
     }
 }
@@ -103,13 +108,20 @@ pub(crate) fn install(
 }
 
 /// Serialises `map` as one compact JSON object and a newline into `buf`, replacing its
-/// contents.
-pub(crate) fn serialise(map: &Map, buf: &mut Vec<u8>) -> Result<()> {
+/// contents: each key escaped, then its stored text copied as it is (it already is
+/// canonical compact JSON), so nothing is parsed or re-serialised.
+pub(crate) fn serialise(map: &Map, buf: &mut Vec<u8>) {
     buf.clear();
-    serde_json::to_writer(&mut *buf, map)
-        .map_err(|err| Error::io("serialise", "the snapshot", io::Error::other(err)))?;
-    buf.push(b'\n');
-    Ok(())
+    buf.push(b'{');
+    for (index, (key, value)) in map.iter().enumerate() {
+        if index > 0 {
+            buf.push(b',');
+        }
+        text::write_key(buf, key);
+        buf.push(b':');
+        buf.extend_from_slice(value.as_bytes());
+    }
+    buf.extend_from_slice(b"}\n");
 }
 
 /// Loads the snapshot at `path`: `Ok(None)` if there is no file. Anything that is not a
@@ -144,10 +156,25 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
                 .to_string(),
         }
     };
-    // The common case parses straight into the map; anything else is parsed as a value
-    // only to say precisely what it is.
+    // The common case parses straight into the map, each value kept as text; anything
+    // else is parsed as a value only to say precisely what it is.
     if text.trim_start().starts_with('{') {
-        return serde_json::from_str::<Map>(text).map_err(syntax);
+        if let Some(map) = parse_texts(text) {
+            return Ok(map);
+        }
+        // Invalid, or too deep for the fast path to judge: parsing into `Value`s gives the
+        // parser's own error and position (or, for text the fast path could not bring to
+        // canonical form alone, the canonical texts).
+        let values = serde_json::from_str::<BTreeMap<String, Value>>(text).map_err(syntax)?;
+        return values
+            .into_iter()
+            .map(|(key, value)| {
+                let text = text::from_value(&value).map_err(|err| {
+                    Error::io("re-serialise a value of", path, io::Error::other(err))
+                })?;
+                Ok((key.into_boxed_str(), text))
+            })
+            .collect();
     }
     let value: Value = serde_json::from_str(text).map_err(syntax)?;
     Err(Error::NotAnObject {
@@ -161,6 +188,54 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
             Value::Object(_) => "object",
         },
     })
+}
+
+/// The fast path of [`parse`]: the object's entries with each value kept as its
+/// canonical text, or `None` if the text is not a valid object or nests too deeply (the
+/// caller then parses it the slow way to report the error).
+fn parse_texts(text: &str) -> Option<Map> {
+    let Entries(entries) = serde_json::from_str(text).ok()?;
+    let mut canonicaliser = Canonicaliser::default();
+    let mut texts = Vec::with_capacity(entries.len());
+    for (key, raw) in entries {
+        let value = match canonicaliser.canonical(raw, MAX_TEXT_DEPTH) {
+            Ok(value) => value,
+            Err(Slow::TooDeep) => return None,
+            Err(Slow::NeedsValue(raw)) => {
+                text::from_value(&serde_json::from_str::<Value>(raw.get()).ok()?).ok()?
+            }
+        };
+        texts.push((key, value));
+    }
+    // Collecting sorts (stably) and builds the tree bottom-up with full nodes, which holds
+    // a big store in about half the memory that inserting one key at a time leaves it in.
+    // A key written twice keeps its last value, as inserting would.
+    Some(texts.into_iter().collect())
+}
+
+/// A JSON object's entries in file order, values unparsed.
+struct Entries(Vec<(Box<str>, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+                while let Some(entry) = access.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
 }
 
 /// Removes the temp files a crash left beside `path`, without reading them, and makes the

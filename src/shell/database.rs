@@ -356,10 +356,10 @@ impl Database {
         };
         // What the user was told had been committed: the store rolls an interrupted
         // commit back, so its map is exactly the acknowledged state.
-        let acknowledged: Option<BTreeMap<String, Value>> = self.store().map(|store| {
+        let acknowledged: Option<BTreeMap<String, String>> = self.store().map(|store| {
             store
                 .iter()
-                .map(|(key, value)| (key.to_string(), value.clone()))
+                .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect()
         });
         // The process dies: its store (lock, open files) goes first, then the disk.
@@ -604,26 +604,32 @@ fn sim_files(sim: &SimFs) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// How `store` differs from the acknowledged map `before`.
-fn diff(before: &BTreeMap<String, Value>, store: &KvStore) -> Diff {
+/// How `store` differs from the acknowledged map `before` (key → stored JSON text).
+fn diff(before: &BTreeMap<String, String>, store: &KvStore) -> Diff {
     let mut result = Diff::default();
     for (key, value) in before {
-        match store.get(key) {
+        match store.get_raw(key) {
             None => result.lost.push(key.clone()),
+            // Stored texts are canonical: different text, different value.
             Some(found) if found != value => {
                 result
                     .changed
-                    .push((key.clone(), value.clone(), found.clone()));
+                    .push((key.clone(), parsed(value), parsed(found)));
             }
             Some(_) => {}
         }
     }
     for (key, value) in store.iter() {
         if !before.contains_key(key) {
-            result.appeared.push((key.to_string(), value.clone()));
+            result.appeared.push((key.to_string(), parsed(value)));
         }
     }
     result
+}
+
+/// The value of a store's JSON text (always valid; shown as a string if it were not).
+fn parsed(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.to_string()))
 }
 
 /// One line saying what took the disk down, as `render` prints it.
@@ -705,7 +711,7 @@ mod tests {
         let store = session.db.store().unwrap();
         store
             .iter()
-            .map(|(key, value)| (key.to_string(), value.clone()))
+            .map(|(key, value)| (key.to_string(), serde_json::from_str(value).unwrap()))
             .collect()
     }
 

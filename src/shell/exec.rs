@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::{Map, Value};
-
 use crate::shell::command::{Command, Verb};
 use crate::shell::database::{Armed, Database, Reboot, Saved};
 use crate::{CrashPoint, Durability, KvStore, Stats};
@@ -67,8 +65,8 @@ fn names(points: &[CrashPoint]) -> String {
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// A stored value (`get`).
-    Value(Value),
+    /// A stored value (`get`), as the store's compact JSON text.
+    Value(String),
     /// No value under the key (`get`), or no key to delete (`delete`).
     Missing,
     /// A mutation that is now durable as the store's mode promises.
@@ -79,8 +77,8 @@ pub enum Outcome {
     Keys(Vec<String>),
     /// A number of keys (`count`).
     Count(usize),
-    /// The whole store as one JSON object (`dump`).
-    Dump(Value),
+    /// The whole store as one compact JSON object (`dump`).
+    Dump(String),
     /// Counters and sizes (`stats`).
     Stats(Box<Stats>),
     /// What `checkpoint` did.
@@ -207,8 +205,9 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         }
         Command::Help { topic } => Outcome::Help(topic),
         Command::Exit => Outcome::Exit,
-        Command::Get { key } => match db.store_mut()?.get(&key) {
-            Some(value) => Outcome::Value(value.clone()),
+        // The stored text is printed as it is: no parse, no re-serialisation.
+        Command::Get { key } => match db.store_mut()?.get_raw(&key) {
+            Some(json) => Outcome::Value(json.to_string()),
             None => Outcome::Missing,
         },
         Command::Exists { key } => Outcome::Bool(db.store_mut()?.contains_key(&key)),
@@ -224,12 +223,7 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             Outcome::Keys(keys)
         }
         Command::Count => Outcome::Count(db.store_mut()?.len()),
-        Command::Dump => Outcome::Dump(Value::Object(
-            db.store_mut()?
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.clone()))
-                .collect::<Map<String, Value>>(),
-        )),
+        Command::Dump => Outcome::Dump(db.store_mut()?.to_json()),
         Command::Stats => Outcome::Stats(Box::new(db.store_mut()?.stats())),
     })
 }
@@ -262,9 +256,12 @@ mod tests {
         let mut store = Database::in_memory();
         assert_eq!(run(&mut store, "get a"), Outcome::Missing);
         assert_eq!(run(&mut store, "put a {\"x\": 1}"), Outcome::Done);
-        assert_eq!(run(&mut store, "get a"), Outcome::Value(json!({"x": 1})));
+        assert_eq!(
+            run(&mut store, "get a"),
+            Outcome::Value(json!({"x": 1}).to_string())
+        );
         assert_eq!(run(&mut store, "put b null"), Outcome::Done);
-        assert_eq!(run(&mut store, "get b"), Outcome::Value(Value::Null));
+        assert_eq!(run(&mut store, "get b"), Outcome::Value("null".into()));
         assert_eq!(run(&mut store, "exists b"), Outcome::Bool(true));
         assert_eq!(run(&mut store, "exists c"), Outcome::Bool(false));
         assert_eq!(run(&mut store, "put ab 1"), Outcome::Done);
@@ -275,7 +272,7 @@ mod tests {
         assert_eq!(run(&mut store, "count"), Outcome::Count(3));
         assert_eq!(
             run(&mut store, "dump"),
-            Outcome::Dump(json!({"a": {"x": 1}, "ab": 1, "b": null}))
+            Outcome::Dump(json!({"a": {"x": 1}, "ab": 1, "b": null}).to_string())
         );
         assert_eq!(run(&mut store, "delete a"), Outcome::Done);
         assert_eq!(run(&mut store, "delete a"), Outcome::Missing);

@@ -85,6 +85,17 @@ impl Theme {
             Value::Array(_) | Value::Object(_) => Style::new(),
         }
     }
+
+    /// The style for a value given as JSON text, by its type (read from its first byte,
+    /// so printing a stored value needs no parse).
+    pub fn text_style(&self, json: &str) -> Style {
+        match json.as_bytes().first() {
+            Some(b'"') => self.string,
+            Some(b'-' | b'0'..=b'9') => self.number,
+            Some(b't' | b'f' | b'n') => self.literal,
+            _ => Style::new(),
+        }
+    }
 }
 
 /// How JSON values are laid out.
@@ -108,9 +119,7 @@ impl Renderer {
     pub fn outcome(&self, w: &mut dyn Write, outcome: &Outcome) -> io::Result<()> {
         let theme = &self.theme;
         match outcome {
-            Outcome::Value(value) => {
-                writeln!(w, "{}", theme.value_style(value).paint(value.to_string()))
-            }
+            Outcome::Value(json) => writeln!(w, "{}", theme.text_style(json).paint(json.as_str())),
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
             Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
             Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
@@ -125,16 +134,20 @@ impl Renderer {
                 Ok(())
             }
             Outcome::Count(count) => writeln!(w, "{}", theme.number.paint(count.to_string())),
-            Outcome::Dump(value) => {
-                let text = match self.layout {
-                    Layout::Compact => value.to_string(),
-                    // Serialising a `Value` to a string cannot fail (no I/O, string keys).
-                    Layout::Pretty => {
-                        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+            Outcome::Dump(json) => match self.layout {
+                Layout::Compact => writeln!(w, "{json}"),
+                // Only a person at a terminal gets the indented form, so only they pay for
+                // the parse. The text is the store's own JSON, so the parse cannot fail;
+                // if it somehow did, the compact text is still right.
+                Layout::Pretty => {
+                    let pretty = serde_json::from_str::<Value>(json)
+                        .and_then(|value| serde_json::to_string_pretty(&value));
+                    match pretty {
+                        Ok(pretty) => writeln!(w, "{pretty}"),
+                        Err(_) => writeln!(w, "{json}"),
                     }
-                };
-                writeln!(w, "{text}")
-            }
+                }
+            },
             Outcome::Stats(stats) => self.stats(w, stats),
             Outcome::Checkpointed(Checkpointed::NoLog(mode)) => writeln!(
                 w,
@@ -634,12 +647,15 @@ mod tests {
 
     #[test]
     fn values_render_as_compact_json_and_missing_as_nil() {
-        assert_eq!(plain(&Outcome::Value(json!("alice"))), "\"alice\"\n");
-        assert_eq!(plain(&Outcome::Value(json!(""))), "\"\"\n");
-        assert_eq!(plain(&Outcome::Value(Value::Null)), "null\n");
+        assert_eq!(
+            plain(&Outcome::Value(json!("alice").to_string())),
+            "\"alice\"\n"
+        );
+        assert_eq!(plain(&Outcome::Value(json!("").to_string())), "\"\"\n");
+        assert_eq!(plain(&Outcome::Value(Value::Null.to_string())), "null\n");
         assert_eq!(plain(&Outcome::Missing), "(nil)\n");
         assert_eq!(
-            plain(&Outcome::Value(json!({"a": [1, 2]}))),
+            plain(&Outcome::Value(json!({"a": [1, 2]}).to_string())),
             "{\"a\":[1,2]}\n"
         );
         assert_eq!(plain(&Outcome::Done), "OK\n");
@@ -674,7 +690,7 @@ mod tests {
 
     #[test]
     fn dump_is_compact_in_pipes_and_pretty_on_a_terminal() {
-        let dump = Outcome::Dump(json!({"a": 1}));
+        let dump = Outcome::Dump(json!({"a": 1}).to_string());
         assert_eq!(plain(&dump), "{\"a\":1}\n");
         assert_eq!(render(&dump, false, Layout::Pretty), "{\n  \"a\": 1\n}\n");
     }
@@ -682,7 +698,7 @@ mod tests {
     #[test]
     fn colour_is_used_only_when_asked_for() {
         let outcomes = [
-            Outcome::Value(json!("x")),
+            Outcome::Value(json!("x").to_string()),
             Outcome::Missing,
             Outcome::Done,
             Outcome::Stats(Box::new(KvStore::in_memory().stats())),
@@ -694,7 +710,11 @@ mod tests {
             assert!(colored.contains('\x1b'), "{outcome:?}");
         }
         assert_eq!(
-            render(&Outcome::Value(json!("x")), true, Layout::Compact),
+            render(
+                &Outcome::Value(json!("x").to_string()),
+                true,
+                Layout::Compact
+            ),
             "\x1b[32m\"x\"\x1b[0m\n"
         );
         let mut err = Vec::new();

@@ -122,8 +122,17 @@ pub fn set_mode(path: &Path, mode: u32) {
 }
 
 /// The value's serialised text, to compare numbers and key order exactly.
-pub fn text(value: Option<&serde_json::Value>) -> Option<String> {
-    value.map(|value| serde_json::to_string(value).unwrap())
+pub fn text(value: Option<serde_json::Value>) -> Option<String> {
+    value.map(|value| serde_json::to_string(&value).unwrap())
+}
+
+/// The entries of `store` with their values parsed, in key order.
+#[allow(dead_code)] // Not every test binary uses it.
+pub fn parsed_entries(store: &kv_engine::KvStore) -> Vec<(String, serde_json::Value)> {
+    store
+        .iter()
+        .map(|(key, value)| (key.to_string(), json(value)))
+        .collect()
 }
 
 /// Parses `text` as JSON, keeping the number text and key order.

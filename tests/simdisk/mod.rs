@@ -42,7 +42,11 @@ pub fn open(sim: &SimFs, durability: Durability) -> kv_engine::Result<KvStore> {
 pub fn contents(store: &KvStore) -> Model {
     store
         .iter()
-        .map(|(key, value)| (key.to_string(), value.clone()))
+        .map(|(key, value)| {
+            let value = serde_json::from_str(value)
+                .unwrap_or_else(|err| panic!("the stored text of {key:?} is not JSON: {err}"));
+            (key.to_string(), value)
+        })
         .collect()
 }
 

@@ -54,7 +54,7 @@ pub(crate) mod repair;
 use record::{HEADER_LEN, Header, SnapshotId};
 use recovery::{Analysis, LogChoice, NextLog, Tail, Warning};
 
-use super::{CommitFailure, Disk, Map, Mutation, snapshot};
+use super::{Change, CommitFailure, Disk, Map, snapshot};
 use crate::crash::CrashPoint;
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
@@ -345,7 +345,7 @@ impl Wal {
     }
 
     /// Appends `batch` to the log and makes it durable (see the module doc).
-    pub fn commit(&mut self, batch: &[Mutation]) -> Result<(), CommitFailure> {
+    pub fn commit(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
         if self.log.is_none() {
             self.start_log(self.snapshot_id)?;
         }
@@ -363,14 +363,7 @@ impl Wal {
             self.last_seq + 1,
             log.header.generation,
             &mut self.buf,
-        )
-        .map_err(|err| {
-            CommitFailure::clean(Error::io(
-                "encode a record for",
-                &log.path,
-                std::io::Error::other(err),
-            ))
-        })?;
+        );
         let new_end = log.end + self.buf.len() as u64;
         if new_end > log.allocated {
             let chunk = self.settings.chunk_bytes.max(1);
@@ -428,7 +421,7 @@ impl Wal {
             // both would change nothing.
             return Ok(());
         }
-        snapshot::serialise(map, &mut self.snapshot_buf).map_err(CommitFailure::clean)?;
+        snapshot::serialise(map, &mut self.snapshot_buf);
         let id = SnapshotId::of(Some(&self.snapshot_buf));
         let next = self.prepare_next_log(id)?;
         if let Err(failure) =

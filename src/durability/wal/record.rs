@@ -25,11 +25,9 @@
 //! | 16 | 1 | kind: 1 = put, 2 = delete; bit 7 set on the last record of a commit |
 //! | 17 | 4 | key length `k` |
 //! | 21 | k | key, UTF-8 |
-//! | 21 + k | n - 13 - k | put: the value as JSON text (exact numbers, key order kept) |
+//! | 21 + k | n - 13 - k | put: the value as compact JSON text (exact numbers, key order kept) |
 
-use serde_json::Value;
-
-use crate::durability::Mutation;
+use crate::durability::Change;
 
 /// The first bytes of every log file.
 pub(crate) const MAGIC: [u8; 8] = *b"KVWAL\0\r\n";
@@ -166,12 +164,8 @@ pub(crate) enum Frame<'a> {
 
 /// Appends the records of `batch`, numbered from `first_seq`, to `out`; the last one
 /// carries the commit flag.
-pub(crate) fn encode_batch(
-    batch: &[Mutation],
-    first_seq: u64,
-    generation: u64,
-    out: &mut Vec<u8>,
-) -> serde_json::Result<()> {
+/// The values are the store's texts, copied as they are.
+pub(crate) fn encode_batch(batch: &[Change], first_seq: u64, generation: u64, out: &mut Vec<u8>) {
     for (index, mutation) in batch.iter().enumerate() {
         let start = out.len();
         out.extend_from_slice(&[0u8; FRAME_HEAD]);
@@ -181,22 +175,19 @@ pub(crate) fn encode_batch(
         } else {
             0
         };
-        let (kind, key, value): (u8, &str, Option<&Value>) = match mutation {
-            Mutation::Put { key, value } => (KIND_PUT, key, Some(value)),
-            Mutation::Delete { key } => (KIND_DELETE, key, None),
+        let (kind, key, value): (u8, &str, &str) = match mutation {
+            Change::Put { key, value } => (KIND_PUT, key, value),
+            Change::Delete { key } => (KIND_DELETE, key, ""),
         };
         out.push(kind | commit);
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
         out.extend_from_slice(key.as_bytes());
-        if let Some(value) = value {
-            serde_json::to_writer(&mut *out, value)?;
-        }
+        out.extend_from_slice(value.as_bytes());
         let body_len = (out.len() - start - FRAME_HEAD) as u32;
         out[start + 4..start + 8].copy_from_slice(&body_len.to_le_bytes());
         let crc = record_crc(generation, &out[start + 4..]);
         out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     }
-    Ok(())
 }
 
 /// The checksum of a record: salted with the log's generation so that bytes left over from
@@ -293,15 +284,16 @@ mod tests {
 
     #[test]
     fn a_batch_round_trips_and_only_its_last_record_commits() {
+        let value = json!({"z": 1, "a": 12345678901234567890u64});
         let batch = vec![
-            Mutation::Put {
+            Change::Put {
                 key: "n".into(),
-                value: json!({"z": 1, "a": 12345678901234567890u64}),
+                value: crate::durability::text::from_value(&value).unwrap(),
             },
-            Mutation::Delete { key: "gone".into() },
+            Change::Delete { key: "gone".into() },
         ];
         let mut buf = Vec::new();
-        encode_batch(&batch, 7, 3, &mut buf).unwrap();
+        encode_batch(&batch, 7, 3, &mut buf);
         let Frame::Record {
             seq,
             op,

@@ -9,10 +9,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::record::{self, Frame, HEADER_LEN, Header, MIN_RECORD, Op, SnapshotId};
 use crate::durability::Map;
 use crate::durability::snapshot;
+use crate::durability::text::{self, Canonicaliser, MAX_TEXT_DEPTH};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::Fs;
@@ -312,6 +314,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
     // The records of the commit being read: applied only once its last record arrives, so
     // a torn commit leaves no trace.
     let mut pending: Vec<(usize, Op<'_>)> = Vec::new();
+    let mut canonicaliser = Canonicaliser::default();
     let corrupt = |offset: usize, reason: String, end: usize, last_seq: u64| {
         let (bytes_after, records_after) = damage_extent(bytes, end, last_seq, generation);
         Tail::Corrupt {
@@ -344,7 +347,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
                 expected = expected.wrapping_add(1);
                 if commit {
                     for (offset, op) in pending.drain(..) {
-                        if let Err(reason) = apply(map, op) {
+                        if let Err(reason) = apply(map, op, &mut canonicaliser) {
                             let tail = corrupt(offset, reason, end, last_seq);
                             return finish(path, bytes, header, records, last_seq, end, tail);
                         }
@@ -448,15 +451,25 @@ fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Applies one logged operation; replacing an existing key's value allocates no new key.
-fn apply(map: &mut Map, op: Op<'_>) -> Result<(), String> {
+fn apply(map: &mut Map, op: Op<'_>, canonicaliser: &mut Canonicaliser) -> Result<(), String> {
     match op {
-        Op::Put { key, value } => {
-            let value: Value = serde_json::from_slice(value)
-                .map_err(|err| format!("the value of key {key:?} is not valid JSON: {err}"))?;
+        Op::Put { key, value: bytes } => {
+            // Records this crate writes hold canonical text: checked and kept as it is.
+            let fast = serde_json::from_slice::<Box<RawValue>>(bytes)
+                .ok()
+                .and_then(|raw| canonicaliser.canonical(raw, MAX_TEXT_DEPTH).ok());
+            let value = match fast {
+                Some(value) => value,
+                // Anything else goes through a `Value`, as it always did: the same
+                // canonical text, or the parser's own reason for refusing it.
+                None => serde_json::from_slice::<Value>(bytes)
+                    .and_then(|value| text::from_value(&value))
+                    .map_err(|err| format!("the value of key {key:?} is not valid JSON: {err}"))?,
+            };
             match map.get_mut(key) {
                 Some(slot) => *slot = value,
                 None => {
-                    map.insert(key.to_string(), value);
+                    map.insert(key.into(), value);
                 }
             }
         }

@@ -1,0 +1,392 @@
+//! The stored form of a value: its canonical compact JSON text.
+//!
+//! Every value in the map is a `Box<str>` that is
+//! - valid JSON, nested at most [`MAX_TEXT_DEPTH`] deep, so parsing it back into a `Value`
+//!   (for `get`) never reaches serde_json's recursion limit and cannot fail;
+//! - canonical: byte for byte what `serde_json::to_string` gives for the `Value` it parses
+//!   to (with `preserve_order` and `arbitrary_precision`). A `put` stores exactly that, so
+//!   what `get` shows is what it showed when the map held `Value`s, and snapshot bytes are
+//!   the same as before.
+//!
+//! Text read from a file (a snapshot written by hand, a log record) is brought to that form
+//! by [`Canonicaliser`] without building a `Value`: whitespace is dropped and exponents are
+//! spelt as serde_json spells them. The rare text it cannot rewrite alone (an escape serde
+//! would not write, a repeated object key) goes through a `Value` as before.
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// The deepest nesting a stored text may have: one less than serde_json's parser accepts
+/// (127), because a snapshot wraps every value in one more object.
+pub(crate) const MAX_TEXT_DEPTH: usize = 126;
+
+/// The canonical text of `value`.
+pub(crate) fn from_value(value: &Value) -> serde_json::Result<Box<str>> {
+    serde_json::to_string(value).map(String::into_boxed_str)
+}
+
+/// The value a stored text holds. `None` only if the text broke the module's invariant,
+/// which nothing in the crate does.
+pub(crate) fn to_value(text: &str) -> Option<Value> {
+    serde_json::from_str(text).ok()
+}
+
+/// Appends `key` as a JSON string, escaped exactly as serde_json escapes it (so snapshot
+/// bytes do not depend on which of the two wrote them).
+pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b'"');
+    let bytes = key.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(&control_escape(byte));
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// `\u00XX` with lowercase hex digits, as serde_json writes a control character that has
+/// no short escape.
+fn control_escape(byte: u8) -> [u8; 6] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    [
+        b'\\',
+        b'u',
+        b'0',
+        b'0',
+        HEX[usize::from(byte >> 4)],
+        HEX[usize::from(byte & 0xf)],
+    ]
+}
+
+/// Why [`Canonicaliser::canonical`] could not produce the text alone.
+#[derive(Debug)]
+pub(crate) enum Slow {
+    /// Nested deeper than allowed: the caller must refuse it (with the parser's error).
+    TooDeep,
+    /// Valid, but only a `Value` round trip gives the canonical form (a `\u` or `\/`
+    /// escape, a key repeated in an object). Carries the text back.
+    NeedsValue(Box<RawValue>),
+}
+
+/// Brings JSON text that serde_json has already validated to canonical form; holds
+/// scratch space reused from one value to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Canonicaliser {
+    /// Byte ranges of the keys of the objects being read, innermost last.
+    keys: Vec<(usize, usize)>,
+    /// For each open object, where its keys start in `keys`.
+    objects: Vec<usize>,
+}
+
+impl Canonicaliser {
+    /// The canonical form of `raw`, nested at most `max_depth` deep. Copies nothing when
+    /// `raw` already is canonical (every snapshot and log record this crate writes).
+    pub(crate) fn canonical(
+        &mut self,
+        raw: Box<RawValue>,
+        max_depth: usize,
+    ) -> Result<Box<str>, Slow> {
+        match self.rewrite(raw.get(), max_depth) {
+            Ok(None) => Ok(raw.into()),
+            Ok(Some(text)) => Ok(text.into_boxed_str()),
+            Err(Needs::Depth) => Err(Slow::TooDeep),
+            Err(Needs::Value) => Err(Slow::NeedsValue(raw)),
+        }
+    }
+
+    /// `Ok(None)` if `text` is canonical, else its canonical form.
+    fn rewrite(&mut self, text: &str, max_depth: usize) -> Result<Option<String>, Needs> {
+        self.keys.clear();
+        self.objects.clear();
+        let bytes = text.as_bytes();
+        // Built only once the first byte has to change.
+        let mut out: Option<Vec<u8>> = None;
+        // Bit `d` set: the container at depth `d` is an object (depth is at most 127).
+        let mut is_object: u128 = 0;
+        let mut depth = 0usize;
+        let mut expect_key = false;
+        let mut i = 0;
+        // Copies bytes[from..to] to `out` if it exists.
+        fn copy(out: &mut Option<Vec<u8>>, bytes: &[u8], from: usize, to: usize) {
+            if let Some(out) = out {
+                out.extend_from_slice(&bytes[from..to]);
+            }
+        }
+        fn start<'a>(out: &'a mut Option<Vec<u8>>, bytes: &[u8], upto: usize) -> &'a mut Vec<u8> {
+            out.get_or_insert_with(|| {
+                let mut started = Vec::with_capacity(bytes.len());
+                started.extend_from_slice(&bytes[..upto]);
+                started
+            })
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    start(&mut out, bytes, i);
+                    i += 1;
+                }
+                b'"' => {
+                    let end = string_end(bytes, i)?;
+                    if expect_key {
+                        self.keys.push((i, end));
+                        expect_key = false;
+                    }
+                    copy(&mut out, bytes, i, end);
+                    i = end;
+                }
+                open @ (b'{' | b'[') => {
+                    depth += 1;
+                    if depth > max_depth || depth >= 128 {
+                        return Err(Needs::Depth);
+                    }
+                    if open == b'{' {
+                        is_object |= 1 << depth;
+                        self.objects.push(self.keys.len());
+                        expect_key = true;
+                    } else {
+                        is_object &= !(1 << depth);
+                    }
+                    copy(&mut out, bytes, i, i + 1);
+                    i += 1;
+                }
+                close @ (b'}' | b']') => {
+                    if close == b'}' {
+                        let first = self.objects.pop().unwrap_or(0);
+                        let keys = &mut self.keys[first..];
+                        if keys.len() > 1 {
+                            // With only canonical escapes, equal text means equal keys.
+                            keys.sort_unstable_by(|a, b| bytes[a.0..a.1].cmp(&bytes[b.0..b.1]));
+                            if keys.windows(2).any(|pair| {
+                                bytes[pair[0].0..pair[0].1] == bytes[pair[1].0..pair[1].1]
+                            }) {
+                                return Err(Needs::Value);
+                            }
+                        }
+                        self.keys.truncate(first);
+                    }
+                    depth = depth.saturating_sub(1);
+                    expect_key = false;
+                    copy(&mut out, bytes, i, i + 1);
+                    i += 1;
+                }
+                b',' => {
+                    expect_key = is_object & (1 << depth) != 0;
+                    copy(&mut out, bytes, i, i + 1);
+                    i += 1;
+                }
+                b'e' | b'E' if is_number_byte(bytes, i) => {
+                    // serde_json writes an exponent as `e` and a sign, always.
+                    let signed = matches!(bytes.get(i + 1), Some(b'+' | b'-'));
+                    if bytes[i] == b'E' || !signed {
+                        let out = start(&mut out, bytes, i);
+                        out.push(b'e');
+                        if !signed {
+                            out.push(b'+');
+                        }
+                    } else {
+                        copy(&mut out, bytes, i, i + 1);
+                    }
+                    i += 1;
+                }
+                _ => {
+                    // Digits, signs, points, `:`, and the letters of true/false/null.
+                    copy(&mut out, bytes, i, i + 1);
+                    i += 1;
+                }
+            }
+        }
+        out.map(String::from_utf8)
+            .transpose()
+            .map_err(|_| Needs::Value)
+    }
+}
+
+/// What [`Canonicaliser::rewrite`] cannot do alone.
+#[derive(Debug)]
+enum Needs {
+    Depth,
+    Value,
+}
+
+/// Whether the `e`/`E` at `i` is inside a number (a digit before it), not in `true`/`false`.
+fn is_number_byte(bytes: &[u8], i: usize) -> bool {
+    i > 0 && bytes[i - 1].is_ascii_digit()
+}
+
+/// The index just past the string that starts with the quote at `start`, or `Needs::Value`
+/// if it holds an escape serde_json would not write.
+fn string_end(bytes: &[u8], start: usize) -> Result<usize, Needs> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => match bytes.get(i + 1) {
+                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = bytes.get(i + 2..i + 6).ok_or(Needs::Value)?;
+                    let code = std::str::from_utf8(hex)
+                        .ok()
+                        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+                        .ok_or(Needs::Value)?;
+                    let canonical = code < 0x20
+                        && !matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
+                        && *hex == control_escape(code as u8)[2..];
+                    if !canonical {
+                        return Err(Needs::Value);
+                    }
+                    i += 6;
+                }
+                _ => return Err(Needs::Value),
+            },
+            _ => i += 1,
+        }
+    }
+    Err(Needs::Value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the map held before: the text of the `Value` that `raw` parses to.
+    fn via_value(raw: &str) -> String {
+        serde_json::to_string(&serde_json::from_str::<Value>(raw).unwrap()).unwrap()
+    }
+
+    fn canonical(raw: &str) -> Result<String, &'static str> {
+        let raw = RawValue::from_string(raw.to_string()).unwrap();
+        match Canonicaliser::default().canonical(raw, MAX_TEXT_DEPTH) {
+            Ok(text) => Ok(text.into()),
+            Err(Slow::TooDeep) => Err("too deep"),
+            Err(Slow::NeedsValue(_)) => Err("needs a value"),
+        }
+    }
+
+    #[test]
+    fn whitespace_and_exponents_are_rewritten_as_serde_writes_them() {
+        for raw in [
+            "1",
+            "-0",
+            "12345678901234567890",
+            "0.1",
+            "1.0",
+            "2.50",
+            "1E5",
+            "1e5",
+            "-2.5E-3",
+            "3e+7",
+            "true",
+            "false",
+            "null",
+            r#""a b\"c\\d\n\t\u0001\u001f""#,
+            r#" { "b" : 1 , "a" : [ 1 , 2.0e3 , { } , [ ] ] , "e" : true } "#,
+            "[\n  \"x y\",\r\n\tfalse\n]",
+            r#"{"true":"false","nested":{"e":1E2}}"#,
+            "\"emoji 🦀 and \u{2028} and \u{7f}\"",
+        ] {
+            assert_eq!(canonical(raw.trim()), Ok(via_value(raw)), "{raw}");
+        }
+    }
+
+    #[test]
+    fn escapes_serde_would_not_write_and_repeated_keys_go_through_a_value() {
+        for raw in [
+            r#""\u0041""#,
+            r#""\/""#,
+            r#""\u000A""#,
+            r#""\u000a""#,
+            r#""\ud83e\udd80""#,
+            r#"{"a":1,"b":2,"a":3}"#,
+            r#"[{"k":1,"k":1}]"#,
+        ] {
+            assert_eq!(canonical(raw), Err("needs a value"), "{raw}");
+        }
+        // Keys that only look alike, or repeat in different objects, are fine.
+        assert_eq!(
+            canonical(r#"{"a":{"a":1},"b":{"a":2},"ab":[{"a":0}]}"#),
+            Ok(r#"{"a":{"a":1},"b":{"a":2},"ab":[{"a":0}]}"#.to_string())
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_a_snapshot_can_hold_is_refused() {
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert_eq!(canonical(&deep(MAX_TEXT_DEPTH)), Ok(deep(MAX_TEXT_DEPTH)));
+        assert_eq!(canonical(&deep(MAX_TEXT_DEPTH + 1)), Err("too deep"));
+        assert_eq!(canonical(&deep(5000)), Err("too deep"));
+    }
+
+    #[test]
+    fn keys_are_escaped_exactly_as_serde_escapes_them() {
+        for key in [
+            "",
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "\u{0}\u{1f}\u{8}\u{c}\n\r\t",
+            "é🦀\u{7f}",
+        ] {
+            let mut out = Vec::new();
+            write_key(&mut out, key);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(key).unwrap()
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_key_escapes_as_serde_does(key in any::<String>()) {
+            let mut out = Vec::new();
+            write_key(&mut out, &key);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&key).unwrap());
+        }
+
+        #[test]
+        fn canonical_text_is_what_a_value_round_trip_gives(value in json_value()) {
+            let compact = serde_json::to_string(&value).unwrap();
+            // Canonical text stays as it is...
+            prop_assert_eq!(canonical(&compact), Ok(compact.clone()));
+            // ...and the same value written with whitespace comes back canonical.
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            prop_assert_eq!(canonical(&pretty), Ok(compact));
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,6})?([eE][+-]?[0-9]{1,3})?"
+                .prop_map(|number| serde_json::from_str(&number).unwrap()),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((any::<String>(), inner), 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+}
