@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
 use common::{FILE_MODES, bytes, entries, json, open, text, write};
-use kv_engine::{Durability, KvStore};
+use kv_engine::{Durability, KvStore, Options};
 use serde_json::{Value, json};
 
 fn contents(store: &KvStore) -> BTreeMap<String, Value> {
@@ -101,6 +101,124 @@ fn a_file_in_the_original_format_opens_and_round_trips() {
             Some(&b"{\"A\":0,\"B\":{\"x\":[1,2]},\"C\":\"new\"}\n"[..]),
             "{mode}"
         );
+    }
+}
+
+/// A file written by hand (spaces, `1E5`, `\u0041`, a repeated key) opens with every value
+/// as the compact text a `Value` round trip gives, the text `get_raw` and the shell print,
+/// and the next snapshot is byte for byte what serde_json writes for those values.
+#[test]
+fn a_hand_written_file_opens_with_every_value_in_canonical_compact_form() {
+    const HAND: &str = "{ \"a\" : { \"b\" : [ 1 , 2.50 , 1E5, -3e-2 ] ,\n  \"c\" : \"\\u0041\\/ \\n\" } ,\n\
+                        \"d\" : {\"x\": 1, \"y\": true, \"x\": 2},\t\"e\": 12345678901234567890,\r\n\
+                        \"q\\\"\\u00e9\": [ ], \"a\": { \"z\" : null, \"b\": 0.1 } }\n";
+    // What the store held when values were `Value`s: parse, then serialise each.
+    let values: BTreeMap<String, Value> = serde_json::from_str(HAND).unwrap();
+    for mode in Durability::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        write(&path, HAND);
+        let mut store = open(&path, mode);
+        assert_eq!(store.len(), values.len(), "{mode}");
+        for (key, value) in &values {
+            assert_eq!(
+                store.get_raw(key),
+                Some(serde_json::to_string(value).unwrap().as_str()),
+                "{mode} {key}"
+            );
+            assert_eq!(text(store.get(key)), text(Some(value.clone())), "{mode}");
+        }
+        assert_eq!(store.get_raw("a"), Some(r#"{"z":null,"b":0.1}"#), "{mode}");
+        assert_eq!(store.get_raw("d"), Some(r#"{"x":2,"y":true}"#), "{mode}");
+        assert_eq!(store.get_raw("q\"é"), Some("[]"), "{mode}");
+        if mode == Durability::Memory {
+            continue;
+        }
+        store.put("k", json!(1)).unwrap();
+        store.checkpoint().unwrap();
+        let mut expected = values.clone();
+        expected.insert("k".into(), json!(1));
+        let mut serde_bytes = serde_json::to_vec(&expected).unwrap();
+        serde_bytes.push(b'\n');
+        assert_eq!(bytes(&path), Some(serde_bytes), "{mode}");
+    }
+}
+
+/// Keys are escaped in the file exactly as serde_json escapes them, and come back.
+#[test]
+fn keys_with_quotes_controls_and_emoji_are_escaped_as_serde_escapes_them() {
+    let keys = [
+        "",
+        "plain",
+        "q\"uote",
+        "back\\slash",
+        "\u{0}\u{1f}\u{8}\u{c}\n\r\t",
+        "é 😀 \u{7f}",
+    ];
+    for mode in [Durability::Naive, Durability::Snapshot, Durability::Wal] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let mut store = open(&path, mode);
+        for (i, key) in keys.iter().enumerate() {
+            store.put(*key, json!({"i": i, "key": key})).unwrap();
+        }
+        store.checkpoint().unwrap();
+        let expected: BTreeMap<String, Value> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key.to_string(), json!({"i": i, "key": key})))
+            .collect();
+        let mut serde_bytes = serde_json::to_vec(&expected).unwrap();
+        serde_bytes.push(b'\n');
+        assert_eq!(bytes(&path), Some(serde_bytes), "{mode}");
+        drop(store);
+        let store = open(&path, mode);
+        assert_eq!(contents(&store), expected, "{mode}");
+    }
+}
+
+/// A value nested as deep as a file can hold opens (and parses back for `get`); one level
+/// deeper is refused naming the file, line and column, as the parser reports it.
+#[test]
+fn a_file_nested_deeper_than_the_parser_reads_is_refused_with_its_position() {
+    let file = |levels: usize| {
+        format!(
+            "{{\"ok\": 1,\n\"deep\": {}{}}}",
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    // The object itself is one level: 126 more make the 127 serde_json accepts.
+    write(&path, file(126));
+    let store = open(&path, Durability::Snapshot);
+    let deep = store.get("deep").unwrap();
+    assert_eq!(
+        text(Some(deep)).unwrap(),
+        format!("{}{}", "[".repeat(126), "]".repeat(126))
+    );
+    drop(store);
+
+    let too_deep = file(127);
+    write(&path, &too_deep);
+    for mode in Durability::ALL {
+        let err = KvStore::open(&path, Options::new().durability(mode)).unwrap_err();
+        match err {
+            kv_engine::Error::Syntax {
+                path: named,
+                line,
+                column,
+                reason,
+            } => {
+                assert_eq!(named, path, "{mode}");
+                // `"deep": ` is 8 columns; the 127th `[` is the one too many.
+                assert_eq!((line, column), (2, 8 + 127), "{mode}");
+                assert!(reason.contains("recursion limit"), "{mode}: {reason}");
+            }
+            other => panic!("{mode}: expected a syntax error, got {other:?}"),
+        }
+        assert_eq!(bytes(&path).as_deref(), Some(too_deep.as_bytes()), "{mode}");
     }
 }
 
