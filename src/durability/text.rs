@@ -34,8 +34,19 @@ pub(crate) fn to_value(text: &str) -> Option<Value> {
 /// Appends `key` as a JSON string, escaped exactly as serde_json escapes it (so snapshot
 /// bytes do not depend on which of the two wrote them).
 pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
-    out.push(b'"');
     let bytes = key.as_bytes();
+    // Most keys need no escape: one copy (this path is most of a snapshot's keys).
+    if !bytes
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+    {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let escape: &[u8] = match byte {
