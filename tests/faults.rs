@@ -333,7 +333,7 @@ fn wal_a_failed_log_write_poisons_and_reopening_recovers_the_committed_state() {
         assert_eq!(io_failure(&err).0, "write", "{err}");
         // Memory keeps the previous value, and no more writes are taken: part of the
         // record may be in the log, and only a reopen (which cuts a torn tail) knows.
-        assert_eq!(store.get("a"), Some(&json!(1)));
+        assert_eq!(store.get("a"), Some(json!(1)));
         assert_poisoned(&mut store);
         // The put was never acknowledged: every crash recovers exactly the committed
         // state (a torn tail is cut, never replayed).
@@ -364,7 +364,7 @@ fn wal_a_failed_log_fsync_poisons_and_reopening_recovers_the_committed_state() {
     let err = store.put("a", json!(2)).unwrap_err();
     assert!(io_failure(&err).0.contains("sync"), "{err}");
     assert_eq!(io_failure(&err).1, Some(EIO));
-    assert_eq!(store.get("a"), Some(&json!(1)));
+    assert_eq!(store.get("a"), Some(json!(1)));
     assert_poisoned(&mut store);
     // After a failed fsync the unsynced record is lost to a power cut even if a later
     // fsync succeeds: a power cut recovers exactly the committed state.
@@ -393,5 +393,5 @@ fn wal_a_failed_log_fsync_poisons_and_reopening_recovers_the_committed_state() {
     let mut reopened = open(&sim, Durability::Wal).unwrap();
     assert_eq!(contents(&reopened), model(&[("a", 2), ("b", 1)]));
     reopened.put("c", json!(3)).unwrap();
-    assert_eq!(reopened.get("c"), Some(&json!(3)));
+    assert_eq!(reopened.get("c"), Some(json!(3)));
 }
