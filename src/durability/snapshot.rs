@@ -124,18 +124,6 @@ pub(crate) fn serialise(map: &Map, buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"}\n");
 }
 
-/// Loads the snapshot at `path`: `Ok(None)` if there is no file. Anything that is not a
-/// UTF-8 JSON object is an error naming the file and the position; the file is only read.
-#[allow(dead_code)] // Open now reads through `wal::recovery`; kept for other readers.
-pub(crate) fn load(fs: &dyn Fs, path: &Path) -> Result<Option<Map>> {
-    let bytes = match fs.read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(Error::io("read", path, err)),
-    };
-    parse(path, &bytes).map(Some)
-}
-
 /// Parses the snapshot `bytes` read from `path`. Anything that is not a UTF-8 JSON object
 /// is an error naming the file and the position.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
