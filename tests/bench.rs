@@ -8,7 +8,8 @@ use std::path::Path;
 use kv_engine::Durability;
 use kv_engine::bench::{
     self, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine, Memory,
-    ModeKind, Op, OpResult, Report, SizeLimits, TargetCheck, Timing,
+    ModeKind, Op, OpResult, PipedBound, PipedCase, PipedPhase, PipedResult, Report, SizeLimits,
+    TargetCheck, Timing,
 };
 use serde_json::Value;
 
@@ -174,6 +175,50 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
         }
     }
 
+    // The piped scripts: every mode and size, each phase with its statement count. The
+    // scripts check every result line themselves (a wrong one fails the run), so what is
+    // left to check is what the counters say group commit did.
+    assert_eq!(report.piped.len(), config.modes.len() * config.sizes.len());
+    for &n in &config.sizes {
+        for &mode in &config.modes {
+            let case = report.piped_case(mode.name(), n).unwrap();
+            let phases: Vec<PipedPhase> = case.phases.iter().map(|result| result.phase).collect();
+            assert_eq!(phases, PipedPhase::ALL);
+            let statements: Vec<usize> = case.phases.iter().map(|r| r.statements).collect();
+            assert_eq!(statements, vec![n, n, (n / 100).max(1)], "{mode} {n}");
+            for result in &case.phases {
+                assert_eq!(result.reps, 2);
+                assert!(result.ops_per_sec.is_finite() && result.ops_per_sec > 0.0);
+                assert!(result.min_ops_per_sec <= result.ops_per_sec);
+                assert!(result.ops_per_sec <= result.max_ops_per_sec);
+                match (mode, result.bound) {
+                    (Durability::Memory, bound) => assert_eq!(bound, None),
+                    (_, Some(bound)) => {
+                        assert!(bound.ratio.is_finite() && bound.ratio > 0.0, "{bound:?}")
+                    }
+                    (_, None) => panic!("{mode} {n}: no memory-mode bound"),
+                }
+            }
+            let get = case.phase(PipedPhase::Get).unwrap();
+            assert_eq!((get.fsyncs_per_op, get.bytes_per_op), (0.0, 0.0));
+            assert_eq!(get.statements_per_commit, 0.0, "gets commit nothing");
+            let put = case.phase(PipedPhase::Put).unwrap();
+            match ModeKind::of(mode) {
+                ModeKind::InMemory | ModeKind::FullRewrite { synced: false } => {
+                    assert_eq!(put.fsyncs_per_op, 0.0, "{mode}")
+                }
+                // One commit per batch, not per statement: fewer fsyncs than puts.
+                ModeKind::FullRewrite { synced: true } | ModeKind::RecordLog => {
+                    assert!(put.statements_per_commit >= 2.0, "{mode} {n}: {put:?}");
+                    assert!(put.fsyncs_per_op < 1.0, "{mode} {n}: {put:?}");
+                }
+            }
+            if mode != Durability::Memory {
+                assert!(put.bytes_per_op > 0.0, "{mode} {n}: {put:?}");
+            }
+        }
+    }
+
     // The rendered table names every mode, and the JSON parses back to the same cases.
     let mut table = Vec::new();
     report.render_table(&mut table).unwrap();
@@ -181,8 +226,13 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
     for mode in &config.modes {
         assert!(table.contains(&format!("  {} ", mode.name())), "{table}");
     }
+    assert!(
+        table.contains("Piped scripts with --group-commit"),
+        "{table}"
+    );
     let json: Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["cases"].as_array().unwrap().len(), report.cases.len());
+    assert_eq!(json["piped"].as_array().unwrap().len(), report.piped.len());
 }
 
 #[test]
@@ -274,6 +324,29 @@ fn op(op: Op, rate: f64, fsyncs: f64, bytes: f64, bound: Option<Bound>) -> OpRes
 
 /// A report with round numbers: snapshot at 10,000 keys commits at 1,300/s against a
 /// recipe of 1,625/s (0.80×), memory gets at 2.5 M/s.
+fn piped(
+    phase: PipedPhase,
+    statements: usize,
+    rate: f64,
+    per_commit: f64,
+    fsyncs: f64,
+    bytes: f64,
+    bound: Option<PipedBound>,
+) -> PipedResult {
+    PipedResult {
+        phase,
+        statements,
+        reps: 3,
+        ops_per_sec: rate,
+        min_ops_per_sec: rate * 0.9,
+        max_ops_per_sec: rate * 1.1,
+        statements_per_commit: per_commit,
+        fsyncs_per_op: fsyncs,
+        bytes_per_op: bytes,
+        bound,
+    }
+}
+
 fn synthetic() -> Report {
     let recipe = timing(1_625.0, 615_000, 900_000);
     let bound = Bound {
@@ -332,6 +405,51 @@ fn synthetic() -> Report {
                 ops: vec![
                     op(Op::Put, 1_300.0, 2.0, 399_990.0, Some(bound)),
                     op(Op::Overwrite, 1_300.0, 2.0, 400_000.0, Some(bound)),
+                ],
+            },
+        ],
+        piped: vec![
+            PipedCase {
+                mode: "memory".into(),
+                n: 100_000,
+                phases: vec![piped(
+                    PipedPhase::Put,
+                    100_000,
+                    800_000.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    None,
+                )],
+            },
+            PipedCase {
+                mode: "wal".into(),
+                n: 100_000,
+                phases: vec![
+                    piped(
+                        PipedPhase::Put,
+                        100_000,
+                        650_000.0,
+                        2_000.0,
+                        0.0005,
+                        47.0,
+                        Some(PipedBound {
+                            memory_ops_per_sec: 800_000.0,
+                            ratio: 0.8125,
+                        }),
+                    ),
+                    piped(
+                        PipedPhase::Get,
+                        100_000,
+                        1_200_000.0,
+                        0.0,
+                        0.0,
+                        0.0,
+                        Some(PipedBound {
+                            memory_ops_per_sec: 1_300_000.0,
+                            ratio: 0.92,
+                        }),
+                    ),
                 ],
             },
         ],
@@ -400,6 +518,18 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
         table.contains("  ✅ snapshot commit at 10,000 keys ≥ 0.8 × the snapshot recipe: 0.80×\n")
     );
     assert!(table.contains("  ❌ gets in memory ≥ 1,000,000/s: slowest 900,000/s\n"));
+    assert_eq!(
+        row("wal 100,000 put"),
+        "wal 100,000 put 100,000 650,000 2,000 0.0005 47 B 0.81× (800,000/s)"
+    );
+    assert_eq!(
+        row("wal 100,000 get"),
+        "wal 100,000 get 100,000 1,200,000 - 0 0 B 0.92× (1,300,000/s)"
+    );
+    assert_eq!(
+        row("memory 100,000 put"),
+        "memory 100,000 put 100,000 800,000 - 0 0 B -"
+    );
 }
 
 #[test]
@@ -433,6 +563,12 @@ fn json_parses_back_with_every_figure() {
         Some(2.5)
     );
     assert_eq!(json["targets"][1]["met"], false);
+    let wal_put = &json["piped"][1]["phases"][0];
+    assert_eq!(wal_put["phase"], "put");
+    assert_eq!(wal_put["statements"], 100_000);
+    assert_eq!(wal_put["statements_per_commit"].as_f64(), Some(2000.0));
+    assert_eq!(wal_put["bound"]["ratio"].as_f64(), Some(0.8125));
+    assert_eq!(json["piped"][0]["phases"][0]["bound"], Value::Null);
     assert_eq!(
         json["warning"],
         "the directory is on tmpfs, where fsync does nothing"
@@ -447,18 +583,33 @@ fn targets_are_judged_on_the_reported_figures() {
         .iter()
         .map(|check| (check.target.split(' ').next().unwrap(), check.met))
         .collect();
-    // Snapshot at exactly 0.8× its recipe, gets at 2.5 M/s, memory at 2.5× the file.
+    // Snapshot at exactly 0.8× its recipe, gets at 2.5 M/s, memory at 2.5× the file,
+    // piped wal puts at 650,000/s, piped gets at 1.2 M/s (memory's case has no get
+    // phase: only the measured phases count).
     assert_eq!(
         verdicts,
-        vec![("snapshot", true), ("gets", true), ("resident", true)],
+        vec![
+            ("snapshot", true),
+            ("gets", true),
+            ("resident", true),
+            ("wal", true),
+            ("piped", true)
+        ],
         "{checks:#?}"
     );
     assert_eq!(checks[0].measured, "0.80× (1,300/s vs 1,625/s)");
+    assert_eq!(checks[3].measured, "650,000/s, 2,000 statements per commit");
+    assert_eq!(
+        checks[4].measured,
+        "slowest 1,200,000/s (wal mode, 100,000 keys)"
+    );
 
     let snapshot = &mut report.cases[1];
     snapshot.ops[1].bound.as_mut().unwrap().ratio = 0.79;
     snapshot.memory.as_mut().unwrap().ratio_to_snapshot = 3.5;
     report.cases[0].ops[1].timing.ops_per_sec = 999_999.0;
+    report.piped[1].phases[0].ops_per_sec = 599_999.0;
+    report.piped[1].phases[1].ops_per_sec = 999_999.0;
     let checks = bench::evaluate_targets(&report);
     assert!(checks.iter().all(|check| !check.met), "{checks:#?}");
     assert!(

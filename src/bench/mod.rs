@@ -28,6 +28,7 @@ mod config;
 mod disk;
 mod engine;
 mod format;
+mod piped;
 mod progress;
 mod report;
 mod stats;
@@ -42,9 +43,11 @@ use std::sync::Arc;
 pub use args::{BenchArgs, run_cli};
 pub use config::{BenchConfig, ModeKind};
 pub use engine::{key, overwrite_value, put_value};
+pub use piped::PipedPhase;
 pub use progress::{Progress, clear_progress_line, render_progress_line};
 pub use report::{
-    Bound, Case, LimitKind, Limits, Memory, Op, OpResult, Report, SizeLimits, TargetCheck, Timing,
+    Bound, Case, LimitKind, Limits, Memory, Op, OpResult, PipedBound, PipedCase, PipedResult,
+    Report, SizeLimits, TargetCheck, Timing,
 };
 pub use stats::{Sample, median, median_u64, percentile};
 pub use system::Machine;
@@ -66,6 +69,9 @@ pub enum BenchError {
     /// The store or the disk failed.
     #[error(transparent)]
     Engine(#[from] Error),
+    /// A workload did not do what it was asked (a result line was wrong, a pipe broke).
+    #[error("{what} went wrong: {reason}")]
+    Workload { what: String, reason: String },
     /// Writing the report or the progress bar failed.
     #[error("cannot write the benchmark report: {0}")]
     Output(#[from] std::io::Error),
@@ -135,9 +141,19 @@ fn run_in(
     let modes = &config.modes;
     let sizes = &config.sizes;
     let cases = modes.len() * sizes.len();
+    // Memory mode is the piped scripts' bound, so it runs whether or not it is listed.
+    let piped_modes: Vec<Durability> = std::iter::once(Durability::Memory)
+        .chain(
+            modes
+                .iter()
+                .copied()
+                .filter(|&mode| mode != Durability::Memory),
+        )
+        .collect();
     let mut steps = Steps {
         done: 0,
-        total: cases + config.reps * (2 + sizes.len() * 2 + cases * CASE_PHASES),
+        total: cases
+            + config.reps * (2 + sizes.len() * (2 + piped_modes.len()) + cases * CASE_PHASES),
         report: progress,
     };
     // Mount points are absolute; a relative --dir is compared as the absolute path it means.
@@ -155,6 +171,8 @@ fn run_in(
     let mut recipes: Vec<Vec<RepSample>> = vec![Vec::new(); sizes.len()];
     let mut rewrites: Vec<Vec<RepSample>> = vec![Vec::new(); sizes.len()];
     let mut runs: Vec<Vec<CaseRun>> = vec![Vec::new(); cases];
+    let mut piped_runs: Vec<Vec<Vec<piped::PhaseRun>>> =
+        vec![Vec::new(); piped_modes.len() * sizes.len()];
     // Repetitions outermost: a noisy minute then spoils one repetition of everything, not
     // every repetition of one figure.
     for rep in 1..=config.reps {
@@ -214,6 +232,12 @@ fn run_in(
                 })?;
                 runs[mode_index * sizes.len() + size_index].push(run);
             }
+            // Memory first: each mode's ratio is to the memory run just before it.
+            for (mode_index, &mode) in piped_modes.iter().enumerate() {
+                steps.begin(&format!("{at}: {mode}, {keys} keys: piped scripts"));
+                piped_runs[mode_index * sizes.len() + size_index]
+                    .push(piped::run(fs, dir, mode, n)?);
+            }
         }
     }
 
@@ -244,12 +268,27 @@ fn run_in(
             report_cases.push(summarise_case(mode, n, &runs[index], memory[index])?);
         }
     }
+    let mut report_piped = Vec::with_capacity(cases);
+    for &mode in modes {
+        let Some(mode_index) = piped_modes.iter().position(|&piped| piped == mode) else {
+            continue;
+        };
+        for (size_index, &n) in sizes.iter().enumerate() {
+            report_piped.push(summarise_piped(
+                mode,
+                n,
+                &piped_runs[mode_index * sizes.len() + size_index],
+                &piped_runs[size_index],
+            )?);
+        }
+    }
     let mut report = Report {
         warning: fsync_warning(&machine, &limits),
         machine,
         reps: config.reps,
         limits,
         cases: report_cases,
+        piped: report_piped,
         targets: Vec::new(),
     };
     report.targets = targets::evaluate(&report);
@@ -388,6 +427,69 @@ fn summarise_case(
             ratio_to_snapshot: resident_bytes as f64 / memory.snapshot_bytes.max(1) as f64,
         }),
         ops,
+    })
+}
+
+/// The medians of one piped case's repetitions (`runs[rep][phase]`), beside memory mode's
+/// runs of the same scripts in the same repetitions (`memory`).
+fn summarise_piped(
+    mode: Durability,
+    n: usize,
+    runs: &[Vec<piped::PhaseRun>],
+    memory: &[Vec<piped::PhaseRun>],
+) -> Result<PipedCase, BenchError> {
+    let mut phases = Vec::with_capacity(PipedPhase::ALL.len());
+    for (index, phase) in PipedPhase::ALL.into_iter().enumerate() {
+        let passes: Vec<&piped::PhaseRun> = runs.iter().filter_map(|rep| rep.get(index)).collect();
+        let rates: Vec<f64> = passes.iter().map(|pass| pass.ops_per_sec()).collect();
+        let ops_per_sec =
+            median(&rates).ok_or_else(|| BenchError::Config("no repetitions".into()))?;
+        let per_op = |count: fn(&piped::PhaseRun) -> u64| {
+            let values: Vec<f64> = passes
+                .iter()
+                .map(|pass| count(pass) as f64 / pass.statements.max(1) as f64)
+                .collect();
+            median(&values).unwrap_or(0.0)
+        };
+        let batch_sizes: Vec<f64> = passes
+            .iter()
+            .filter(|pass| pass.commits > 0)
+            .map(|pass| pass.statements as f64 / pass.commits as f64)
+            .collect();
+        let memory_rates: Vec<f64> = memory
+            .iter()
+            .filter_map(|rep| Some(rep.get(index)?.ops_per_sec()))
+            .collect();
+        let ratios: Vec<f64> = rates
+            .iter()
+            .zip(&memory_rates)
+            .map(|(rate, memory_rate)| rate / memory_rate)
+            .collect();
+        let bound = match (mode, median(&memory_rates), median(&ratios)) {
+            (Durability::Memory, _, _) => None,
+            (_, Some(memory_ops_per_sec), Some(ratio)) => Some(PipedBound {
+                memory_ops_per_sec,
+                ratio,
+            }),
+            _ => None,
+        };
+        phases.push(PipedResult {
+            phase,
+            statements: phase.statements(n),
+            reps: passes.len(),
+            ops_per_sec,
+            min_ops_per_sec: rates.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ops_per_sec: rates.iter().copied().fold(0.0, f64::max),
+            statements_per_commit: median(&batch_sizes).unwrap_or(0.0),
+            fsyncs_per_op: per_op(|pass| pass.fsyncs),
+            bytes_per_op: per_op(|pass| pass.bytes_written),
+            bound,
+        });
+    }
+    Ok(PipedCase {
+        mode: mode.name().to_string(),
+        n,
+        phases,
     })
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::piped::PipedPhase;
 use super::stats::{Sample, median, median_u64};
 use super::system::Machine;
 
@@ -19,6 +20,9 @@ pub struct Report {
     pub limits: Limits,
     /// One entry per durability mode and store size, in the configured order.
     pub cases: Vec<Case>,
+    /// The piped-input path with `--group-commit`, per durability mode and store size, in
+    /// the configured order.
+    pub piped: Vec<PipedCase>,
     /// The project's performance targets (`targets.md`), checked against this run.
     pub targets: Vec<TargetCheck>,
 }
@@ -200,6 +204,60 @@ impl LimitKind {
     }
 }
 
+/// `targets.md`'s workload piped into the shell with `--group-commit`, on one mode and
+/// store size: N puts of new keys, N gets, N/100 deletes, each a script of its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipedCase {
+    /// The durability mode's name.
+    pub mode: String,
+    /// Store size in keys: the number of puts.
+    pub n: usize,
+    /// Puts, gets and deletes, in that order.
+    pub phases: Vec<PipedResult>,
+}
+
+impl PipedCase {
+    /// The result for `phase`, if it was measured.
+    pub fn phase(&self, phase: PipedPhase) -> Option<&PipedResult> {
+        self.phases.iter().find(|result| result.phase == phase)
+    }
+}
+
+/// One script of a [`PipedCase`], as the median over repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PipedResult {
+    pub phase: PipedPhase,
+    /// Statements in the script.
+    pub statements: usize,
+    pub reps: usize,
+    /// Statements per second, from the first byte read to the last result printed.
+    pub ops_per_sec: f64,
+    pub min_ops_per_sec: f64,
+    pub max_ops_per_sec: f64,
+    /// How many statements each commit took on average (group commit's batch size); 0
+    /// for a script that commits nothing.
+    pub statements_per_commit: f64,
+    /// fsync/fdatasync calls per statement, from the store's counters.
+    pub fsyncs_per_op: f64,
+    /// Bytes handed to write calls per statement, from the store's counters.
+    pub bytes_per_op: f64,
+    /// The same script in memory mode; `None` for memory mode itself.
+    pub bound: Option<PipedBound>,
+}
+
+/// A piped script beside the same script in memory mode, timed right before it in each
+/// repetition. Once group commit shares each fsync among a batch, the bound of a piped
+/// script is the shell's own work (read, parse, execute, print), which memory mode is
+/// with no disk at all.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PipedBound {
+    /// Memory mode's statements per second (median over repetitions).
+    pub memory_ops_per_sec: f64,
+    /// Median over repetitions of this mode's rate ÷ memory mode's: 1.0 means durability
+    /// costs the piped path nothing.
+    pub ratio: f64,
+}
+
 /// One performance target and whether this run met it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetCheck {
@@ -222,6 +280,13 @@ impl Report {
     /// The case for `mode` at `n` keys.
     pub fn case(&self, mode: &str, n: usize) -> Option<&Case> {
         self.cases
+            .iter()
+            .find(|case| case.mode == mode && case.n == n)
+    }
+
+    /// The piped case for `mode` at `n` keys.
+    pub fn piped_case(&self, mode: &str, n: usize) -> Option<&PipedCase> {
+        self.piped
             .iter()
             .find(|case| case.mode == mode && case.n == n)
     }

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::format;
-use super::report::{Case, Op, Report, Timing};
+use super::report::{Case, Op, PipedCase, Report, Timing};
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -216,6 +216,31 @@ impl Report {
             &rows,
         )?;
 
+        if !self.piped.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Piped scripts with --group-commit (N puts, N gets, N/100 deletes, each a script on a pipe; vs memory = the same script in memory mode, timed just before it)"
+            )?;
+            let rows: Vec<Vec<String>> = self.piped.iter().flat_map(piped_rows).collect();
+            write_table(
+                out,
+                &[
+                    "mode",
+                    "keys",
+                    "script",
+                    "statements",
+                    "ops/s",
+                    "per commit",
+                    "fsync/op",
+                    "bytes/op",
+                    "vs memory",
+                ],
+                &[Left, Right, Left, Right, Right, Right, Right, Right, Left],
+                &rows,
+            )?;
+        }
+
         if !self.targets.is_empty() {
             writeln!(out)?;
             writeln!(out, "Targets (targets.md)")?;
@@ -232,6 +257,38 @@ impl Report {
         }
         Ok(())
     }
+}
+
+fn piped_rows(case: &PipedCase) -> Vec<Vec<String>> {
+    case.phases
+        .iter()
+        .map(|result| {
+            let per_commit = if result.statements_per_commit > 0.0 {
+                format::rate(result.statements_per_commit)
+            } else {
+                "-".to_string()
+            };
+            let vs = match result.bound {
+                Some(bound) => format!(
+                    "{} ({}/s)",
+                    format::ratio(bound.ratio),
+                    format::rate(bound.memory_ops_per_sec)
+                ),
+                None => "-".to_string(),
+            };
+            vec![
+                case.mode.clone(),
+                format::int(case.n as u64),
+                result.phase.name().to_string(),
+                format::int(result.statements as u64),
+                format::rate(result.ops_per_sec),
+                per_commit,
+                format::per_op(result.fsyncs_per_op),
+                format::bytes(result.bytes_per_op),
+                vs,
+            ]
+        })
+        .collect()
 }
 
 fn open_and_memory_row(case: &Case) -> Vec<String> {
@@ -265,6 +322,7 @@ const NOTES: &[&str] = &[
     "Gets: throughput from an untimed pass over the keys in shuffled order; the latencies include two clock reads (~50 ns).",
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
     "Open: reopening the store once it holds N keys, with the file in the page cache.",
+    "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. per commit = statements per commit (the batch size a pipe allows).",
     "Memory: growth of the process's VmRSS across opening a snapshot of N keys, smallest store first, earlier stores kept alive so their memory is not reused. Pages are 4 KiB, and the open's read buffer (one file size) may or may not stay resident, so RSS ÷ file is good to about ±1.",
 ];
 

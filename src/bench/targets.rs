@@ -4,6 +4,7 @@
 
 use super::config::ModeKind;
 use super::format;
+use super::piped::PipedPhase;
 use super::report::{Op, Report, TargetCheck};
 use crate::durability::Durability;
 
@@ -25,6 +26,14 @@ pub const FLAT_RATIO: f64 = 0.8;
 /// Opening a store of this many keys must take less than [`OPEN_LIMIT_NS`].
 pub const OPEN_TARGET_KEYS: usize = 1_000_000;
 pub const OPEN_LIMIT_NS: u64 = 1_000_000_000;
+/// Durable puts per second from a piped file with group commit, at
+/// [`PIPED_TARGET_KEYS`]: what `redis-cli --pipe` reaches against redis with
+/// `appendfsync always` (`targets.md`, measured elsewhere: the one absolute target).
+pub const PIPED_PUTS_PER_SEC: f64 = 600_000.0;
+/// The store size the piped-put target is stated at.
+pub const PIPED_TARGET_KEYS: usize = 100_000;
+/// Gets per second from a piped file, through the shell.
+pub const PIPED_GETS_PER_SEC: f64 = 1_000_000.0;
 
 /// Checks every target this report has the figures for (its own `targets` are ignored).
 pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
@@ -164,6 +173,52 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                 format::bytes(memory.snapshot_bytes as f64 / case.n as f64)
             ),
             met: memory.ratio_to_snapshot <= MEMORY_RATIO,
+        });
+    }
+
+    // Durable puts piped with group commit, in log modes at the size the target names.
+    for case in report
+        .piped
+        .iter()
+        .filter(|case| kind(&case.mode) == Some(ModeKind::RecordLog) && case.n == PIPED_TARGET_KEYS)
+    {
+        if let Some(puts) = case.phase(PipedPhase::Put) {
+            checks.push(TargetCheck {
+                target: format!(
+                    "{} puts piped with --group-commit at {} keys ≥ {}/s (redis-cli --pipe, appendfsync always)",
+                    case.mode,
+                    format::int(case.n as u64),
+                    format::rate(PIPED_PUTS_PER_SEC)
+                ),
+                measured: format!(
+                    "{}/s, {} statements per commit",
+                    format::rate(puts.ops_per_sec),
+                    format::rate(puts.statements_per_commit)
+                ),
+                met: puts.ops_per_sec >= PIPED_PUTS_PER_SEC,
+            });
+        }
+    }
+
+    // Piped gets, through the shell, in every mode and size measured.
+    let piped_gets = report
+        .piped
+        .iter()
+        .filter_map(|case| Some((case, case.phase(PipedPhase::Get)?.ops_per_sec)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((case, slowest)) = piped_gets {
+        checks.push(TargetCheck {
+            target: format!(
+                "piped gets ≥ {}/s at every size",
+                format::rate(PIPED_GETS_PER_SEC)
+            ),
+            measured: format!(
+                "slowest {}/s ({} mode, {} keys)",
+                format::rate(slowest),
+                case.mode,
+                format::int(case.n as u64)
+            ),
+            met: slowest >= PIPED_GETS_PER_SEC,
         });
     }
 

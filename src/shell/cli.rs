@@ -16,7 +16,7 @@ use crate::shell::database::Database;
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
-use crate::shell::session::{Echo, Excerpt, Flow, GroupCommit, OnError, Session};
+use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,9 +370,6 @@ pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (
     (db_name, banner)
 }
 
-/// How much of piped stdin is read at once: what a group commit can take in one go.
-const INPUT_BUFFER: usize = 256 * 1024;
-
 /// `-c` commands, or the script on stdin. A closed stdout (`kv db < cmds | head -1`) is a
 /// normal end: nobody is left to read the results.
 fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
@@ -382,7 +379,7 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
     let result = (|| {
         if commands.is_empty() {
             // Our own buffer, so group commit can see what is already waiting.
-            let mut input = io::BufReader::with_capacity(INPUT_BUFFER, io::stdin().lock());
+            let mut input = io::BufReader::with_capacity(session::INPUT_BUFFER, io::stdin().lock());
             session.run_script(&mut input, &mut out, &mut err)?;
         } else {
             for command in commands {

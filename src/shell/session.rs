@@ -63,6 +63,10 @@ pub enum GroupCommit {
     On,
 }
 
+/// How much of piped input is read at once: what a group commit can take in one go. The
+/// shell reads stdin through a buffer this size, and so does `kv bench`'s piped workload.
+pub const INPUT_BUFFER: usize = 256 * 1024;
+
 /// The most statements one group commit takes: bounds the memory a batch holds and the
 /// wait before the first of its results is printed.
 pub const MAX_BATCH: usize = 10_000;
