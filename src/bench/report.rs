@@ -239,7 +239,8 @@ pub struct PipedResult {
     pub statements_per_commit: f64,
     /// fsync/fdatasync calls per statement, from the store's counters.
     pub fsyncs_per_op: f64,
-    /// Bytes handed to write calls per statement, from the store's counters.
+    /// Bytes of data handed to write calls per statement (not the zeros that preallocate
+    /// log space), from the store's counters.
     pub bytes_per_op: f64,
     /// The same script in memory mode; `None` for memory mode itself.
     pub bound: Option<PipedBound>,

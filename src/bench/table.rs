@@ -322,7 +322,7 @@ const NOTES: &[&str] = &[
     "Gets: throughput from an untimed pass over the keys in shuffled order; the latencies include two clock reads (~50 ns).",
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
     "Open: reopening the store once it holds N keys, with the file in the page cache.",
-    "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. per commit = statements per commit (the batch size a pipe allows).",
+    "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. per commit = statements per commit (the batch size a pipe allows); bytes/op leaves out the zeros that preallocate log space.",
     "Memory: growth of the process's VmRSS across opening a snapshot of N keys, smallest store first, earlier stores kept alive so their memory is not reused. Pages are 4 KiB, and the open's read buffer (one file size) may or may not stay resident, so RSS ÷ file is good to about ±1.",
 ];
 
