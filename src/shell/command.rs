@@ -99,9 +99,13 @@ pub struct Verb {
 }
 
 impl Verb {
-    /// Whether `word` (already lower-cased) names this verb.
+    /// Whether `word` names this verb, in any case (verbs are ASCII).
     pub fn is_named(&self, word: &str) -> bool {
-        self.name == word || self.aliases.contains(&word)
+        self.name.eq_ignore_ascii_case(word)
+            || self
+                .aliases
+                .iter()
+                .any(|alias| alias.eq_ignore_ascii_case(word))
     }
 
     /// The part of the usage line after the verb (`"KEY VALUE"`).
@@ -269,8 +273,8 @@ pub fn examples(id: VerbId) -> &'static [&'static str] {
 
 /// The verb named `word` (any case, aliases included).
 pub fn find_verb(word: &str) -> Option<&'static Verb> {
-    let word = word.to_ascii_lowercase();
-    VERBS.iter().find(|verb| verb.is_named(&word))
+    // No lower-cased copy: this runs for every statement of a piped file.
+    VERBS.iter().find(|verb| verb.is_named(word))
 }
 
 /// One parsed statement.
@@ -554,9 +558,13 @@ fn unknown_verb(word: &str) -> ParseError {
 pub fn is_bare_key(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with('#')
-        && key
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"\"{}[]\\".contains(c))
+        && key.chars().all(|c| match c {
+            '"' | '{' | '}' | '[' | ']' | '\\' => false,
+            // ASCII that is neither whitespace nor a control character, decided without
+            // the Unicode tables (every key of a piped file passes through here).
+            c if c.is_ascii() => c.is_ascii_graphic(),
+            c => !c.is_whitespace() && !c.is_control(),
+        })
 }
 
 /// `key` as it would be typed: a bare word when that round-trips, else a JSON string.
@@ -824,6 +832,25 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_key_characters_match_the_unicode_definition_for_every_char() {
+        // The ASCII fast path must agree with the plain definition everywhere.
+        let plain = |c: char| !c.is_whitespace() && !c.is_control() && !"\"{}[]\\".contains(c);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let key = format!("a{c}");
+            assert_eq!(is_bare_key(&key), plain(c), "{c:?} (U+{:04X})", c as u32);
+        }
+    }
+
+    #[test]
+    fn verbs_are_found_in_any_case_without_matching_other_words() {
+        assert_eq!(find_verb("GeT").map(|verb| verb.name), Some("get"));
+        assert_eq!(find_verb("SET").map(|verb| verb.name), Some("put"));
+        assert_eq!(find_verb("Del").map(|verb| verb.name), Some("delete"));
+        assert_eq!(find_verb("gets").map(|verb| verb.name), None);
+        assert_eq!(find_verb("").map(|verb| verb.name), None);
+    }
     use serde_json::json;
 
     fn ok(input: &str) -> Command {
