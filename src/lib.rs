@@ -32,6 +32,7 @@ mod durability;
 mod error;
 pub mod files;
 pub mod fs;
+mod json_text;
 pub mod shell;
 mod store;
 
@@ -44,4 +45,5 @@ pub use durability::wal::repair::{
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
+pub use json_text::JsonText;
 pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};

@@ -19,6 +19,7 @@ use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Muta
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
+use crate::json_text::JsonText;
 
 /// How deeply a stored value may nest arrays and objects.
 ///
@@ -367,6 +368,15 @@ impl KvStore {
         }])
     }
 
+    /// Stores `text` under `key`, as [`put`](Self::put) stores a value, without building
+    /// a [`Value`]: the text is already what the store keeps.
+    pub fn put_text(&mut self, key: impl Into<String>, text: JsonText) -> Result<()> {
+        self.apply(vec![Mutation::PutText {
+            key: key.into(),
+            text,
+        }])
+    }
+
     /// Removes `key` once the removal is durable; returns whether it was there. Removing a
     /// missing key is a no-op that writes nothing.
     pub fn delete(&mut self, key: &str) -> Result<bool> {
@@ -408,6 +418,18 @@ impl KvStore {
                         )
                     })?;
                     Change::Put { key, value }
+                }
+                Mutation::PutText { key, text } => {
+                    if text.depth() > MAX_VALUE_DEPTH {
+                        return Err(Error::ValueTooDeep {
+                            key,
+                            max: MAX_VALUE_DEPTH,
+                        });
+                    }
+                    Change::Put {
+                        key,
+                        value: text.into_boxed_str(),
+                    }
                 }
                 Mutation::Delete { key } => Change::Delete { key },
             });

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::crash::{CrashAction, CrashPoint};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, parent_dir};
+use crate::json_text::JsonText;
 
 pub(crate) mod naive;
 pub(crate) mod snapshot;
@@ -106,15 +107,28 @@ impl FromStr for Durability {
 /// One change to the map.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
-    Put { key: String, value: Value },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Value,
+    },
+    /// A put of a value that is already canonical text (what a shell statement carries):
+    /// stored as it is, with no [`Value`] built and serialised back.
+    PutText {
+        key: String,
+        text: JsonText,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 impl Mutation {
     /// The key the mutation changes.
     pub fn key(&self) -> &str {
         match self {
-            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+            Mutation::Put { key, .. }
+            | Mutation::PutText { key, .. }
+            | Mutation::Delete { key } => key,
         }
     }
 }

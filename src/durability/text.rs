@@ -31,6 +31,34 @@ pub(crate) fn to_value(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
+/// How deeply arrays and objects nest in the valid JSON `text` (`0` for a scalar),
+/// counting brackets outside strings.
+pub(crate) fn depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Appends `key` as a JSON string, escaped exactly as serde_json escapes it (so snapshot
 /// bytes do not depend on which of the two wrote them).
 pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
@@ -274,7 +302,7 @@ fn string_end(bytes: &[u8], start: usize) -> Result<usize, Needs> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -384,7 +412,8 @@ mod tests {
         }
     }
 
-    fn json_value() -> impl Strategy<Value = Value> {
+    /// Any JSON value, numbers written in every way serde keeps (shared with other tests).
+    pub(crate) fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

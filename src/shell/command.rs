@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::CrashPoint;
 use crate::fs::CrashMode;
+use crate::{CrashPoint, JsonText};
 
 /// What a verb takes after it; drives argument checking, completion and hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +285,8 @@ pub enum Command {
     },
     Put {
         key: String,
-        value: Value,
+        /// The VALUE as the canonical text the store keeps (parsed and checked, no tree).
+        value: JsonText,
     },
     Delete {
         key: String,
@@ -759,14 +760,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// The VALUE: the rest of the statement.
-    fn value(&mut self, verb: &Verb, key: &str) -> Result<Value, ParseError> {
+    fn value(&mut self, verb: &Verb, key: &str) -> Result<JsonText, ParseError> {
         self.skip_space();
         let start = self.pos;
         let text = self.input[start..].trim_end();
         if text.is_empty() {
             return Err(ParseError::usage(verb, "missing VALUE"));
         }
-        let err = match serde_json::from_str::<Value>(text) {
+        let err = match JsonText::parse(text) {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
@@ -785,7 +786,7 @@ impl<'a> Cursor<'a> {
             });
         }
         // One bare word that is not valid JSON: a string, as in `put name alice`.
-        Ok(Value::String(text.to_string()))
+        Ok(JsonText::string(text))
     }
 
     /// A JSON error in the text starting at byte `start`, positioned in the statement.
@@ -853,6 +854,11 @@ mod tests {
     }
     use serde_json::json;
 
+    /// The canonical text a VALUE written as `value` is stored as.
+    fn text(value: Value) -> JsonText {
+        JsonText::from(&value)
+    }
+
     fn ok(input: &str) -> Command {
         match parse(input) {
             Ok(Some(command)) => command,
@@ -889,63 +895,63 @@ mod tests {
                 "put n 42",
                 Command::Put {
                     key: key("n"),
-                    value: json!(42),
+                    value: text(json!(42)),
                 },
             ),
             (
                 "put t true",
                 Command::Put {
                     key: key("t"),
-                    value: json!(true),
+                    value: text(json!(true)),
                 },
             ),
             (
                 "put z null",
                 Command::Put {
                     key: key("z"),
-                    value: Value::Null,
+                    value: text(Value::Null),
                 },
             ),
             (
                 "put name alice",
                 Command::Put {
                     key: key("name"),
-                    value: json!("alice"),
+                    value: text(json!("alice")),
                 },
             ),
             (
                 "put v 1.2.3",
                 Command::Put {
                     key: key("v"),
-                    value: json!("1.2.3"),
+                    value: text(json!("1.2.3")),
                 },
             ),
             (
                 "put s \"hello world\"",
                 Command::Put {
                     key: key("s"),
-                    value: json!("hello world"),
+                    value: text(json!("hello world")),
                 },
             ),
             (
                 "SET o {\"a\": [1, 2]}",
                 Command::Put {
                     key: key("o"),
-                    value: json!({"a": [1, 2]}),
+                    value: text(json!({"a": [1, 2]})),
                 },
             ),
             (
                 "put o {\"a\":\n 1}",
                 Command::Put {
                     key: key("o"),
-                    value: json!({"a": 1}),
+                    value: text(json!({"a": 1})),
                 },
             ),
             (
                 "put e \"\"",
                 Command::Put {
                     key: key("e"),
-                    value: json!(""),
+                    value: text(json!("")),
                 },
             ),
             ("delete a", Command::Delete { key: key("a") }),

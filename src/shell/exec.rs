@@ -152,7 +152,7 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
     Ok(match command {
         Command::Put { key, value } => {
             return mutate(db, "put", |store| {
-                store.put(key, value).map(|()| Outcome::Done)
+                store.put_text(key, value).map(|()| Outcome::Done)
             });
         }
         Command::Delete { key } => {

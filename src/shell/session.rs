@@ -126,7 +126,7 @@ fn batch_outcomes(store: Option<&crate::KvStore>, mutations: &[Mutation]) -> Vec
                 None => store.contains_key(key),
             };
             match mutation {
-                Mutation::Put { .. } => {
+                Mutation::Put { .. } | Mutation::PutText { .. } => {
                     present.insert(key, true);
                     Outcome::Done
                 }
@@ -410,7 +410,7 @@ impl Session {
             return Ok(self.run_statement(text, line, out, err)?.0);
         }
         let mutation = match parse(text) {
-            Ok(Some(Command::Put { key, value })) => Mutation::Put { key, value },
+            Ok(Some(Command::Put { key, value })) => Mutation::PutText { key, text: value },
             Ok(Some(Command::Delete { key })) => Mutation::Delete { key },
             // Silent lines need not end a batch; anything that prints or reads must see
             // the batch committed and its results printed first.

@@ -1,0 +1,251 @@
+//! [`JsonText`]: a JSON value as the canonical compact text the store keeps, so a value
+//! that arrives as text (a shell statement, a piped file) is stored without building a
+//! [`Value`] and serialising it back.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::durability::text::{self, Canonicaliser, MAX_TEXT_DEPTH, Slow};
+
+/// A JSON value held as its canonical compact text: exactly what `serde_json::to_string`
+/// writes for the [`Value`] the text parses to (numbers and object key order as written,
+/// no whitespace, serde's escapes). [`KvStore::put_text`](crate::KvStore::put_text) stores
+/// it as it is; [`KvStore::get_raw`](crate::KvStore::get_raw) returns the same text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JsonText(Box<str>);
+
+thread_local! {
+    /// Scratch space reused from one parse to the next.
+    static CANONICALISER: RefCell<Canonicaliser> = RefCell::new(Canonicaliser::default());
+}
+
+impl JsonText {
+    /// Parses `text` as one JSON value (surrounding whitespace allowed) and brings it to
+    /// canonical form. The error is serde_json's, with its line and column, exactly as
+    /// parsing a [`Value`] would report it.
+    pub fn parse(text: &str) -> serde_json::Result<JsonText> {
+        // Validation without a tree: a RawValue is the text itself, checked. When it
+        // fails, the Value parser has the last word, so the error is the one a Value parse
+        // gives (`trailing comma`, where the raw scan says `expected value`).
+        let raw: Box<RawValue> = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(_) => return JsonText::from_value(&serde_json::from_str(text)?),
+        };
+        let canonical = CANONICALISER.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut canonicaliser) => canonicaliser.canonical(raw, MAX_TEXT_DEPTH),
+            // Only a re-entrant call could find it borrowed; fresh scratch does as well.
+            Err(_) => Canonicaliser::default().canonical(raw, MAX_TEXT_DEPTH),
+        });
+        match canonical {
+            Ok(text) => Ok(JsonText(text)),
+            // Escapes serde would not write and repeated keys need the round trip; so does
+            // deep nesting, which the Value parser accepts or refuses with its own error.
+            Err(Slow::NeedsValue(_) | Slow::TooDeep) => {
+                JsonText::from_value(&serde_json::from_str(text)?)
+            }
+        }
+    }
+
+    /// The canonical text of `value`.
+    pub fn from_value(value: &Value) -> serde_json::Result<JsonText> {
+        text::from_value(value).map(JsonText)
+    }
+
+    /// The canonical text of the JSON string `s`.
+    pub fn string(s: &str) -> JsonText {
+        let mut out = Vec::with_capacity(s.len() + 2);
+        text::write_key(&mut out, s);
+        // write_key appends `s` (UTF-8) with ASCII quotes and escapes: still UTF-8.
+        JsonText(String::from_utf8_lossy(&out).into())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value the text holds.
+    pub fn to_value(&self) -> Value {
+        // The text is canonical JSON by construction, so this parse cannot fail; Null is
+        // never returned in practice, and is no panic if it were.
+        text::to_value(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// How deeply arrays and objects nest in the value (`0` for a scalar).
+    pub fn depth(&self) -> usize {
+        text::depth(&self.0)
+    }
+
+    pub(crate) fn into_boxed_str(self) -> Box<str> {
+        self.0
+    }
+}
+
+impl Default for JsonText {
+    /// `null`, as [`Value::default`].
+    fn default() -> Self {
+        JsonText("null".into())
+    }
+}
+
+impl fmt::Display for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&Value> for JsonText {
+    fn from(value: &Value) -> Self {
+        // Serialising a Value cannot fail: its object keys are strings.
+        JsonText::from_value(value).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::durability::text::tests::json_value;
+
+    fn via_value(raw: &str) -> serde_json::Result<String> {
+        serde_json::to_string(&serde_json::from_str::<Value>(raw)?)
+    }
+
+    #[test]
+    fn parse_gives_what_a_value_round_trip_gives() {
+        for raw in [
+            " 42 ",
+            "12345678901234567890",
+            "0.1",
+            "1E5",
+            r#"{"b": 1, "a": [1, 2.50, {}]}"#,
+            r#""\u0041\/""#,
+            r#"{"a":1,"b":2,"a":3}"#,
+            "\"🦀\"",
+            "null",
+        ] {
+            assert_eq!(
+                JsonText::parse(raw).map(|text| text.to_string()).ok(),
+                via_value(raw).ok(),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_errors_are_the_value_parsers_errors() {
+        for raw in [
+            "",
+            "{\"a\":",
+            "[1, 2",
+            "{\"a\" 1}",
+            "1 2",
+            "tru",
+            "\"open",
+            "[1,]",
+            "\"a\u{1}b\"",
+            "\"a\nb\"",
+            r#""\x""#,
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#"{"a":1,}"#,
+            "01",
+            "1.",
+            "-",
+            "[1] x",
+            &format!("{}{}", "[".repeat(200), "]".repeat(200)),
+        ] {
+            let ours = JsonText::parse(raw).err().map(|err| err.to_string());
+            let values = serde_json::from_str::<Value>(raw)
+                .err()
+                .map(|err| err.to_string());
+            assert!(ours.is_some(), "{raw:?} parsed");
+            assert_eq!(ours, values, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn nesting_the_value_parser_accepts_keeps_its_depth() {
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert_eq!(JsonText::parse("7").unwrap().depth(), 0);
+        for levels in [1, 100, 101, 126, 127] {
+            let text = JsonText::parse(&deep(levels)).unwrap();
+            assert_eq!(text.as_str(), deep(levels));
+            assert_eq!(text.depth(), levels);
+        }
+        assert_eq!(
+            JsonText::parse(r#"{"a":["]]]",{"b":{}}]}"#)
+                .unwrap()
+                .depth(),
+            4
+        );
+    }
+
+    #[test]
+    fn strings_and_values_convert_to_their_canonical_text() {
+        assert_eq!(
+            JsonText::string("say \"hi\"\n").as_str(),
+            r#""say \"hi\"\n""#
+        );
+        let value = json!({"b": [1, "x"], "a": null});
+        assert_eq!(JsonText::from(&value).as_str(), r#"{"b":[1,"x"],"a":null}"#);
+        assert_eq!(JsonText::from(&value).to_value(), value);
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_quoted_as_serde_quotes_it(s in any::<String>()) {
+            prop_assert_eq!(JsonText::string(&s).to_string(), serde_json::to_string(&s).unwrap());
+        }
+
+        /// Whatever is typed, valid or not: the same text or the same error as a Value
+        /// round trip. The alphabet is JSON's punctuation, escapes, a control character,
+        /// DEL, non-ASCII and the letters of literals and exponents.
+        #[test]
+        fn any_input_parses_as_a_value_round_trip_would(
+            input in "[\\[\\]{}\",: 0-9.eE+\\-\\\\/ubnrtfalsu\u{1}\u{7f}é🦀\n]{0,24}"
+        ) {
+            let ours = JsonText::parse(&input).map(|text| text.to_string()).map_err(|e| e.to_string());
+            let values = via_value(&input).map_err(|e| e.to_string());
+            prop_assert_eq!(ours, values, "{:?}", input);
+        }
+
+        /// Valid JSON with one edit (a character inserted, deleted or replaced): text at
+        /// the edge of validity, where a validator and a parser are likeliest to differ.
+        #[test]
+        fn any_near_valid_input_parses_as_a_value_round_trip_would(
+            value in json_value(),
+            at in any::<prop::sample::Index>(),
+            edit in 0..3u8,
+            c in prop::sample::select(vec!['"', '\\', '{', '}', '[', ']', ',', ':', ' ', 'e', '-', '0', '.', 'u', '\u{1}', 'é']),
+        ) {
+            let mut chars: Vec<char> = serde_json::to_string_pretty(&value).unwrap().chars().collect();
+            let i = at.index(chars.len() + 1);
+            match edit {
+                0 => chars.insert(i, c),
+                1 if i < chars.len() => { chars.remove(i); }
+                _ if i < chars.len() => chars[i] = c,
+                _ => chars.push(c),
+            }
+            let input: String = chars.into_iter().collect();
+            let ours = JsonText::parse(&input).map(|text| text.to_string()).map_err(|e| e.to_string());
+            let values = via_value(&input).map_err(|e| e.to_string());
+            prop_assert_eq!(ours, values, "{:?}", input);
+        }
+
+        /// Valid JSON from the generator of the canonicaliser's own tests, written compact
+        /// and pretty.
+        #[test]
+        fn any_value_written_any_way_parses_to_its_canonical_text(value in json_value()) {
+            let compact = serde_json::to_string(&value).unwrap();
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            prop_assert_eq!(JsonText::parse(&compact).unwrap().to_string(), compact.clone());
+            prop_assert_eq!(JsonText::parse(&pretty).unwrap().to_string(), compact);
+        }
+    }
+}
