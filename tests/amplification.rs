@@ -39,3 +39,10 @@ fn full_rewrite_modes_write_more_per_put_as_the_store_grows() {
         );
     }
 }
+
+#[test]
+fn memory_mode_writes_nothing_per_put_at_any_size() {
+    for keys in [10, 1_000] {
+        assert_eq!(bytes_per_put(Durability::Memory, keys), 0, "{keys} keys");
+    }
+}

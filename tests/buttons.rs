@@ -1,7 +1,7 @@
 #![allow(clippy::disallowed_methods)] // tests inspect the disk directly
 #![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
 //! The demo buttons through the real `kv` binary: `crash POINT` really aborts the process
-//! on the real disk (and reopening shows what the point promises), `--simulate` never
+//! on the real disk in every mode (and reopening shows what the point promises), `--simulate` never
 //! touches the real file unless told to `save`, and `trace` shows the real operations.
 
 use std::collections::BTreeSet;
@@ -132,6 +132,72 @@ fn crash_points_abort_the_real_process_and_reopen_shows_what_each_promises() {
             Vec::<String>::new(),
             "{point}: reopen removes temps"
         );
+    }
+}
+
+#[test]
+fn wal_crash_points_abort_the_real_process_and_reopen_recovers_the_acknowledged_state() {
+    // (point, the statement the abort hits, the value a reopen finds, what it warns of)
+    let cases = [
+        // Half a record written: a torn tail, cut with a warning; the put was never OK.
+        ("mid-append", "put alice 2", "1", "cut off a torn tail of"),
+        // The whole record written, not synced: a kill keeps the page cache, so it
+        // replays (unacknowledged, but whole: a prefix of the issued writes).
+        ("after-append", "put alice 2", "2", ""),
+        // The snapshot installed, the log not switched: the reopen finishes the switch.
+        (
+            "mid-checkpoint",
+            "checkpoint",
+            "2",
+            "finished a checkpoint that was interrupted after writing its snapshot",
+        ),
+    ];
+    for (point, fatal, survivor, warning) in cases {
+        let sandbox = Sandbox::new();
+        let script = match fatal {
+            "checkpoint" => {
+                format!("put alice 1\ncrash {point}\nput alice 2\ncheckpoint\nput never 3\n")
+            }
+            _ => format!("put alice 1\ncrash {point}\n{fatal}\nput never 3\n"),
+        };
+        let output = sandbox.run(&["--durability", "wal", "db.json"], &script);
+        let context = format!("{point}: {}", describe(&output));
+        assert_eq!(output.status.signal(), Some(SIGABRT), "{context}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let oks = stdout.lines().filter(|line| *line == "OK").count();
+        // Only the statements before the fatal one got their OK.
+        let expected_oks = if fatal == "checkpoint" { 2 } else { 1 };
+        assert_eq!(oks, expected_oks, "{context}");
+        assert!(stdout.contains(&format!("armed {point} (")), "{context}");
+
+        let reopened = sandbox.run(
+            &[
+                "--durability",
+                "wal",
+                "db.json",
+                "-c",
+                "get alice",
+                "-c",
+                "get never",
+            ],
+            "",
+        );
+        let context = format!("{point}, reopened: {}", describe(&reopened));
+        assert_eq!(reopened.status.code(), Some(0), "{context}");
+        assert_eq!(
+            String::from_utf8_lossy(&reopened.stdout),
+            format!("{survivor}\n(nil)\n"),
+            "{context}"
+        );
+        let stderr = String::from_utf8_lossy(&reopened.stderr);
+        match warning {
+            "" => assert_eq!(stderr, "", "{context}"),
+            warning => assert!(
+                stderr.starts_with("warning: ") && stderr.contains(warning),
+                "{context}"
+            ),
+        }
+        assert!(!sandbox.entries().contains("db.json.wal.next"), "{context}");
     }
 }
 

@@ -64,6 +64,8 @@ enum Step {
     Reopen,
     /// The kernel writes its page cache back: everything written becomes durable.
     Writeback,
+    /// `checkpoint` (wal: fold the log into a new snapshot; other modes: nothing to do).
+    Checkpoint,
 }
 
 struct Workload {
@@ -111,6 +113,18 @@ fn workloads() -> Vec<Workload> {
             ],
         },
         Workload {
+            // Small values, so the log stays under the threshold until the checkpoint
+            // folds it; the writes after it go to the fresh log.
+            name: "checkpoint-in-the-middle",
+            steps: vec![
+                Step::Put("a", json!(1)),
+                Step::Put("b", json!({"x": 2})),
+                Step::Checkpoint,
+                Step::Put("a", json!(10)),
+                Step::Delete("b"),
+            ],
+        },
+        Workload {
             name: "reopen-then-write",
             steps: vec![
                 Step::Put("a", json!(1)),
@@ -136,7 +150,7 @@ impl Workload {
                 Step::Delete(key) => {
                     model.remove(*key);
                 }
-                Step::Reopen | Step::Writeback => continue,
+                Step::Reopen | Step::Writeback | Step::Checkpoint => continue,
             }
             states.push(model.clone());
         }
@@ -179,6 +193,8 @@ struct Run {
     acked: usize,
     /// Mutations started (the last one may have been cut short).
     issued: usize,
+    /// Checkpoints the stores took (automatic and asked for), counted as each is dropped.
+    checkpoints: u64,
 }
 
 /// Runs `workload` on `sim` until the end or the first error (the process dying).
@@ -186,6 +202,7 @@ fn run(sim: &SimFs, subject: Subject, workload: &Workload) -> Run {
     let mut progress = Run {
         acked: 0,
         issued: 0,
+        checkpoints: 0,
     };
     let Ok(mut store) = subject.open(sim) else {
         return progress;
@@ -193,6 +210,7 @@ fn run(sim: &SimFs, subject: Subject, workload: &Workload) -> Run {
     for step in &workload.steps {
         let result = match step {
             Step::Reopen => {
+                progress.checkpoints += store.stats().checkpoints;
                 drop(store);
                 match subject.open(sim) {
                     Ok(reopened) => store = reopened,
@@ -202,6 +220,13 @@ fn run(sim: &SimFs, subject: Subject, workload: &Workload) -> Run {
             }
             Step::Writeback => {
                 sim.writeback();
+                continue;
+            }
+            Step::Checkpoint => {
+                // A failed checkpoint is the process dying mid-way: stop here.
+                if store.checkpoint().is_err() {
+                    return progress;
+                }
                 continue;
             }
             Step::Put(key, value) => {
@@ -218,6 +243,7 @@ fn run(sim: &SimFs, subject: Subject, workload: &Workload) -> Run {
         }
         progress.acked += 1;
     }
+    progress.checkpoints += store.stats().checkpoints;
     progress
 }
 
@@ -256,11 +282,16 @@ impl fmt::Display for Case {
                 ", then recovery crashed after op {point} mode={mode} seed={seed}"
             )?;
         }
+        // A kill ignores its seed: after one, the seed to replay is the recovery crash's.
+        let seed = match self.recovery {
+            Some((_, _, seed)) if !self.mode.is_random() => seed,
+            _ => self.seed,
+        };
         write!(
             f,
             "\n  replay: KV_CRASH_DURABILITY={} KV_CRASH_WORKLOAD={} KV_CRASH_POINT={} \
-             KV_CRASH_MODE={} KV_CRASH_SEED={} cargo test --test crash",
-            self.durability, self.workload, self.point, self.mode, self.seed
+             KV_CRASH_MODE={} KV_CRASH_SEED={seed} cargo test --test crash",
+            self.durability, self.workload, self.point, self.mode
         )
     }
 }
@@ -398,6 +429,14 @@ impl Filter {
             || self.seed.is_some()
     }
 
+    /// The seeds of a random crash: the one replayed, or the sweep's.
+    fn random_seeds(&self) -> Vec<u64> {
+        match self.seed {
+            Some(seed) => vec![seed],
+            None => (0..self.seeds).collect(),
+        }
+    }
+
     /// The (mode, seed) pairs to crash with.
     fn crashes(&self) -> Vec<(CrashMode, u64)> {
         let mut crashes = Vec::new();
@@ -409,8 +448,9 @@ impl Filter {
                 // The seed changes nothing: one crash is the whole story.
                 (false, seed) => crashes.push((mode, seed.unwrap_or(0))),
                 // Replaying: exactly that seed, however many the sweep ran.
-                (true, Some(seed)) => crashes.push((mode, seed)),
-                (true, None) => crashes.extend((0..self.seeds).map(|seed| (mode, seed))),
+                (true, _) => {
+                    crashes.extend(self.random_seeds().into_iter().map(|seed| (mode, seed)))
+                }
             }
         }
         crashes
@@ -476,6 +516,7 @@ fn sweep(subject: Subject, filter: &Filter) -> Tally {
         return tally;
     }
     let crashes = filter.crashes();
+    let (mut checkpoints, mut asked) = (0, 0);
     for workload in workloads() {
         if filter
             .workload
@@ -497,6 +538,12 @@ fn sweep(subject: Subject, filter: &Filter) -> Tally {
         );
         let operations = probe.total_ops();
         assert!(operations > 0);
+        checkpoints += full.checkpoints;
+        asked += workload
+            .steps
+            .iter()
+            .filter(|step| matches!(step, Step::Checkpoint))
+            .count() as u64;
 
         for point in 0..=operations {
             if filter.point.is_some_and(|wanted| wanted != point) {
@@ -522,12 +569,35 @@ fn sweep(subject: Subject, filter: &Filter) -> Tally {
                 let recovered = outcome.is_ok();
                 tally.record(&case, outcome);
                 if recovered {
-                    crash_during_recovery(&rebooted, subject, case, &states, progress, &mut tally);
+                    let seeds = filter.random_seeds();
+                    let again = Again {
+                        states: &states,
+                        progress,
+                        seeds: &seeds,
+                    };
+                    crash_during_recovery(&rebooted, subject, case, &again, &mut tally);
                 }
             }
         }
     }
+    // The sweep crashes inside checkpoints only if the probe took some: the one asked
+    // for, and at least one that the threshold started (the large values pass it).
+    if durability == Durability::Wal && filter.workload.is_none() {
+        assert!(
+            checkpoints > asked,
+            "wal: the probe runs took {checkpoints} checkpoints, {asked} of them asked for: \
+             the sweep no longer crashes inside automatic checkpoints"
+        );
+    }
     tally
+}
+
+/// What a crash during recovery is checked against.
+struct Again<'a> {
+    states: &'a [Model],
+    progress: Run,
+    /// Seeds for a random second crash after a process kill (which has no seed of its own).
+    seeds: &'a [u64],
 }
 
 /// Crashes the recovery of `rebooted` after each of its operations, reboots, recovers
@@ -536,8 +606,7 @@ fn crash_during_recovery(
     rebooted: &SimFs,
     subject: Subject,
     case: Case,
-    states: &[Model],
-    progress: Run,
+    again: &Again<'_>,
     tally: &mut Tally,
 ) {
     let probe = rebooted.fork();
@@ -551,14 +620,22 @@ fn crash_during_recovery(
             subject.open(&sim).is_err(),
             "{case}: recovery finished within {point} of its {operations} operations"
         );
-        // One seed per mode: the outer sweep already varies the seeds.
+        // After a random first crash its seed is reused (the outer sweep varies it);
+        // after a kill, which has no seed, a random second crash gets every seed.
         for mode in CrashMode::ALL {
-            let twice = Case {
-                recovery: Some((point, mode, case.seed)),
-                ..case
+            let seeds = match (mode.is_random(), case.mode.is_random()) {
+                (true, false) => again.seeds.to_vec(),
+                _ => vec![case.seed],
             };
-            let outcome = check(&sim.crash(mode, case.seed), subject, states, progress);
-            tally.record(&twice, outcome);
+            for seed in seeds {
+                let twice = Case {
+                    recovery: Some((point, mode, seed)),
+                    ..case
+                };
+                let crashed = sim.crash(mode, seed);
+                let outcome = check(&crashed, subject, again.states, again.progress);
+                tally.record(&twice, outcome);
+            }
         }
     }
 }
@@ -569,6 +646,14 @@ fn sweep_modes(expect: Expect) {
     for &(durability, expected) in MODES.iter().filter(|(_, e)| *e == expect) {
         let tally = sweep(Subject::new(durability), &filter);
         println!("{durability}: {}", tally.report());
+        let filtered_out = filter
+            .durability
+            .as_deref()
+            .is_some_and(|name| name != durability.name());
+        assert!(
+            filtered_out || tally.cases > 0,
+            "{durability}: no case matched the filter, so nothing was checked"
+        );
         match expected {
             Expect::Safe => assert_eq!(
                 tally.total(),
