@@ -57,6 +57,12 @@ fn assert_poisoned(store: &mut KvStore) {
     assert_eq!(store.stats().poisoned.as_deref(), store.poisoned());
     let put = store.put("c", json!(3));
     assert!(matches!(put, Err(Error::Poisoned { .. })), "{put:?}");
+    // The message is what a user sees: it must say what to do.
+    let message = put.unwrap_err().to_string();
+    assert!(
+        message.contains("refuses writes") && message.contains("reopen the store"),
+        "{message}"
+    );
     let delete = store.delete("a");
     assert!(matches!(delete, Err(Error::Poisoned { .. })), "{delete:?}");
     let batch = store.apply(vec![Mutation::Delete { key: "b".into() }]);

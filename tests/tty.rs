@@ -85,16 +85,27 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
     run(&mut kv, "[1, 2]}", "OK", prompt);
     run(&mut kv, "get multi", "{\"a\":[1,2]}", prompt);
 
-    // A line that makes the open value invalid ends it at once, with the error.
+    // A line that makes the open value invalid ends it at once, with the error, and is
+    // then read as a statement of its own, as in a piped script.
     send(&mut kv, "put broken {\"a\":\r");
     kv.exp_string("{\"a\":").unwrap();
     run(
         &mut kv,
         "put k v",
-        "error: line 2 column 1: VALUE is not valid JSON: expected value",
+        "error: line 2: column 1: VALUE is not valid JSON: expected value (the statement \
+         begun on line 1 stored nothing; line 2 is read as a new statement)\r\nOK",
         prompt,
     );
     run(&mut kv, "exists broken", "false", prompt);
+    run(&mut kv, "get k", "\"v\"", prompt);
+
+    // Lines pasted at once (a bracketed paste) each run, as in a piped script.
+    send(
+        &mut kv,
+        "\x1b[200~put pasted_1 111\nput pasted_2 222\nget pasted_1\x1b[201~",
+    );
+    run(&mut kv, "", "OK\r\nOK\r\n111\r\n", prompt);
+    run(&mut kv, "get pasted_2", "222\r\n", prompt);
 
     // A line starting with a space runs but is kept out of the history.
     run(&mut kv, " put secret_line 1", "OK", prompt);
@@ -162,4 +173,52 @@ fn colour_on_a_terminal_styles_the_prompt_and_an_unknown_verb() {
     kv.send_control('d').unwrap();
     kv.exp_eof().unwrap();
     assert_eq!(exit_code(&kv), Some(0));
+}
+
+/// `kv db < script` typed at a terminal: stdin is a file, stdout and stderr are the
+/// terminal. The output must be the script output a pipe gets (compact, no colour, no
+/// prompt), not the interactive layout, so a demo prints what its transcript says.
+#[test]
+fn a_script_on_stdin_prints_script_output_even_to_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "put a 1\nkeys nomatch*\nget missing\nbogus\nget a\nkeys\n";
+    std::fs::write(dir.path().join("script.kv"), script).unwrap();
+    let kv = env!("CARGO_BIN_EXE_kv");
+
+    // The reference: the same script with stdout on a pipe.
+    let piped = Command::new(kv)
+        .arg("db-piped.json")
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open(dir.path().join("script.kv")).unwrap())
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        piped.status.code(),
+        Some(1),
+        "the bad verb fails the script"
+    );
+    let expected_out = String::from_utf8(piped.stdout).unwrap();
+    let expected_err = String::from_utf8(piped.stderr).unwrap();
+    assert!(expected_err.contains("error: line 4: "), "{expected_err}");
+
+    // Through a terminal: a shell redirects stdin and stderr and leaves stdout on the pty.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "{kv} db-tty.json < script.kv 2>err.txt; echo \"exit=$?\""
+        ))
+        .current_dir(dir.path())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR");
+    let mut session = spawn_command(command, Some(TIMEOUT_MS)).unwrap();
+    let seen = session.exp_string("exit=").unwrap();
+    let code = session.exp_regex("[0-9]+").unwrap().1;
+    session.exp_eof().unwrap();
+    assert_eq!(code, "1");
+    assert_eq!(seen.replace("\r\n", "\n"), expected_out);
+    assert!(!seen.contains('\x1b'), "no colour: {seen:?}");
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    assert_eq!(err, expected_err);
 }

@@ -253,9 +253,13 @@ fn run_bench(args: &crate::bench::BenchArgs, env: &Environment) -> Status {
 
 fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     let interactive = args.commands.is_empty() && env.stdin_tty;
-    let out_color = use_color(args.color, env.stdout_tty, env.no_color);
-    let err_color = use_color(args.color, env.stderr_tty, env.no_color);
-    let layout = if env.stdout_tty {
+    // A command file on stdin gets script output even when stdout is a terminal
+    // (`kv db < script` typed at a prompt): compact lines and, unless asked for, no
+    // colour, so the same script prints the same bytes wherever its output goes.
+    let piped = args.commands.is_empty() && !env.stdin_tty;
+    let out_color = use_color(args.color, env.stdout_tty && !piped, env.no_color);
+    let err_color = use_color(args.color, env.stderr_tty && !piped, env.no_color);
+    let layout = if env.stdout_tty && !piped {
         Layout::Pretty
     } else {
         Layout::Compact

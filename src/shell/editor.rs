@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use nu_ansi_term::Style;
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
@@ -205,6 +206,11 @@ impl Hinter for KvHelper {
     type Hint = String;
 
     fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        // Unstyled, a hint looks exactly like typed text: `pu` would read as `put KEY
+        // VALUE` already typed. Without colour the usage stays one `help` away.
+        if self.theme.hint == Style::new() {
+            return None;
+        }
         self.usage_hint(line, pos)
     }
 }
@@ -313,6 +319,15 @@ mod tests {
         assert_eq!(h.usage_hint("coun", 4), Some("t".into()));
         assert_eq!(h.usage_hint("e", 1), None, "exists and exit both match");
         assert_eq!(h.usage_hint("", 0), None);
+    }
+
+    #[test]
+    fn no_hint_without_colour() {
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&history);
+        assert_eq!(helper().hint("pu", 2, &ctx), Some("t KEY VALUE".into()));
+        let plain = KvHelper::new(Theme::plain(), "kv> ".into());
+        assert_eq!(plain.hint("pu", 2, &ctx), None);
     }
 
     #[test]

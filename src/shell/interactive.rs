@@ -95,14 +95,28 @@ pub fn run(
                         history_file = None;
                     }
                 }
-                let (flow, ran) = session.run_statement(&line, None, &mut stdout, &mut stderr)?;
+                let flow = if line.contains('\n') {
+                    // Several lines pasted at once (bracketed paste hands them over as one
+                    // buffer), or a JSON value continued over lines: read exactly as the
+                    // same lines in a piped script would be, statement by statement.
+                    let flow =
+                        session.run_script(&mut line.as_bytes(), &mut stdout, &mut stderr)?;
+                    if let Some(helper) = editor.helper_mut() {
+                        helper.set_keys(session.db.keys());
+                    }
+                    flow
+                } else {
+                    let (flow, ran) =
+                        session.run_statement(&line, None, &mut stdout, &mut stderr)?;
+                    if let Ran::Outcome(outcome) = &ran
+                        && outcome.changed_keys()
+                        && let Some(helper) = editor.helper_mut()
+                    {
+                        helper.set_keys(session.db.keys());
+                    }
+                    flow
+                };
                 stdout.flush()?;
-                if let Ran::Outcome(outcome) = &ran
-                    && outcome.changed_keys()
-                    && let Some(helper) = editor.helper_mut()
-                {
-                    helper.set_keys(session.db.keys());
-                }
                 if flow == Flow::Stop {
                     break;
                 }
