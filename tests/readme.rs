@@ -1,10 +1,12 @@
 #![allow(clippy::disallowed_methods)] // the test reads the README and the test sources
 #![allow(clippy::unwrap_used)] // a panic here is a failing test
-//! The README's guarantee table names the test behind each cell as `file.rs::test_name`:
-//! every such name must be a function in that file of `tests/`, so a renamed or deleted
-//! test cannot leave the table pointing at nothing.
+//! The README's guarantee table, and each stage's write-up in `history/`, name the test
+//! behind each cell as `file.rs::test_name`: every such name must be a function in that
+//! file of `tests/`, so a renamed or deleted test cannot leave a table pointing at nothing.
+//! The README's sample session is run through the binary, so it cannot go stale either.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 /// Every `file.rs::name` in `text` (`name` may start with `*` for a family of tests).
 fn cited_tests(text: &str) -> Vec<(String, String)> {
@@ -25,20 +27,41 @@ fn cited_tests(text: &str) -> Vec<(String, String)> {
     cited
 }
 
-#[test]
-fn every_test_the_readme_cites_exists() {
+/// Every `stem::name` in `text` where `tests/stem.rs` exists under `root` (the stage
+/// write-ups cite tests by module path), leaving out longer paths such as `a::b::c`.
+fn cited_by_module(root: &Path, text: &str) -> Vec<(String, String)> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut cited = Vec::new();
+    for (at, _) in text.match_indices("::") {
+        let stem_start = text[..at]
+            .rfind(|c: char| !is_ident(c))
+            .map_or(0, |i| i + 1);
+        let stem = &text[stem_start..at];
+        let rest = &text[at + 2..];
+        let name_end = rest
+            .find(|c: char| !(is_ident(c) || c == '*'))
+            .unwrap_or(rest.len());
+        let longer = text[..stem_start].ends_with(':') || rest[name_end..].starts_with("::");
+        if stem.is_empty() || name_end == 0 || longer {
+            continue;
+        }
+        if root.join("tests").join(format!("{stem}.rs")).is_file() {
+            cited.push((format!("{stem}.rs"), rest[..name_end].to_string()));
+        }
+    }
+    cited
+}
+
+/// The tests cited in `doc` (relative to the crate root) that are not in `tests/`.
+fn missing_citations(doc: &str) -> (usize, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let cited = cited_tests(&readme);
-    assert!(
-        cited.len() > 30,
-        "the table cites only {} tests",
-        cited.len()
-    );
+    let text = std::fs::read_to_string(root.join(doc)).unwrap();
+    let mut cited = cited_tests(&text);
+    cited.extend(cited_by_module(root, &text));
     let mut missing = Vec::new();
     for (file, name) in &cited {
         let Ok(source) = std::fs::read_to_string(root.join("tests").join(file)) else {
-            missing.push(format!("{file} (no such file)"));
+            missing.push(format!("{doc}: {file} (no such file)"));
             continue;
         };
         let found = match name.strip_prefix('*') {
@@ -49,13 +72,103 @@ fn every_test_the_readme_cites_exists() {
             None => source.contains(&format!("fn {name}(")),
         };
         if !found {
-            missing.push(format!("{file}::{name}"));
+            missing.push(format!("{doc}: {file}::{name}"));
         }
     }
+    (cited.len(), missing)
+}
+
+#[test]
+fn every_test_the_readme_cites_exists() {
+    let (cited, missing) = missing_citations("README.md");
+    assert!(cited > 30, "the table cites only {cited} tests");
     assert!(
         missing.is_empty(),
         "the README cites tests that do not exist: {missing:#?}"
     );
+}
+
+#[test]
+fn every_test_a_stage_write_up_cites_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stages = Vec::new();
+    for entry in std::fs::read_dir(root.join("history")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.starts_with("stage-") && name.ends_with(".md") {
+            stages.push(name);
+        }
+    }
+    stages.sort();
+    assert_eq!(stages.len(), 4, "one write-up per stage: {stages:?}");
+    for stage in stages {
+        let (cited, missing) = missing_citations(&format!("history/{stage}"));
+        assert!(cited >= 5, "{stage} cites only {cited} tests");
+        assert!(
+            missing.is_empty(),
+            "{stage} cites tests that do not exist: {missing:#?}"
+        );
+    }
+}
+
+/// The README's "A short session", replayed as a piped script: every result line it shows
+/// must be what the shell prints (the commit time aside), and its error what stderr says.
+#[test]
+fn the_readme_session_is_what_the_shell_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## A short session").unwrap()..];
+    let start = section.find("```text\n").unwrap() + "```text\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+
+    let prompt = "kv demo.json> ";
+    let (mut script, mut out, mut errors) = (String::new(), Vec::new(), Vec::new());
+    for line in block.lines() {
+        if let Some(command) = line.strip_prefix(prompt) {
+            if command != "^D" {
+                script.push_str(command);
+                script.push('\n');
+            }
+        } else if let Some(error) = line.strip_prefix("error: ") {
+            errors.push(error.to_string());
+        } else if !(line.starts_with("$ kv") || line.starts_with("kv 0.") || line.starts_with(' '))
+        {
+            // Lines that start with a space are the error's excerpt, shown at the prompt only.
+            out.push(line.to_string());
+        }
+    }
+    assert!(script.lines().count() >= 10, "{script}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .arg("demo.json")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(printed.len(), out.len(), "{stdout}");
+    for (shown, printed) in out.iter().zip(&printed) {
+        match shown.strip_prefix("last commit:") {
+            // The time differs from run to run; the line's shape does not.
+            Some(_) => assert!(printed.starts_with("last commit:   took "), "{printed}"),
+            None => assert_eq!(shown, printed),
+        }
+    }
+    // Piped, an error also names its line: `error: line 7: column 7: ...`.
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let reported: Vec<String> = stderr
+        .lines()
+        .map(|line| {
+            let rest = line.strip_prefix("error: line ").unwrap();
+            rest[rest.find(": ").unwrap() + 2..].to_string()
+        })
+        .collect();
+    assert_eq!(reported, errors);
 }
 
 #[test]
@@ -67,5 +180,17 @@ fn citations_are_read_with_their_file_and_name() {
             ("model.rs".to_string(), "*_across_reopens".to_string()),
             ("x.rs".to_string(), "c".to_string()),
         ]
+    );
+}
+
+#[test]
+fn module_citations_name_a_test_file_and_skip_longer_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        cited_by_module(
+            root,
+            "`api::put_overwrites`, `Durability::Memory`, `kv_engine::fs::SimFs`, `wal::a::b`"
+        ),
+        vec![("api.rs".to_string(), "put_overwrites".to_string())]
     );
 }

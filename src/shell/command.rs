@@ -926,6 +926,29 @@ mod tests {
                     value: text(json!("1.2.3")),
                 },
             ),
+            // Not JSON numbers, so bare words: strings, as the README says.
+            (
+                "put v 01",
+                Command::Put {
+                    key: key("v"),
+                    value: text(json!("01")),
+                },
+            ),
+            (
+                "put v 1.",
+                Command::Put {
+                    key: key("v"),
+                    value: text(json!("1.")),
+                },
+            ),
+            // The exponent is the one rewrite of a number's text.
+            (
+                "put v 1E5",
+                Command::Put {
+                    key: key("v"),
+                    value: text(serde_json::from_str("1e+5").unwrap()),
+                },
+            ),
             (
                 "put s \"hello world\"",
                 Command::Put {
