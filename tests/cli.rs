@@ -451,6 +451,19 @@ fn invalid_utf8_is_reported_and_the_rest_runs() {
 }
 
 #[test]
+fn a_byte_order_mark_before_the_first_line_is_skipped_and_nowhere_else() {
+    let sandbox = Sandbox::new();
+    let input = b"\xef\xbb\xbfput a 1\n\xef\xbb\xbfput b 2\nkeys\n";
+    let output = sandbox.run_env(&["db.json"], input, &[]);
+    check(
+        &output,
+        1,
+        "OK\na\n",
+        "error: line 2: unknown command \"\\u{feff}put\"; did you mean \"put\"? (type help for the list)\n",
+    );
+}
+
+#[test]
 fn a_10_mb_line_is_reported_and_skipped() {
     let sandbox = Sandbox::new();
     let mut input = b"put big \"".to_vec();

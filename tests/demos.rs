@@ -56,8 +56,9 @@ const DEMOS: &[Expected] = &[
             "disk after the reboot: db.json (0 B)",
         ],
         stderr: &[
-            "after the reboot, db.json cannot be opened: db.json is not valid JSON: EOF while \
-             parsing a value at line 1 column 0 (the file was left untouched)",
+            "after the reboot, db.json cannot be opened: db.json is not valid JSON: the file is \
+             empty where a JSON object was expected (an interrupted naive-mode rewrite leaves \
+             this) at line 1 column 0 (the file was left untouched)",
             "no database is open",
         ],
     },

@@ -280,6 +280,26 @@ fn naive_mode_is_poisoned_by_a_failed_write_because_it_truncated_the_file() {
 }
 
 #[test]
+fn naive_mode_is_not_poisoned_by_a_failed_open_which_truncated_nothing() {
+    let sim = disk();
+    let mut store = open(&sim, Durability::Naive).unwrap();
+    store.put("a", json!(1)).unwrap();
+    store.put("b", json!(1)).unwrap();
+    let before = sim.contents(PATH);
+    sim.fail(Some(OpKind::Open), 1, FaultError::Eio, Repeat::Once);
+    let err = store.put("a", json!(2)).unwrap_err();
+    assert_eq!(io_failure(&err).0, "open");
+    assert!(err.to_string().contains(PATH), "{err}");
+    assert_eq!(store.get("a"), Some(json!(1)));
+    assert_eq!(sim.contents(PATH), before, "the file was not touched");
+    assert_eq!(store.poisoned(), None);
+    store.put("a", json!(3)).unwrap();
+    drop(store);
+    let reopened = open(&sim, Durability::Naive).unwrap();
+    assert_eq!(contents(&reopened), model(&[("a", 3), ("b", 1)]));
+}
+
+#[test]
 fn a_failed_open_reports_the_file_and_modifies_nothing() {
     let (sim, store) = committed();
     drop(store);

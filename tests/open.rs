@@ -108,6 +108,15 @@ fn the_syntax_error_message_names_the_file_line_and_column() {
 fn an_empty_or_blank_file_is_refused_not_treated_as_empty() {
     assert_refused(b"", syntax_at(1, 0));
     assert_refused(b"  \n", syntax_at(2, 0));
+    // The message says why, not only where.
+    assert_refused(b"", |err| err.to_string().contains("the file is empty"));
+}
+
+#[test]
+fn a_byte_order_mark_is_refused_and_named() {
+    assert_refused(b"\xef\xbb\xbf{\"a\": 1}", |err| {
+        matches!(err, Error::Syntax { line: 1, .. }) && err.to_string().contains("byte-order mark")
+    });
 }
 
 #[test]

@@ -29,7 +29,9 @@ impl Naive {
         super::snapshot::serialise(map, &mut self.buf);
         let disk = &mut self.disk;
         let path = disk.path.clone();
-        // From here on the old contents are gone: any failure leaves the file in an
+        // An open that fails has not truncated (O_TRUNC takes effect only once the open
+        // succeeds), so the file still holds the last commit and later writes may go on.
+        // From the open on, the old contents are gone: any failure leaves the file in an
         // unknown state, so it poisons the store.
         let mut file = disk
             .fs
@@ -39,7 +41,7 @@ impl Naive {
                     mode: NEW_FILE_MODE,
                 },
             )
-            .map_err(|err| CommitFailure::poisoning(Error::io("open", &path, err)))?;
+            .map_err(|err| CommitFailure::clean(Error::io("open", &path, err)))?;
         if disk.armed == Some(CrashPoint::MidWrite) {
             let half = &self.buf[..self.buf.len() / 2];
             disk.write_at(file.as_mut(), &path, 0, half)

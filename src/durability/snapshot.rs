@@ -134,14 +134,28 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
     let syntax = |err: serde_json::Error| {
         let position = format!(" at line {} column {}", err.line(), err.column());
         let message = err.to_string();
+        // Two files that are common in practice get their cause named, not only the
+        // parser's position: an empty file is what an interrupted naive rewrite leaves,
+        // and a byte-order mark is what some Windows editors prepend.
+        let reason = if text.trim().is_empty() {
+            "the file is empty where a JSON object was expected (an interrupted naive-mode \
+             rewrite leaves this)"
+                .to_string()
+        } else if text.starts_with('\u{feff}') {
+            "the file starts with a UTF-8 byte-order mark, which JSON does not allow \
+             (remove its first 3 bytes)"
+                .to_string()
+        } else {
+            message
+                .strip_suffix(&position)
+                .unwrap_or(&message)
+                .to_string()
+        };
         Error::Syntax {
             path: path.to_path_buf(),
             line: err.line(),
             column: err.column(),
-            reason: message
-                .strip_suffix(&position)
-                .unwrap_or(&message)
-                .to_string(),
+            reason,
         }
     };
     // The common case parses straight into the map, each value kept as text; anything

@@ -346,7 +346,13 @@ impl Session {
                     }
                     Ok(read) => {
                         line_no += 1;
-                        (line_no, Line::read(read, &buf))
+                        // A byte-order mark (some Windows editors start a file with one)
+                        // is not part of the first verb, as in the sqlite3 shell.
+                        let bytes = match line_no {
+                            1 => buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf),
+                            _ => &buf,
+                        };
+                        (line_no, Line::read(read, bytes))
                     }
                 },
             };
