@@ -222,3 +222,33 @@ fn a_script_on_stdin_prints_script_output_even_to_a_terminal() {
     let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
     assert_eq!(err, expected_err);
 }
+
+/// Ctrl-C while a command is printing stops the output, says so, and leaves the shell at
+/// the prompt with the store intact; it does not kill the process.
+#[test]
+fn ctrl_c_while_a_command_prints_stops_its_output_not_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.json");
+    // Enough keys that `keys` is still writing when Ctrl-C arrives: the test reads
+    // nothing until then, so the terminal's buffer fills and the shell blocks in a write.
+    let keys: Vec<String> = (0..200_000)
+        .map(|n| format!("\"key{n:06}\": {n}"))
+        .collect();
+    std::fs::write(&db, format!("{{{}}}", keys.join(","))).unwrap();
+
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "db.json"]);
+    let prompt = "kv db.json> ";
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("keys").unwrap();
+    kv.exp_string("key000000").unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string("interrupted: output stopped").unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "count", "200000", prompt);
+    run(&mut kv, "put after 1", "OK", prompt);
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+    let on_disk = std::fs::read_to_string(&db).unwrap();
+    assert!(on_disk.contains("\"after\":1") && on_disk.contains("key199999"));
+}

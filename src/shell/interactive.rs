@@ -3,6 +3,8 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustyline::Editor;
 use rustyline::config::{ColorMode, CompletionType, Config};
@@ -57,7 +59,22 @@ pub fn run(
     helper.set_keys(session.db.keys());
     editor.set_helper(Some(helper));
 
-    let mut stdout = io::stdout();
+    // While a command runs the terminal is not in raw mode, so Ctrl-C is a SIGINT, which
+    // by default would kill the shell (and end a crash demo mid-lesson). Caught, it stops
+    // the command's output at its next write; the command itself has run to completion
+    // (execution never writes to the terminal), so a commit is never cut short.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    if let Err(err) =
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))
+    {
+        let message =
+            format!("cannot catch Ctrl-C ({err}): it will end the shell while a command runs");
+        session.err_renderer.warning(&mut io::stderr(), &message)?;
+    }
+    let mut stdout = StopOnInterrupt {
+        inner: io::stdout(),
+        interrupted: &interrupted,
+    };
     let mut stderr = io::stderr();
     if let History::File(path) = history {
         match editor.load_history(path) {
@@ -77,6 +94,9 @@ pub fn run(
         History::Off => None,
     };
     loop {
+        // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
+        // came after the last output stopped has nothing left to stop.
+        interrupted.store(false, Ordering::SeqCst);
         match editor.readline(&prompt) {
             Ok(line) => {
                 if !line.trim().is_empty() {
@@ -95,30 +115,44 @@ pub fn run(
                         history_file = None;
                     }
                 }
-                let flow = if line.contains('\n') {
-                    // Several lines pasted at once (bracketed paste hands them over as one
-                    // buffer), or a JSON value continued over lines: read exactly as the
-                    // same lines in a piped script would be, statement by statement.
-                    let flow =
-                        session.run_script(&mut line.as_bytes(), &mut stdout, &mut stderr)?;
-                    if let Some(helper) = editor.helper_mut() {
-                        helper.set_keys(session.db.keys());
+                let ran = (|| {
+                    let flow = if line.contains('\n') {
+                        // Several lines pasted at once (bracketed paste hands them over as one
+                        // buffer), or a JSON value continued over lines: read exactly as the
+                        // same lines in a piped script would be, statement by statement.
+                        let flow =
+                            session.run_script(&mut line.as_bytes(), &mut stdout, &mut stderr)?;
+                        if let Some(helper) = editor.helper_mut() {
+                            helper.set_keys(session.db.keys());
+                        }
+                        flow
+                    } else {
+                        let (flow, ran) =
+                            session.run_statement(&line, None, &mut stdout, &mut stderr)?;
+                        if let Ran::Outcome(outcome) = &ran
+                            && outcome.changed_keys()
+                            && let Some(helper) = editor.helper_mut()
+                        {
+                            helper.set_keys(session.db.keys());
+                        }
+                        flow
+                    };
+                    stdout.flush()?;
+                    Ok::<_, io::Error>(flow)
+                })();
+                match ran {
+                    Ok(Flow::Stop) => break,
+                    Ok(Flow::Continue) => {}
+                    Err(_) if interrupted.load(Ordering::SeqCst) => {
+                        writeln!(stderr)?;
+                        let message = "interrupted: output stopped (what the command did is \
+                                       done: a commit is never cut short)";
+                        session.err_renderer.warning(&mut stderr, message)?;
+                        if let Some(helper) = editor.helper_mut() {
+                            helper.set_keys(session.db.keys());
+                        }
                     }
-                    flow
-                } else {
-                    let (flow, ran) =
-                        session.run_statement(&line, None, &mut stdout, &mut stderr)?;
-                    if let Ran::Outcome(outcome) = &ran
-                        && outcome.changed_keys()
-                        && let Some(helper) = editor.helper_mut()
-                    {
-                        helper.set_keys(session.db.keys());
-                    }
-                    flow
-                };
-                stdout.flush()?;
-                if flow == Flow::Stop {
-                    break;
+                    Err(err) => return Err(err.into()),
                 }
             }
             // Ctrl-C: the half-typed line is dropped; the shell goes on.
@@ -129,4 +163,33 @@ pub fn run(
     }
 
     Ok(())
+}
+
+/// The terminal's stdout, refusing every write once Ctrl-C was pressed: the statement's
+/// output stops there and the loop reports it.
+struct StopOnInterrupt<'a> {
+    inner: io::Stdout,
+    interrupted: &'a AtomicBool,
+}
+
+impl StopOnInterrupt<'_> {
+    fn check(&self) -> io::Result<()> {
+        // Not `ErrorKind::Interrupted`: `write_all` retries that one forever.
+        match self.interrupted.load(Ordering::SeqCst) {
+            true => Err(io::Error::other("interrupted by Ctrl-C")),
+            false => Ok(()),
+        }
+    }
+}
+
+impl Write for StopOnInterrupt<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.check()?;
+        self.inner.flush()
+    }
 }
