@@ -34,9 +34,23 @@ impl KvHelper {
         }
     }
 
-    /// Replaces the keys offered for completion.
+    /// Replaces the keys offered for completion (in the store's order: sorted).
     pub fn set_keys(&mut self, keys: Vec<String>) {
         self.keys = keys;
+    }
+
+    /// Offers `key` too, keeping the list sorted.
+    pub fn add_key(&mut self, key: String) {
+        if let Err(at) = self.keys.binary_search(&key) {
+            self.keys.insert(at, key);
+        }
+    }
+
+    /// Stops offering `key`.
+    pub fn remove_key(&mut self, key: &str) {
+        if let Ok(at) = self.keys.binary_search_by(|k| k.as_str().cmp(key)) {
+            self.keys.remove(at);
+        }
     }
 
     /// Completions for `line` with the cursor at byte `pos`: where the replaced word
@@ -319,6 +333,21 @@ mod tests {
         assert_eq!(h.usage_hint("coun", 4), Some("t".into()));
         assert_eq!(h.usage_hint("e", 1), None, "exists and exit both match");
         assert_eq!(h.usage_hint("", 0), None);
+    }
+
+    #[test]
+    fn keys_added_and_removed_one_by_one_stay_sorted_and_unique() {
+        let mut h = helper();
+        h.add_key("alm".into());
+        h.add_key("alpha".into());
+        h.add_key("zed".into());
+        h.remove_key("alice");
+        h.remove_key("not there");
+        assert_eq!(h.keys, ["alm", "alpha", "with space", "zed"]);
+        assert_eq!(
+            h.candidates("get al", 6),
+            (4, vec!["alm ".into(), "alpha ".into()])
+        );
     }
 
     #[test]

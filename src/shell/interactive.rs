@@ -11,7 +11,9 @@ use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
+use crate::shell::command::{Command, parse};
 use crate::shell::editor::KvHelper;
+use crate::shell::exec::Outcome;
 use crate::shell::session::{Flow, Ran, Session};
 
 /// Where (and whether) interactive history is kept.
@@ -133,7 +135,17 @@ pub fn run(
                             && outcome.changed_keys()
                             && let Some(helper) = editor.helper_mut()
                         {
-                            helper.set_keys(session.db.keys());
+                            // One key changed: patch the completion list rather than copy
+                            // every key of a large store after each put.
+                            match (parse(&line), outcome) {
+                                (Ok(Some(Command::Put { key, .. })), Outcome::Done) => {
+                                    helper.add_key(key)
+                                }
+                                (Ok(Some(Command::Delete { key })), Outcome::Done) => {
+                                    helper.remove_key(&key)
+                                }
+                                _ => helper.set_keys(session.db.keys()),
+                            }
                         }
                         flow
                     };
