@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::crash::{CrashAction, CrashPoint};
+use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
@@ -301,14 +302,14 @@ impl KvStore {
     /// (a stored `null` is `Some(Value::Null)`). Callers that only print the value should
     /// use [`get_raw`](Self::get_raw), which parses nothing.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.map.get(key).and_then(|value| text::to_value(value))
+        self.map.get(key).and_then(text::to_value)
     }
 
     /// The value stored under `key` as its compact JSON text, exactly what
     /// `serde_json::to_string` gives for the value that was put (numbers and object key
     /// order as written); `None` if there is none (a stored `null` is `Some("null")`).
     pub fn get_raw(&self, key: &str) -> Option<&str> {
-        self.map.get(key).map(|value| &**value)
+        self.map.get(key)
     }
 
     /// Whether `key` is present.
@@ -328,25 +329,19 @@ impl KvStore {
 
     /// All keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(|key| &**key)
+        self.map.keys()
     }
 
     /// All entries, in key order, each value as its compact JSON text (see
     /// [`get_raw`](Self::get_raw); `serde_json::from_str` gives the `Value`).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map.iter().map(|(key, value)| (&**key, &**value))
+        self.map.iter()
     }
 
     /// The entries whose key starts with `prefix`, in key order, values as text (as
     /// [`iter`](Self::iter)).
     pub fn scan_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.map
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(move |(key, _)| key.starts_with(prefix))
-            .map(|(key, value)| (&**key, &**value))
+        self.map.scan_prefix(prefix)
     }
 
     /// The whole store as one compact JSON object, keys in order: the database file's
@@ -436,12 +431,12 @@ impl KvStore {
         }
         // Apply to memory, remembering how to undo, then commit; roll back on failure.
         // Nobody can observe the map in between: we hold `&mut self`.
-        let mut undo: Vec<(String, Option<Box<str>>)> = Vec::with_capacity(changes.len());
+        let mut undo: Vec<(String, Option<Entry>)> = Vec::with_capacity(changes.len());
         let mut effective: Vec<Change> = Vec::with_capacity(changes.len());
         for change in changes {
             match change {
                 Change::Put { key, value } => {
-                    let old = self.map.insert(key.as_str().into(), value.clone());
+                    let old = self.map.insert(&key, &value);
                     undo.push((key.clone(), old));
                     effective.push(Change::Put { key, value });
                 }
@@ -468,8 +463,8 @@ impl KvStore {
             Err(failure) => {
                 for (key, old) in undo.into_iter().rev() {
                     match old {
-                        Some(value) => self.map.insert(key.into_boxed_str(), value),
-                        None => self.map.remove(key.as_str()),
+                        Some(entry) => self.map.insert_entry(entry),
+                        None => self.map.remove(&key),
                     };
                 }
                 if failure.poisons {

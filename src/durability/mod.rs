@@ -1,6 +1,5 @@
 //! Durability modes: how a committed mutation reaches the disk. One file per stage.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -13,19 +12,13 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, parent_dir};
 use crate::json_text::JsonText;
 
+pub(crate) mod map;
 pub(crate) mod naive;
 pub(crate) mod snapshot;
 pub(crate) mod text;
 pub(crate) mod wal;
 
-/// The in-memory map: ordered, so `keys` and prefix scans come out sorted.
-///
-/// Each value is kept as its canonical compact JSON text (what `serde_json::to_string`
-/// gives for the `Value` that was put), not as a `Value`: a snapshot is then the keys and
-/// these texts copied into one buffer, a load copies text instead of building a tree per
-/// entry, and a small value costs its length rather than the ~700 bytes of a `Value` with
-/// ordered objects and exact numbers. [`text`] states and keeps the invariant on the text.
-pub(crate) type Map = BTreeMap<Box<str>, Box<str>>;
+pub(crate) use map::Map;
 
 /// How a store makes its mutations survive, documented by what is still there after the
 /// call that made a mutation has returned `Ok`.

@@ -4,15 +4,17 @@
 //! serialise → create `PATH.tmp-*` → write → fsync it → rename over `PATH` → fsync the
 //! directory → acknowledge.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::Path;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::map::Entry;
 use super::text::{self, Canonicaliser, MAX_TEXT_DEPTH, Slow};
 use super::{CommitFailure, Disk, Map};
 use crate::crash::CrashPoint;
@@ -174,7 +176,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
                 let text = text::from_value(&value).map_err(|err| {
                     Error::io("re-serialise a value of", path, io::Error::other(err))
                 })?;
-                Ok((key.into_boxed_str(), text))
+                Ok(Entry::new(&key, &text))
             })
             .collect();
     }
@@ -196,47 +198,82 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
 /// canonical text, or `None` if the text is not a valid object or nests too deeply (the
 /// caller then parses it the slow way to report the error).
 fn parse_texts(text: &str) -> Option<Map> {
-    let Entries(entries) = serde_json::from_str(text).ok()?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let mut canonicaliser = Canonicaliser::default();
-    let mut texts = Vec::with_capacity(entries.len());
-    for (key, raw) in entries {
-        let value = match canonicaliser.canonical(raw, MAX_TEXT_DEPTH) {
-            Ok(value) => value,
-            Err(Slow::TooDeep) => return None,
-            Err(Slow::NeedsValue(raw)) => {
-                text::from_value(&serde_json::from_str::<Value>(raw.get()).ok()?).ok()?
-            }
-        };
-        texts.push((key, value));
-    }
+    let entries = (&mut deserializer)
+        .deserialize_map(EntriesVisitor {
+            canonicaliser: &mut canonicaliser,
+        })
+        .ok()?;
+    deserializer.end().ok()?;
     // Collecting sorts (stably) and builds the tree bottom-up with full nodes, which holds
     // a big store in about half the memory that inserting one key at a time leaves it in.
     // A key written twice keeps its last value, as inserting would.
-    Some(texts.into_iter().collect())
+    Some(entries.into_iter().collect())
 }
 
-/// A JSON object's entries in file order, values unparsed.
-struct Entries(Vec<(Box<str>, Box<RawValue>)>);
+/// Reads a JSON object into map entries in file order. Keys and values are borrowed from
+/// the snapshot's text and copied once, into the entry: a key or a value allocated on its
+/// own first and freed again would leave the heap full of small holes that the entries,
+/// being bigger, cannot reuse.
+struct EntriesVisitor<'c> {
+    canonicaliser: &'c mut Canonicaliser,
+}
 
-impl<'de> Deserialize<'de> for Entries {
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = Vec<Entry>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Vec<Entry>, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(KeyText(key)) = access.next_key()? {
+            let raw: &'de RawValue = access.next_value()?;
+            let value = match self
+                .canonicaliser
+                .canonical_borrowed(raw.get(), MAX_TEXT_DEPTH)
+            {
+                Ok(value) => value,
+                Err(Slow::TooDeep) => return Err(de::Error::custom("nested too deeply")),
+                Err(Slow::NeedsValue(raw)) => serde_json::from_str::<Value>(raw)
+                    .and_then(|value| text::from_value(&value))
+                    .map(|text| Cow::Owned(text.into()))
+                    .map_err(de::Error::custom)?,
+            };
+            entries.push(Entry::new(&key, &value));
+        }
+        Ok(entries)
+    }
+}
+
+/// An object key, borrowed from the text unless it holds an escape.
+struct KeyText<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyText<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries;
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = KeyText<'de>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("a string")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Entries, A::Error> {
-                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
-                while let Some(entry) = access.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(Entries(entries))
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyText(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(KeyText(Cow::Owned(key.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, key: String) -> Result<Self::Value, E> {
+                Ok(KeyText(Cow::Owned(key)))
             }
         }
-        deserializer.deserialize_map(EntriesVisitor)
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

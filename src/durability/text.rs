@@ -1,6 +1,6 @@
 //! The stored form of a value: its canonical compact JSON text.
 //!
-//! Every value in the map is a `Box<str>` that is
+//! Every value's text in the map (see [`Map`](super::Map)) is
 //! - valid JSON, nested at most [`MAX_TEXT_DEPTH`] deep, so parsing it back into a `Value`
 //!   (for `get`) never reaches serde_json's recursion limit and cannot fail;
 //! - canonical: byte for byte what `serde_json::to_string` gives for the `Value` it parses
@@ -12,6 +12,8 @@
 //! by [`Canonicaliser`] without building a `Value`: whitespace is dropped and exponents are
 //! spelt as serde_json spells them. The rare text it cannot rewrite alone (an escape serde
 //! would not write, a repeated object key) goes through a `Value` as before.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -117,12 +119,12 @@ fn control_escape(byte: u8) -> [u8; 6] {
 
 /// Why [`Canonicaliser::canonical`] could not produce the text alone.
 #[derive(Debug)]
-pub(crate) enum Slow {
+pub(crate) enum Slow<Raw = Box<RawValue>> {
     /// Nested deeper than allowed: the caller must refuse it (with the parser's error).
     TooDeep,
     /// Valid, but only a `Value` round trip gives the canonical form (a `\u` or `\/`
     /// escape, a key repeated in an object). Carries the text back.
-    NeedsValue(Box<RawValue>),
+    NeedsValue(Raw),
 }
 
 /// Brings JSON text that serde_json has already validated to canonical form; holds
@@ -146,6 +148,22 @@ impl Canonicaliser {
         match self.rewrite(raw.get(), max_depth) {
             Ok(None) => Ok(raw.into()),
             Ok(Some(text)) => Ok(text.into_boxed_str()),
+            Err(Needs::Depth) => Err(Slow::TooDeep),
+            Err(Needs::Value) => Err(Slow::NeedsValue(raw)),
+        }
+    }
+
+    /// [`canonical`](Self::canonical) for text borrowed from a buffer (a snapshot, a log
+    /// record): the text itself when it already is canonical, so a caller that copies it
+    /// into the map allocates once per entry, not once more for the value alone.
+    pub(crate) fn canonical_borrowed<'a>(
+        &mut self,
+        raw: &'a str,
+        max_depth: usize,
+    ) -> Result<Cow<'a, str>, Slow<&'a str>> {
+        match self.rewrite(raw, max_depth) {
+            Ok(None) => Ok(Cow::Borrowed(raw)),
+            Ok(Some(text)) => Ok(Cow::Owned(text)),
             Err(Needs::Depth) => Err(Slow::TooDeep),
             Err(Needs::Value) => Err(Slow::NeedsValue(raw)),
         }
@@ -311,13 +329,24 @@ pub(crate) mod tests {
         serde_json::to_string(&serde_json::from_str::<Value>(raw).unwrap()).unwrap()
     }
 
+    /// The canonical form of `raw`, checking that the borrowed variant agrees.
     fn canonical(raw: &str) -> Result<String, &'static str> {
-        let raw = RawValue::from_string(raw.to_string()).unwrap();
-        match Canonicaliser::default().canonical(raw, MAX_TEXT_DEPTH) {
+        let boxed = RawValue::from_string(raw.to_string()).unwrap();
+        let owned = match Canonicaliser::default().canonical(boxed, MAX_TEXT_DEPTH) {
             Ok(text) => Ok(text.into()),
             Err(Slow::TooDeep) => Err("too deep"),
             Err(Slow::NeedsValue(_)) => Err("needs a value"),
-        }
+        };
+        let borrowed = match Canonicaliser::default().canonical_borrowed(raw, MAX_TEXT_DEPTH) {
+            Ok(text) => Ok(text.into_owned()),
+            Err(Slow::TooDeep) => Err("too deep"),
+            Err(Slow::NeedsValue(back)) => {
+                assert_eq!(back, raw);
+                Err("needs a value")
+            }
+        };
+        assert_eq!(owned, borrowed, "{raw}");
+        owned
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Everything here only reads. [`analyse`] decides; the callers (open, `check`, `repair`)
 //! act on the decision, so a file we refuse is never touched.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -454,21 +455,26 @@ fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
 fn apply(map: &mut Map, op: Op<'_>, canonicaliser: &mut Canonicaliser) -> Result<(), String> {
     match op {
         Op::Put { key, value: bytes } => {
-            // Records this crate writes hold canonical text: checked and kept as it is.
-            let fast = serde_json::from_slice::<Box<RawValue>>(bytes)
+            // Records this crate writes hold canonical text: checked, and copied from the
+            // record straight into the map's entry.
+            let fast = serde_json::from_slice::<&RawValue>(bytes)
                 .ok()
-                .and_then(|raw| canonicaliser.canonical(raw, MAX_TEXT_DEPTH).ok());
+                .and_then(|raw| {
+                    canonicaliser
+                        .canonical_borrowed(raw.get(), MAX_TEXT_DEPTH)
+                        .ok()
+                });
             let value = match fast {
                 Some(value) => value,
                 // Anything else goes through a `Value`, as it always did: the same
                 // canonical text, or the parser's own reason for refusing it.
                 None => serde_json::from_slice::<Value>(bytes)
                     .and_then(|value| text::from_value(&value))
+                    .map(|text| Cow::Owned(text.into()))
                     .map_err(|err| format!("the value of key {key:?} is not valid JSON: {err}"))?,
             };
-            // One descent of the tree; for a key already there the new key's small
-            // allocation is dropped again, cheaper than a second descent for new keys.
-            map.insert(key.into(), value);
+            // One descent of the tree: a key already there has its entry replaced.
+            map.insert(key, &value);
         }
         Op::Delete { key } => {
             map.remove(key);
