@@ -21,7 +21,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,7 +128,18 @@ const SNAPSHOT: Setup = Setup {
     group_commit: false,
 };
 
+/// Held while this process has a store open and while it spawns a kv. The tests run on
+/// several threads: a child forked by one test holds a copy of every descriptor of this
+/// process until it execs, so a fork landing while another test has its store open would
+/// keep that store's lock alive after the drop, and the next kv would find the database
+/// locked.
+static FORK_GUARD: Mutex<()> = Mutex::new(());
+
 fn spawn_kv(db: &Path, setup: Setup) -> Child {
+    // `spawn` returns once the child has exec'd, so no copied descriptor outlives this.
+    let _guard = FORK_GUARD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
     command.args(["--durability", setup.durability.name()]);
     if setup.group_commit {
@@ -235,6 +246,9 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
             return Err(format!("{context}: odd output {results:?}"));
         }
 
+        let guard = FORK_GUARD
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let store = KvStore::open(&db, Options::new().durability(setup.durability))
             .map_err(|err| format!("{context}: the database does not open: {err}"))?;
         let recovered: BTreeMap<String, Value> = store
@@ -242,6 +256,7 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
             .map(|(key, value)| (key.to_string(), serde_json::from_str(value).unwrap()))
             .collect();
         drop(store); // releases the lock for the next round
+        drop(guard);
 
         // Walk the model through the steps: each result read must be the right one, and
         // the recovered store must equal the model after some prefix that includes every
