@@ -245,6 +245,7 @@ fn run_cli_writes_json_and_draws_progress_only_when_asked() {
         dir: Some(dir.path().to_path_buf()),
         reps: Some(1),
         json: true,
+        memory_probe: None,
     };
     let (mut out, mut bar) = (Vec::new(), Vec::new());
     let report = bench::run_cli(&args, &mut out, &mut bar, true, 60).unwrap();
@@ -643,6 +644,13 @@ fn the_binary_runs_bench_as_a_subcommand() {
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report.is_object(), "{report}");
+    // Memory is measured by the binary's hidden probe, one fresh process per store: a
+    // figure for every case, and a store of 20 keys far less than a MiB (the binary's own
+    // code pages, which a fresh process faults in on its first open, are not counted).
+    for case in report["cases"].as_array().unwrap() {
+        let resident = case["memory"]["resident_bytes"].as_u64();
+        assert!(resident.is_some_and(|bytes| bytes < 1 << 20), "{case}");
+    }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_kv"))

@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// Print the report as JSON instead of tables
     #[arg(long)]
     pub json: bool,
+    /// See [`BenchConfig::memory_probe`]: set by the binary, not on the command line.
+    #[arg(skip)]
+    pub memory_probe: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -55,6 +58,7 @@ impl BenchArgs {
         if let Some(reps) = self.reps {
             config.reps = reps;
         }
+        config.memory_probe = self.memory_probe.clone();
         config
     }
 }

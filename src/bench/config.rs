@@ -36,6 +36,11 @@ pub struct BenchConfig {
     /// Size of one "record-sized" write for the append and overwrite limits: about one
     /// log record of the benchmark's workload.
     pub record_bytes: usize,
+    /// A `kv` binary that measures each store's memory in a fresh process of its own
+    /// (`kv bench` passes itself), as a user's `kv` opening the database would use it.
+    /// `None` measures in this process, where what earlier opens freed (and the
+    /// allocator's raised mmap threshold after freeing a big buffer) blurs the figure.
+    pub memory_probe: Option<PathBuf>,
 }
 
 impl Default for BenchConfig {
@@ -53,6 +58,7 @@ impl Default for BenchConfig {
             record_ops: 1_000,
             memory_ops: 100_000,
             record_bytes: 64,
+            memory_probe: None,
         }
     }
 }

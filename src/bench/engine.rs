@@ -17,7 +17,7 @@ use super::system;
 use super::timing::{nanos, time_each, time_paired};
 use crate::durability::{Durability, Mutation};
 use crate::error::{Error, Result};
-use crate::fs::{Fs, OpenMode};
+use crate::fs::{Fs, OpenMode, RealFs};
 use crate::store::{KvStore, Options};
 
 /// The key of the `i`-th entry: `k000000`, `k000001`, … (as in `targets.md`).
@@ -376,6 +376,58 @@ pub(crate) fn measure_memory(
         store,
     ))
 }
+
+/// What the `kv` binary's hidden memory-probe subcommand runs in its fresh process: the
+/// resident-set growth across opening the store at `path` in `mode`, or `None` where
+/// `/proc` cannot tell.
+pub fn probe_memory(path: &Path, mode: Durability) -> Result<Option<u64>> {
+    let fs: Arc<dyn Fs> = Arc::new(RealFs);
+    let (run, store) = measure_memory(&fs, path, mode, 0)?;
+    drop(store);
+    Ok(run.resident_bytes)
+}
+
+/// [`measure_memory`] in a fresh process of the `kv` binary `exe`: what a user's `kv`
+/// opening this database would hold, with no earlier open's freed memory around.
+pub(crate) fn measure_memory_in_child(
+    exe: &Path,
+    path: &Path,
+    mode: Durability,
+    snapshot_bytes: u64,
+) -> std::result::Result<MemoryRun, String> {
+    let output = std::process::Command::new(exe)
+        .arg(MEMORY_PROBE_COMMAND)
+        .arg("--durability")
+        .arg(mode.name())
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|err| format!("cannot run {}: {err}", exe.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!(
+            "{} ended with {}: {}",
+            exe.display(),
+            output.status,
+            stderr.trim()
+        ));
+    }
+    let resident_bytes = match stdout.trim() {
+        "unknown" => None,
+        text => Some(
+            text.parse()
+                .map_err(|_| format!("unexpected output from {}: {text:?}", exe.display()))?,
+        ),
+    };
+    Ok(MemoryRun {
+        resident_bytes,
+        snapshot_bytes,
+    })
+}
+
+/// The name of the hidden subcommand that runs [`probe_memory`].
+pub const MEMORY_PROBE_COMMAND: &str = "__memory-probe";
 
 #[cfg(test)]
 mod tests {

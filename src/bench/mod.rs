@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use args::{BenchArgs, run_cli};
 pub use config::{BenchConfig, ModeKind};
-pub use engine::{key, overwrite_value, put_value};
+pub use engine::{MEMORY_PROBE_COMMAND, key, overwrite_value, probe_memory, put_value};
 pub use piped::PipedPhase;
 pub use progress::{Progress, clear_progress_line, render_progress_line};
 pub use report::{
@@ -296,8 +296,9 @@ fn run_in(
     Ok(report)
 }
 
-/// Writes a snapshot of each size for each mode, opens them all (keeping every store
-/// alive) and measures the resident-set growth of each open. Returns the snapshot size
+/// Writes a snapshot of each size for each mode, opens each and measures the resident-set
+/// growth of the open: in a fresh `kv` process per store when the config names one, else
+/// in this process, keeping every store alive. Returns the snapshot size
 /// per size and the memory figures per case (mode-major).
 fn memory_phase(
     config: &BenchConfig,
@@ -331,10 +332,22 @@ fn memory_phase(
         let n = config.sizes[size_index];
         for (mode_index, &mode) in config.modes.iter().enumerate() {
             steps.begin(&format!("memory: {mode}, {} keys", format::int(n as u64)));
-            let (run, store) =
-                engine::measure_memory(fs, &seed_path(mode, n), mode, snapshot_bytes[size_index])?;
+            let (path, bytes) = (seed_path(mode, n), snapshot_bytes[size_index]);
+            let run =
+                match &config.memory_probe {
+                    Some(exe) => engine::measure_memory_in_child(exe, &path, mode, bytes).map_err(
+                        |reason| BenchError::Workload {
+                            what: format!("measuring memory ({mode}, {n} keys)"),
+                            reason,
+                        },
+                    )?,
+                    None => {
+                        let (run, store) = engine::measure_memory(fs, &path, mode, bytes)?;
+                        held.push(store);
+                        run
+                    }
+                };
             memory[mode_index * config.sizes.len() + size_index] = run;
-            held.push(store);
         }
     }
     drop(held);

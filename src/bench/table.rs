@@ -198,7 +198,7 @@ impl Report {
         writeln!(out)?;
         writeln!(
             out,
-            "Open and memory (RSS = growth of resident memory when opening a snapshot of that many keys)"
+            "Open and memory (RSS = growth of resident anonymous memory, RssAnon, when a fresh process opens a snapshot of that many keys)"
         )?;
         let rows: Vec<Vec<String>> = self.cases.iter().map(open_and_memory_row).collect();
         write_table(
@@ -323,7 +323,7 @@ const NOTES: &[&str] = &[
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
     "Open: reopening the store once it holds N keys, with the file in the page cache.",
     "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. per commit = statements per commit (the batch size a pipe allows); bytes/op leaves out the zeros that preallocate log space.",
-    "Memory: growth of the process's VmRSS across opening a snapshot of N keys, smallest store first, earlier stores kept alive so their memory is not reused. Pages are 4 KiB, and the open's read buffer (one file size) may or may not stay resident, so RSS ÷ file is good to about ±1.",
+    "Memory: growth of RssAnon (heap and stacks, not the binary's code pages) across opening a snapshot of N keys, each in a fresh kv process of its own, as a user's kv opening that database would hold it; library callers of bench::run without a probe binary measure in their own process, where earlier opens' freed buffers blur the figure. Pages are 4 KiB, so small stores read high.",
 ];
 
 #[cfg(test)]

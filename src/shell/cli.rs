@@ -68,6 +68,18 @@ pub enum Command {
     Repair(RepairArgs),
     /// Measure what each durability mode costs on this disk, beside the disk's own limits
     Bench(crate::bench::BenchArgs),
+    /// `kv bench`'s own helper: opens one store in this fresh process and prints the
+    /// growth of its resident memory in bytes.
+    #[command(name = crate::bench::MEMORY_PROBE_COMMAND, hide = true)]
+    MemoryProbe(MemoryProbeArgs),
+}
+
+/// `kv __memory-probe --durability MODE PATH` (run by `kv bench`, not by users).
+#[derive(Debug, clap::Args)]
+pub struct MemoryProbeArgs {
+    #[arg(long, value_name = "MODE")]
+    pub durability: Durability,
+    pub path: PathBuf,
 }
 
 /// How the color choice is made.
@@ -217,7 +229,23 @@ pub fn parse_args() -> Result<Cli, Status> {
 pub fn run(cli: Cli, env: &Environment) -> Status {
     if let Some(command) = cli.subcommand {
         return match command {
-            Command::Bench(args) => run_bench(&args, env),
+            Command::Bench(mut args) => {
+                // Each store's memory is measured in a fresh process of this binary. If it
+                // cannot be found, the bench measures in its own process instead.
+                args.memory_probe = std::env::current_exe().ok();
+                run_bench(&args, env)
+            }
+            Command::MemoryProbe(args) => {
+                match crate::bench::probe_memory(&args.path, args.durability) {
+                    Ok(Some(bytes)) => println!("{bytes}"),
+                    Ok(None) => println!("unknown"),
+                    Err(err) => {
+                        eprintln!("kv {}: {err}", crate::bench::MEMORY_PROBE_COMMAND);
+                        return Status::Fatal;
+                    }
+                }
+                Status::Success
+            }
             Command::Check(args) => run_check(&args, &mut io::stdout().lock(), &mut io::stderr()),
             Command::Repair(args) => run_repair(
                 &args,
