@@ -235,17 +235,7 @@ pub fn run(cli: Cli, env: &Environment) -> Status {
                 args.memory_probe = std::env::current_exe().ok();
                 run_bench(&args, env)
             }
-            Command::MemoryProbe(args) => {
-                match crate::bench::probe_memory(&args.path, args.durability) {
-                    Ok(Some(bytes)) => println!("{bytes}"),
-                    Ok(None) => println!("unknown"),
-                    Err(err) => {
-                        eprintln!("kv {}: {err}", crate::bench::MEMORY_PROBE_COMMAND);
-                        return Status::Fatal;
-                    }
-                }
-                Status::Success
-            }
+            Command::MemoryProbe(args) => run_memory_probe(&args),
             Command::Check(args) => run_check(&args, &mut io::stdout().lock(), &mut io::stderr()),
             Command::Repair(args) => run_repair(
                 &args,
@@ -277,6 +267,19 @@ fn run_bench(args: &crate::bench::BenchArgs, env: &Environment) -> Status {
             Status::Fatal
         }
     }
+}
+
+/// Prints what `kv bench` reads back: the bytes, or `unknown` where `/proc` cannot tell.
+fn run_memory_probe(args: &MemoryProbeArgs) -> Status {
+    match crate::bench::probe_memory(&args.path, args.durability) {
+        Ok(Some(bytes)) => println!("{bytes}"),
+        Ok(None) => println!("unknown"),
+        Err(err) => {
+            eprintln!("kv {}: {err}", crate::bench::MEMORY_PROBE_COMMAND);
+            return Status::Fatal;
+        }
+    }
+    Status::Success
 }
 
 fn run_shell(args: ShellArgs, env: &Environment) -> Status {

@@ -117,41 +117,14 @@ pub fn run(
                         history_file = None;
                     }
                 }
-                let ran = (|| {
-                    let flow = if line.contains('\n') {
-                        // Several lines pasted at once (bracketed paste hands them over as one
-                        // buffer), or a JSON value continued over lines: read exactly as the
-                        // same lines in a piped script would be, statement by statement.
-                        let flow =
-                            session.run_script(&mut line.as_bytes(), &mut stdout, &mut stderr)?;
-                        if let Some(helper) = editor.helper_mut() {
-                            helper.set_keys(session.db.keys());
-                        }
-                        flow
-                    } else {
-                        let (flow, ran) =
-                            session.run_statement(&line, None, &mut stdout, &mut stderr)?;
-                        if let Ran::Outcome(outcome) = &ran
-                            && outcome.changed_keys()
-                            && let Some(helper) = editor.helper_mut()
-                        {
-                            // One key changed: patch the completion list rather than copy
-                            // every key of a large store after each put.
-                            match (parse(&line), outcome) {
-                                (Ok(Some(Command::Put { key, .. })), Outcome::Done) => {
-                                    helper.add_key(key)
-                                }
-                                (Ok(Some(Command::Delete { key })), Outcome::Done) => {
-                                    helper.remove_key(&key)
-                                }
-                                _ => helper.set_keys(session.db.keys()),
-                            }
-                        }
-                        flow
-                    };
-                    stdout.flush()?;
-                    Ok::<_, io::Error>(flow)
-                })();
+                let ran = run_entry(
+                    session,
+                    editor.helper_mut(),
+                    &line,
+                    &mut stdout,
+                    &mut stderr,
+                )
+                .and_then(|flow| stdout.flush().map(|()| flow));
                 match ran {
                     Ok(Flow::Stop) => break,
                     Ok(Flow::Continue) => {}
@@ -160,6 +133,7 @@ pub fn run(
                         let message = "interrupted: output stopped (what the command did is \
                                        done: a commit is never cut short)";
                         session.err_renderer.warning(&mut stderr, message)?;
+                        // The statement may have changed keys before its output stopped.
                         if let Some(helper) = editor.helper_mut() {
                             helper.set_keys(session.db.keys());
                         }
@@ -175,6 +149,40 @@ pub fn run(
     }
 
     Ok(())
+}
+
+/// Runs what the editor returned, and keeps the completion list in step with the store.
+/// `Err` only if writing to `out` or `err` failed (or Ctrl-C stopped the output).
+fn run_entry(
+    session: &mut Session,
+    helper: Option<&mut KvHelper>,
+    line: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<Flow> {
+    if line.contains('\n') {
+        // Several lines pasted at once (bracketed paste hands them over as one buffer), or
+        // a JSON value continued over lines: read exactly as the same lines in a piped
+        // script would be, statement by statement.
+        let flow = session.run_script(&mut line.as_bytes(), out, err)?;
+        if let Some(helper) = helper {
+            helper.set_keys(session.db.keys());
+        }
+        return Ok(flow);
+    }
+    let (flow, ran) = session.run_statement(line, None, out, err)?;
+    if let (Ran::Outcome(outcome), Some(helper)) = (&ran, helper)
+        && outcome.changed_keys()
+    {
+        // One put or delete changed one key: patch the completion list rather than copy
+        // every key of a large store. The outcome does not name the key; the line does.
+        match (parse(line), outcome) {
+            (Ok(Some(Command::Put { key, .. })), Outcome::Done) => helper.add_key(key),
+            (Ok(Some(Command::Delete { key })), Outcome::Done) => helper.remove_key(&key),
+            _ => helper.set_keys(session.db.keys()),
+        }
+    }
+    Ok(flow)
 }
 
 /// The terminal's stdout, refusing every write once Ctrl-C was pressed: the statement's
