@@ -33,13 +33,43 @@ pub enum OpenMode {
     CreateOrOpen { mode: u32 },
 }
 
+/// What kind of thing a path names (symlinks followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    /// A named pipe: reading it blocks until someone writes.
+    Fifo,
+    /// A character device such as `/dev/null` or `/dev/zero`.
+    CharDevice,
+    BlockDevice,
+    Socket,
+}
+
+impl FileKind {
+    /// The kind as a user would name it in an error message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Regular => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a named pipe (FIFO)",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Socket => "a socket",
+        }
+    }
+}
+
 /// What [`Fs::metadata`] reports about a path (symlinks followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
     pub is_dir: bool,
+    pub kind: FileKind,
     pub len: u64,
     /// Permission bits (`0o777` mask).
     pub mode: u32,
+    /// How many directory entries name this file (hard links); 1 for a file with one name.
+    pub nlink: u64,
 }
 
 /// A filesystem as the engine needs it. Implementations: [`RealFs`], and a simulated disk

@@ -4,10 +4,10 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
+use super::{FileKind, Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
 
 /// Symlink hops [`Fs::resolve`] follows before giving up, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -70,11 +70,29 @@ impl Fs for RealFs {
 
     fn metadata(&self, path: &Path) -> io::Result<Option<Metadata>> {
         match fs::metadata(path) {
-            Ok(meta) => Ok(Some(Metadata {
-                is_dir: meta.is_dir(),
-                len: meta.len(),
-                mode: meta.permissions().mode() & 0o777,
-            })),
+            Ok(meta) => {
+                let file_type = meta.file_type();
+                let kind = if file_type.is_dir() {
+                    FileKind::Directory
+                } else if file_type.is_fifo() {
+                    FileKind::Fifo
+                } else if file_type.is_char_device() {
+                    FileKind::CharDevice
+                } else if file_type.is_block_device() {
+                    FileKind::BlockDevice
+                } else if file_type.is_socket() {
+                    FileKind::Socket
+                } else {
+                    FileKind::Regular
+                };
+                Ok(Some(Metadata {
+                    is_dir: meta.is_dir(),
+                    kind,
+                    len: meta.len(),
+                    mode: meta.permissions().mode() & 0o777,
+                    nlink: meta.nlink(),
+                }))
+            }
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err),
         }

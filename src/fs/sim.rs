@@ -65,7 +65,7 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
+use super::{FileKind, Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
 use crate::files;
 
 /// The unit a disk writes atomically; a torn write lands as a prefix of these.
@@ -969,18 +969,23 @@ impl Fs for SimFs {
         if state.dirs.contains(&path) {
             return Ok(Some(Metadata {
                 is_dir: true,
+                kind: FileKind::Directory,
                 len: 0,
                 mode: DIR_MODE,
+                nlink: 1,
             }));
         }
         let Some(ino) = state.names.get(&path).copied() else {
             return Ok(None);
         };
+        let nlink = state.names.values().filter(|&&other| other == ino).count() as u64;
         let inode = state.inode(ino);
         Ok(Some(Metadata {
             is_dir: false,
+            kind: FileKind::Regular,
             len: inode.written.len() as u64,
             mode: inode.mode,
+            nlink,
         }))
     }
 
@@ -1429,8 +1434,10 @@ mod tests {
             sim.metadata(Path::new(DB)).unwrap(),
             Some(Metadata {
                 is_dir: false,
+                kind: FileKind::Regular,
                 len: 5,
-                mode: 0o640
+                mode: 0o640,
+                nlink: 1,
             })
         );
         assert_eq!(
