@@ -253,7 +253,17 @@ impl KvStore {
         let map = std::mem::take(&mut recovered.map);
         let mut warnings = recovered.warnings;
         let backend = match durability {
-            Durability::Wal => Backend::Wal(Box::new(wal)),
+            Durability::Wal => {
+                // Appending to a log of an older format would mix two formats in one file.
+                if let Some(from_version) = wal.old_log_version() {
+                    wal.checkpoint_now(&map).map_err(|failure| failure.error)?;
+                    warnings.push(Warning::UpgradedLog {
+                        path: path.clone(),
+                        from_version,
+                    });
+                }
+                Backend::Wal(Box::new(wal))
+            }
             _ => {
                 // A mode without a log would never read it again: fold the log into the
                 // snapshot with a checkpoint (crash-safe), then remove the now-empty log.

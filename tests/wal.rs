@@ -38,6 +38,12 @@ fn wal_of(path: &Path) -> PathBuf {
     kv_engine::files::wal_path(path)
 }
 
+/// Where the commit after one ending at `end` starts: every commit starts on a fresh
+/// 512-byte sector, so that writing it cannot disturb the sector holding the one before.
+fn start(end: u64) -> u64 {
+    end.div_ceil(512) * 512
+}
+
 /// Every file in `dir` with its bytes, to prove something changed nothing.
 fn dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(dir)
@@ -175,21 +181,25 @@ fn bytes_written_per_put_do_not_grow_with_the_store() {
         }
     }
     assert_eq!(cost_at[0], cost_at[1]);
-    // One record: 21 bytes of framing, the key and the JSON value.
-    assert_eq!(cost_at[0], 21 + 7 + r#"{"n":123,"s":"abc"}"#.len() as u64);
-    // Write amplification counts the records, not the zeros that preallocated space.
+    // One record: 25 bytes of framing, the key and the JSON value. The padding to the next
+    // sector is not written: it is preallocated zeros.
+    let record = 25 + 7 + r#"{"n":123,"s":"abc"}"#.len() as u64;
+    assert_eq!(cost_at[0], record);
+    // Write amplification counts the records (and the 56-byte header), not the zeros that
+    // preallocated space.
     let stats = store.stats();
     assert_eq!(stats.mutations, 3000);
-    assert_eq!(stats.zero_filled_bytes, (8 << 20) - 48);
-    let record_bytes = stats.log_size.unwrap() - 48;
+    assert_eq!(stats.zero_filled_bytes, (8 << 20) - 56);
     assert_eq!(
         stats.bytes_written,
-        stats.zero_filled_bytes + 48 + record_bytes
+        stats.zero_filled_bytes + 56 + 3000 * record
     );
     assert_eq!(
         stats.bytes_per_mutation,
-        Some((48 + record_bytes) as f64 / 3000.0)
+        Some((56 + 3000 * record) as f64 / 3000.0)
     );
+    // Each commit starts on its own sector.
+    assert_eq!(stats.log_size, Some(512 * 3000 + record));
 }
 
 #[test]
@@ -199,7 +209,7 @@ fn cutting_the_last_record_at_every_byte_recovers_the_exact_prefix() {
     let (states, ends) = build(&path, 5);
     let wal = wal_of(&path);
     let full = fs::read(&wal).unwrap();
-    let (last_start, last_end) = (ends[4] as usize, ends[5] as usize);
+    let (last_start, last_end) = (start(ends[4]) as usize, ends[5] as usize);
     for cut in last_start..last_end {
         for truncate in [false, true] {
             // A crash mid-append leaves a prefix of the record in preallocated space (the
@@ -264,9 +274,17 @@ fn flipping_any_byte_of_the_log_recovers_a_prefix_or_refuses() {
             damaged[offset] ^= mask;
             fs::write(&wal, &damaged).unwrap();
             let before = dir_bytes(dir.path());
-            // The commits wholly before the damaged byte.
-            let intact = ends.iter().filter(|&&end| end as usize <= offset).count() - 1;
-            let intact = if offset < 48 { 0 } else { intact };
+            // The commits wholly before the damaged byte; damage outside every commit's
+            // bytes (the rest of the header's sector, the zeros between commits) loses
+            // nothing, and damage to the 56-byte header refuses the log.
+            let in_commit = (1..ends.len()).find(|&k| {
+                (start(ends[k - 1]).max(512) as usize..ends[k] as usize).contains(&offset)
+            });
+            let intact = match in_commit {
+                Some(k) => k - 1,
+                None if offset < 56 => 0,
+                None => ends.len() - 1,
+            };
             match KvStore::open(&path, options()) {
                 Ok(store) => {
                     recovered += 1;
@@ -304,9 +322,11 @@ fn a_gap_in_sequence_numbers_is_refused_untouched() {
     // number skips one.
     let wal = wal_of(&path);
     let mut bytes = fs::read(&wal).unwrap();
-    let (start, end) = (ends[1] as usize, ends[2] as usize);
-    bytes.drain(start..end);
-    bytes.extend(std::iter::repeat_n(0, end - start));
+    // Move the third commit to where the second starts.
+    let second = start(ends[1]) as usize;
+    let third = bytes[start(ends[2]) as usize..ends[3] as usize].to_vec();
+    bytes[second..ends[3] as usize].fill(0);
+    bytes[second..second + third.len()].copy_from_slice(&third);
     fs::write(&wal, &bytes).unwrap();
     let before = dir_bytes(dir.path());
     match KvStore::open(&path, options()) {
@@ -316,7 +336,7 @@ fn a_gap_in_sequence_numbers_is_refused_untouched() {
             reason,
         }) => {
             assert_eq!(named, wal);
-            assert_eq!(offset, start as u64);
+            assert_eq!(offset, second as u64);
             assert!(reason.contains("sequence number 3 where 2"), "{reason}");
         }
         other => panic!("expected corruption, got {other:?}"),
@@ -331,13 +351,13 @@ fn a_bad_record_followed_by_a_good_one_is_corruption_not_a_torn_tail() {
     let (_, ends) = build(&path, 4);
     let wal = wal_of(&path);
     let mut bytes = fs::read(&wal).unwrap();
-    let damaged_at = ends[1] as usize + 10;
+    let damaged_at = start(ends[1]) as usize + 10;
     bytes[damaged_at] ^= 0x40;
     fs::write(&wal, &bytes).unwrap();
     let err = KvStore::open(&path, options()).unwrap_err();
     let message = err.to_string();
     assert!(
-        matches!(err, Error::Corrupt { offset, .. } if offset == ends[1]),
+        matches!(err, Error::Corrupt { offset, .. } if offset == start(ends[1])),
         "{message}"
     );
     assert!(message.contains("db.json.wal"), "{message}");
@@ -379,13 +399,13 @@ fn check_reports_damage_and_changes_nothing() {
     assert_eq!(dir_bytes(dir.path()), before);
 
     // Corruption in the middle: would not open.
-    bytes[ends[1] as usize + 9] ^= 1;
+    bytes[start(ends[1]) as usize + 9] ^= 1;
     fs::write(&wal, &bytes).unwrap();
     let before = dir_bytes(dir.path());
     let report: CheckReport = check(&path, &options()).unwrap();
     assert!(!report.opens());
     assert!(
-        matches!(&report.log, LogState::Valid { tail: LogTail::Corrupt { cut, .. }, .. } if *cut == ends[1]),
+        matches!(&report.log, LogState::Valid { tail: LogTail::Corrupt { cut, .. }, .. } if *cut == start(ends[1])),
         "{report:?}"
     );
     assert_eq!(dir_bytes(dir.path()), before);
@@ -411,7 +431,8 @@ fn repair_cuts_at_the_first_bad_record_and_keeps_a_backup() {
     let (states, ends) = build(&path, 6);
     let wal = wal_of(&path);
     let mut bytes = fs::read(&wal).unwrap();
-    bytes[ends[2] as usize + 12] ^= 0x08;
+    let third = start(ends[2]);
+    bytes[third as usize + 12] ^= 0x08;
     fs::write(&wal, &bytes).unwrap();
 
     let before = dir_bytes(dir.path());
@@ -426,13 +447,13 @@ fn repair_cuts_at_the_first_bad_record_and_keeps_a_backup() {
     else {
         panic!("expected a cut, got {plan:?}");
     };
-    assert_eq!(offset, ends[2]);
-    assert_eq!(cut_len, ends[6] - ends[2]);
+    assert_eq!(offset, third);
+    assert_eq!(cut_len, ends[6] - third);
     // Commits 4..6 hold 1 + 1 + 2 records and survive the damage; commit 3 is damaged.
     assert_eq!(records_lost, 4);
 
     let shown = plan.action.to_string();
-    assert!(shown.contains(&format!("at offset {}", ends[2])), "{shown}");
+    assert!(shown.contains(&format!("at offset {third}")), "{shown}");
     assert!(shown.contains("4 valid records"), "{shown}");
     let report = check(&path, &options()).unwrap().to_string();
     assert!(report.contains("does not open"), "{report}");
@@ -442,7 +463,7 @@ fn repair_cuts_at_the_first_bad_record_and_keeps_a_backup() {
     assert_eq!(backup, kv_engine::files::wal_cut_path(&path, 1));
     assert_eq!(
         fs::read(&backup).unwrap(),
-        bytes[ends[2] as usize..ends[6] as usize]
+        bytes[third as usize..ends[6] as usize]
     );
     let store = open(&path);
     assert_eq!(contents(&store), states[2]);
@@ -462,10 +483,10 @@ fn a_repair_planned_on_other_bytes_is_refused() {
     let (_, ends) = build(&path, 4);
     let wal = wal_of(&path);
     let mut bytes = fs::read(&wal).unwrap();
-    bytes[ends[1] as usize + 12] ^= 0x08;
+    bytes[start(ends[1]) as usize + 12] ^= 0x08;
     fs::write(&wal, &bytes).unwrap();
     let plan = plan_repair(&path, &options()).unwrap();
-    bytes[ends[3] as usize + 12] ^= 0x08;
+    bytes[start(ends[3]) as usize + 12] ^= 0x08;
     fs::write(&wal, &bytes).unwrap();
     let before = dir_bytes(dir.path());
     assert!(repair(&plan, &options()).is_err());

@@ -103,8 +103,17 @@ fn log_sizes(output: &Output) -> Vec<usize> {
     stdout(output)
         .lines()
         .filter_map(|line| line.strip_prefix("log size:"))
-        .map(|rest| rest.trim().trim_end_matches(" bytes").parse().unwrap())
+        .map(|rest| {
+            let bytes = rest.split_whitespace().next().unwrap();
+            bytes.parse().unwrap()
+        })
         .collect()
+}
+
+/// Where the commit after a log of `size` bytes starts: every commit starts on a fresh
+/// 512-byte sector.
+fn next_commit(size: usize) -> usize {
+    size.div_ceil(512) * 512
 }
 
 /// The offset of the log's last non-zero byte: a torn tail runs to there.
@@ -113,13 +122,13 @@ fn last_non_zero(sandbox: &Sandbox) -> usize {
     log.iter().rposition(|&byte| byte != 0).unwrap()
 }
 
-/// A wal database holding `a` then `b`: the end of the log after each record.
+/// A wal database holding `a` then `b`: where `b`'s commit starts, and where it ends.
 fn two_records(sandbox: &Sandbox) -> (usize, usize) {
     let output = sandbox.wal("put a 1\nstats\nput b 2\nstats\n");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let sizes = log_sizes(&output);
     assert_eq!(sizes.len(), 2, "{}", stdout(&output));
-    (sizes[0], sizes[1])
+    (next_commit(sizes[0]), sizes[1])
 }
 
 #[test]
@@ -170,13 +179,13 @@ fn checkpoint_folds_the_log_and_says_so_and_is_a_no_op_without_a_log() {
     assert_eq!(
         lines[2],
         "checkpoint: folded 2 logged records into a new snapshot (14 bytes); the log went \
-         from 94 bytes to 48 bytes"
+         from 1051 bytes (1.0 KiB) to 512 bytes"
     );
     for row in [
         "mode:          wal\n",
         "size on disk:  14 bytes\n",
         "mutations:     2 (puts and deletes committed)\n",
-        "log size:      48 bytes\n",
+        "log size:      512 bytes\n",
         "log records:   0 since the last checkpoint\n",
         "checkpoints:   1\n",
     ] {
@@ -283,7 +292,7 @@ fn a_flipped_byte_mid_log_is_corruption_that_repair_cuts_keeping_a_backup() {
     let sandbox = Sandbox::new();
     let output = sandbox.wal("put a 1\nstats\nput b 2\nput c 3\nstats\n");
     let sizes = log_sizes(&output);
-    let (first_end, end) = (sizes[0], sizes[1]);
+    let (first_end, end) = (next_commit(sizes[0]), sizes[1]);
     // Damage inside the second record; the third is intact after it.
     sandbox.patch_log(first_end + 9, &[0xff]);
     let before = sandbox.files();
@@ -392,7 +401,7 @@ fn check_exits_2_when_there_is_no_database_or_the_snapshot_is_unreadable() {
 /// A database whose log is damaged mid-way, for the repair dialogue.
 fn damaged(sandbox: &Sandbox) -> PathBuf {
     let output = sandbox.wal("put a 1\nstats\nput b 2\nput c 3\n");
-    let first_end = log_sizes(&output)[0];
+    let first_end = next_commit(log_sizes(&output)[0]);
     sandbox.patch_log(first_end + 9, &[0xff]);
     sandbox.path("db.json")
 }

@@ -51,7 +51,7 @@ pub(crate) mod record;
 pub(crate) mod recovery;
 pub(crate) mod repair;
 
-use record::{HEADER_LEN, Header, SnapshotId};
+use record::{Header, Layout, SnapshotId};
 use recovery::{Analysis, LogChoice, NextLog, Tail, Warning};
 
 use super::{Change, CommitFailure, Disk, Map, snapshot};
@@ -88,6 +88,11 @@ impl Default for WalSettings {
 }
 
 impl WalSettings {
+    /// The chunk size a new log records in its header (which holds 32 bits of it).
+    fn chunk(&self) -> u64 {
+        self.chunk_bytes.clamp(1, u64::from(u32::MAX))
+    }
+
     /// The log size that triggers a checkpoint: the configured size, or the snapshot's
     /// size if that is larger, so a checkpoint's cost is paid for by as many logged bytes.
     fn threshold(&self, snapshot_len: u64) -> u64 {
@@ -101,10 +106,15 @@ struct LiveLog {
     file: Box<dyn FsFile>,
     path: PathBuf,
     header: Header,
-    /// Where the next record goes.
+    /// Where the next commit goes: a sector boundary.
     end: u64,
+    /// The end of the last commit's bytes: what `stats` calls the log's size.
+    used: u64,
     /// The file's length: bytes from `end` up to here are zeros that were synced.
     allocated: u64,
+    /// What the file grows by: the size its header records, so that its length stays a
+    /// multiple of it whatever the options of a later open say.
+    chunk: u64,
 }
 
 /// The write-ahead-log backend.
@@ -191,6 +201,20 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                     .fs
                     .open(&next_path, OpenMode::Existing)
                     .map_err(|err| Error::io("open", &next_path, err))?;
+                // A new log holds no record before it is renamed, so if its preallocation
+                // was cut short by the crash, nothing is missing: complete it.
+                if let LogChoice::Log(scan) = &mut analysis.log
+                    && let Some(expected) = scan.short_of.take()
+                {
+                    zero_range(
+                        disk,
+                        next.as_mut(),
+                        &next_path,
+                        scan.file_len,
+                        expected - scan.file_len,
+                    )?;
+                    scan.file_len = expected;
+                }
                 disk.sync_all(next.as_mut(), &next_path)?;
                 drop(next);
                 disk.fs.rename(&next_path, &wal_path).map_err(|err| {
@@ -243,7 +267,7 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                 .fs
                 .open(&scan.path, OpenMode::Existing)
                 .map_err(|err| Error::io("open", &scan.path, err))?;
-            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes)
+            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes, scan.header.layout)
                 .map_err(|err| Error::io("cut the torn tail of", &scan.path, err))?;
             warnings.push(Warning::TornTail {
                 path: scan.path.clone(),
@@ -251,6 +275,34 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                 bytes: *bytes,
                 reason: reason.clone(),
             });
+        }
+    }
+    if let LogChoice::Log(scan) = &mut analysis.log
+        && let Some(expected) = scan.short_of
+    {
+        warnings.push(Warning::ShortLog {
+            path: scan.path.clone(),
+            len: scan.file_len,
+            expected,
+            records: scan.records,
+        });
+        if !read_only {
+            // Grow it back to whole chunks (the warning has told what was lost), so that
+            // appends go on into synced, allocated space and the next open is quiet.
+            let mut file = disk
+                .fs
+                .open(&scan.path, OpenMode::Existing)
+                .map_err(|err| Error::io("open", &scan.path, err))?;
+            zero_range(
+                disk,
+                file.as_mut(),
+                &scan.path,
+                scan.file_len,
+                expected - scan.file_len,
+            )?;
+            disk.sync_all(file.as_mut(), &scan.path)?;
+            scan.file_len = expected;
+            scan.short_of = None;
         }
     }
     Ok(Recovered {
@@ -295,12 +347,18 @@ impl Wal {
                     .open(&path, OpenMode::Existing)
                     .map_err(|err| Error::io("open", &path, err))?;
                 let allocated = file.size().map_err(|err| Error::io("stat", &path, err))?;
+                let chunk = match scan.header.chunk_bytes {
+                    0 => settings.chunk(),
+                    chunk => chunk,
+                };
                 let log = LiveLog {
                     file,
                     path,
                     header: scan.header,
-                    end: scan.end,
+                    end: scan.append_at(),
+                    used: scan.end,
                     allocated,
+                    chunk,
                 };
                 (
                     Some(log),
@@ -335,9 +393,16 @@ impl Wal {
         self.log.is_some()
     }
 
+    /// The format version of the open log, if it is older than the one this code writes
+    /// (appending to it would mix formats: [`Wal::checkpoint_now`] replaces it).
+    pub fn old_log_version(&self) -> Option<u32> {
+        let version = self.log.as_ref()?.header.layout.version();
+        (version != Layout::CURRENT.version()).then_some(version)
+    }
+
     pub fn stats(&self) -> WalStats {
         WalStats {
-            log_size: self.log.as_ref().map_or(0, |log| log.end),
+            log_size: self.log.as_ref().map_or(0, |log| log.used),
             records_since_checkpoint: self.records_since_checkpoint,
             checkpoints: self.checkpoints,
             last_checkpoint_error: self.last_checkpoint_error.clone(),
@@ -366,7 +431,7 @@ impl Wal {
         );
         let new_end = log.end + self.buf.len() as u64;
         if new_end > log.allocated {
-            let chunk = self.settings.chunk_bytes.max(1);
+            let chunk = log.chunk;
             let target = new_end.div_ceil(chunk) * chunk;
             // The zeros mean nothing yet, so a failed write leaves the log as it was; a
             // failed fsync does not (the kernel may have dropped dirty pages).
@@ -394,7 +459,10 @@ impl Wal {
         disk.crash_point(CrashPoint::AfterAppend)?;
         disk.sync_data(log.file.as_mut(), &log.path)
             .map_err(CommitFailure::poisoning)?;
-        log.end = new_end;
+        // The next commit starts on a fresh sector, so that writing it can never disturb
+        // the sector holding the end of this one (see `record`).
+        log.used = new_end;
+        log.end = log.header.layout.align(new_end);
         self.last_seq += batch.len() as u64;
         self.records_since_checkpoint += batch.len() as u64;
         Ok(())
@@ -421,20 +489,19 @@ impl Wal {
             // both would change nothing.
             return Ok(());
         }
+        self.checkpoint_now(map)
+    }
+
+    /// A checkpoint even if the log is empty (to replace a log of an older format).
+    pub fn checkpoint_now(&mut self, map: &Map) -> Result<(), CommitFailure> {
         snapshot::serialise(map, &mut self.snapshot_buf);
         let id = SnapshotId::of(Some(&self.snapshot_buf));
         let next = self.prepare_next_log(id)?;
         if let Err(failure) =
             snapshot::install(&mut self.disk, &self.snapshot_buf, &mut self.temp_counter)
         {
-            if !failure.poisons {
-                // The snapshot on disk is still the old one, so recovery would delete this
-                // unused log anyway; tidy up now.
-                let next_path = files::wal_next_path(&self.disk.path);
-                drop(next);
-                let _ = self.disk.fs.remove(&next_path);
-            }
-            return Err(failure);
+            drop(next);
+            return Err(self.discard_next_log(failure));
         }
         self.disk.crash_point(CrashPoint::MidCheckpoint)?;
         self.snapshot_id = id;
@@ -449,8 +516,49 @@ impl Wal {
         Ok(())
     }
 
+    /// After a checkpoint step failed: removes `PATH.wal.next` and makes the removal
+    /// durable before anything else is committed, so that no later open can mistake the
+    /// half-made log for the live one. If that cannot be done, the disk's state is not
+    /// what the store believes: the failure becomes a poisoning one.
+    fn discard_next_log(&mut self, failure: CommitFailure) -> CommitFailure {
+        if failure.poisons {
+            return failure;
+        }
+        let next_path = files::wal_next_path(&self.disk.path);
+        let removed = match self.disk.fs.remove(&next_path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(Error::io("remove", &next_path, err)),
+        };
+        match removed.and_then(|()| self.disk.sync_dir()) {
+            Ok(()) => failure,
+            Err(cleanup) => CommitFailure::poisoning(Error::io(
+                format!("clean up after \"{}\" by removing", failure.error),
+                &next_path,
+                std::io::Error::other(cleanup.to_string()),
+            )),
+        }
+    }
+
     /// Creates the first log, continuing the snapshot `id` already on disk.
     fn start_log(&mut self, id: SnapshotId) -> Result<(), CommitFailure> {
+        // The snapshot may have been written by someone who never synced it (naive mode,
+        // `cp`, an editor): a log that names it must not become durable before it does,
+        // or a power loss could leave a log whose records continue a snapshot that is
+        // gone. A failed fsync leaves the file's state unknown: poison.
+        if id != SnapshotId::Absent {
+            let path = self.disk.path.clone();
+            let mut file = self
+                .disk
+                .fs
+                .open(&path, OpenMode::Existing)
+                .map_err(|err| CommitFailure::clean(Error::io("open", &path, err)))?;
+            self.disk
+                .sync_all(file.as_mut(), &path)
+                .map_err(CommitFailure::poisoning)?;
+            drop(file);
+            self.disk.sync_dir().map_err(CommitFailure::poisoning)?;
+        }
         let next = self.prepare_next_log(id)?;
         self.switch_to(next)
     }
@@ -458,11 +566,8 @@ impl Wal {
     /// Steps 2 and 3 of a checkpoint: a durable `PATH.wal.next` whose header names the
     /// snapshot `id` and the last committed sequence number.
     fn prepare_next_log(&mut self, id: SnapshotId) -> Result<LiveLog, CommitFailure> {
-        let header = Header {
-            generation: self.generation + 1,
-            base_seq: self.last_seq,
-            snapshot: id,
-        };
+        let chunk = self.settings.chunk();
+        let header = Header::new(self.generation + 1, self.last_seq, id, chunk);
         let path = files::wal_next_path(&self.disk.path);
         let disk = &mut self.disk;
         // The log holds the same data as the snapshot, so it gets the same permissions.
@@ -481,17 +586,21 @@ impl Wal {
             .fs
             .open(&path, OpenMode::CreateNew { mode })
             .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
-        let allocated = self.settings.chunk_bytes.max(HEADER_LEN as u64);
-        disk.write_at(file.as_mut(), &path, 0, &header.encode())
-            .map_err(CommitFailure::clean)?;
-        zero_range(
-            disk,
-            file.as_mut(),
-            &path,
-            HEADER_LEN as u64,
-            allocated - HEADER_LEN as u64,
-        )
-        .map_err(CommitFailure::clean)?;
+        let layout = header.layout;
+        let data_start = layout.data_start();
+        let allocated = chunk.max(data_start).div_ceil(chunk) * chunk;
+        let encoded = header.encode();
+        let written = disk
+            .write_at(file.as_mut(), &path, 0, &encoded)
+            .and_then(|()| {
+                let from = encoded.len() as u64;
+                zero_range(disk, file.as_mut(), &path, from, allocated - from)
+            });
+        if let Err(error) = written {
+            // Disk full, say: the store goes on, so the half-made file must not stay.
+            drop(file);
+            return Err(self.discard_next_log(CommitFailure::clean(error)));
+        }
         disk.sync_all(file.as_mut(), &path)
             .map_err(CommitFailure::poisoning)?;
         // The new log must be durable before a snapshot that relies on it is installed:
@@ -501,8 +610,10 @@ impl Wal {
             file,
             path,
             header,
-            end: HEADER_LEN as u64,
+            end: data_start,
+            used: data_start,
             allocated,
+            chunk,
         })
     }
 

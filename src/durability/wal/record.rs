@@ -1,46 +1,59 @@
 //! The log's on-disk format: the file header and the record frame, encoded and decoded.
 //!
 //! Everything is little-endian. The byte tables are in `history/stage-3-write-ahead-log.md`.
+//! This code writes format version 2 and reads versions 1 and 2 (a version-1 log is read
+//! once and replaced by a version-2 one at the next writer's open; see `Wal::open`).
 //!
-//! Header (48 bytes, at offset 0):
+//! Header (version 2: 56 bytes at offset 0; version 1: the first 44 bytes, then its CRC):
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `KVWAL\0\r\n` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (2) |
 //! | 12 | 4 | flags: bit 0 = a snapshot file existed when the log was started |
 //! | 16 | 8 | generation: rises by one at every checkpoint, salts every record checksum |
 //! | 24 | 8 | base sequence number: the last one the snapshot contains |
 //! | 32 | 8 | the snapshot's length in bytes |
 //! | 40 | 4 | the snapshot's CRC32C |
-//! | 44 | 4 | CRC32C of bytes 0..44 |
+//! | 44 | 4 | the chunk size the file grows by: its length is always a multiple of it |
+//! | 48 | 4 | reserved, zero |
+//! | 52 | 4 | CRC32C of bytes 0..52 |
 //!
-//! Record (one per mutation, 21 + key + value bytes):
+//! Records start at [`SECTOR`] (512), and every commit starts on a fresh 512-byte sector,
+//! the gap after the previous commit left as zeros: a power loss during a commit's write
+//! can then only damage sectors that hold nothing acknowledged, even on media without
+//! power-safe overwrite, where the sector being written may come back as garbage.
+//!
+//! Record (one per mutation, 25 + key + value bytes):
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 4 | CRC32C of the generation (8 bytes) followed by bytes 4..end of the record |
-//! | 4 | 4 | body length `n`: the bytes after offset 8 (at least 13) |
+//! | 4 | 4 | body length `n`: the bytes after offset 8 (at least 17) |
 //! | 8 | 8 | sequence number: the previous record's plus one |
 //! | 16 | 1 | kind: 1 = put, 2 = delete; bit 7 set on the last record of a commit |
-//! | 17 | 4 | key length `k` |
-//! | 21 | k | key, UTF-8 |
-//! | 21 + k | n - 13 - k | put: the value as compact JSON text (exact numbers, key order kept) |
+//! | 17 | 4 | index of the record in its commit (0 for the first), so that a record found after damage tells which commit it belongs to |
+//! | 21 | 4 | key length `k` |
+//! | 25 | k | key, UTF-8 |
+//! | 25 + k | n - 17 - k | put: the value as compact JSON text (exact numbers, key order kept) |
+//!
+//! Version 1 had no index field (the key length at 17, the key at 21), put its first
+//! record right after a 48-byte header, and packed commits with no gap.
 
 use crate::durability::Change;
 
 /// The first bytes of every log file.
 pub(crate) const MAGIC: [u8; 8] = *b"KVWAL\0\r\n";
-/// The format version this code writes and reads.
-pub(crate) const VERSION: u32 = 1;
-/// Length of the file header; the first record starts here.
-pub(crate) const HEADER_LEN: usize = 48;
+/// The format version this code writes.
+pub(crate) const VERSION: u32 = 2;
+/// The oldest format version this code reads.
+const OLDEST_VERSION: u32 = 1;
+/// The unit a disk writes atomically (at best): commits start on a fresh one.
+pub(crate) const SECTOR: u64 = 512;
+/// The longest header of any version: how many bytes a reader needs to decode one.
+pub(crate) const MAX_HEADER_LEN: usize = 56;
 /// Length of a record's crc and length fields.
 pub(crate) const FRAME_HEAD: usize = 8;
-/// The smallest body: sequence number, kind and key length.
-pub(crate) const MIN_BODY: usize = 13;
-/// The smallest record.
-pub(crate) const MIN_RECORD: usize = FRAME_HEAD + MIN_BODY;
 
 const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -49,6 +62,56 @@ const KIND_MASK: u8 = 0x7f;
 /// only once this record has been read, so a batch is all-or-nothing.
 const COMMIT_FLAG: u8 = 0x80;
 const FLAG_SNAPSHOT_PRESENT: u32 = 1;
+
+/// How a log of one format version lays out its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    version: u32,
+}
+
+impl Layout {
+    /// The layout this code writes.
+    pub const CURRENT: Layout = Layout { version: VERSION };
+
+    pub fn version(self) -> u32 {
+        self.version
+    }
+
+    /// Length of the header.
+    pub fn header_len(self) -> usize {
+        if self.version == 1 { 48 } else { 56 }
+    }
+
+    /// Where the first record starts.
+    pub fn data_start(self) -> u64 {
+        if self.version == 1 { 48 } else { SECTOR }
+    }
+
+    /// Each commit starts at a multiple of this.
+    pub fn commit_align(self) -> u64 {
+        if self.version == 1 { 1 } else { SECTOR }
+    }
+
+    /// `offset` rounded up to where the next commit may start.
+    pub fn align(self, offset: u64) -> u64 {
+        offset.div_ceil(self.commit_align()) * self.commit_align()
+    }
+
+    /// Where the key length field sits in a record.
+    fn key_len_at(self) -> usize {
+        if self.version == 1 { 17 } else { 21 }
+    }
+
+    /// The smallest body: sequence number, kind, (index,) key length.
+    pub fn min_body(self) -> usize {
+        self.key_len_at() + 4 - FRAME_HEAD
+    }
+
+    /// The smallest record.
+    pub fn min_record(self) -> usize {
+        FRAME_HEAD + self.min_body()
+    }
+}
 
 /// Names a snapshot file by its content: a log only ever continues the snapshot it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,15 +138,31 @@ impl SnapshotId {
 /// A log file's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub layout: Layout,
     pub generation: u64,
     /// The last sequence number the snapshot contains; the first record is this plus one.
     pub base_seq: u64,
     pub snapshot: SnapshotId,
+    /// The chunk size the file grows by (0 in a version-1 log, which did not record it).
+    pub chunk_bytes: u64,
 }
 
 impl Header {
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
+    /// A header of the current format.
+    pub fn new(generation: u64, base_seq: u64, snapshot: SnapshotId, chunk_bytes: u64) -> Self {
+        Header {
+            layout: Layout::CURRENT,
+            generation,
+            base_seq,
+            snapshot,
+            chunk_bytes,
+        }
+    }
+
+    /// The header's bytes, in the current format (the layout is always current: nothing
+    /// writes a version-1 header).
+    pub fn encode(&self) -> [u8; MAX_HEADER_LEN] {
+        let mut out = [0u8; MAX_HEADER_LEN];
         out[0..8].copy_from_slice(&MAGIC);
         out[8..12].copy_from_slice(&VERSION.to_le_bytes());
         let (flags, len, crc) = match self.snapshot {
@@ -95,30 +174,49 @@ impl Header {
         out[24..32].copy_from_slice(&self.base_seq.to_le_bytes());
         out[32..40].copy_from_slice(&len.to_le_bytes());
         out[40..44].copy_from_slice(&crc.to_le_bytes());
-        let header_crc = crc32c::crc32c(&out[0..44]);
-        out[44..48].copy_from_slice(&header_crc.to_le_bytes());
+        let chunk = u32::try_from(self.chunk_bytes).unwrap_or(u32::MAX);
+        out[44..48].copy_from_slice(&chunk.to_le_bytes());
+        let header_crc = crc32c::crc32c(&out[0..52]);
+        out[52..56].copy_from_slice(&header_crc.to_le_bytes());
         out
     }
 
     /// Decodes the header at the start of `bytes`, or says why it is not one.
     pub fn decode(bytes: &[u8]) -> Result<Header, String> {
-        if bytes.len() < HEADER_LEN {
-            return Err(format!(
-                "the file is {} bytes long, shorter than the {HEADER_LEN}-byte log header",
+        let too_short = |len: usize| {
+            format!(
+                "the file is {} bytes long, shorter than the {len}-byte log header",
                 bytes.len()
-            ));
+            )
+        };
+        if bytes.len() < 48 {
+            return Err(too_short(48));
         }
         if bytes[0..8] != MAGIC {
             return Err("not a kv-engine log (wrong magic bytes)".to_string());
         }
-        if crc32c::crc32c(&bytes[0..44]) != u32_at(bytes, 44) {
-            return Err("the log header's checksum does not match".to_string());
-        }
         let version = u32_at(bytes, 8);
-        if version != VERSION {
-            return Err(format!(
-                "log format version {version} (this build reads version {VERSION})"
-            ));
+        let layout = Layout { version };
+        let crc_at = layout.header_len() - 4;
+        if (OLDEST_VERSION..=VERSION).contains(&version) && bytes.len() < layout.header_len() {
+            return Err(too_short(layout.header_len()));
+        }
+        // A damaged version field must not pass for another format's header: check the
+        // checksum before believing the version.
+        let crc_matches =
+            |at: usize| bytes.len() >= at + 4 && crc32c::crc32c(&bytes[0..at]) == u32_at(bytes, at);
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
+            return Err(if crc_matches(44) || crc_matches(52) {
+                format!(
+                    "log format version {version} (this build reads versions \
+                     {OLDEST_VERSION} to {VERSION})"
+                )
+            } else {
+                "the log header's checksum does not match".to_string()
+            });
+        }
+        if !crc_matches(crc_at) {
+            return Err("the log header's checksum does not match".to_string());
         }
         let flags = u32_at(bytes, 12);
         let snapshot = if flags & FLAG_SNAPSHOT_PRESENT != 0 {
@@ -129,10 +227,17 @@ impl Header {
         } else {
             SnapshotId::Absent
         };
+        let chunk_bytes = if version == 1 {
+            0
+        } else {
+            u64::from(u32_at(bytes, 44))
+        };
         Ok(Header {
+            layout,
             generation: u64_at(bytes, 16),
             base_seq: u64_at(bytes, 24),
             snapshot,
+            chunk_bytes,
         })
     }
 }
@@ -153,6 +258,9 @@ pub(crate) enum Frame<'a> {
         op: Op<'a>,
         /// Whether this record ends a commit.
         commit: bool,
+        /// The sequence number of the first record of this record's commit (`None` in a
+        /// version-1 log, which did not record it).
+        commit_first: Option<u64>,
         /// The record's length in bytes.
         len: usize,
     },
@@ -162,9 +270,9 @@ pub(crate) enum Frame<'a> {
     Bad(String),
 }
 
-/// Appends the records of `batch`, numbered from `first_seq`, to `out`; the last one
-/// carries the commit flag.
-/// The values are the store's texts, copied as they are.
+/// Appends the records of `batch`, numbered from `first_seq`, to `out`, in the current
+/// format; the last one carries the commit flag. The values are the store's texts, copied
+/// as they are. Each body must fit [`MAX_BODY`] (the store refuses bigger puts).
 pub(crate) fn encode_batch(batch: &[Change], first_seq: u64, generation: u64, out: &mut Vec<u8>) {
     for (index, mutation) in batch.iter().enumerate() {
         let start = out.len();
@@ -180,6 +288,8 @@ pub(crate) fn encode_batch(batch: &[Change], first_seq: u64, generation: u64, ou
             Change::Delete { key } => (KIND_DELETE, key, ""),
         };
         out.push(kind | commit);
+        // A batch cannot hold 2^32 mutations (each takes far more than one byte of memory).
+        out.extend_from_slice(&(index as u32).to_le_bytes());
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(value.as_bytes());
@@ -196,8 +306,8 @@ fn record_crc(generation: u64, after_crc: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&generation.to_le_bytes()), after_crc)
 }
 
-/// Decodes the record starting at `offset` of `bytes`.
-pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64) -> Frame<'_> {
+/// Decodes the record starting at `offset` of `bytes`, in a log of `layout`.
+pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64, layout: Layout) -> Frame<'_> {
     let rest = bytes.get(offset..).unwrap_or_default();
     if rest.len() < FRAME_HEAD {
         return if rest.iter().all(|&byte| byte == 0) {
@@ -213,7 +323,7 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64) -> Frame<'_> 
         return Frame::End;
     }
     let body_len = u32_at(rest, 4) as usize;
-    if body_len < MIN_BODY {
+    if body_len < layout.min_body() {
         return Frame::Bad(format!("record length {body_len} is too small"));
     }
     let Some(record) = rest.get(..FRAME_HEAD + body_len) else {
@@ -228,14 +338,22 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64) -> Frame<'_> 
     }
     let seq = u64_at(record, 8);
     let kind = record[16];
-    let key_len = u32_at(record, 17) as usize;
-    let Some(key) = record.get(21..21 + key_len) else {
+    let key_at = layout.key_len_at() + 4;
+    let key_len = u32_at(record, layout.key_len_at()) as usize;
+    let Some(key) = record.get(key_at..key_at + key_len) else {
         return Frame::Bad(format!("key length {key_len} runs past the record"));
     };
     let Ok(key) = std::str::from_utf8(key) else {
         return Frame::Bad("key is not UTF-8".to_string());
     };
-    let value = &record[21 + key_len..];
+    let value = &record[key_at + key_len..];
+    let commit_first = match layout.version {
+        1 => None,
+        _ => match seq.checked_sub(u64::from(u32_at(record, 17))) {
+            Some(first) => Some(first),
+            None => return Frame::Bad("record index exceeds its sequence number".to_string()),
+        },
+    };
     let op = match kind & KIND_MASK {
         KIND_PUT => Op::Put { key, value },
         KIND_DELETE if value.is_empty() => Op::Delete { key },
@@ -245,6 +363,7 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64) -> Frame<'_> 
         seq,
         op,
         commit: kind & COMMIT_FLAG != 0,
+        commit_first,
         len: record.len(),
     }
 }
@@ -255,12 +374,13 @@ pub(crate) fn plausible_at(
     bytes: &[u8],
     offset: usize,
     seqs: std::ops::RangeInclusive<u64>,
+    layout: Layout,
 ) -> bool {
-    let Some(head) = bytes.get(offset..offset + MIN_RECORD) else {
+    let Some(head) = bytes.get(offset..offset + layout.min_record()) else {
         return false;
     };
     let body_len = u32_at(head, 4) as usize;
-    body_len >= MIN_BODY
+    body_len >= layout.min_body()
         && offset + FRAME_HEAD + body_len <= bytes.len()
         && seqs.contains(&u64_at(head, 8))
 }
@@ -282,6 +402,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const V2: Layout = Layout::CURRENT;
+
     #[test]
     fn a_batch_round_trips_and_only_its_last_record_commits() {
         let value = json!({"z": 1, "a": 12345678901234567890u64});
@@ -298,12 +420,13 @@ mod tests {
             seq,
             op,
             commit,
+            commit_first,
             len,
-        } = decode(&buf, 0, 3)
+        } = decode(&buf, 0, 3, V2)
         else {
             panic!("first record did not decode");
         };
-        assert_eq!((seq, commit), (7, false));
+        assert_eq!((seq, commit, commit_first), (7, false, Some(7)));
         assert_eq!(
             op,
             Op::Put {
@@ -312,29 +435,81 @@ mod tests {
             }
         );
         assert_eq!(
-            decode(&buf, len, 3),
+            decode(&buf, len, 3, V2),
             Frame::Record {
                 seq: 8,
                 op: Op::Delete { key: "gone" },
                 commit: true,
+                commit_first: Some(7),
                 len: buf.len() - len
             }
         );
         // Another generation's salt makes the same bytes invalid.
-        assert!(matches!(decode(&buf, 0, 4), Frame::Bad(_)));
-        assert_eq!(decode(&[0u8; 40], 0, 3), Frame::End);
+        assert!(matches!(decode(&buf, 0, 4, V2), Frame::Bad(_)));
+        assert_eq!(decode(&[0u8; 40], 0, 3, V2), Frame::End);
     }
 
     #[test]
     fn a_header_round_trips_and_detects_damage() {
-        let header = Header {
-            generation: 9,
-            base_seq: 1234,
-            snapshot: SnapshotId::of(Some(b"{}\n")),
-        };
+        let header = Header::new(9, 1234, SnapshotId::of(Some(b"{}\n")), 4096);
         let mut bytes = header.encode();
         assert_eq!(Header::decode(&bytes), Ok(header));
         bytes[30] ^= 1;
         assert!(Header::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_damaged_version_field_reads_as_a_checksum_error() {
+        let mut bytes = Header::new(1, 0, SnapshotId::Absent, 4096).encode();
+        bytes[8] = 1; // Claims version 1, whose checksum sits elsewhere.
+        assert_eq!(
+            Header::decode(&bytes),
+            Err("the log header's checksum does not match".to_string())
+        );
+        bytes[8] = 7;
+        assert_eq!(
+            Header::decode(&bytes),
+            Err("the log header's checksum does not match".to_string())
+        );
+    }
+
+    /// A version-1 log (as the previous release wrote it) still decodes.
+    #[test]
+    fn version_1_headers_and_records_decode() {
+        let mut header = [0u8; 48];
+        header[0..8].copy_from_slice(&MAGIC);
+        header[8..12].copy_from_slice(&1u32.to_le_bytes());
+        header[16..24].copy_from_slice(&5u64.to_le_bytes());
+        header[24..32].copy_from_slice(&10u64.to_le_bytes());
+        let crc = crc32c::crc32c(&header[0..44]);
+        header[44..48].copy_from_slice(&crc.to_le_bytes());
+        let decoded = Header::decode(&header).unwrap();
+        assert_eq!(decoded.layout.version(), 1);
+        assert_eq!((decoded.generation, decoded.base_seq), (5, 10));
+        assert_eq!(decoded.layout.data_start(), 48);
+
+        // seq 11, a put of "k" = 1, committing; no index field.
+        let mut record = vec![0u8; 8];
+        record.extend_from_slice(&11u64.to_le_bytes());
+        record.push(KIND_PUT | COMMIT_FLAG);
+        record.extend_from_slice(&1u32.to_le_bytes());
+        record.extend_from_slice(b"k1");
+        let body_len = (record.len() - 8) as u32;
+        record[4..8].copy_from_slice(&body_len.to_le_bytes());
+        let crc = record_crc(5, &record[4..]);
+        record[0..4].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&record, 0, 5, decoded.layout),
+            Frame::Record {
+                seq: 11,
+                op: Op::Put {
+                    key: "k",
+                    value: b"1"
+                },
+                commit: true,
+                commit_first: None,
+                len: record.len()
+            }
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::record::{self, Frame, HEADER_LEN, Header, MIN_RECORD, Op, SnapshotId};
+use super::record::{self, Frame, Header, Layout, Op, SECTOR, SnapshotId};
 use crate::durability::Map;
 use crate::durability::snapshot;
 use crate::durability::text::{self, Canonicaliser, MAX_TEXT_DEPTH};
@@ -51,6 +51,21 @@ pub enum Warning {
         path: PathBuf,
         offset: u64,
         bytes: u64,
+    },
+    /// The log was written in an older format version: open folded it into the snapshot
+    /// and started a log in the current format (which older builds cannot read).
+    UpgradedLog { path: PathBuf, from_version: u32 },
+    /// The log file is shorter than the chunks it was grown by: something cut it (a
+    /// truncation, a copy that stopped early), and acknowledged commits that were
+    /// written after `len` may be gone. Open goes on with what is there.
+    ShortLog {
+        path: PathBuf,
+        /// The file's length.
+        len: u64,
+        /// The length its chunks say it has at least.
+        expected: u64,
+        /// Records of complete commits that were still there.
+        records: u64,
     },
 }
 
@@ -92,6 +107,27 @@ impl fmt::Display for Warning {
                 "{}: ignored a torn tail of {bytes} bytes at offset {offset} (left on disk: opened read-only)",
                 path.display()
             ),
+            Warning::UpgradedLog { path, from_version } => write!(
+                f,
+                "{}: folded a format-{from_version} log into the snapshot and started a \
+                 format-{} log (builds before it cannot read it)",
+                path.display(),
+                super::record::VERSION
+            ),
+            Warning::ShortLog {
+                path,
+                len,
+                expected,
+                records,
+            } => write!(
+                f,
+                "{}: the log is {len} bytes long but was grown to at least {expected}: \
+                 {} bytes are missing from its end, and any acknowledged commits they held \
+                 are lost (was it truncated or copied incompletely?); kept the {records} \
+                 records before the cut",
+                path.display(),
+                expected - len
+            ),
         }
     }
 }
@@ -131,10 +167,14 @@ pub(crate) struct LogScan {
     /// Records of complete commits applied.
     pub records: u64,
     pub last_seq: u64,
-    /// Where the next record goes: the end of the last complete commit.
+    /// The end of the last complete commit's bytes (the next commit starts at the next
+    /// sector boundary: [`LogScan::append_at`]).
     pub end: u64,
     pub file_len: u64,
     pub tail: Tail,
+    /// The length the file's chunks say it has at least, if it is shorter (see
+    /// [`Warning::ShortLog`]).
+    pub short_of: Option<u64>,
     /// CRC32C of the whole file, so a repair can tell the file has not changed since its
     /// plan was made.
     pub fingerprint: u32,
@@ -243,10 +283,15 @@ pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
         .and_then(|bytes| Header::decode(bytes).ok());
 
     // A checkpoint writes and syncs its new log before it installs the snapshot that log
-    // names, so a new log naming the snapshot on disk means the snapshot was installed:
-    // the old log's records are all inside it, and only the new log may be replayed.
+    // names, so a new log naming the snapshot on disk *may* mean the snapshot was
+    // installed. Content alone cannot prove it: a checkpoint whose records netted to no
+    // change names a snapshot byte-identical to the old one, and if it failed before
+    // installing, more commits went to the old log. So the new log is taken only when it
+    // provably continues the old one: its base sequence number covers every commit the
+    // old log holds (then the snapshot it names, which is on disk, holds them all).
     if let (Some(bytes), Some(header)) = (&next_bytes, next_header)
         && header.snapshot == snapshot_id
+        && next_continues_log(fs, &wal_path, header.base_seq)?
     {
         let scan = scan(&next_path, bytes, header, &mut map);
         return Ok(Analysis {
@@ -303,12 +348,60 @@ fn describe(id: SnapshotId) -> String {
     }
 }
 
+/// Whether a checkpoint's new log whose header says it follows sequence number
+/// `base_seq` holds every commit of the log at `wal_path` (or there is none). The old
+/// log's records are only counted, not applied; a log whose header cannot be read proves
+/// nothing, so the answer is then no.
+fn next_continues_log(fs: &dyn Fs, wal_path: &Path, base_seq: u64) -> Result<bool> {
+    let Some(bytes) = read_optional(fs, wal_path)? else {
+        return Ok(true);
+    };
+    let Ok(header) = Header::decode(&bytes) else {
+        return Ok(false);
+    };
+    Ok(last_committed_seq(&bytes, header) <= base_seq)
+}
+
+/// The sequence number of the last complete commit of a log, or of any valid record
+/// found after damage if that is higher: without replaying anything.
+fn last_committed_seq(bytes: &[u8], header: Header) -> u64 {
+    let layout = header.layout;
+    let mut pos = layout.data_start() as usize;
+    let mut last = header.base_seq;
+    while let Frame::Record {
+        seq, commit, len, ..
+    } = record::decode(bytes, pos, header.generation, layout)
+    {
+        pos += len;
+        if commit {
+            last = last.max(seq);
+            pos = layout.align(pos as u64) as usize;
+        }
+    }
+    // Records after damage: any valid one with a higher number also counts.
+    let min_record = layout.min_record();
+    let mut probe = pos;
+    while probe + min_record <= bytes.len() {
+        if let Frame::Record { seq, len, .. } =
+            record::decode(bytes, probe, header.generation, layout)
+        {
+            last = last.max(seq);
+            probe += len;
+        } else {
+            probe += 1;
+        }
+    }
+    last
+}
+
 /// Replays the complete commits of the log in `bytes` onto `map` and classifies its end.
 /// Stops applying at the first damage, so `map` is exact whenever the tail is not corrupt.
 pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> LogScan {
     let generation = header.generation;
-    let mut pos = HEADER_LEN;
-    let mut end = HEADER_LEN;
+    let layout = header.layout;
+    let start = layout.data_start() as usize;
+    let mut pos = start;
+    let mut end = start;
     let mut expected = header.base_seq.wrapping_add(1);
     let mut last_seq = header.base_seq;
     let mut records = 0u64;
@@ -317,28 +410,41 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
     let mut pending: Vec<(usize, Op<'_>)> = Vec::new();
     let mut canonicaliser = Canonicaliser::default();
     let corrupt = |offset: usize, reason: String, end: usize, last_seq: u64| {
-        let (bytes_after, records_after) = damage_extent(bytes, end, last_seq, generation);
+        let cut = tail_start(bytes, end, layout);
+        let (bytes_after, records_after) = damage_extent(bytes, cut, last_seq, header);
         Tail::Corrupt {
             offset: offset as u64,
             reason,
-            cut: end as u64,
+            cut: cut as u64,
             bytes: bytes_after,
             records_after,
         }
     };
 
     let stop = loop {
-        match record::decode(bytes, pos, generation) {
+        match record::decode(bytes, pos, generation, layout) {
             Frame::Record {
                 seq,
                 op,
                 commit,
+                commit_first,
                 len,
             } => {
                 if seq != expected {
                     let reason = format!(
                         "record has sequence number {seq} where {expected} was expected \
                          (a gap or reordering in the log)"
+                    );
+                    let tail = corrupt(pos, reason, end, last_seq);
+                    return finish(path, bytes, header, records, last_seq, end, tail);
+                }
+                if let Some(first) = commit_first
+                    && first != last_seq.wrapping_add(1)
+                {
+                    let reason = format!(
+                        "record {seq} says its commit began at sequence number {first}, \
+                         but the commit began at {}",
+                        last_seq.wrapping_add(1)
                     );
                     let tail = corrupt(pos, reason, end, last_seq);
                     return finish(path, bytes, header, records, last_seq, end, tail);
@@ -356,6 +462,8 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
                     }
                     last_seq = seq;
                     end = pos;
+                    // The next commit starts on the next sector; the gap is never written.
+                    pos = (layout.align(pos as u64) as usize).min(bytes.len());
                 }
             }
             Frame::End if pending.is_empty() => {
@@ -366,34 +474,54 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
         }
     };
     let (stop_pos, stop_reason) = stop;
+    let tail_start = tail_start(bytes, end, layout);
 
-    // A valid record after the point where reading stopped proves the damage is not a torn
-    // tail: only the last commit can be unsynced, and a later one was written after it.
+    // A valid record after the point where reading stopped is a torn tail only if it
+    // belongs to the commit that was being written when the power went: that commit's
+    // pages may reach the disk in any order, so a later page can survive an earlier one.
+    // A record of a *later* commit proves the damage is not a torn tail: only the last
+    // commit can be unsynced, and a later one was written after it. (A version-1 log does
+    // not say which commit a record belongs to, so there any valid record proves it.)
     // A record cannot end in the zeros after the last non-zero byte, so the probes stop
     // there: in a preallocated log that is right after the end, not the end of the file.
-    let last = last_nonzero(bytes, end);
-    let probe_end = last.map_or(0, |last| (last + 1).saturating_sub(MIN_RECORD - 1));
-    let max_seq = last_seq.saturating_add(((bytes.len() - end) / MIN_RECORD) as u64 + 1);
+    let min_record = layout.min_record();
+    let last = last_nonzero(bytes, tail_start);
+    let probe_end = last.map_or(0, |last| (last + 1).saturating_sub(min_record - 1));
+    let max_seq =
+        last_seq.saturating_add((bytes.len().saturating_sub(end) / min_record) as u64 + 1);
     let first_seq = last_seq.saturating_add(1);
-    for probe in stop_pos + 1..probe_end {
-        if !record::plausible_at(bytes, probe, first_seq..=max_seq) {
+    let mut probe = stop_pos + 1;
+    while probe < probe_end {
+        if !record::plausible_at(bytes, probe, first_seq..=max_seq, layout) {
+            probe += 1;
             continue;
         }
-        if let Frame::Record { seq, .. } = record::decode(bytes, probe, generation) {
-            let reason = format!(
-                "{stop_reason} at offset {stop_pos}, yet a valid record \
-                 (sequence number {seq}) follows at offset {probe}"
-            );
-            let tail = corrupt(stop_pos, reason, end, last_seq);
-            return finish(path, bytes, header, records, last_seq, end, tail);
+        match record::decode(bytes, probe, generation, layout) {
+            Frame::Record {
+                commit_first: Some(first),
+                len,
+                ..
+            } if first == first_seq => {
+                // Part of the torn commit itself.
+                probe += len;
+            }
+            Frame::Record { seq, .. } => {
+                let reason = format!(
+                    "{stop_reason} at offset {stop_pos}, yet a valid record \
+                     (sequence number {seq}) of a later commit follows at offset {probe}"
+                );
+                let tail = corrupt(stop_pos, reason, end, last_seq);
+                return finish(path, bytes, header, records, last_seq, end, tail);
+            }
+            _ => probe += 1,
         }
     }
     let tail = match last {
         None => Tail::Clean,
         Some(last) => Tail::Torn {
-            offset: end as u64,
-            bytes: (last + 1 - end) as u64,
-            reason: if stop_pos > end {
+            offset: tail_start as u64,
+            bytes: (last + 1 - tail_start) as u64,
+            reason: if stop_pos > tail_start {
                 format!("{stop_reason} at offset {stop_pos}, in an incomplete commit")
             } else {
                 stop_reason
@@ -412,6 +540,16 @@ fn finish(
     end: usize,
     tail: Tail,
 ) -> LogScan {
+    // The file grows by whole chunks, each made durable before a record is written in it,
+    // so it is never shorter than the chunks its last commit needed: if it is, something
+    // cut it, and whatever it held after the cut is gone. (Version 1 did not record its
+    // chunk size.)
+    let chunk = header.chunk_bytes;
+    let expected = if chunk == 0 {
+        0
+    } else {
+        (end as u64).max(header.layout.data_start()).div_ceil(chunk) * chunk
+    };
     LogScan {
         path: path.to_path_buf(),
         header,
@@ -420,19 +558,43 @@ fn finish(
         end: end as u64,
         file_len: bytes.len() as u64,
         tail,
+        short_of: (expected > bytes.len() as u64).then_some(expected),
         fingerprint: crc32c::crc32c(bytes),
     }
 }
 
+/// Where the tail after the last complete commit (ending at `end`) starts: the next
+/// sector boundary, where the next commit would have been written. Cutting a tail from
+/// there never writes into the sector holding acknowledged bytes, which on media without
+/// power-safe overwrite a crash during the cut could destroy. Only if the gap before it
+/// is not zero (damage that no crash of ours leaves) does the tail start right at `end`.
+fn tail_start(bytes: &[u8], end: usize, layout: Layout) -> usize {
+    let next = (layout.align(end as u64) as usize).min(bytes.len());
+    match bytes.get(end..next) {
+        Some(gap) if gap.iter().all(|&byte| byte == 0) => next,
+        _ => end.min(bytes.len()),
+    }
+}
+
+impl LogScan {
+    /// Where the next commit goes: the first sector boundary after the last commit.
+    pub fn append_at(&self) -> u64 {
+        self.header.layout.align(self.end)
+    }
+}
+
 /// The bytes from `end` to the last non-zero byte, and the valid records among them.
-fn damage_extent(bytes: &[u8], end: usize, last_seq: u64, generation: u64) -> (u64, u64) {
+fn damage_extent(bytes: &[u8], end: usize, last_seq: u64, header: Header) -> (u64, u64) {
+    let layout = header.layout;
+    let min_record = layout.min_record();
     let extent = last_nonzero(bytes, end).map_or(0, |last| last + 1 - end);
-    let max_seq = last_seq.saturating_add((extent / MIN_RECORD) as u64 + 1);
+    let max_seq = last_seq.saturating_add((extent / min_record) as u64 + 1);
     let mut records = 0;
     let mut probe = end;
-    while probe + MIN_RECORD <= end + extent {
-        if record::plausible_at(bytes, probe, last_seq.saturating_add(1)..=max_seq)
-            && let Frame::Record { len, .. } = record::decode(bytes, probe, generation)
+    while probe + min_record <= end + extent {
+        if record::plausible_at(bytes, probe, last_seq.saturating_add(1)..=max_seq, layout)
+            && let Frame::Record { len, .. } =
+                record::decode(bytes, probe, header.generation, layout)
         {
             records += 1;
             probe += len;
@@ -483,23 +645,33 @@ fn apply(map: &mut Map, op: Op<'_>, canonicaliser: &mut Canonicaliser) -> Result
     Ok(())
 }
 
-/// The unit a disk writes atomically, as the simulated disk (and SQLite) assume.
-const SECTOR: u64 = 512;
+/// How many bytes [`zero_back_to_front`] zeroes per sync.
+const ZERO_PIECE: u64 = 1 << 20;
 
-/// Overwrites `len` bytes at `offset` with zeros, one sector at a time from the end
-/// backwards, syncing after each. A crash part-way then leaves the region's beginning
-/// intact and zeros after it, never zeros followed by surviving records, which the next
-/// open would take for a bad record followed by a valid one (corruption). Costs one
-/// `fdatasync` per 512 bytes, paid only after a crash left a torn tail.
+/// Overwrites `len` bytes at `offset` with zeros, from the end backwards in pieces, syncing
+/// after each. A crash part-way then leaves the region's beginning and zeros after it,
+/// never zeros followed by surviving records of a later commit, which the next open would
+/// take for damage followed by a valid record (corruption). Within a piece, sectors may
+/// land in any order, but every record in the region is dropped by the same decision, so
+/// what a crash leaves reads the same way as before the cut. For a torn tail (one commit,
+/// never acknowledged) of a current-format log, one piece is enough whatever its size:
+/// its records all belong to the torn commit, however they land. Version-1 logs do not
+/// say which commit a record belongs to, so there the pieces are single sectors.
 pub(crate) fn zero_back_to_front(
     file: &mut dyn crate::fs::FsFile,
     offset: u64,
     len: u64,
+    layout: Layout,
 ) -> io::Result<()> {
-    let zeros = [0u8; SECTOR as usize];
+    let piece = if layout.version() == 1 {
+        SECTOR
+    } else {
+        ZERO_PIECE
+    };
+    let zeros = vec![0u8; len.min(piece) as usize];
     let mut high = offset + len;
     while high > offset {
-        let low = ((high - 1) / SECTOR * SECTOR).max(offset);
+        let low = ((high - 1) / piece * piece).max(offset);
         file.write_all_at(low, &zeros[..(high - low) as usize])?;
         file.sync_data()?;
         high = low;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::SnapshotId;
+use super::record::{Layout, SnapshotId};
 use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
@@ -384,7 +384,10 @@ pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
             let mut file = fs
                 .open(log, OpenMode::Existing)
                 .map_err(|err| Error::io("open", log, err))?;
-            recovery::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64)
+            let layout = analysis
+                .scan()
+                .map_or(Layout::CURRENT, |scan| scan.header.layout);
+            recovery::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64, layout)
                 .map_err(|err| Error::io("cut", log, err))?;
             Ok(RepairOutcome {
                 backup: Some(backup),
