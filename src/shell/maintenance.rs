@@ -80,6 +80,11 @@ pub fn verdict(report: &CheckReport, path: &Path) -> (Verdict, String) {
             "DAMAGED: the database does not open; `kv repair {}` shows what it would cut",
             path.display()
         ),
+        LogState::Valid {
+            short_of: Some(_), ..
+        } => "DAMAGED: the log was cut short and acknowledged writes may be lost; it opens \
+              with what is left, and says so"
+            .to_string(),
         _ => "opens, after the repair that opening makes by itself (shown above)".to_string(),
     };
     (Verdict::Damaged, format!("verdict: {what}"))

@@ -117,6 +117,14 @@ struct LiveLog {
     chunk: u64,
 }
 
+impl LiveLog {
+    /// The bytes the records take, from the first to the end of the last (the padding
+    /// between commits included): what a checkpoint would fold.
+    fn logged_bytes(&self) -> u64 {
+        self.used.saturating_sub(self.header.layout.data_start())
+    }
+}
+
 /// The write-ahead-log backend.
 #[derive(Debug)]
 pub(crate) struct Wal {
@@ -470,14 +478,14 @@ impl Wal {
 
     /// Whether the log has grown enough that the store should checkpoint after a commit.
     pub fn wants_checkpoint(&self) -> bool {
-        let size = self.log.as_ref().map_or(0, |log| log.end);
+        let size = self.log.as_ref().map_or(0, LiveLog::logged_bytes);
         size >= self.settings.threshold(self.snapshot_len) && size >= self.retry_checkpoint_at
     }
 
     /// Notes a checkpoint that failed without poisoning, so the next attempt waits for the
     /// log to grow by another threshold rather than slowing every commit.
     pub fn checkpoint_failed(&mut self, error: &Error) {
-        let size = self.log.as_ref().map_or(0, |log| log.end);
+        let size = self.log.as_ref().map_or(0, LiveLog::logged_bytes);
         self.retry_checkpoint_at = size + self.settings.threshold(self.snapshot_len);
         self.last_checkpoint_error = Some(error.to_string());
     }

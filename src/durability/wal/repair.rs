@@ -45,6 +45,7 @@ impl CheckReport {
                 LogState::Absent
                     | LogState::Valid {
                         tail: LogTail::Clean,
+                        short_of: None,
                         ..
                     }
             )
@@ -91,6 +92,9 @@ pub enum LogState {
         /// The file's length, preallocated zeros included.
         file_len: u64,
         tail: LogTail,
+        /// If the file is shorter than the chunks it was grown by, the length it should
+        /// have at least: something cut it, and acknowledged commits may be gone.
+        short_of: Option<u64>,
     },
 }
 
@@ -179,6 +183,7 @@ pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
             last_seq: scan.last_seq,
             used: scan.end,
             file_len: scan.file_len,
+            short_of: scan.short_of,
             tail: match &scan.tail {
                 Tail::Clean => LogTail::Clean,
                 Tail::Torn {
@@ -423,6 +428,7 @@ impl fmt::Display for CheckReport {
                 used,
                 file_len,
                 tail,
+                short_of,
             } => {
                 writeln!(
                     f,
@@ -452,6 +458,15 @@ impl fmt::Display for CheckReport {
                         "log: corrupt at offset {offset}: {reason}; repair would cut \
                          {bytes} bytes from offset {cut}, losing {records_after} valid records"
                     )?,
+                }
+                if let Some(expected) = short_of {
+                    writeln!(
+                        f,
+                        "log: cut short: {file_len} bytes, but its chunks say at least \
+                         {expected}: {} bytes are missing from its end, and any acknowledged \
+                         commits they held are lost",
+                        expected - file_len
+                    )?;
                 }
             }
         }
