@@ -128,7 +128,7 @@ fn events(trace: &str, db_dir: &Path) -> Vec<Event> {
 fn assert_passes(traced: &Traced, db_dir: &Path, path: &Path, keys: &[&str], what: &str) {
     let events = events(&traced.trace, db_dir);
     let summary = check(&events, path, keys)
-        .unwrap_or_else(|err| panic!("{what}: {err}\n--- trace ---\n{}", traced.trace));
+        .unwrap_or_else(|err| panic!("{what}: {err}\n{}", excerpt(&traced.trace, db_dir)));
     // A trace in which the checker saw nothing would pass vacuously.
     assert_eq!(summary.oks, keys.len(), "{what}");
     assert!(summary.file_syncs >= 1, "{what}: {summary:?}");
@@ -148,13 +148,34 @@ fn assert_refused(altered: &str, db_dir: &Path, path: &Path, keys: &[&str], expe
     match check(&events, path, keys) {
         Ok(summary) => panic!(
             "the checker accepted a trace altered to break the protocol ({expected}): \
-             {summary:?}\n--- altered trace ---\n{altered}"
+             {summary:?}\n{}",
+            excerpt(altered, db_dir)
         ),
         Err(message) => assert!(
             message.contains(expected),
             "expected a refusal mentioning {expected:?}, got: {message}"
         ),
     }
+}
+
+/// The lines of `trace` about the database's directory (renames and unlinks name it relative
+/// to the working directory) or stdout, numbered as the
+/// checker's messages number them (the dynamic loader's lines are left out).
+fn excerpt(trace: &str, db_dir: &Path) -> String {
+    let dir = format!("<{}", db_dir.display());
+    let mut text = String::from("--- trace (lines on the database and stdout) ---\n");
+    for (index, line) in trace.lines().enumerate() {
+        let about_dir = line.contains(&dir) && !line.contains(&format!("{dir}>, \"/"));
+        let relative = ["rename(", "unlink("]
+            .iter()
+            .any(|call| line.contains(call));
+        if about_dir || relative || line.contains("write(1<") {
+            // A preallocation's megabyte of zeros is cut (it is at most `-s` long anyway).
+            let shown: String = line.chars().take(300).collect();
+            text.push_str(&format!("{:>4} {shown}\n", index + 1));
+        }
+    }
+    text
 }
 
 /// `trace` without the lines `drop` selects (by index and text).

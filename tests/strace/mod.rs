@@ -21,7 +21,6 @@
 //! Unlinks need no directory fsync here (removing a stray temp file may be lost harmlessly);
 //! `sync_file_range`, `sync` and `syncfs` do not count as syncs, so an engine that switched
 //! to them would be refused rather than trusted.
-#![allow(dead_code)] // the test binary uses what it needs; the rest documents the model
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -444,7 +443,10 @@ enum Target {
 
 /// Checks `events` (of a `kv` run on the database `path`) against the rules in the module
 /// documentation. `acks[i]` is a key whose put the `i`th `OK` line on stdout acknowledges;
-/// there must be exactly as many `OK` lines. The error names trace lines (from 1).
+/// there must be exactly as many `OK` lines. A key is found by its bytes in what was written
+/// (the snapshot's JSON and the log's records both hold it as it is), so the keys of one run
+/// must be distinct: an earlier put of the same key would vouch for a later one. The error
+/// names trace lines (from 1).
 pub fn check(events: &[Event], path: &Path, acks: &[&str]) -> Result<Summary, String> {
     let dir = path
         .parent()
