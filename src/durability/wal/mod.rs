@@ -47,6 +47,7 @@
 
 use std::path::PathBuf;
 
+pub(crate) mod lockfree;
 pub(crate) mod record;
 pub(crate) mod recovery;
 pub(crate) mod repair;
@@ -163,7 +164,11 @@ pub(crate) struct Recovered {
 /// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
 /// checkpoint and cuts a torn tail off before anything new can be appended.
 pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> {
-    let mut analysis = recovery::analyse(disk.fs.as_ref(), &disk.path)?;
+    let mut analysis = match mode {
+        RecoveryMode::Repair => recovery::analyse(disk.fs.as_ref(), &disk.path)?,
+        // Without the lock a writer may change the files while they are read.
+        RecoveryMode::ReadOnly => lockfree::analyse(disk.fs.as_ref(), &disk.path)?,
+    };
     if let Some(refusal) = analysis.refusal() {
         return Err(refusal);
     }

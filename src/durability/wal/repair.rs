@@ -8,6 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::lockfree::{self, Finding};
 use super::record::SnapshotId;
 use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
 use crate::error::{Error, Result};
@@ -134,7 +135,25 @@ pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
     let path = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    let analysis = match recovery::analyse(fs.as_ref(), &path) {
+    // No lock is taken, so a writer may be checkpointing or appending while the files are
+    // read: believe only a report the files settle on.
+    lockfree::read_settled(fs.as_ref(), |fs| check_pass(fs, &path), judge_report)
+}
+
+/// How far a report can be believed at once (see [`lockfree::read_settled`]).
+fn judge_report(result: &Result<CheckReport>) -> Finding {
+    match result {
+        Err(_) => Finding::Damage,
+        Ok(report) if !report.opens() => Finding::Damage,
+        Ok(report) if !report.is_clean() => Finding::InFlight,
+        Ok(_) => Finding::Clean,
+    }
+}
+
+/// One reading of the files for [`check`].
+fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
+    let path = path.to_path_buf();
+    let analysis = match recovery::analyse(fs, &path) {
         Ok(analysis) => analysis,
         Err(error @ (Error::Syntax { .. } | Error::NotAnObject { .. } | Error::NotUtf8 { .. })) => {
             return Ok(CheckReport {
@@ -153,7 +172,7 @@ pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
     let snapshot = match analysis.snapshot_id {
         SnapshotId::Absent => SnapshotState::Absent,
         SnapshotId::Present { len, .. } => {
-            let bytes = recovery::read_optional(fs.as_ref(), &path)?.unwrap_or_default();
+            let bytes = recovery::read_optional(fs, &path)?.unwrap_or_default();
             match crate::durability::snapshot::parse(&path, &bytes) {
                 Ok(map) => SnapshotState::Valid {
                     bytes: len,
@@ -273,7 +292,8 @@ pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPl
     let path = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    let analysis = recovery::analyse(fs.as_ref(), &path)?;
+    // Planned without the lock, while a writer may be changing the files.
+    let analysis = lockfree::analyse(fs.as_ref(), &path)?;
     Ok(plan_from(path, &analysis))
 }
 
