@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use kv_engine::fs::{Fs, FsFile, FsLock, Metadata, OpenMode, SimFs};
 use kv_engine::{
-    CrashAction, CrashPoint, Durability, Error, KvStore, Options, RepairAction, check, plan_repair,
+    CrashAction, CrashPoint, Durability, Error, KvStore, Options, RepairAction, Warning, check,
+    plan_repair,
 };
 use serde_json::json;
 
@@ -433,4 +434,74 @@ fn a_reader_whose_files_never_settle_gives_up_and_reports() {
     assert!(matches!(error, Error::Corrupt { .. }), "{error}");
     assert!(racing.reads() <= 3 * 20, "{} reads", racing.reads());
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Every file on `sim` and its bytes.
+fn disk_image(sim: &SimFs) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    sim.files()
+        .into_iter()
+        .map(|path| {
+            let bytes = sim.contents(&path);
+            (path, bytes)
+        })
+        .collect()
+}
+
+fn memory_open(sim: &SimFs) -> KvStore {
+    KvStore::open(
+        PATH,
+        Options::new()
+            .fs(Arc::new(sim.clone()))
+            .durability(Durability::Memory),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_memory_open_of_an_interrupted_checkpoint_says_what_a_writer_would_do() {
+    // Installed, not switched: a writer would finish it; the reader changes nothing.
+    // Before: "finished a checkpoint that was interrupted after writing its snapshot".
+    let sim = sim();
+    let mut store = writer(&sim);
+    stop_mid_checkpoint(&mut store);
+    drop(store);
+    let before = disk_image(&sim);
+    let store = memory_open(&sim);
+    assert_eq!(disk_image(&sim), before);
+    assert_eq!(keys_of(&store), ["a", "b", "c", "d"]);
+    let [warning] = store.open_warnings() else {
+        panic!("{:?}", store.open_warnings());
+    };
+    assert!(
+        matches!(warning, Warning::CheckpointLeft { .. }),
+        "{warning:?}"
+    );
+    assert_eq!(
+        warning.to_string(),
+        "/data/db.json: found a checkpoint interrupted after installing its snapshot; \
+         left as it is (opened read-only): a writer opening it will finish it"
+    );
+
+    // Killed before its snapshot was installed: a writer would remove the new log.
+    // Before: "removed the new log of a checkpoint interrupted before ...".
+    let sim = self::sim();
+    drop(writer(&sim));
+    sim.insert_file("/data/db.json.wal.next", b"", 0o644);
+    let before = disk_image(&sim);
+    let store = memory_open(&sim);
+    assert_eq!(disk_image(&sim), before);
+    assert_eq!(keys_of(&store), ["a", "b", "c"]);
+    let [warning] = store.open_warnings() else {
+        panic!("{:?}", store.open_warnings());
+    };
+    assert!(
+        matches!(warning, Warning::UnusedCheckpointLogLeft { .. }),
+        "{warning:?}"
+    );
+    assert_eq!(
+        warning.to_string(),
+        "/data/db.json: found the unused new log of a checkpoint interrupted before its \
+         snapshot was installed; ignored and left on disk (opened read-only): a writer \
+         opening it will remove it"
+    );
 }

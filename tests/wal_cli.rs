@@ -482,3 +482,49 @@ fn save_under_simulate_writes_the_log_too_and_the_real_database_opens_with_it() 
     let names: Vec<String> = sandbox.files().into_keys().collect();
     assert_eq!(names, ["db.json", "db.json.lock"]);
 }
+
+#[test]
+fn a_memory_open_of_an_interrupted_checkpoint_says_what_a_writer_would_do_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put alice 1\ncrash mid-checkpoint\nput alice 2\ncheckpoint\n");
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    let before = sandbox.files();
+    assert!(before.contains_key("db.json.wal.next"), "{before:?}");
+    let output = sandbox.run(
+        &["--durability", "memory", "db.json", "-c", "get alice"],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: found a checkpoint interrupted after installing its snapshot; \
+         left as it is (opened read-only): a writer opening it will finish it\n",
+    );
+    assert_eq!(sandbox.files(), before);
+
+    // A checkpoint killed before its snapshot: the new log is ignored, and left.
+    let output = sandbox.wal("get alice\n");
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: finished a checkpoint that was interrupted after writing its \
+         snapshot\n",
+    );
+    std::fs::write(sandbox.path("db.json.wal.next"), b"").unwrap();
+    let before = sandbox.files();
+    let output = sandbox.run(
+        &["--durability", "memory", "db.json", "-c", "get alice"],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: found the unused new log of a checkpoint interrupted before its \
+         snapshot was installed; ignored and left on disk (opened read-only): a writer \
+         opening it will remove it\n",
+    );
+    assert_eq!(sandbox.files(), before);
+}

@@ -210,8 +210,11 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                     scan.path = wal_path.clone();
                 }
             }
-            warnings.push(Warning::FinishedCheckpoint {
-                path: disk.path.clone(),
+            let path = disk.path.clone();
+            warnings.push(if read_only {
+                Warning::CheckpointLeft { path }
+            } else {
+                Warning::FinishedCheckpoint { path }
             });
         }
         NextLog::Abandon => {
@@ -221,8 +224,11 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                     .map_err(|err| Error::io("remove", &next_path, err))?;
                 disk.sync_dir()?;
             }
-            warnings.push(Warning::AbandonedCheckpoint {
-                path: disk.path.clone(),
+            let path = disk.path.clone();
+            warnings.push(if read_only {
+                Warning::UnusedCheckpointLogLeft { path }
+            } else {
+                Warning::AbandonedCheckpoint { path }
             });
         }
     }
