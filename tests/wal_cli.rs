@@ -528,3 +528,76 @@ fn a_memory_open_of_an_interrupted_checkpoint_says_what_a_writer_would_do_and_ch
     );
     assert_eq!(sandbox.files(), before);
 }
+
+/// A snapshot `{a:1}` and a log of 3 records after it, changing `b` and `c`.
+fn snapshot_and_three_records(sandbox: &Sandbox) {
+    let output = sandbox.wal("put a 1\ncheckpoint\nput b 2\nput c 3\nput b 4\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+const DROPS_THREE: &str = "it holds 3 valid records, which change 2 keys: \"b\", \"c\"; no cut \
+                           can keep any of them, since the log cannot be used at all: the \
+                           database becomes the snapshot alone and loses all 3; a backup is \
+                           kept\n";
+
+/// `kv repair` without a terminal: it shows its plan, then refuses to act unasked.
+fn shown_plan(sandbox: &Sandbox) -> String {
+    let before = sandbox.files();
+    let output = sandbox.run(&["repair", "db.json"], "");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pass --yes"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(sandbox.files(), before, "a refused repair changed a file");
+    stdout(&output)
+}
+
+#[test]
+fn repair_of_a_log_with_a_flipped_header_bit_says_how_many_records_and_keys_it_drops() {
+    let sandbox = Sandbox::new();
+    snapshot_and_three_records(&sandbox);
+    let log_len = std::fs::metadata(sandbox.path("db.json.wal"))
+        .unwrap()
+        .len();
+    let byte = std::fs::read(sandbox.path("db.json.wal")).unwrap()[20];
+    sandbox.patch_log(20, &[byte ^ 0x08]);
+    assert_eq!(
+        shown_plan(&sandbox),
+        format!(
+            "repair would set the whole log db.json.wal aside ({log_len} bytes: bad log header: \
+             the log header's checksum does not match); {DROPS_THREE}"
+        )
+    );
+
+    // On a terminal, the question names the loss too.
+    let (status, out, err) = dialogue(&sandbox.path("db.json"), "n\n");
+    assert_eq!(status, Status::CommandFailed);
+    assert!(out.contains(DROPS_THREE), "{out}");
+    assert_eq!(err, "Set the whole log aside, losing its 3 records? [y/N] ");
+}
+
+#[test]
+fn repair_of_a_snapshot_that_lost_its_trailing_newline_says_how_many_records_it_drops() {
+    let sandbox = Sandbox::new();
+    snapshot_and_three_records(&sandbox);
+    let snapshot = std::fs::read(sandbox.path("db.json")).unwrap();
+    std::fs::write(sandbox.path("db.json"), &snapshot[..snapshot.len() - 1]).unwrap();
+    let shown = shown_plan(&sandbox);
+    assert!(
+        shown.starts_with("repair would set the whole log db.json.wal aside ("),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "the log continues a snapshot of {} bytes with CRC32C ",
+            snapshot.len()
+        )) && shown.contains(&format!(
+            "but db.json is a snapshot of {} bytes",
+            snapshot.len() - 1
+        )),
+        "{shown}"
+    );
+    assert!(shown.ends_with(DROPS_THREE), "{shown}");
+}

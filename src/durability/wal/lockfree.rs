@@ -69,28 +69,29 @@ impl Finding {
     }
 }
 
-/// How an analysis is judged.
-pub(crate) fn judge(result: &Result<Analysis>) -> Finding {
-    match result {
-        Err(_) => Finding::Damage,
-        Ok(analysis) if analysis.refusal().is_some() => Finding::Damage,
-        Ok(analysis) => {
-            let log_clean = match &analysis.log {
-                LogChoice::Log(scan) => matches!(scan.tail, Tail::Clean),
-                _ => true,
-            };
-            if log_clean && analysis.next == NextLog::Absent {
-                Finding::Clean
-            } else {
-                Finding::InFlight
-            }
-        }
+/// How far an analysis can be believed at once.
+pub(crate) fn judge(analysis: &Analysis) -> Finding {
+    if analysis.refusal().is_some() {
+        return Finding::Damage;
+    }
+    let log_clean = match &analysis.log {
+        LogChoice::Log(scan) => matches!(scan.tail, Tail::Clean),
+        _ => true,
+    };
+    if log_clean && analysis.next == NextLog::Absent {
+        Finding::Clean
+    } else {
+        Finding::InFlight
     }
 }
 
 /// [`recovery::analyse`] for a reader that holds no lock (see the module doc).
 pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
-    read_settled(fs, |fs| recovery::analyse(fs, path), judge)
+    read_settled(
+        fs,
+        |fs| recovery::analyse(fs, path),
+        |result| result.as_ref().map_or(Finding::Damage, judge),
+    )
 }
 
 /// Runs `pass` (which reads through the filesystem it is given) until its result can be
