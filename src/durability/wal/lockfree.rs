@@ -12,16 +12,22 @@
 //! - a clean result (nothing refused, no pending checkpoint, a clean log end) is taken at
 //!   once: every state a pass can stitch together that analyses clean is the state of some
 //!   moment of the writer's (a prefix of its commits on the snapshot that log continues);
-//! - anything else is read again after a pause, and believed only when two passes read
-//!   byte-identical files (same paths, lengths and CRC32C), long enough apart: each file
-//!   then held those bytes from its first read to its second, and those intervals overlap,
-//!   so there was one moment when all of them were on disk together. Damage is believed
-//!   after one pause ([`CONFIRM_DAMAGE`]); a pending checkpoint or a torn tail, which a
-//!   live writer leaves for the length of a few fsyncs, only after [`CONFIRM_IN_FLIGHT`];
-//! - after [`MAX_PASSES`] passes (about a second) the reader stops and reports the last
-//!   pass, whatever it says, so a writer that never pauses cannot keep it reading forever.
+//! - anything else is believed only once the files it was made from read back
+//!   byte-identical (same paths, lengths and CRC32C) after a pause: each file then held
+//!   those bytes from its first read to its second, and those intervals overlap, so there
+//!   was one moment when all of them were on disk together, and the result is that
+//!   moment's. Damage is believed after one pause ([`CONFIRM_DAMAGE`]); a pending
+//!   checkpoint or a torn tail, which a live writer leaves for the length of a few fsyncs,
+//!   only once the files have held still for [`CONFIRM_IN_FLIGHT`]. If they changed, the
+//!   whole analysis runs again. Confirming re-reads the files but parses nothing, so a big
+//!   database costs one analysis plus a few reads from the page cache;
+//! - after [`MAX_LOOKS`] reads of the files, or [`GIVE_UP`], the reader stops and
+//!   reports what the last analysis found, whatever it says, so a writer that never pauses
+//!   cannot keep it reading forever.
 //!
-//! Real damage does not change between passes, so it is reported after two passes.
+//! Real damage does not change, so it is reported after one analysis and one re-read.
+//! Two different files with equal length and CRC32C would pass for the same: a chance of
+//! 2^-32 per comparison, against a writer that is changing the file at that very moment.
 
 use std::ffi::OsString;
 use std::io;
@@ -34,9 +40,15 @@ use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
 use crate::error::Result;
 use crate::fs::{Fs, FsFile, FsLock, Metadata, OpenMode};
 
-/// The most passes a reader makes before it reports what the last one found.
-pub(crate) const MAX_PASSES: usize = 12;
-/// The pause before the second pass; it doubles up to [`MAX_PAUSE`].
+/// The most times a reader reads the files (whole passes, and re-reads that confirm
+/// one) before it reports what the last pass found...
+const MAX_LOOKS: usize = 64;
+/// ...or the longest it keeps trying. A writer that checkpoints every few commits spends
+/// half its time between a checkpoint's first and last step, so a reader may need a few
+/// dozen passes to catch it in between.
+const GIVE_UP: Duration = Duration::from_secs(2);
+/// The pause before a re-read; it doubles up to [`MAX_PAUSE`] while the files hold
+/// still, and starts again when they change.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// How long identical files must show damage before it is believed: longer than a
@@ -95,24 +107,25 @@ pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
 }
 
 /// Runs `pass` (which reads through the filesystem it is given) until its result can be
-/// believed, as the module doc says, and returns that result.
+/// believed, as the module doc says, and returns that result. A result that is not clean
+/// is confirmed by reading the same files again, not by running `pass` again: the result
+/// is a function of their bytes, and re-reading costs no parsing or replay.
 pub(crate) fn read_settled<T>(
     fs: &dyn Fs,
     mut pass: impl FnMut(&dyn Fs) -> Result<T>,
     judge: impl Fn(&Result<T>) -> Finding,
 ) -> Result<T> {
-    let mut pause = FIRST_PAUSE;
-    // The files the previous pass read, and since when they have read the same.
-    let mut previous: Option<(Vec<Read>, Instant)> = None;
-    let mut passes = 0;
+    let started = Instant::now();
+    // Passes and re-reads: each reads every file once more.
+    let mut looks = 0;
     loop {
-        passes += 1;
+        looks += 1;
         let recorder = Recorder::new(fs);
         let result = pass(&recorder);
         let reads = recorder.into_reads();
         let finding = judge(&result);
         // A file read twice in one pass (`check` reads the snapshot again) must not have
-        // changed in between, or the pass mixed two moments.
+        // changed in between, or the pass mixed two moments: run it again.
         let settled_within = reads.iter().enumerate().all(|(index, read)| {
             reads[..index]
                 .iter()
@@ -121,18 +134,34 @@ pub(crate) fn read_settled<T>(
         if finding == Finding::Clean && settled_within {
             return result;
         }
-        let now = Instant::now();
-        let since = match previous {
-            Some((earlier, since)) if settled_within && earlier == reads => since,
-            _ => now,
-        };
-        if (since < now && now - since >= finding.confirm_after()) || passes >= MAX_PASSES {
-            return result;
+        let since = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            if looks >= MAX_LOOKS || started.elapsed() >= GIVE_UP {
+                return result;
+            }
+            thread::sleep(pause);
+            pause = (pause * 2).min(MAX_PAUSE);
+            looks += 1;
+            if !settled_within || reread(fs, &reads) != reads {
+                break;
+            }
+            if since.elapsed() >= finding.confirm_after() {
+                return result;
+            }
         }
-        previous = Some((reads, since));
-        thread::sleep(pause);
-        pause = (pause * 2).min(MAX_PAUSE);
     }
+}
+
+/// Reads the files of `reads` again, in the same order.
+fn reread(fs: &dyn Fs, reads: &[Read]) -> Vec<Read> {
+    reads
+        .iter()
+        .map(|read| Read {
+            path: read.path.clone(),
+            seen: Seen::of(&fs.read(&read.path)),
+        })
+        .collect()
 }
 
 /// What one read returned, reduced to what tells two reads apart.
@@ -141,6 +170,19 @@ enum Seen {
     Missing,
     Bytes { len: u64, crc: u32 },
     Failed(io::ErrorKind),
+}
+
+impl Seen {
+    fn of(result: &io::Result<Vec<u8>>) -> Self {
+        match result {
+            Ok(bytes) => Seen::Bytes {
+                len: bytes.len() as u64,
+                crc: crc32c::crc32c(bytes),
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Seen::Missing,
+            Err(err) => Seen::Failed(err.kind()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,14 +227,7 @@ fn read_only(what: &str, path: &Path) -> io::Error {
 impl Fs for Recorder<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let result = self.inner.read(path);
-        let seen = match &result {
-            Ok(bytes) => Seen::Bytes {
-                len: bytes.len() as u64,
-                crc: crc32c::crc32c(bytes),
-            },
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Seen::Missing,
-            Err(err) => Seen::Failed(err.kind()),
-        };
+        let seen = Seen::of(&result);
         let mut reads = self
             .reads
             .lock()
