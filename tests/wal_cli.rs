@@ -601,3 +601,64 @@ fn repair_of_a_snapshot_that_lost_its_trailing_newline_says_how_many_records_it_
     );
     assert!(shown.ends_with(DROPS_THREE), "{shown}");
 }
+
+#[test]
+fn check_and_a_memory_open_call_a_database_healthy_while_a_kv_writer_checkpoints_it() {
+    let sandbox = Sandbox::new();
+    assert_eq!(
+        sandbox.wal("put seed 0\ncheckpoint\n").status.code(),
+        Some(0)
+    );
+    // A writer holding the lock, checkpointing after every put while the readers run.
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["--durability", "wal", "db.json"])
+        .current_dir(sandbox.dir.path())
+        .env("HOME", sandbox.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = writer.stdin.take().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let checkpoint = if n % 4 == 0 { "checkpoint\n" } else { "" };
+                if write!(pipe, "put k{} {n}\n{checkpoint}", n % 8).is_err() {
+                    break;
+                }
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let mut wrong = Vec::new();
+    for _ in 0..10 {
+        let output = sandbox.run(&["check", "db.json"], "");
+        if output.status.code() != Some(0) || !stdout(&output).ends_with("verdict: healthy\n") {
+            wrong.push(format!("check: {}{}", stdout(&output), stderr(&output)));
+        }
+        let output = sandbox.run(&["--durability", "memory", "db.json", "-c", "get seed"], "");
+        if output.status.code() != Some(0) || stdout(&output) != "0\n" || !output.stderr.is_empty()
+        {
+            wrong.push(format!(
+                "memory open: {}{}",
+                stdout(&output),
+                stderr(&output)
+            ));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    feeder.join().unwrap();
+    let output = writer.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong of 20:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
