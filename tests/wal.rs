@@ -796,3 +796,127 @@ fn the_log_gets_the_snapshots_permissions() {
     assert_eq!(mode(&wal_of(&path)), 0o640);
     assert_eq!(mode(&path), 0o640);
 }
+
+/// A snapshot `{a:1}` and a log of 3 records after it, changing `b` and `c`.
+fn snapshot_and_three_records(path: &Path) {
+    let mut store = open(path);
+    store.put("a", json!(1)).unwrap();
+    store.checkpoint().unwrap();
+    store.put("b", json!(2)).unwrap();
+    store.put("c", json!(3)).unwrap();
+    store.put("b", json!(4)).unwrap();
+}
+
+/// The plan's set-aside loss: (records, keys, checked), or a panic.
+fn set_aside_loss(path: &Path) -> (u64, Vec<String>, bool, String) {
+    let plan = plan_repair(path, &options()).unwrap();
+    let shown = plan.action.to_string();
+    let RepairAction::SetAsideLog {
+        records_lost,
+        keys_lost,
+        checked,
+        ..
+    } = plan.action
+    else {
+        panic!("expected the log set aside: {plan:?}");
+    };
+    (records_lost, keys_lost, checked, shown)
+}
+
+const DROPS_THREE: &str = "it holds 3 valid records, which change 2 keys: \"b\", \"c\"; no cut \
+                           can keep any of them, since the log cannot be used at all: the \
+                           database becomes the snapshot alone and loses all 3; a backup is kept";
+
+#[test]
+fn setting_aside_a_log_with_one_flipped_header_bit_states_the_records_and_keys_it_drops() {
+    // Generation, base sequence number, snapshot length, header checksum.
+    for (byte, bit) in [(16, 0x01), (23, 0x80), (26, 0x04), (33, 0x10), (46, 0x02)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        snapshot_and_three_records(&path);
+        let mut log = fs::read(wal_of(&path)).unwrap();
+        log[byte] ^= bit;
+        fs::write(wal_of(&path), &log).unwrap();
+        let before = dir_bytes(dir.path());
+        let (records, keys, checked, shown) = set_aside_loss(&path);
+        assert_eq!(dir_bytes(dir.path()), before, "planning changed files");
+        assert_eq!((records, checked), (3, true), "byte {byte}: {shown}");
+        assert_eq!(keys, ["b", "c"], "byte {byte}");
+        assert!(
+            shown.contains("the log header's checksum does not match")
+                && shown.ends_with(DROPS_THREE),
+            "byte {byte}: {shown}"
+        );
+    }
+}
+
+#[test]
+fn a_header_too_damaged_to_verify_records_still_counts_them_by_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    snapshot_and_three_records(&path);
+    let mut log = fs::read(wal_of(&path)).unwrap();
+    // Two bits of the generation: no single-bit guess gives the checksums' salt back.
+    log[16] ^= 0x03;
+    fs::write(wal_of(&path), &log).unwrap();
+    let (records, keys, checked, shown) = set_aside_loss(&path);
+    assert_eq!((records, checked), (3, false), "{shown}");
+    assert_eq!(keys, ["b", "c"]);
+    assert!(
+        shown.contains(
+            "it holds what look like 3 records (their checksums cannot be verified without \
+             the damaged header), which change 2 keys: \"b\", \"c\"; no cut can keep any of them"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn setting_aside_the_log_of_a_snapshot_that_lost_its_newline_states_what_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    snapshot_and_three_records(&path);
+    let snapshot = fs::read(&path).unwrap();
+    assert_eq!(snapshot.last(), Some(&b'\n'));
+    fs::write(&path, &snapshot[..snapshot.len() - 1]).unwrap();
+    let (records, keys, checked, shown) = set_aside_loss(&path);
+    assert_eq!((records, checked), (3, true), "{shown}");
+    assert_eq!(keys, ["b", "c"]);
+    assert!(shown.ends_with(DROPS_THREE), "{shown}");
+    assert!(
+        shown.contains("was the snapshot replaced or edited?"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_cut_states_the_keys_of_the_records_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let mut store = open(&path);
+    store.put("a", json!(1)).unwrap();
+    let first_end = start(store.stats().log_size.unwrap()) as usize;
+    store.put("b", json!(2)).unwrap();
+    store.put("c", json!(3)).unwrap();
+    store.put("d", json!(4)).unwrap();
+    drop(store);
+    let mut log = fs::read(wal_of(&path)).unwrap();
+    log[first_end + 9] ^= 0xff;
+    fs::write(wal_of(&path), &log).unwrap();
+    let plan = plan_repair(&path, &options()).unwrap();
+    let RepairAction::CutLog {
+        records_lost,
+        ref keys_lost,
+        ..
+    } = plan.action
+    else {
+        panic!("expected a cut: {plan:?}");
+    };
+    assert_eq!(records_lost, 2);
+    assert_eq!(keys_lost, &["c", "d"]);
+    let shown = plan.action.to_string();
+    assert!(
+        shown.ends_with(", which change 2 keys: \"c\", \"d\"; a backup is kept"),
+        "{shown}"
+    );
+}

@@ -491,3 +491,183 @@ fn save_under_simulate_writes_the_log_too_and_the_real_database_opens_with_it() 
     let names: Vec<String> = sandbox.files().into_keys().collect();
     assert_eq!(names, ["db.json", "db.json.lock"]);
 }
+
+#[test]
+fn a_memory_open_of_an_interrupted_checkpoint_says_what_a_writer_would_do_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put alice 1\ncrash mid-checkpoint\nput alice 2\ncheckpoint\n");
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    let before = sandbox.files();
+    assert!(before.contains_key("db.json.wal.next"), "{before:?}");
+    let output = sandbox.run(
+        &["--durability", "memory", "db.json", "-c", "get alice"],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: found a checkpoint interrupted after installing its snapshot; \
+         left as it is (opened read-only): a writer opening it will finish it\n",
+    );
+    assert_eq!(sandbox.files(), before);
+
+    // A checkpoint killed before its snapshot: the new log is ignored, and left.
+    let output = sandbox.wal("get alice\n");
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: finished a checkpoint that was interrupted after writing its \
+         snapshot\n",
+    );
+    std::fs::write(sandbox.path("db.json.wal.next"), b"").unwrap();
+    let before = sandbox.files();
+    let output = sandbox.run(
+        &["--durability", "memory", "db.json", "-c", "get alice"],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "2\n",
+        "warning: db.json: found the unused new log of a checkpoint interrupted before its \
+         snapshot was installed; ignored and left on disk (opened read-only): a writer \
+         opening it will remove it\n",
+    );
+    assert_eq!(sandbox.files(), before);
+}
+
+/// A snapshot `{a:1}` and a log of 3 records after it, changing `b` and `c`.
+fn snapshot_and_three_records(sandbox: &Sandbox) {
+    let output = sandbox.wal("put a 1\ncheckpoint\nput b 2\nput c 3\nput b 4\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+const DROPS_THREE: &str = "it holds 3 valid records, which change 2 keys: \"b\", \"c\"; no cut \
+                           can keep any of them, since the log cannot be used at all: the \
+                           database becomes the snapshot alone and loses all 3; a backup is \
+                           kept\n";
+
+/// `kv repair` without a terminal: it shows its plan, then refuses to act unasked.
+fn shown_plan(sandbox: &Sandbox) -> String {
+    let before = sandbox.files();
+    let output = sandbox.run(&["repair", "db.json"], "");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pass --yes"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(sandbox.files(), before, "a refused repair changed a file");
+    stdout(&output)
+}
+
+#[test]
+fn repair_of_a_log_with_a_flipped_header_bit_says_how_many_records_and_keys_it_drops() {
+    let sandbox = Sandbox::new();
+    snapshot_and_three_records(&sandbox);
+    let log_len = std::fs::metadata(sandbox.path("db.json.wal"))
+        .unwrap()
+        .len();
+    let byte = std::fs::read(sandbox.path("db.json.wal")).unwrap()[20];
+    sandbox.patch_log(20, &[byte ^ 0x08]);
+    assert_eq!(
+        shown_plan(&sandbox),
+        format!(
+            "repair would set the whole log db.json.wal aside ({log_len} bytes: bad log header: \
+             the log header's checksum does not match); {DROPS_THREE}"
+        )
+    );
+
+    // On a terminal, the question names the loss too.
+    let (status, out, err) = dialogue(&sandbox.path("db.json"), "n\n");
+    assert_eq!(status, Status::CommandFailed);
+    assert!(out.contains(DROPS_THREE), "{out}");
+    assert_eq!(err, "Set the whole log aside, losing its 3 records? [y/N] ");
+}
+
+#[test]
+fn repair_of_a_snapshot_that_lost_its_trailing_newline_says_how_many_records_it_drops() {
+    let sandbox = Sandbox::new();
+    snapshot_and_three_records(&sandbox);
+    let snapshot = std::fs::read(sandbox.path("db.json")).unwrap();
+    std::fs::write(sandbox.path("db.json"), &snapshot[..snapshot.len() - 1]).unwrap();
+    let shown = shown_plan(&sandbox);
+    assert!(
+        shown.starts_with("repair would set the whole log db.json.wal aside ("),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "the log continues a snapshot of {} bytes with CRC32C ",
+            snapshot.len()
+        )) && shown.contains(&format!(
+            "but db.json is a snapshot of {} bytes",
+            snapshot.len() - 1
+        )),
+        "{shown}"
+    );
+    assert!(shown.ends_with(DROPS_THREE), "{shown}");
+}
+
+#[test]
+fn check_and_a_memory_open_call_a_database_healthy_while_a_kv_writer_checkpoints_it() {
+    let sandbox = Sandbox::new();
+    assert_eq!(
+        sandbox.wal("put seed 0\ncheckpoint\n").status.code(),
+        Some(0)
+    );
+    // A writer holding the lock, checkpointing after every put while the readers run.
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["--durability", "wal", "db.json"])
+        .current_dir(sandbox.dir.path())
+        .env("HOME", sandbox.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = writer.stdin.take().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let checkpoint = if n % 4 == 0 { "checkpoint\n" } else { "" };
+                if write!(pipe, "put k{} {n}\n{checkpoint}", n % 8).is_err() {
+                    break;
+                }
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let mut wrong = Vec::new();
+    for _ in 0..10 {
+        let output = sandbox.run(&["check", "db.json"], "");
+        if output.status.code() != Some(0) || !stdout(&output).ends_with("verdict: healthy\n") {
+            wrong.push(format!("check: {}{}", stdout(&output), stderr(&output)));
+        }
+        let output = sandbox.run(&["--durability", "memory", "db.json", "-c", "get seed"], "");
+        if output.status.code() != Some(0) || stdout(&output) != "0\n" || !output.stderr.is_empty()
+        {
+            wrong.push(format!(
+                "memory open: {}{}",
+                stdout(&output),
+                stderr(&output)
+            ));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    feeder.join().unwrap();
+    let output = writer.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong of 20:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

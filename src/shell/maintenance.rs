@@ -156,7 +156,14 @@ fn repair_dialogue(
                     .to_string(),
             );
         }
-        write!(err, "Cut the log? [y/N] ").map_err(io_error)?;
+        let question = match &plan.action {
+            RepairAction::SetAsideLog { records_lost, .. } if *records_lost > 0 => {
+                format!("Set the whole log aside, losing its {records_lost} records? [y/N] ")
+            }
+            RepairAction::SetAsideLog { .. } => "Set the whole log aside? [y/N] ".to_string(),
+            _ => "Cut the log? [y/N] ".to_string(),
+        };
+        write!(err, "{question}").map_err(io_error)?;
         err.flush().map_err(io_error)?;
         let mut answer = String::new();
         input

@@ -47,6 +47,7 @@
 
 use std::path::PathBuf;
 
+pub(crate) mod lockfree;
 pub(crate) mod record;
 pub(crate) mod recovery;
 pub(crate) mod repair;
@@ -181,7 +182,11 @@ pub(crate) struct Recovered {
 /// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
 /// checkpoint and cuts a torn tail off before anything new can be appended.
 pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> {
-    let mut analysis = recovery::analyse(disk.fs.as_ref(), &disk.path)?;
+    let mut analysis = match mode {
+        RecoveryMode::Repair => recovery::analyse(disk.fs.as_ref(), &disk.path)?,
+        // Without the lock a writer may change the files while they are read.
+        RecoveryMode::ReadOnly => lockfree::analyse(disk.fs.as_ref(), &disk.path)?,
+    };
     if let Some(refusal) = analysis.refusal() {
         return Err(refusal);
     }
@@ -237,8 +242,11 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                     scan.path = wal_path.clone();
                 }
             }
-            warnings.push(Warning::FinishedCheckpoint {
-                path: disk.path.clone(),
+            let path = disk.path.clone();
+            warnings.push(if read_only {
+                Warning::CheckpointLeft { path }
+            } else {
+                Warning::FinishedCheckpoint { path }
             });
         }
         NextLog::Abandon => {
@@ -248,8 +256,11 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
                     .map_err(|err| Error::io("remove", &next_path, err))?;
                 disk.sync_dir()?;
             }
-            warnings.push(Warning::AbandonedCheckpoint {
-                path: disk.path.clone(),
+            let path = disk.path.clone();
+            warnings.push(if read_only {
+                Warning::UnusedCheckpointLogLeft { path }
+            } else {
+                Warning::AbandonedCheckpoint { path }
             });
         }
     }

@@ -77,6 +77,15 @@ impl Layout {
         self.version
     }
 
+    /// The layout a log whose header may be damaged most likely has: version 1 if its
+    /// version field says so, else the current one.
+    pub fn guess(bytes: &[u8]) -> Layout {
+        match bytes.get(8..12) {
+            Some(field) if field == 1u32.to_le_bytes() => Layout { version: 1 },
+            _ => Layout::CURRENT,
+        }
+    }
+
     /// Length of the header.
     pub fn header_len(self) -> usize {
         if self.version == 1 { 48 } else { 56 }
@@ -98,7 +107,7 @@ impl Layout {
     }
 
     /// Where the key length field sits in a record.
-    fn key_len_at(self) -> usize {
+    pub fn key_len_at(self) -> usize {
         if self.version == 1 { 17 } else { 21 }
     }
 

@@ -46,6 +46,14 @@ pub enum Warning {
     /// The store was opened in a mode without a log, so the log's contents were folded
     /// into the snapshot and the log removed.
     FoldedLog { path: PathBuf, records: u64 },
+    /// Opened read-only (in memory): a checkpoint had installed its snapshot when the
+    /// process stopped; its new log was replayed but nothing was renamed, so a writer
+    /// opening the database will finish it.
+    CheckpointLeft { path: PathBuf },
+    /// Opened read-only (in memory): a checkpoint had not installed its snapshot when the
+    /// process stopped; its unused new log was ignored and left on disk, for a writer
+    /// opening the database to remove.
+    UnusedCheckpointLogLeft { path: PathBuf },
     /// Opened read-only (in memory): a torn tail was skipped but left on disk.
     TornTailLeft {
         path: PathBuf,
@@ -91,6 +99,19 @@ impl fmt::Display for Warning {
             Warning::AbandonedCheckpoint { path } => write!(
                 f,
                 "{}: removed the new log of a checkpoint interrupted before its snapshot was installed",
+                path.display()
+            ),
+            Warning::CheckpointLeft { path } => write!(
+                f,
+                "{}: found a checkpoint interrupted after installing its snapshot; left as it \
+                 is (opened read-only): a writer opening it will finish it",
+                path.display()
+            ),
+            Warning::UnusedCheckpointLogLeft { path } => write!(
+                f,
+                "{}: found the unused new log of a checkpoint interrupted before its snapshot \
+                 was installed; ignored and left on disk (opened read-only): a writer opening \
+                 it will remove it",
                 path.display()
             ),
             Warning::FoldedLog { path, records } => write!(

@@ -4,11 +4,13 @@
 //! [`plan_repair`] says what would be cut and lost, changing nothing; [`repair`] does it,
 //! keeping a backup of every byte it removes from the log (`PATH.wal.cut-<n>`).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::{Layout, SnapshotId};
+use super::lockfree::{self, Finding};
+use super::record::{self, Frame, Header, Layout, Op, SnapshotId};
 use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
@@ -138,7 +140,37 @@ pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
     let path = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    let analysis = match recovery::analyse(fs.as_ref(), &path) {
+    // No lock is taken, so a writer may be checkpointing or appending while the files are
+    // read: believe only a report the files settle on.
+    lockfree::read_settled(fs.as_ref(), |fs| check_pass(fs, &path), judge_report)
+}
+
+/// How far a report can be believed at once (see [`lockfree::read_settled`]).
+fn judge_report(result: &Result<CheckReport>) -> Finding {
+    match result {
+        Err(_) => Finding::Damage,
+        Ok(report) if !report.opens() => Finding::Damage,
+        // A log cut short is no state a writer passes through (the log only grows, and
+        // records go only into space already synced): damage, believed once it holds.
+        Ok(CheckReport {
+            pending_checkpoint: PendingCheckpoint::None,
+            log:
+                LogState::Valid {
+                    tail: LogTail::Clean,
+                    short_of: Some(_),
+                    ..
+                },
+            ..
+        }) => Finding::Damage,
+        Ok(report) if !report.is_clean() => Finding::InFlight,
+        Ok(_) => Finding::Clean,
+    }
+}
+
+/// One reading of the files for [`check`].
+fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
+    let path = path.to_path_buf();
+    let analysis = match recovery::analyse(fs, &path) {
         Ok(analysis) => analysis,
         Err(error @ (Error::Syntax { .. } | Error::NotAnObject { .. } | Error::NotUtf8 { .. })) => {
             return Ok(CheckReport {
@@ -157,7 +189,7 @@ pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
     let snapshot = match analysis.snapshot_id {
         SnapshotId::Absent => SnapshotState::Absent,
         SnapshotId::Present { len, .. } => {
-            let bytes = recovery::read_optional(fs.as_ref(), &path)?.unwrap_or_default();
+            let bytes = recovery::read_optional(fs, &path)?.unwrap_or_default();
             match crate::durability::snapshot::parse(&path, &bytes) {
                 Ok(map) => SnapshotState::Valid {
                     bytes: len,
@@ -251,13 +283,25 @@ pub enum RepairAction {
         offset: u64,
         bytes: u64,
         records_lost: u64,
+        /// The keys those records put or delete, sorted: their values go back to what the
+        /// records before the cut make them.
+        keys_lost: Vec<String>,
         reason: String,
     },
     /// The log is unusable as a whole (damaged header, or it continues another snapshot):
-    /// move it aside, keeping the snapshot as the database's state.
+    /// move it aside, keeping the snapshot as the database's state. No cut can keep any of
+    /// its records, since nothing says which snapshot they continue.
     SetAsideLog {
         log: PathBuf,
         bytes: u64,
+        /// The records in the log, all dropped: valid ones, or, when `checked` is false,
+        /// what look like records by their shape (a header too damaged to give the
+        /// generation that salts their checksums).
+        records_lost: u64,
+        /// The keys those records put or delete, sorted.
+        keys_lost: Vec<String>,
+        /// Whether each counted record's checksum was verified.
+        checked: bool,
         reason: String,
     },
 }
@@ -278,20 +322,45 @@ pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPl
     let path = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    let analysis = recovery::analyse(fs.as_ref(), &path)?;
-    Ok(plan_from(path, &analysis))
+    // Planned without the lock, while a writer may be changing the files: the plan is
+    // believed only once the files settle, as `check`'s report is.
+    lockfree::read_settled(
+        fs.as_ref(),
+        |fs| plan_pass(fs, &path),
+        |result| match result {
+            Ok((finding, _)) => *finding,
+            Err(_) => Finding::Damage,
+        },
+    )
+    .map(|(_, plan)| plan)
 }
 
-fn plan_from(path: PathBuf, analysis: &Analysis) -> RepairPlan {
+/// One reading of the files for a plan, and how far what it read can be believed.
+fn plan_pass(fs: &dyn Fs, path: &Path) -> Result<(Finding, RepairPlan)> {
+    let analysis = recovery::analyse(fs, path)?;
+    let finding = lockfree::judge(&analysis);
+    let plan = plan_from(fs, path.to_path_buf(), &analysis)?;
+    Ok((finding, plan))
+}
+
+fn plan_from(fs: &dyn Fs, path: PathBuf, analysis: &Analysis) -> Result<RepairPlan> {
     let (action, fingerprint) = match &analysis.log {
-        LogChoice::Unusable(unusable) => (
-            RepairAction::SetAsideLog {
-                log: unusable.path.clone(),
-                bytes: unusable.file_len,
-                reason: unusable.reason.clone(),
-            },
-            None,
-        ),
+        LogChoice::Unusable(unusable) => {
+            // Count what setting it aside drops, though its header cannot be trusted.
+            let bytes = recovery::read_optional(fs, &unusable.path)?.unwrap_or_default();
+            let loss = set_aside_loss(&bytes);
+            (
+                RepairAction::SetAsideLog {
+                    log: unusable.path.clone(),
+                    bytes: unusable.file_len,
+                    records_lost: loss.records,
+                    keys_lost: loss.keys.into_iter().collect(),
+                    checked: loss.checked,
+                    reason: unusable.reason.clone(),
+                },
+                None,
+            )
+        }
         LogChoice::Log(scan) => match &scan.tail {
             Tail::Corrupt {
                 offset,
@@ -299,25 +368,188 @@ fn plan_from(path: PathBuf, analysis: &Analysis) -> RepairPlan {
                 cut,
                 bytes,
                 records_after,
-            } => (
-                RepairAction::CutLog {
-                    log: scan.path.clone(),
-                    offset: *cut,
-                    bytes: *bytes,
-                    records_lost: *records_after,
-                    reason: format!("{reason} (first damage at offset {offset})"),
-                },
-                Some(scan.fingerprint),
-            ),
+            } => {
+                let log = recovery::read_optional(fs, &scan.path)?.unwrap_or_default();
+                let after = usize::try_from(*cut).unwrap_or(usize::MAX);
+                let loss = records_from(
+                    &log,
+                    after,
+                    scan.header.generation,
+                    Some(scan.last_seq),
+                    scan.header.layout,
+                );
+                (
+                    RepairAction::CutLog {
+                        log: scan.path.clone(),
+                        offset: *cut,
+                        bytes: *bytes,
+                        records_lost: *records_after,
+                        keys_lost: loss.keys.into_iter().collect(),
+                        reason: format!("{reason} (first damage at offset {offset})"),
+                    },
+                    Some(scan.fingerprint),
+                )
+            }
             _ => (RepairAction::Nothing, None),
         },
         LogChoice::None => (RepairAction::Nothing, None),
     };
-    RepairPlan {
+    Ok(RepairPlan {
         path,
         action,
         fingerprint,
+    })
+}
+
+/// What a log holds that a repair would drop.
+#[derive(Debug, Default)]
+struct Loss {
+    records: u64,
+    keys: BTreeSet<String>,
+    /// Whether the records' checksums were verified.
+    checked: bool,
+}
+
+/// The records of a log that is set aside whole. Its header may be damaged, so the
+/// generation that salts every record's checksum is taken from the header if it decodes,
+/// else from the header's generation field as it is or with any one bit flipped (one
+/// flipped bit is the common damage), whichever makes the first record valid. If none
+/// does, the records are counted by their shape alone (`checked` is false).
+fn set_aside_loss(bytes: &[u8]) -> Loss {
+    if let Ok(header) = Header::decode(bytes) {
+        let start = header.layout.data_start() as usize;
+        return records_from(
+            bytes,
+            start,
+            header.generation,
+            Some(header.base_seq),
+            header.layout,
+        );
     }
+    let layout = Layout::guess(bytes);
+    let start = layout.data_start() as usize;
+    if let Some(field) = bytes.get(16..24) {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(field);
+        let raw = u64::from_le_bytes(raw);
+        let candidates = std::iter::once(raw).chain((0..64).map(|bit| raw ^ (1 << bit)));
+        for generation in candidates {
+            if matches!(
+                record::decode(bytes, start, generation, layout),
+                Frame::Record { .. }
+            ) {
+                return records_from(bytes, start, generation, None, layout);
+            }
+        }
+    }
+    shaped_records(bytes, start, layout)
+}
+
+/// The valid records of `generation` in `bytes` from `from` on, as recovery counts the
+/// records after damage: walking from one record to the next, and past anything else
+/// probing each offset, up to the last non-zero byte; each must carry a higher sequence
+/// number than the one before (than `after`, if given).
+fn records_from(
+    bytes: &[u8],
+    from: usize,
+    generation: u64,
+    after: Option<u64>,
+    layout: Layout,
+) -> Loss {
+    let mut loss = Loss {
+        checked: true,
+        ..Loss::default()
+    };
+    let end = bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| last + 1);
+    let mut last = after;
+    let mut pos = from;
+    while pos + layout.min_record() <= end {
+        let first = last.map_or(0, |seq| seq.saturating_add(1));
+        if record::plausible_at(bytes, pos, first..=u64::MAX, layout)
+            && let Frame::Record { seq, op, len, .. } =
+                record::decode(bytes, pos, generation, layout)
+        {
+            loss.records += 1;
+            loss.keys.insert(op_key(&op).to_string());
+            last = Some(seq);
+            pos += len;
+            continue;
+        }
+        pos += 1;
+    }
+    loss
+}
+
+fn op_key<'a>(op: &Op<'a>) -> &'a str {
+    match op {
+        Op::Put { key, .. } | Op::Delete { key } => key,
+    }
+}
+
+/// Counts what look like records from `from` on, by their shape alone (length, kind,
+/// key, sequence numbers one apart), for a log whose checksums cannot be verified.
+fn shaped_records(bytes: &[u8], from: usize, layout: Layout) -> Loss {
+    let mut loss = Loss::default();
+    let mut pos = from;
+    let mut expected: Option<u64> = None;
+    while let Some(shape) = shaped_at(bytes, pos, layout) {
+        if expected.is_some_and(|expected| expected != shape.seq) {
+            break;
+        }
+        loss.records += 1;
+        loss.keys.insert(shape.key.to_string());
+        expected = Some(shape.seq.wrapping_add(1));
+        pos += shape.len;
+        if shape.commit {
+            // The next commit starts on the next sector.
+            pos = layout.align(pos as u64) as usize;
+        }
+    }
+    loss
+}
+
+/// What looks like a record, by its shape.
+struct Shape<'a> {
+    seq: u64,
+    key: &'a str,
+    len: usize,
+    /// Whether it ends its commit.
+    commit: bool,
+}
+
+/// The sequence number, key and length of what looks like a record at `pos`.
+fn shaped_at(bytes: &[u8], pos: usize, layout: Layout) -> Option<Shape<'_>> {
+    let u32_at = |at: usize| -> Option<usize> {
+        let field = bytes.get(at..at + 4)?;
+        let mut raw = [0u8; 4];
+        raw.copy_from_slice(field);
+        usize::try_from(u32::from_le_bytes(raw)).ok()
+    };
+    let body = u32_at(pos + 4)?;
+    let len = body.checked_add(8)?;
+    if body < layout.min_body() || pos.checked_add(len)? > bytes.len() {
+        return None;
+    }
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(bytes.get(pos + 8..pos + 16)?);
+    let kind_byte = *bytes.get(pos + 16)?;
+    let kind = kind_byte & 0x7f;
+    let key_len = u32_at(pos + layout.key_len_at())?;
+    let key_start = pos + layout.key_len_at() + 4;
+    let key_end = key_start.checked_add(key_len)?;
+    if !(1..=2).contains(&kind) || key_end > pos + len {
+        return None;
+    }
+    let key = std::str::from_utf8(bytes.get(key_start..key_end)?).ok()?;
+    Some(Shape {
+        seq: u64::from_le_bytes(seq),
+        key,
+        len,
+        commit: kind_byte & 0x80 != 0,
+    })
 }
 
 /// Carries out `plan`, after checking (under the database's lock) that the files are
@@ -341,7 +573,7 @@ pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
         }
     })?;
     let analysis = recovery::analyse(fs.as_ref(), path)?;
-    let current = plan_from(path.clone(), &analysis);
+    let current = plan_from(fs.as_ref(), path.clone(), &analysis)?;
     if current != *plan {
         return Err(Error::io(
             "repair",
@@ -497,21 +729,77 @@ impl fmt::Display for RepairAction {
                 offset,
                 bytes,
                 records_lost,
+                keys_lost,
                 reason,
             } => write!(
                 f,
                 "cut {} at offset {offset}: drop {bytes} bytes holding {records_lost} valid \
-                 records written after the damage ({reason}); a backup is kept",
-                log.display()
+                 records written after the damage ({reason}){}; a backup is kept",
+                log.display(),
+                changed_keys(keys_lost),
             ),
-            RepairAction::SetAsideLog { log, bytes, reason } => write!(
-                f,
-                "set the whole log {} aside ({bytes} bytes: {reason}); the database \
-                 becomes the snapshot alone; a backup is kept",
-                log.display()
-            ),
+            RepairAction::SetAsideLog {
+                log,
+                bytes,
+                records_lost,
+                keys_lost,
+                checked,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "set the whole log {} aside ({bytes} bytes: {reason}); ",
+                    log.display()
+                )?;
+                if *records_lost == 0 {
+                    return write!(
+                        f,
+                        "it holds no record, so nothing logged is lost: the database becomes \
+                         the snapshot alone; a backup is kept"
+                    );
+                }
+                if *checked {
+                    write!(f, "it holds {records_lost} valid records")?;
+                } else {
+                    write!(
+                        f,
+                        "it holds what look like {records_lost} records (their checksums \
+                         cannot be verified without the damaged header)"
+                    )?;
+                }
+                write!(
+                    f,
+                    "{}; no cut can keep any of them, since the log cannot be used at all: \
+                     the database becomes the snapshot alone and loses all {records_lost}; \
+                     a backup is kept",
+                    changed_keys(keys_lost)
+                )
+            }
         }
     }
+}
+
+/// `", which change 3 keys: "a", "b", "c"`, naming at most a few of them.
+fn changed_keys(keys: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if keys.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = keys
+        .iter()
+        .take(SHOWN)
+        .map(|key| format!("{key:?}"))
+        .collect();
+    let more = match keys.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        more => format!(" and {more} more"),
+    };
+    let noun = if keys.len() == 1 { "key" } else { "keys" };
+    format!(
+        ", which change {} {noun}: {}{more}",
+        keys.len(),
+        names.join(", ")
+    )
 }
 
 /// The first `PATH.wal.cut-<n>` that does not exist yet.
