@@ -183,6 +183,9 @@ impl KvStore {
     /// Fails, without modifying any file, if the file is not a UTF-8 JSON object, is a
     /// directory, or another store holds its lock. With [`Durability::Memory`] the file is
     /// only read: it seeds the store, is not locked and is never written.
+    ///
+    /// Temp files an interrupted commit left beside `PATH` are removed unread, and named in
+    /// a [`Warning::RemovedTempFiles`] (see [`open_warnings`](Self::open_warnings)).
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
         let Options {
             durability,
@@ -247,11 +250,17 @@ impl KvStore {
         // Read and check everything before touching anything, so a file we cannot read is
         // never modified; then finish an interrupted checkpoint and cut a torn tail.
         let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
-        snapshot::remove_stray_temps(fs.as_ref(), &path)?;
+        let removed_temps = snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
         let mut wal = Wal::open(disk, &recovered, wal_settings)?;
         let map = std::mem::take(&mut recovered.map);
         let mut warnings = recovered.warnings;
+        if !removed_temps.is_empty() {
+            warnings.push(Warning::RemovedTempFiles {
+                path: path.clone(),
+                files: removed_temps,
+            });
+        }
         let backend = match durability {
             Durability::Wal => Backend::Wal(Box::new(wal)),
             _ => {

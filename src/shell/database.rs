@@ -7,7 +7,6 @@
 //! returns data for `render`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use crate::fs::trace::TraceEvent;
 use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use crate::shell::command::PowerCut;
 use crate::shell::exec::ExecError;
-use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, files};
+use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
 
 /// Where the store's bytes live.
 #[derive(Debug, Clone)]
@@ -393,24 +392,24 @@ impl Database {
                 });
             }
         };
-        let after = sim_files(&sim);
-        let db_name = path.file_name().unwrap_or(OsStr::new(""));
-        let removed_temps = found
+        // The removed temp files are counted on the "reopened" line, not listed again.
+        let mut removed_temps = 0;
+        let warnings = store
+            .open_warnings()
             .iter()
-            .filter(|(name, _)| {
-                files::is_temp_of(db_name, OsStr::new(name))
-                    && !after.iter().any(|(other, _)| other == name)
+            .filter_map(|warning| match warning {
+                Warning::RemovedTempFiles { files, .. } => {
+                    removed_temps += files.len();
+                    None
+                }
+                other => Some(other.to_string()),
             })
-            .count();
+            .collect();
         let reopened = Reopened {
             keys: store.len(),
             removed_temps,
             diff: acknowledged.map(|before| diff(&before, &store)),
-            warnings: store
-                .open_warnings()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            warnings,
         };
         self.store = Ok(store);
         Ok(Reboot {
@@ -792,9 +791,7 @@ mod tests {
             "crash at after-temp-sync: the process died there; the put was not acknowledged"
         );
         assert!(
-            lines[3].starts_with(
-                "disk after the reboot: db.json (8 B), db.json.lock (0 B), db.json.tmp-"
-            ),
+            lines[3].starts_with("disk after the reboot: db.json (8 B), db.json.kv-tmp."),
             "{out}"
         );
         assert_eq!(
@@ -860,10 +857,10 @@ mod tests {
             .collect();
         let mut expected: Vec<String> = vec![
             "stat db.json".into(),
-            "create db.json.tmp-".into(),
-            "write 8 B db.json.tmp-".into(),
-            "fsync db.json.tmp-".into(),
-            "rename db.json.tmp-".into(),
+            "create db.json.kv-tmp.".into(),
+            "write 8 B db.json.kv-tmp.".into(),
+            "fsync db.json.kv-tmp.".into(),
+            "rename db.json.kv-tmp.".into(),
             "--- the power went; reboot and reopen ---".into(),
             "resolve db.json".into(),
             "stat .".into(),

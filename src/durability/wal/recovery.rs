@@ -52,6 +52,15 @@ pub enum Warning {
         offset: u64,
         bytes: u64,
     },
+    /// Temp files of commits or checkpoints that were interrupted (their process died
+    /// before the rename) were removed unread: they never held acknowledged data. Only
+    /// files of the exact shape the engine makes are removed (see `files::is_temp_of`).
+    RemovedTempFiles {
+        /// The database file.
+        path: PathBuf,
+        /// The temp files removed.
+        files: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -92,6 +101,22 @@ impl fmt::Display for Warning {
                 "{}: ignored a torn tail of {bytes} bytes at offset {offset} (left on disk: opened read-only)",
                 path.display()
             ),
+            Warning::RemovedTempFiles { path, files } => {
+                let names: Vec<String> = files
+                    .iter()
+                    .map(|file| file.display().to_string())
+                    .collect();
+                let what = match files.len() {
+                    1 => "1 leftover temp file".to_string(),
+                    n => format!("{n} leftover temp files"),
+                };
+                write!(
+                    f,
+                    "{}: removed {what} of an interrupted commit, unread (never acknowledged): {}",
+                    path.display(),
+                    names.join(", ")
+                )
+            }
         }
     }
 }
