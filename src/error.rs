@@ -47,6 +47,34 @@ pub enum Error {
     #[error("{} is a directory, not a database file", path.display())]
     IsDirectory { path: PathBuf },
 
+    /// The database file, or a log beside it, is not a regular file (a named pipe, a
+    /// device, a socket, a directory where a log belongs): reading it could block forever
+    /// (a FIFO) or never end (`/dev/zero`), so it is refused before anything is created,
+    /// locked or read.
+    #[error(
+        "{} is {}, not a regular file: refusing to use it as {role} (nothing was created or read)",
+        path.display(),
+        kind.describe()
+    )]
+    NotARegularFile {
+        path: PathBuf,
+        kind: crate::fs::FileKind,
+        /// What the engine wanted it for: "the database file", "the write-ahead log", ...
+        role: &'static str,
+    },
+
+    /// A file a writer would change has more than one name (hard link). The lock is taken
+    /// by name, so a second writer opening another name would take another lock and the
+    /// two would split the data between them; refused before any file is created or
+    /// locked. Reading (memory mode, `check`) is harmless and allowed.
+    #[error(
+        "{} has {links} names (hard links): refusing to open it for writing, because a writer \
+         opening another of its names would take a different lock and the two would split \
+         the data; keep one name (`find -samefile` lists them) or open it read-only",
+        path.display()
+    )]
+    HardLinked { path: PathBuf, links: u64 },
+
     /// Another store, in this process or another, holds the single-writer lock.
     #[error(
         "{} is locked by another process (lock file {})",

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::crash::{CrashAction, CrashPoint};
+use crate::durability::guard::{self, Access};
 use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
@@ -181,8 +182,11 @@ impl KvStore {
     /// created by the first commit).
     ///
     /// Fails, without modifying any file, if the file is not a UTF-8 JSON object, is a
-    /// directory, or another store holds its lock. With [`Durability::Memory`] the file is
-    /// only read: it seeds the store, is not locked and is never written.
+    /// directory, or another store holds its lock; and, before creating, locking or reading
+    /// anything, if it or its log is not a regular file (a FIFO, a device:
+    /// [`Error::NotARegularFile`]), or, to write, has more than one name
+    /// ([`Error::HardLinked`]). With [`Durability::Memory`] the file is only read: it seeds
+    /// the store, is not locked and is never written, so a file with several names opens.
     ///
     /// Temp files an interrupted commit left beside `PATH` are removed unread, and named in
     /// a [`Warning::RemovedTempFiles`] (see [`open_warnings`](Self::open_warnings)).
@@ -215,11 +219,15 @@ impl KvStore {
             );
             return Err(Error::io("open", &path, missing));
         }
-        match fs.metadata(&path) {
-            Ok(Some(meta)) if meta.is_dir => return Err(Error::IsDirectory { path }),
-            Ok(_) => {}
-            Err(err) => return Err(Error::io("stat", &path, err)),
-        }
+        // Before anything is created, locked or read: a FIFO would block the read forever,
+        // a device would never end it, and the lock is found by name, so a file with a
+        // second name could have a second writer (see `durability::guard`). Memory mode
+        // only reads, which is harmless through any name.
+        let access = match durability {
+            Durability::Memory => Access::Read,
+            _ => Access::Write,
+        };
+        guard::admit(fs.as_ref(), &path, access)?;
 
         let mut disk = Disk {
             fs: Arc::clone(&fs),

@@ -1,16 +1,20 @@
-//! What every entry point refuses before it creates, locks or reads anything, through the
-//! real `kv` binary (each run under a time limit, so a regression that hangs fails instead
-//! of hanging the suite): so far, the names of the temp files open removes, which no
-//! user's file may share.
+//! What every entry point refuses before it creates, locks or reads anything: a database
+//! file (or a log beside it) that is not a regular file, and, for a writer, a file with a
+//! second name (hard link); and the names of the temp files open removes, which no user's
+//! file may share. Through the real `kv` binary (each run under a time limit, so a
+//! regression that hangs on a FIFO fails instead of hanging the suite) and the library.
 #![allow(clippy::disallowed_methods)] // tests inspect the disk directly
 #![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kv_engine::fs::FileKind;
+use kv_engine::{Durability, Error, KvStore, Options};
 use tempfile::TempDir;
 
 /// How long one `kv` run may take: they all finish in milliseconds unless they hang.
@@ -54,6 +58,13 @@ impl Sandbox {
         finish(child, stdin, &format!("kv {}", args.join(" ")))
     }
 
+    fn mkfifo(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        let status = Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(status.success(), "mkfifo {}", path.display());
+        path
+    }
+
     fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, contents).unwrap();
@@ -66,6 +77,16 @@ impl Sandbox {
 
     fn exists(&self, name: &str) -> bool {
         self.path(name).symlink_metadata().is_ok()
+    }
+
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "history")
+            .collect();
+        names.sort();
+        names
     }
 }
 
@@ -109,6 +130,265 @@ fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn refused(output: &Output, expected: &str) {
+    let stderr = text(&output.stderr);
+    let context = format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{stderr}",
+        output.status.code(),
+        text(&output.stdout)
+    );
+    assert_eq!(output.status.code(), Some(2), "{context}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?}\n{context}"
+    );
+}
+
+/// Runs `f` on another thread and fails if it does not return within [`LIMIT`], so a
+/// library call that blocks on a FIFO fails the test instead of hanging it.
+fn within_limit<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = send.send(f());
+    });
+    receive
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{what} did not return within {LIMIT:?} (it hangs)"))
+}
+
+/// Every way into a database: the shell in each mode, on a simulated disk, `check`, and
+/// `repair`.
+const ENTRY_POINTS: [&[&str]; 7] = [
+    &["-c", "count"],
+    &["--durability", "naive", "-c", "count"],
+    &["--durability", "wal", "-c", "count"],
+    &["--durability", "memory", "-c", "count"],
+    &["--simulate", "-c", "count"],
+    &["check"],
+    &["repair", "--yes"],
+];
+
+/// `kv ARGS... NAME` for an entry point, with the path where each subcommand wants it.
+fn args_for<'a>(entry: &[&'a str], name: &'a str) -> Vec<&'a str> {
+    match entry {
+        ["check"] | ["repair", ..] => {
+            let mut args = entry.to_vec();
+            args.push(name);
+            args
+        }
+        _ => {
+            let mut args = vec![name];
+            args.extend_from_slice(entry);
+            args
+        }
+    }
+}
+
+#[test]
+fn a_fifo_is_refused_by_every_entry_point_at_once_and_nothing_is_created() {
+    let sandbox = Sandbox::new();
+    sandbox.mkfifo("db.fifo");
+    for entry in ENTRY_POINTS {
+        let args = args_for(entry, "db.fifo");
+        let output = sandbox.run(&args, "");
+        refused(
+            &output,
+            "db.fifo is a named pipe (FIFO), not a regular file: refusing to use it as the \
+             database file (nothing was created or read)",
+        );
+        assert_eq!(sandbox.entries(), ["db.fifo"], "kv {args:?}");
+    }
+}
+
+#[test]
+fn a_fifo_where_a_log_belongs_is_refused_by_every_entry_point() {
+    for (log, role) in [
+        ("db.json.wal", "the write-ahead log"),
+        ("db.json.wal.next", "the new log of a checkpoint"),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.write("db.json", "{\"a\":1}\n");
+        sandbox.mkfifo(log);
+        for entry in ENTRY_POINTS {
+            let args = args_for(entry, "db.json");
+            let output = sandbox.run(&args, "");
+            refused(
+                &output,
+                &format!(
+                    "{log} is a named pipe (FIFO), not a regular file: refusing to use it as \
+                     {role} (nothing was created or read)"
+                ),
+            );
+            let mut expected = vec!["db.json", log];
+            expected.sort();
+            assert_eq!(sandbox.entries(), expected, "kv {args:?}");
+            assert_eq!(sandbox.read("db.json").as_deref(), Some("{\"a\":1}\n"));
+        }
+    }
+}
+
+#[test]
+fn devices_are_refused_without_reading_them_or_creating_a_lock_beside_them() {
+    let sandbox = Sandbox::new();
+    let lock_existed = Path::new("/dev/null.lock").exists();
+    for device in ["/dev/null", "/dev/zero"] {
+        for entry in ENTRY_POINTS {
+            let args = args_for(entry, device);
+            // /dev/zero read whole would never end: the time limit catches a regression
+            // (the guard refuses it before any read).
+            let output = sandbox.run(&args, "");
+            refused(
+                &output,
+                &format!("{device} is a character device, not a regular file"),
+            );
+        }
+    }
+    if !lock_existed {
+        assert!(
+            !Path::new("/dev/null.lock").exists(),
+            "kv created /dev/null.lock"
+        );
+    }
+}
+
+#[test]
+fn the_library_refuses_a_fifo_in_every_mode_and_in_check_and_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("db.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let is_fifo_refusal = |result: Result<(), Error>| match result {
+        Err(Error::NotARegularFile {
+            path,
+            kind: FileKind::Fifo,
+            role: "the database file",
+        }) => path.file_name() == Some("db.json".as_ref()),
+        _ => false,
+    };
+    for mode in Durability::ALL {
+        let path = fifo.clone();
+        let result = within_limit(&format!("open {mode}"), move || {
+            KvStore::open(&path, Options::new().durability(mode)).map(drop)
+        });
+        assert!(is_fifo_refusal(result), "{mode}");
+    }
+    let path = fifo.clone();
+    let result = within_limit("check", move || {
+        kv_engine::check(&path, &Options::new()).map(drop)
+    });
+    assert!(is_fifo_refusal(result), "check");
+    let path = fifo.clone();
+    let result = within_limit("plan_repair", move || {
+        kv_engine::plan_repair(&path, &Options::new()).map(drop)
+    });
+    assert!(is_fifo_refusal(result), "plan_repair");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "nothing was created beside the FIFO");
+}
+
+/// The lock is found by name, so two names of one file would let two writers in: each
+/// writer refuses a file with a second name, before creating or locking anything.
+/// Reading through either name stays possible.
+#[test]
+fn two_kv_processes_cannot_write_one_file_through_two_names() {
+    let sandbox = Sandbox::new();
+    let put = sandbox.run(&["db.json", "-c", "put a 1"], "");
+    assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
+    std::fs::hard_link(sandbox.path("db.json"), sandbox.path("alias.json")).unwrap();
+    let before = sandbox.read("db.json");
+
+    // As the issue did it: one kv per name, at the same time.
+    let first = sandbox
+        .command(&["db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = sandbox
+        .command(&["alias.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = finish(first, "put b 2\n", "kv db.json");
+    let second = finish(second, "put c 3\n", "kv alias.json");
+    for (name, output) in [("db.json", &first), ("alias.json", &second)] {
+        refused(
+            output,
+            &format!(
+                "{name} has 2 names (hard links): refusing to open it for writing, because a \
+                 writer opening another of its names would take a different lock and the two \
+                 would split the data"
+            ),
+        );
+    }
+    assert_eq!(sandbox.read("db.json"), before);
+    assert_eq!(sandbox.read("alias.json"), before);
+    assert_eq!(
+        sandbox.entries(),
+        ["alias.json", "db.json", "db.json.lock"],
+        "no lock was taken for alias.json"
+    );
+
+    // Reading is harmless, through either name.
+    let read = sandbox.run(&["alias.json", "--durability", "memory", "-c", "get a"], "");
+    assert_eq!(text(&read.stdout), "1\n", "{}", text(&read.stderr));
+    let check = sandbox.run(&["check", "alias.json"], "");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+
+    // With one name again, it is a database like any other.
+    std::fs::remove_file(sandbox.path("alias.json")).unwrap();
+    let put = sandbox.run(&["db.json", "-c", "put b 2", "-c", "count"], "");
+    assert_eq!(text(&put.stdout), "OK\n2\n", "{}", text(&put.stderr));
+}
+
+#[test]
+fn a_writer_refuses_a_hard_linked_database_or_log_and_a_reader_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let mut store = KvStore::open(&path, Options::new().durability(Durability::Wal)).unwrap();
+    store.put("a", serde_json::json!(1)).unwrap();
+    // Both files exist: a snapshot, and a log with a record after it.
+    store.checkpoint().unwrap();
+    store.put("b", serde_json::json!(2)).unwrap();
+    drop(store);
+    std::fs::remove_file(dir.path().join("db.json.lock")).unwrap();
+    for (linked, alias) in [("db.json.wal", "other.json.wal"), ("db.json", "alias.json")] {
+        let alias = dir.path().join(alias);
+        std::fs::hard_link(dir.path().join(linked), &alias).unwrap();
+        for mode in [Durability::Naive, Durability::Snapshot, Durability::Wal] {
+            let opened = KvStore::open(&path, Options::new().durability(mode));
+            assert!(
+                matches!(
+                    &opened,
+                    Err(Error::HardLinked { path, links: 2 })
+                        if path.file_name() == Some(linked.as_ref())
+                ),
+                "{mode}: {opened:?}"
+            );
+            assert!(
+                !dir.path().join("db.json.lock").exists(),
+                "{mode}: refused before taking the lock"
+            );
+        }
+        let reader = KvStore::open(&path, Options::new().durability(Durability::Memory)).unwrap();
+        assert_eq!(reader.get("a"), Some(serde_json::json!(1)));
+        let report = kv_engine::check(&path, &Options::new()).unwrap();
+        assert_eq!(report.keys, Some(2));
+        std::fs::remove_file(&alias).unwrap();
+    }
+    let store = KvStore::open(&path, Options::new().durability(Durability::Wal)).unwrap();
+    assert_eq!(store.get("a"), Some(serde_json::json!(1)));
 }
 
 /// `cp db.json db.json.tmp-2024-06` used to be deleted by the next open: it matched the

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::durability::guard::{self, Access};
 use crate::fs::trace::TraceEvent;
 use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use crate::shell::command::PowerCut;
@@ -171,7 +172,13 @@ impl Database {
 
     /// Loads the database at `path` (if any) into a fresh simulated disk and opens it
     /// there. The real file is only read, and written again only by [`Database::save`].
+    /// Refuses, reading nothing, a database file or log that is not a regular file.
     pub fn simulate(path: &Path, durability: Durability) -> crate::Result<Self> {
+        let target = RealFs
+            .resolve(path)
+            .map_err(|err| Error::io("resolve symlink", path, err))?;
+        // A FIFO would block the load forever, `/dev/zero` never end it.
+        guard::admit(&RealFs, &target, Access::Read)?;
         let sim = SimFs::new();
         // The log files too: in wal mode they hold the commits since the last checkpoint.
         for file in [
@@ -865,13 +872,15 @@ mod tests {
             "resolve db.json".into(),
             "stat .".into(),
             "stat db.json".into(),
+            "stat db.json.wal".into(),
+            "stat db.json.wal.next".into(),
             "lock db.json.lock".into(),
             "read 0 B db.json".into(),
             "read 0 B db.json.wal.next".into(),
             "read 0 B db.json.wal".into(),
             "list .".into(),
             "directory fsync .".into(),
-            "14 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
+            "16 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
         ];
         assert_eq!(trace.len(), expected.len(), "{out}");
         for (line, prefix) in trace.iter().zip(expected.drain(..)) {
