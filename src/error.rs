@@ -86,10 +86,15 @@ pub enum Error {
     /// An earlier sync or rename failed, so what is on disk is unknown: retrying could
     /// report success while data is lost, so the store accepts no more writes.
     #[error(
-        "{} refuses writes after an earlier failure ({cause}); reopen the store to recover from what is on disk",
+        "{} refuses writes after an earlier failure ({cause}); {advice}",
         path.display()
     )]
-    Poisoned { path: PathBuf, cause: String },
+    Poisoned {
+        path: PathBuf,
+        cause: String,
+        /// What the user can do, which depends on what the mode leaves on disk.
+        advice: &'static str,
+    },
 
     /// A value nests arrays and objects deeper than [`crate::MAX_VALUE_DEPTH`]: stored, it
     /// would make the database file unreadable (JSON parsers cap nesting), so it is refused.

@@ -498,6 +498,7 @@ impl KvStore {
             Some(cause) => Err(Error::Poisoned {
                 path: self.path().map(Path::to_path_buf).unwrap_or_default(),
                 cause: cause.clone(),
+                advice: poisoned_advice(self.durability),
             }),
             None => Ok(()),
         }
@@ -611,6 +612,21 @@ impl KvStore {
                 self.durability
             )),
         }
+    }
+}
+
+/// What a user can do once a store of `durability` refuses writes: every mode but naive
+/// leaves the last committed state on disk for a reopen to find, but naive mode truncated
+/// the file before the write that failed, so the file now holds nothing or a fragment
+/// that will not open, and only this store's memory still has the data.
+fn poisoned_advice(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Naive => {
+            "the file was truncated before that failure, so it holds at most a fragment that \
+             will not open: reopening does not recover the data; this store still holds every \
+             acknowledged write, so read it out (and write it elsewhere) before closing it"
+        }
+        _ => "reopen the store to recover from what is on disk",
     }
 }
 
