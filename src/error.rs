@@ -103,6 +103,15 @@ pub enum Error {
     )]
     ValueTooDeep { key: String, max: usize },
 
+    /// A key and value too big for one log record: its 32-bit length field would wrap,
+    /// and the record would be cut as torn on the next open. Refused in every mode, so a
+    /// database can always be opened in `wal` mode.
+    #[error(
+        "the key {key:?} and its value take {bytes} bytes, more than the {max} one entry may \
+         hold (a log record's length is 32 bits); nothing was written"
+    )]
+    EntryTooLarge { key: String, bytes: u64, max: u64 },
+
     /// An armed crash point was reached with [`CrashAction::Halt`](crate::CrashAction):
     /// the commit stopped there as if the process had died.
     #[error("simulated crash at {point} while committing to {}: the commit stopped there", path.display())]

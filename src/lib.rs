@@ -47,4 +47,4 @@ pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use json_text::JsonText;
-pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};

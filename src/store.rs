@@ -15,6 +15,7 @@ use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
+use crate::durability::wal::record::MIN_BODY;
 use crate::durability::wal::recovery::Warning;
 use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
@@ -30,6 +31,15 @@ use crate::json_text::JsonText;
 /// and then make the file impossible to open. The margin below 126 leaves room for a log
 /// record's own wrapping.
 pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// The most bytes a key and its value (as compact JSON text) may take together.
+///
+/// In the log ([`Durability::Wal`]) one entry is one record, whose body holds the key, the
+/// value and a few fixed fields, and whose length is a 32-bit field: a bigger body would
+/// wrap it, and the record would be cut as torn on the next open. The limit holds in every
+/// mode, so any database can be opened in `wal` mode; a `put` over it is refused with
+/// [`Error::EntryTooLarge`] before anything is written.
+pub const MAX_ENTRY_BYTES: u64 = u32::MAX as u64 - MIN_BODY as u64;
 
 /// How to open a store.
 #[derive(Clone)]
@@ -429,6 +439,7 @@ impl KvStore {
                             io::Error::other(err),
                         )
                     })?;
+                    entry_fits(&key, value.len() as u64)?;
                     Change::Put { key, value }
                 }
                 Mutation::PutText { key, text } => {
@@ -438,10 +449,9 @@ impl KvStore {
                             max: MAX_VALUE_DEPTH,
                         });
                     }
-                    Change::Put {
-                        key,
-                        value: text.into_boxed_str(),
-                    }
+                    let value = text.into_boxed_str();
+                    entry_fits(&key, value.len() as u64)?;
+                    Change::Put { key, value }
                 }
                 Mutation::Delete { key } => Change::Delete { key },
             });
@@ -615,6 +625,27 @@ impl KvStore {
     }
 }
 
+/// `Err(EntryTooLarge)` if `key` with a value of `value_len` bytes is over
+/// [`MAX_ENTRY_BYTES`]. Takes the length, not the value, so the limit is testable without
+/// allocating 4 GiB.
+fn entry_fits(key: &str, value_len: u64) -> Result<()> {
+    let bytes = key.len() as u64 + value_len;
+    if bytes <= MAX_ENTRY_BYTES {
+        return Ok(());
+    }
+    // The key itself may be most of the 4 GiB: name it by its start.
+    const SHOWN: usize = 40;
+    let key = match key.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &key[..end]),
+        None => key.to_string(),
+    };
+    Err(Error::EntryTooLarge {
+        key,
+        bytes,
+        max: MAX_ENTRY_BYTES,
+    })
+}
+
 /// What a user can do once a store of `durability` refuses writes: every mode but naive
 /// leaves the last committed state on disk for a reopen to find, but naive mode truncated
 /// the file before the write that failed, so the file now holds nothing or a fragment
@@ -641,5 +672,42 @@ fn nests_within(value: &Value, levels: usize) -> bool {
             levels > 0 && fields.values().all(|field| nests_within(field, levels - 1))
         }
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_whose_log_record_would_wrap_its_32_bit_length_is_refused() {
+        // The record body is MIN_BODY fixed bytes plus the key and the value.
+        assert_eq!(MAX_ENTRY_BYTES + MIN_BODY as u64, u64::from(u32::MAX));
+        assert!(entry_fits("k", MAX_ENTRY_BYTES - 1).is_ok());
+        let refused = entry_fits("k", MAX_ENTRY_BYTES);
+        let Err(Error::EntryTooLarge { key, bytes, max }) = &refused else {
+            panic!("expected EntryTooLarge, got {refused:?}");
+        };
+        assert_eq!(
+            (key.as_str(), *bytes, *max),
+            ("k", MAX_ENTRY_BYTES + 1, MAX_ENTRY_BYTES)
+        );
+        let message = refused
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            message.contains("4294967282") && message.contains("nothing was written"),
+            "{message}"
+        );
+        // 4 GiB and more would wrap to a small length: refused too, whatever the split.
+        assert!(entry_fits("", 1 << 32).is_err());
+        assert!(entry_fits(&"k".repeat(100), u64::from(u32::MAX)).is_err());
+        let long_key = entry_fits(&"k".repeat(100), MAX_ENTRY_BYTES);
+        assert!(
+            matches!(&long_key, Err(Error::EntryTooLarge { key, .. }) if key.chars().count() == 41),
+            "{long_key:?}"
+        );
     }
 }

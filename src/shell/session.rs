@@ -475,7 +475,7 @@ impl Session {
             }
             // A value refused before anything was written: the batch is replayed one
             // statement at a time, so each reports exactly as it would alone.
-            Err(ExecError::Store(Error::ValueTooDeep { .. })) => {
+            Err(ExecError::Store(Error::ValueTooDeep { .. } | Error::EntryTooLarge { .. })) => {
                 for item in &statements {
                     if self.run_statement(&item.text, item.line, out, err)?.0 == Flow::Stop {
                         return Ok(Flow::Stop);
