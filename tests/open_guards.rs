@@ -1,14 +1,15 @@
 //! What every entry point refuses before it creates, locks or reads anything: a database
 //! file (or a log beside it) that is not a regular file, and, for a writer, a file with a
-//! second name (hard link); and the names of the temp files open removes, which no user's
-//! file may share. Through the real `kv` binary (each run under a time limit, so a
+//! second name (hard link); the names of the temp files open removes, which no user's
+//! file may share; and `save` from `--simulate`, which must not overwrite what another
+//! process committed since the simulation loaded the database. Through the real `kv` binary (each run under a time limit, so a
 //! regression that hangs on a FIFO fails instead of hanging the suite) and the library.
 #![allow(clippy::disallowed_methods)] // tests inspect the disk directly
 #![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -430,4 +431,103 @@ fn a_leftover_temp_file_is_removed_and_reported_on_open() {
         );
         assert!(!sandbox.exists(temp), "{mode}");
     }
+}
+
+/// Reads `stdout` up to and including the next line, failing after [`LIMIT`].
+fn next_line(stdout: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line
+}
+
+/// `save` from `--simulate` overwrote the real database even when another process had
+/// committed to it since the simulation loaded it, losing those commits.
+#[test]
+fn save_refuses_when_another_process_changed_the_database_since_it_was_loaded() {
+    let sandbox = Sandbox::new();
+    sandbox.write("db.json", "{\"a\":1}\n");
+    let mut simulated = sandbox
+        .command(&["--simulate", "db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = simulated.stdin.take().unwrap();
+    let mut stdout = BufReader::new(simulated.stdout.take().unwrap());
+    writeln!(stdin, "put sim 1").unwrap();
+    stdin.flush().unwrap();
+    // The simulation has loaded the file once it answers.
+    assert_eq!(next_line(&mut stdout), "OK\n");
+
+    let other = sandbox.run(&["db.json", "-c", "put other 2"], "");
+    assert_eq!(text(&other.stdout), "OK\n", "{}", text(&other.stderr));
+    let after_other = sandbox.read("db.json");
+
+    writeln!(stdin, "save").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    simulated
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = simulated.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}{stderr}");
+    assert_eq!(rest, "");
+    assert!(
+        stderr.starts_with("error: line 2: nothing saved to db.json: ")
+            && stderr.contains("db.json changed from 8 to 18 bytes since --simulate loaded it")
+            && stderr.contains("saving would overwrite its commits"),
+        "{stderr}"
+    );
+    assert_eq!(
+        sandbox.read("db.json"),
+        after_other,
+        "the other commit is kept"
+    );
+}
+
+#[test]
+fn save_writes_when_nothing_changed_and_again_after_its_own_save() {
+    let sandbox = Sandbox::new();
+    sandbox.write("db.json", "{\"a\":1}\n");
+    for mode in ["snapshot", "wal"] {
+        let output = sandbox.run(
+            &["--simulate", "db.json", "--durability", mode],
+            "put b 2\nsave\nput c 3\nsave\n",
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{mode}: {}",
+            text(&output.stderr)
+        );
+        let check = sandbox.run(&["db.json", "--durability", mode, "-c", "count"], "");
+        assert_eq!(
+            text(&check.stdout),
+            "3\n",
+            "{mode}: {}",
+            text(&check.stderr)
+        );
+    }
+}
+
+#[test]
+fn save_refuses_a_database_with_a_second_name_that_the_simulation_could_read() {
+    let sandbox = Sandbox::new();
+    sandbox.write("db.json", "{\"a\":1}\n");
+    std::fs::hard_link(sandbox.path("db.json"), sandbox.path("alias.json")).unwrap();
+    let output = sandbox.run(&["--simulate", "db.json"], "get a\nput a 2\nsave\n");
+    assert_eq!(text(&output.stdout), "1\nOK\n");
+    assert!(
+        text(&output.stderr).starts_with("error: line 3: db.json has 2 names (hard links)"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(sandbox.read("db.json").as_deref(), Some("{\"a\":1}\n"));
 }
