@@ -179,7 +179,7 @@ fn a_directory_is_refused() {
 /// data), and reported by name; every other file in the directory is left alone, including
 /// a user's `PATH.tmp-2024-06`, which the old `PATH.tmp-<digits>-<digits>` shape deleted.
 #[test]
-fn stray_temp_files_are_removed_unread_and_reported_and_other_files_untouched() {
+fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
     for mode in FILE_MODES {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.json");
