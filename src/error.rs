@@ -70,7 +70,7 @@ pub enum Error {
     #[error(
         "{} has {links} names (hard links): refusing to open it for writing, because a writer \
          opening another of its names would take a different lock and the two would split \
-         the data; keep one name (`find -samefile` lists them) or open it read-only",
+         the data; keep one name (`find -samefile` lists them), or only read it (memory durability, `kv check`)",
         path.display()
     )]
     HardLinked { path: PathBuf, links: u64 },
