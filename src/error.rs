@@ -47,6 +47,34 @@ pub enum Error {
     #[error("{} is a directory, not a database file", path.display())]
     IsDirectory { path: PathBuf },
 
+    /// The database file, or a log beside it, is not a regular file (a named pipe, a
+    /// device, a socket, a directory where a log belongs): reading it could block forever
+    /// (a FIFO) or never end (`/dev/zero`), so it is refused before anything is created,
+    /// locked or read.
+    #[error(
+        "{} is {}, not a regular file: refusing to use it as {role} (nothing was created or read)",
+        path.display(),
+        kind.describe()
+    )]
+    NotARegularFile {
+        path: PathBuf,
+        kind: crate::fs::FileKind,
+        /// What the engine wanted it for: "the database file", "the write-ahead log", ...
+        role: &'static str,
+    },
+
+    /// A file a writer would change has more than one name (hard link). The lock is taken
+    /// by name, so a second writer opening another name would take another lock and the
+    /// two would split the data between them; refused before any file is created or
+    /// locked. Reading (memory mode, `check`) is harmless and allowed.
+    #[error(
+        "{} has {links} names (hard links): refusing to open it for writing, because a writer \
+         opening another of its names would take a different lock and the two would split \
+         the data; keep one name (`find -samefile` lists them), or only read it (memory durability, `kv check`)",
+        path.display()
+    )]
+    HardLinked { path: PathBuf, links: u64 },
+
     /// Another store, in this process or another, holds the single-writer lock.
     #[error(
         "{} is locked by another process (lock file {})",
@@ -58,10 +86,15 @@ pub enum Error {
     /// An earlier sync or rename failed, so what is on disk is unknown: retrying could
     /// report success while data is lost, so the store accepts no more writes.
     #[error(
-        "{} refuses writes after an earlier failure ({cause}); reopen the store to recover from what is on disk",
+        "{} refuses writes after an earlier failure ({cause}); {advice}",
         path.display()
     )]
-    Poisoned { path: PathBuf, cause: String },
+    Poisoned {
+        path: PathBuf,
+        cause: String,
+        /// What the user can do, which depends on what the mode leaves on disk.
+        advice: &'static str,
+    },
 
     /// A value nests arrays and objects deeper than [`crate::MAX_VALUE_DEPTH`]: stored, it
     /// would make the database file unreadable (JSON parsers cap nesting), so it is refused.
@@ -69,6 +102,15 @@ pub enum Error {
         "the value for key {key:?} nests deeper than {max} levels of arrays and objects; nothing was written"
     )]
     ValueTooDeep { key: String, max: usize },
+
+    /// A key and value too big for one log record: its 32-bit length field would wrap,
+    /// and the record would be cut as torn on the next open. Refused in every mode, so a
+    /// database can always be opened in `wal` mode.
+    #[error(
+        "the key {key:?} and its value take {bytes} bytes, more than the {max} one entry may \
+         hold (a log record's length is 32 bits); nothing was written"
+    )]
+    EntryTooLarge { key: String, bytes: u64, max: u64 },
 
     /// An armed crash point was reached with [`CrashAction::Halt`](crate::CrashAction):
     /// the commit stopped there as if the process had died.

@@ -37,13 +37,14 @@ pub mod shell;
 mod store;
 
 pub use crash::{CrashAction, CrashPoint};
+pub use durability::guard::{check, plan_repair, repair};
 pub use durability::wal::recovery::Warning;
 pub use durability::wal::repair::{
     CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
-    SnapshotState, check, plan_repair, repair,
+    SnapshotState,
 };
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use json_text::JsonText;
-pub use store::{KvStore, MAX_VALUE_DEPTH, Options, Stats};
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::crash::{CrashAction, CrashPoint};
+use crate::durability::guard::{self, Access};
 use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
+use crate::durability::wal::record::MIN_BODY;
 use crate::durability::wal::recovery::Warning;
 use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
@@ -29,6 +31,15 @@ use crate::json_text::JsonText;
 /// and then make the file impossible to open. The margin below 126 leaves room for a log
 /// record's own wrapping.
 pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// The most bytes a key and its value (as compact JSON text) may take together.
+///
+/// In the log ([`Durability::Wal`]) one entry is one record, whose body holds the key, the
+/// value and a few fixed fields, and whose length is a 32-bit field: a bigger body would
+/// wrap it, and the record would be cut as torn on the next open. The limit holds in every
+/// mode, so any database can be opened in `wal` mode; a `put` over it is refused with
+/// [`Error::EntryTooLarge`] before anything is written.
+pub const MAX_ENTRY_BYTES: u64 = u32::MAX as u64 - MIN_BODY as u64;
 
 /// How to open a store.
 #[derive(Clone)]
@@ -181,8 +192,14 @@ impl KvStore {
     /// created by the first commit).
     ///
     /// Fails, without modifying any file, if the file is not a UTF-8 JSON object, is a
-    /// directory, or another store holds its lock. With [`Durability::Memory`] the file is
-    /// only read: it seeds the store, is not locked and is never written.
+    /// directory, or another store holds its lock; and, before creating, locking or reading
+    /// anything, if it or its log is not a regular file (a FIFO, a device:
+    /// [`Error::NotARegularFile`]), or, to write, has more than one name
+    /// ([`Error::HardLinked`]). With [`Durability::Memory`] the file is only read: it seeds
+    /// the store, is not locked and is never written, so a file with several names opens.
+    ///
+    /// Temp files an interrupted commit left beside `PATH` are removed unread, and named in
+    /// a [`Warning::RemovedTempFiles`] (see [`open_warnings`](Self::open_warnings)).
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self> {
         let Options {
             durability,
@@ -212,11 +229,15 @@ impl KvStore {
             );
             return Err(Error::io("open", &path, missing));
         }
-        match fs.metadata(&path) {
-            Ok(Some(meta)) if meta.is_dir => return Err(Error::IsDirectory { path }),
-            Ok(_) => {}
-            Err(err) => return Err(Error::io("stat", &path, err)),
-        }
+        // Before anything is created, locked or read: a FIFO would block the read forever,
+        // a device would never end it, and the lock is found by name, so a file with a
+        // second name could have a second writer (see `durability::guard`). Memory mode
+        // only reads, which is harmless through any name.
+        let access = match durability {
+            Durability::Memory => Access::Read,
+            _ => Access::Write,
+        };
+        guard::admit(fs.as_ref(), &path, access)?;
 
         let mut disk = Disk {
             fs: Arc::clone(&fs),
@@ -247,11 +268,17 @@ impl KvStore {
         // Read and check everything before touching anything, so a file we cannot read is
         // never modified; then finish an interrupted checkpoint and cut a torn tail.
         let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
-        snapshot::remove_stray_temps(fs.as_ref(), &path)?;
+        let removed_temps = snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
         let mut wal = Wal::open(disk, &recovered, wal_settings)?;
         let map = std::mem::take(&mut recovered.map);
         let mut warnings = recovered.warnings;
+        if !removed_temps.is_empty() {
+            warnings.push(Warning::RemovedTempFiles {
+                path: path.clone(),
+                files: removed_temps,
+            });
+        }
         let backend = match durability {
             Durability::Wal => {
                 // Appending to a log of an older format would mix two formats in one file.
@@ -422,6 +449,7 @@ impl KvStore {
                             io::Error::other(err),
                         )
                     })?;
+                    entry_fits(&key, value.len() as u64)?;
                     Change::Put { key, value }
                 }
                 Mutation::PutText { key, text } => {
@@ -431,10 +459,9 @@ impl KvStore {
                             max: MAX_VALUE_DEPTH,
                         });
                     }
-                    Change::Put {
-                        key,
-                        value: text.into_boxed_str(),
-                    }
+                    let value = text.into_boxed_str();
+                    entry_fits(&key, value.len() as u64)?;
+                    Change::Put { key, value }
                 }
                 Mutation::Delete { key } => Change::Delete { key },
             });
@@ -491,6 +518,7 @@ impl KvStore {
             Some(cause) => Err(Error::Poisoned {
                 path: self.path().map(Path::to_path_buf).unwrap_or_default(),
                 cause: cause.clone(),
+                advice: poisoned_advice(self.durability),
             }),
             None => Ok(()),
         }
@@ -607,6 +635,42 @@ impl KvStore {
     }
 }
 
+/// `Err(EntryTooLarge)` if `key` with a value of `value_len` bytes is over
+/// [`MAX_ENTRY_BYTES`]. Takes the length, not the value, so the limit is testable without
+/// allocating 4 GiB.
+fn entry_fits(key: &str, value_len: u64) -> Result<()> {
+    let bytes = key.len() as u64 + value_len;
+    if bytes <= MAX_ENTRY_BYTES {
+        return Ok(());
+    }
+    // The key itself may be most of the 4 GiB: name it by its start.
+    const SHOWN: usize = 40;
+    let key = match key.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &key[..end]),
+        None => key.to_string(),
+    };
+    Err(Error::EntryTooLarge {
+        key,
+        bytes,
+        max: MAX_ENTRY_BYTES,
+    })
+}
+
+/// What a user can do once a store of `durability` refuses writes: every mode but naive
+/// leaves the last committed state on disk for a reopen to find, but naive mode truncated
+/// the file before the write that failed, so the file now holds nothing or a fragment
+/// that will not open, and only this store's memory still has the data.
+fn poisoned_advice(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Naive => {
+            "the file was truncated before that failure, so it holds at most a fragment that \
+             will not open: reopening does not recover the data; this store still holds every \
+             acknowledged write, so read it out (and write it elsewhere) before closing it"
+        }
+        _ => "reopen the store to recover from what is on disk",
+    }
+}
+
 /// Whether `value` nests arrays and objects at most `levels` deep (a scalar is 0 deep).
 /// Recurses at most `levels + 1` calls, however deep the value is.
 fn nests_within(value: &Value, levels: usize) -> bool {
@@ -618,5 +682,42 @@ fn nests_within(value: &Value, levels: usize) -> bool {
             levels > 0 && fields.values().all(|field| nests_within(field, levels - 1))
         }
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_whose_log_record_would_wrap_its_32_bit_length_is_refused() {
+        // The record body is MIN_BODY fixed bytes plus the key and the value.
+        assert_eq!(MAX_ENTRY_BYTES + MIN_BODY as u64, u64::from(u32::MAX));
+        assert!(entry_fits("k", MAX_ENTRY_BYTES - 1).is_ok());
+        let refused = entry_fits("k", MAX_ENTRY_BYTES);
+        let Err(Error::EntryTooLarge { key, bytes, max }) = &refused else {
+            panic!("expected EntryTooLarge, got {refused:?}");
+        };
+        assert_eq!(
+            (key.as_str(), *bytes, *max),
+            ("k", MAX_ENTRY_BYTES + 1, MAX_ENTRY_BYTES)
+        );
+        let message = refused
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            message.contains("4294967278") && message.contains("nothing was written"),
+            "{message}"
+        );
+        // 4 GiB and more would wrap to a small length: refused too, whatever the split.
+        assert!(entry_fits("", 1 << 32).is_err());
+        assert!(entry_fits(&"k".repeat(100), u64::from(u32::MAX)).is_err());
+        let long_key = entry_fits(&"k".repeat(100), MAX_ENTRY_BYTES);
+        assert!(
+            matches!(&long_key, Err(Error::EntryTooLarge { key, .. }) if key.chars().count() == 41),
+            "{long_key:?}"
+        );
     }
 }

@@ -478,6 +478,29 @@ fn a_10_mb_line_is_reported_and_skipped() {
     );
 }
 
+/// The line limit holds for a whole statement too: a value continued over many short
+/// lines once took 30 MB in through 1 MB lines. The statement is reported where it passes
+/// the limit, the rest of its value is skipped, and what follows runs as usual.
+#[test]
+fn a_multi_line_value_over_8_mib_in_all_is_reported_and_skipped() {
+    let sandbox = Sandbox::new();
+    let chunk = format!("  \"{}\",\n", "x".repeat(1 << 20));
+    let mut input = String::from("put a 1\nput big [\n");
+    for _ in 0..12 {
+        input.push_str(&chunk);
+    }
+    input.push_str("  \"end\"]\nget big\nput small 2\nkeys\n");
+    let output = sandbox.run(&["db.json"], &input);
+    check(
+        &output,
+        1,
+        "OK\n(nil)\nOK\na\nsmall\n",
+        "error: line 10: the statement begun on line 2 is longer than 8 MiB over its lines \
+         (the limit of one statement, as of one line); skipped, nothing of it was stored; \
+         the rest of its value is skipped too\n",
+    );
+}
+
 #[test]
 fn input_ending_inside_a_multi_line_value_is_an_error_and_stores_nothing() {
     let sandbox = Sandbox::new();

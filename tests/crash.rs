@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kv_engine::files::TEMP_INFIX;
+use kv_engine::files::TEMP_MARKER;
 use kv_engine::fs::sim::OpKind;
 use kv_engine::fs::{CrashMode, Fs, FsFile, FsLock, Metadata, OpenMode, SimFs};
 use kv_engine::{CrashAction, CrashPoint, Durability, Error, KvStore, Options};
@@ -332,7 +332,7 @@ fn check(
             format!("opened {text:?} as {found:?}"),
         ));
     }
-    let temp_prefix = format!("{PATH}{TEMP_INFIX}");
+    let temp_prefix = format!("{PATH}{TEMP_MARKER}");
     if let Some(temp) = rebooted
         .files()
         .into_iter()

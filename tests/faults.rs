@@ -59,10 +59,22 @@ fn assert_poisoned(store: &mut KvStore) {
     assert!(matches!(put, Err(Error::Poisoned { .. })), "{put:?}");
     // The message is what a user sees: it must say what to do.
     let message = put.unwrap_err().to_string();
+    // Naive mode truncated the file before the failure: a reopen finds at most a fragment,
+    // so it must not be offered as the way back.
+    let (advice, not) = match store.durability() {
+        Durability::Naive => (
+            "reopening does not recover the data",
+            Some("reopen the store to recover"),
+        ),
+        _ => ("reopen the store to recover from what is on disk", None),
+    };
     assert!(
-        message.contains("refuses writes") && message.contains("reopen the store"),
+        message.contains("refuses writes") && message.contains(advice),
         "{message}"
     );
+    if let Some(not) = not {
+        assert!(!message.contains(not), "{message}");
+    }
     let delete = store.delete("a");
     assert!(matches!(delete, Err(Error::Poisoned { .. })), "{delete:?}");
     let batch = store.apply(vec![Mutation::Delete { key: "b".into() }]);
@@ -277,6 +289,21 @@ fn naive_mode_is_poisoned_by_a_failed_write_because_it_truncated_the_file() {
     assert_poisoned(&mut store);
     // This is why: the file was truncated before the write failed.
     assert_eq!(sim.contents(PATH), Some(Vec::new()));
+    // And why the error does not advise a reopen: what is on disk no longer opens, while
+    // the store itself still holds every acknowledged write.
+    let message = store.put("c", json!(3)).unwrap_err().to_string();
+    assert!(
+        message.contains("holds at most a fragment that will not open")
+            && message.contains("this store still holds every acknowledged write"),
+        "{message}"
+    );
+    assert_eq!(contents(&store), model(&[("a", 1), ("b", 1)]));
+    drop(store);
+    let reopened = open(&sim, Durability::Naive);
+    assert!(
+        matches!(reopened, Err(Error::Syntax { .. })),
+        "{reopened:?}"
+    );
 }
 
 #[test]

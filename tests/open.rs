@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 
 use common::{FILE_MODES, bytes, entries, mode_of, open, set_mode, write};
-use kv_engine::{Durability, Error, KvStore, Options};
+use kv_engine::{Durability, Error, KvStore, Options, Warning};
 use serde_json::json;
 
 fn try_open(path: &Path, mode: Durability) -> Result<KvStore, Error> {
@@ -174,10 +174,10 @@ fn a_directory_is_refused() {
     }
 }
 
-/// Temp files of this database (`PATH.tmp-<pid>-<n>`) are removed on open and never read
-/// (their garbage would fail the parse, their valid JSON would show up as data); every other
-/// file in the directory is left alone, including a user's `PATH.tmp-backup`, which an
-/// earlier `PATH.tmp-*` match deleted.
+/// Temp files of this database (`PATH.kv-tmp.<pid>.<16 hex digits>`) are removed on open,
+/// never read (their garbage would fail the parse, their valid JSON would show up as
+/// data), and reported by name; every other file in the directory is left alone, including
+/// a user's `PATH.tmp-2024-06`, which the old `PATH.tmp-<digits>-<digits>` shape deleted.
 #[test]
 fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
     for mode in FILE_MODES {
@@ -185,21 +185,28 @@ fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
         let path = dir.path().join("db.json");
         write(&path, "{\"kept\": 1}");
         let strays = [
-            ("db.json.tmp-1-1", &b"\xff garbage {"[..]),
-            ("db.json.tmp-4242-7", b"{\"ghost\": true}"),
+            ("db.json.kv-tmp.1.0123456789abcdef", &b"\xff garbage {"[..]),
+            ("db.json.kv-tmp.4242.fedcba9876543210", b"{\"ghost\": true}"),
         ];
         let others = [
             ("db.json.tmpx", &b"{\"x\": 1}"[..]),
             ("db.json.tmp", b"tmp without dash"),
-            ("other.json.tmp-1", b"another database's temp"),
-            ("db.jsonx.tmp-1-1", b"not ours either"),
-            ("xdb.json.tmp-1-1", b"nor this"),
+            // The old temp shape: a user's dated copy looks just like it.
+            ("db.json.tmp-2024-06", b"{\"precious\": 1}"),
+            ("db.json.tmp-1-1", b"old shape"),
+            (
+                "other.json.kv-tmp.1.0123456789abcdef",
+                b"another database's temp",
+            ),
+            ("db.jsonx.kv-tmp.1.0123456789abcdef", b"not ours either"),
+            ("xdb.json.kv-tmp.1.0123456789abcdef", b"nor this"),
             // Starts like a temp but is not the shape the engine makes: a user's file.
-            ("db.json.tmp-backup", b"{\"precious\": 1}"),
-            ("db.json.tmp-1", b"one number only"),
-            ("db.json.tmp-1-2-3", b"three numbers"),
-            ("db.json.tmp-1-x", b"not a number"),
-            ("db.json.tmp-", b""),
+            ("db.json.kv-tmp.backup", b"{\"precious\": 2}"),
+            ("db.json.kv-tmp.1.0123456789abcde", b"15 hex digits"),
+            ("db.json.kv-tmp.1.0123456789ABCDEF", b"upper case"),
+            ("db.json.kv-tmp.1.2.0123456789abcdef", b"three parts"),
+            ("db.json.kv-tmp.x.0123456789abcdef", b"not a number"),
+            ("db.json.kv-tmp.", b""),
         ];
         for (name, contents) in strays.iter().chain(&others) {
             write(&dir.path().join(name), contents);
@@ -207,6 +214,17 @@ fn stray_temp_files_are_removed_unread_and_other_files_untouched() {
 
         let store = open(&path, mode);
         assert_eq!(store.keys().collect::<Vec<_>>(), ["kept"], "{mode}");
+        assert_eq!(
+            store.open_warnings(),
+            [Warning::RemovedTempFiles {
+                path: path.clone(),
+                files: strays
+                    .iter()
+                    .map(|(name, _)| dir.path().join(name))
+                    .collect(),
+            }],
+            "{mode}"
+        );
         for (name, _) in strays {
             assert!(
                 !dir.path().join(name).exists(),
@@ -234,7 +252,7 @@ fn memory_mode_does_not_remove_stray_temps() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.json");
     write(&path, "{}");
-    let stray = dir.path().join("db.json.tmp-1-1");
+    let stray = dir.path().join("db.json.kv-tmp.1.0123456789abcdef");
     write(&stray, "garbage");
     let _store = open(&path, Durability::Memory);
     assert_eq!(bytes(&stray).as_deref(), Some(&b"garbage"[..]));

@@ -1,14 +1,14 @@
 //! Stage 2: a crash-safe snapshot of the whole map on every commit.
 //!
 //! Protocol (see `history/stage-2-snapshot.md` for every crash point):
-//! serialise → create `PATH.tmp-*` → write → fsync it → rename over `PATH` → fsync the
+//! serialise → create `PATH.kv-tmp.*` → write → fsync it → rename over `PATH` → fsync the
 //! directory → acknowledge.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -278,21 +278,26 @@ impl<'de> Deserialize<'de> for KeyText<'de> {
 }
 
 /// Removes the temp files a crash left beside `path`, without reading them, and makes the
-/// directory durable. Only safe while holding the database's lock.
-pub(crate) fn remove_stray_temps(fs: &dyn Fs, path: &Path) -> Result<usize> {
+/// directory durable; returns the files removed, for open to report. Only files of the
+/// exact shape [`files::temp_path`] makes are touched. Only safe while holding the
+/// database's lock.
+pub(crate) fn remove_stray_temps(fs: &dyn Fs, path: &Path) -> Result<Vec<PathBuf>> {
     let dir = parent_dir(path);
     let Some(db_name) = path.file_name() else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
-    let names = fs
+    let mut names = fs
         .list_dir(dir)
         .map_err(|err| Error::io("list", dir, err))?;
-    let mut removed = 0;
+    // In a stable order, so the report reads the same every time.
+    names.sort();
+    let mut removed = Vec::new();
     for name in names.iter().filter(|name| files::is_temp_of(db_name, name)) {
-        let temp = dir.join(name);
+        // Beside `path` as the user named it (`db.json.kv-tmp.…`, not `./db.json.kv-tmp.…`).
+        let temp = path.with_file_name(name);
         fs.remove(&temp)
-            .map_err(|err| Error::io("remove stray temp file", temp, err))?;
-        removed += 1;
+            .map_err(|err| Error::io("remove stray temp file", &temp, err))?;
+        removed.push(temp);
     }
     // Always, not only after a removal: a kill between a commit's rename and its
     // directory fsync leaves the new name visible but not durable, and what recovery

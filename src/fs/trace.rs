@@ -382,7 +382,14 @@ mod tests {
         assert!(opened.iter().any(|event| event.op == TraceOp::Lock));
         store.put("key", serde_json::json!("value")).unwrap();
         let events = trace.drain();
-        let temp = format!("/db/db.json.tmp-{}-1", std::process::id());
+        let ops = mutating(&events);
+        let temp = ops[0].strip_prefix("create ").unwrap().to_string();
+        let temp_name = std::path::Path::new(&temp).file_name().unwrap();
+        assert!(
+            temp.starts_with("/db/")
+                && crate::files::is_temp_of(std::ffi::OsStr::new("db.json"), temp_name),
+            "{temp}"
+        );
         assert_eq!(
             mutating(&events),
             vec![
@@ -432,7 +439,7 @@ mod tests {
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].op, TraceOp::SyncAll);
         let line = failed[0].to_string();
-        assert!(line.starts_with("fsync /db/db.json.tmp-"), "{line}");
+        assert!(line.starts_with("fsync /db/db.json.kv-tmp."), "{line}");
         assert!(line.contains("failed: Input/output error"), "{line}");
     }
 

@@ -79,6 +79,25 @@ impl Continuation {
         &self.text[..self.ends[i]]
     }
 
+    /// The statement's length so far in bytes (its lines joined with `\n`).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Gives up the statement (it grew too long) at `line`, its next line: `Some` skip
+    /// that swallows the lines up to the end of its value, or `None` if `line` is already
+    /// past it (it closed the value, or a string left open across a line ended it, in
+    /// which case `line` is not part of the statement; see [`Skip::swallows`]).
+    pub fn give_up(self, line: &str) -> (Option<Skip>, bool) {
+        let mut skip = Skip {
+            brackets: self.brackets,
+        };
+        if !skip.swallows(line) {
+            return (None, false);
+        }
+        (skip.open().then_some(skip), true)
+    }
+
     /// The statement's lines, to read again those after its end.
     pub fn into_lines(self) -> Vec<String> {
         self.lines
@@ -102,6 +121,34 @@ impl Continuation {
             }
         }
         Some(ended)
+    }
+}
+
+/// The rest of a statement that was given up (it passed the size limit): its lines are
+/// read and dropped, holding nothing, until its value's outermost bracket closes. Found by
+/// the bracket scan alone, which is exact for a well-formed value; a broken one is
+/// dropped up to where its brackets balance (or a string left open across a line ends it).
+#[derive(Debug)]
+pub struct Skip {
+    brackets: Brackets,
+}
+
+impl Skip {
+    /// Whether `line` belongs to the skipped statement (then it is scanned). A string
+    /// still open at the end of the previous line ends the statement there, as it does
+    /// for a statement read in full (a JSON string cannot hold a line break): `line` is
+    /// then a statement of its own.
+    pub fn swallows(&mut self, line: &str) -> bool {
+        if self.brackets.in_string {
+            return false;
+        }
+        self.brackets.feed(line);
+        true
+    }
+
+    /// Whether the value is still open after the lines swallowed so far.
+    pub fn open(&self) -> bool {
+        self.brackets.depth > 0
     }
 }
 
@@ -202,6 +249,36 @@ mod tests {
         lines[3000] = "  oops,".to_string();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         assert_eq!(lazy_end(&refs), Some(3000));
+    }
+
+    #[test]
+    fn a_statement_given_up_skips_to_the_end_of_its_value_and_no_further() {
+        let mut continuation = Continuation::begin(1, "put x [").unwrap();
+        assert_eq!(continuation.push("  [1,".to_string()), None);
+        let (skip, swallowed) = continuation.give_up("  2],");
+        assert!(swallowed);
+        let mut skip = skip.unwrap();
+        assert!(
+            skip.swallows("  \"]\","),
+            "a bracket in a string does not close it"
+        );
+        assert!(skip.open());
+        assert!(skip.swallows("  3]"));
+        assert!(!skip.open(), "the outermost bracket closed");
+
+        // The line that closes the value is the last one skipped.
+        let continuation = Continuation::begin(1, "put x {\"a\":").unwrap();
+        let (skip, swallowed) = continuation.give_up("  1}");
+        assert!(swallowed && skip.is_none());
+
+        // A string open at the end of a skipped line ends the statement there (a JSON
+        // string cannot hold a line break): the next line is not part of it.
+        let continuation = Continuation::begin(1, "put x [").unwrap();
+        let (skip, swallowed) = continuation.give_up("  1,");
+        let mut skip = skip.unwrap();
+        assert!(swallowed);
+        assert!(skip.swallows("  \"open"));
+        assert!(!skip.swallows("put y 1"));
     }
 
     #[test]

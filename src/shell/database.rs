@@ -7,17 +7,17 @@
 //! returns data for `render`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::durability::guard::{self, Access};
 use crate::fs::trace::TraceEvent;
 use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use crate::shell::command::PowerCut;
 use crate::shell::exec::ExecError;
-use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, files};
+use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
 
 /// Where the store's bytes live.
 #[derive(Debug, Clone)]
@@ -137,6 +137,66 @@ pub struct Database {
     /// The seed the next random crash takes when none is given: counts from 1, so a
     /// demo replays the same way every time.
     next_seed: u64,
+    /// On a simulated disk: the real files as they were loaded (or last saved), so `save`
+    /// can refuse to overwrite what another process wrote since.
+    loaded: Vec<Loaded>,
+}
+
+/// A real file beside the database as `--simulate` loaded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Loaded {
+    /// The real file (beside the file a symlink names).
+    path: PathBuf,
+    /// `None`: there was no such file.
+    seen: Option<Seen>,
+}
+
+/// A file's length and CRC32C: enough to tell that another process changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    len: u64,
+    crc: u32,
+}
+
+impl Seen {
+    fn of(bytes: &[u8]) -> Seen {
+        Seen {
+            len: bytes.len() as u64,
+            crc: crc32c::crc32c(bytes),
+        }
+    }
+}
+
+/// The files of the database `path` that `--simulate` loads: each name on the simulated
+/// disk with the real file it comes from (`target` is `path` with symlinks resolved).
+fn real_files(path: &Path, target: &Path) -> [(PathBuf, PathBuf); 3] {
+    [
+        (path.to_path_buf(), target.to_path_buf()),
+        (files::wal_path(path), files::wal_path(target)),
+        (files::wal_next_path(path), files::wal_next_path(target)),
+    ]
+}
+
+/// The real file at `path` now, as [`Seen`] (`None` if it is missing).
+fn seen_now(real: &dyn Fs, path: &Path) -> crate::Result<Option<Seen>> {
+    match real.read(path) {
+        Ok(bytes) => Ok(Some(Seen::of(&bytes))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Error::io("read", path, err)),
+    }
+}
+
+/// How the real file changed from `then` to `now`, as part of `save`'s refusal.
+fn describe_change(path: &Path, then: Option<Seen>, now: Option<Seen>) -> String {
+    let path = path.display();
+    match (then, now) {
+        (None, Some(now)) => format!("{path} was created ({} bytes)", now.len),
+        (Some(_), None) => format!("{path} was removed"),
+        (Some(then), Some(now)) if then.len != now.len => {
+            format!("{path} changed from {} to {} bytes", then.len, now.len)
+        }
+        _ => format!("{path} changed (same size, different bytes)"),
+    }
 }
 
 impl From<KvStore> for Database {
@@ -155,6 +215,7 @@ impl From<KvStore> for Database {
             pending_trace: Vec::new(),
             armed: None,
             next_seed: 1,
+            loaded: Vec::new(),
         }
     }
 }
@@ -172,29 +233,55 @@ impl Database {
 
     /// Loads the database at `path` (if any) into a fresh simulated disk and opens it
     /// there. The real file is only read, and written again only by [`Database::save`].
+    /// Refuses, reading nothing, a database file or log that is not a regular file.
     pub fn simulate(path: &Path, durability: Durability) -> crate::Result<Self> {
+        let real: &dyn Fs = &RealFs;
+        let target = real
+            .resolve(path)
+            .map_err(|err| Error::io("resolve symlink", path, err))?;
+        // A FIFO would block the load forever, `/dev/zero` never end it.
+        guard::admit(real, &target, Access::Read)?;
         let sim = SimFs::new();
+        sim.create_dir_all(crate::fs::parent_dir(path));
         // The log files too: in wal mode they hold the commits since the last checkpoint.
-        for file in [
-            path.to_path_buf(),
-            files::wal_path(path),
-            files::wal_next_path(path),
-        ] {
-            sim.load_file(&RealFs, &file)
+        // Read beside the file a symlink names, as a real open reads them.
+        for (name, file) in real_files(path, &target) {
+            let Some(meta) = real
+                .metadata(&file)
+                .map_err(|err| Error::io("stat", &file, err))?
+            else {
+                continue;
+            };
+            let bytes = real
+                .read(&file)
                 .map_err(|err| Error::io("load onto the simulated disk", &file, err))?;
+            sim.insert_file(&name, &bytes, meta.mode);
         }
         Database::on_simulated_disk(sim, path, durability)
     }
 
     /// Opens `path` on the simulated disk `sim` as [`Database::simulate`] does once the
-    /// real file is loaded (`save` still writes to the real `path`).
+    /// real file is loaded (`save` still writes to the real `path`, and refuses if the real
+    /// files are no longer what `sim` holds now).
     pub fn on_simulated_disk(
         sim: SimFs,
         path: &Path,
         durability: Durability,
     ) -> crate::Result<Self> {
+        let target = RealFs
+            .resolve(path)
+            .map_err(|err| Error::io("resolve symlink", path, err))?;
+        let loaded = real_files(path, &target)
+            .into_iter()
+            .map(|(name, file)| Loaded {
+                path: file,
+                seen: sim.contents(&name).as_deref().map(Seen::of),
+            })
+            .collect();
         let fs: Arc<dyn Fs> = Arc::new(sim.clone());
-        Database::open_on(path, durability, Medium::Simulated(sim), fs)
+        let mut db = Database::open_on(path, durability, Medium::Simulated(sim), fs)?;
+        db.loaded = loaded;
+        Ok(db)
     }
 
     fn open_on(
@@ -215,6 +302,7 @@ impl Database {
             pending_trace: Vec::new(),
             armed: None,
             next_seed: 1,
+            loaded: Vec::new(),
         })
     }
 
@@ -393,24 +481,24 @@ impl Database {
                 });
             }
         };
-        let after = sim_files(&sim);
-        let db_name = path.file_name().unwrap_or(OsStr::new(""));
-        let removed_temps = found
+        // The removed temp files are counted on the "reopened" line, not listed again.
+        let mut removed_temps = 0;
+        let warnings = store
+            .open_warnings()
             .iter()
-            .filter(|(name, _)| {
-                files::is_temp_of(db_name, OsStr::new(name))
-                    && !after.iter().any(|(other, _)| other == name)
+            .filter_map(|warning| match warning {
+                Warning::RemovedTempFiles { files, .. } => {
+                    removed_temps += files.len();
+                    None
+                }
+                other => Some(other.to_string()),
             })
-            .count();
+            .collect();
         let reopened = Reopened {
             keys: store.len(),
             removed_temps,
             diff: acknowledged.map(|before| diff(&before, &store)),
-            warnings: store
-                .open_warnings()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            warnings,
         };
         self.store = Ok(store);
         Ok(Reboot {
@@ -442,7 +530,12 @@ impl Database {
     /// the order is a checkpoint's: the log is installed as `PATH.wal.next`, then the
     /// snapshot, then the log is renamed over `PATH.wal`. The log names the snapshot it
     /// continues, so a crash at any step reopens as the old database or the new one.
-    pub fn save(&self) -> Result<Saved, ExecError> {
+    ///
+    /// Refuses, writing nothing, if any real file (`PATH`, `PATH.wal`, `PATH.wal.next`)
+    /// changed since it was loaded (or last saved): another process committed to the
+    /// database meanwhile, and overwriting would lose its commits. Checked under the lock,
+    /// so no writer can commit between the check and the save.
+    pub fn save(&mut self) -> Result<Saved, ExecError> {
         let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
             return Err(ExecError::NeedsSimulate { what: "save" });
         };
@@ -503,6 +596,24 @@ impl Database {
                 Error::io("lock", &lock_path, err)
             }
         })?;
+        // Under the lock: a writer of the real database has finished its commits, and
+        // none can start until the save is done.
+        guard::admit(real, &target, Access::Write)?;
+        let mut changes = Vec::new();
+        for loaded in &self.loaded {
+            let now = seen_now(real, &loaded.path)?;
+            if now != loaded.seen {
+                changes.push(describe_change(&loaded.path, loaded.seen, now));
+            }
+        }
+        if !changes.is_empty() {
+            return Err(refuse(format!(
+                "{} since --simulate loaded it: another process changed the database, and \
+                 saving would overwrite its commits (run kv --simulate again to start from \
+                 what is there now)",
+                changes.join("; ")
+            )));
+        }
         let real_wal = files::wal_path(&target);
         let real_next = files::wal_next_path(&target);
         if log_bytes.is_some() {
@@ -533,12 +644,22 @@ impl Database {
             real.sync_dir(dir)
                 .map_err(|err| Error::io("fsync directory", dir, err))?;
         }
-        Ok(Saved {
+        // What a later `save` must find unchanged is what this one left.
+        let mut now = Vec::with_capacity(self.loaded.len());
+        for loaded in &self.loaded {
+            now.push(Loaded {
+                path: loaded.path.clone(),
+                seen: seen_now(real, &loaded.path)?,
+            });
+        }
+        let saved = Saved {
             path: path.clone(),
             bytes: snapshot_bytes.unwrap_or(0),
             log_bytes,
             keys: store.len(),
-        })
+        };
+        self.loaded = now;
+        Ok(saved)
     }
 
     /// `trace on|off`.
@@ -792,9 +913,7 @@ mod tests {
             "crash at after-temp-sync: the process died there; the put was not acknowledged"
         );
         assert!(
-            lines[3].starts_with(
-                "disk after the reboot: db.json (8 B), db.json.lock (0 B), db.json.tmp-"
-            ),
+            lines[3].starts_with("disk after the reboot: db.json (8 B), db.json.kv-tmp."),
             "{out}"
         );
         assert_eq!(
@@ -860,21 +979,23 @@ mod tests {
             .collect();
         let mut expected: Vec<String> = vec![
             "stat db.json".into(),
-            "create db.json.tmp-".into(),
-            "write 8 B db.json.tmp-".into(),
-            "fsync db.json.tmp-".into(),
-            "rename db.json.tmp-".into(),
+            "create db.json.kv-tmp.".into(),
+            "write 8 B db.json.kv-tmp.".into(),
+            "fsync db.json.kv-tmp.".into(),
+            "rename db.json.kv-tmp.".into(),
             "--- the power went; reboot and reopen ---".into(),
             "resolve db.json".into(),
             "stat .".into(),
             "stat db.json".into(),
+            "stat db.json.wal".into(),
+            "stat db.json.wal.next".into(),
             "lock db.json.lock".into(),
             "read 0 B db.json".into(),
             "read 0 B db.json.wal.next".into(),
             "read 0 B db.json.wal".into(),
             "list .".into(),
             "directory fsync .".into(),
-            "14 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
+            "16 operations, 8 B written, 2 syncs, simulated disk, no real I/O time".into(),
         ];
         assert_eq!(trace.len(), expected.len(), "{out}");
         for (line, prefix) in trace.iter().zip(expected.drain(..)) {

@@ -6,14 +6,15 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use crate::shell::command::{Command, ParseError, parse};
-use crate::shell::continuation::Continuation;
+use crate::shell::continuation::{Continuation, Skip};
 use crate::shell::database::Database;
 use crate::shell::exec::{ExecError, Outcome, execute};
 use crate::shell::render::Renderer;
 use crate::{Error, Mutation};
 
-/// The longest line a script may hold. Longer lines are reported and skipped rather than
-/// buffered without bound.
+/// The longest line a script may hold, and the longest statement, over all the lines a
+/// multi-line value continues on. Longer lines and statements are reported and skipped
+/// rather than buffered without bound (1 MiB lines once carried a 30 MB value in).
 pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Whether to go on reading statements.
@@ -358,6 +359,8 @@ impl Session {
             };
             let flow = match line {
                 Line::Text(text) => self.script_line(number, text, &mut lines, out, err)?,
+                // Part of a statement already reported too long: dropped with it.
+                Line::Unreadable(_) if lines.skipping.is_some() => Flow::Continue,
                 Line::Unreadable(problem) => {
                     if self.commit_batch(out, err)? == Flow::Stop {
                         return Ok(Flow::Stop);
@@ -381,7 +384,25 @@ impl Session {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
+        // Otherwise the skipped statement ended before this line: read it as usual.
+        if let Some(mut skip) = lines.skipping.take()
+            && skip.swallows(&text)
+        {
+            if skip.open() {
+                lines.skipping = Some(skip);
+            }
+            return Ok(Flow::Continue);
+        }
         if let Some(mut continuation) = lines.pending.take() {
+            if continuation.text_len() + 1 + text.len() > MAX_LINE_BYTES {
+                // The statement may have ended on an earlier line (found lazily): end it
+                // there, and read this line again after it.
+                if let Some(end) = continuation.finish() {
+                    lines.again.push_front((number, Line::Text(text)));
+                    return self.end_continuation(continuation, end, lines, out, err);
+                }
+                return self.statement_too_long(continuation, number, text, lines, out, err);
+            }
             return match continuation.push(text) {
                 None => {
                     lines.pending = Some(continuation);
@@ -475,7 +496,7 @@ impl Session {
             }
             // A value refused before anything was written: the batch is replayed one
             // statement at a time, so each reports exactly as it would alone.
-            Err(ExecError::Store(Error::ValueTooDeep { .. })) => {
+            Err(ExecError::Store(Error::ValueTooDeep { .. } | Error::EntryTooLarge { .. })) => {
                 for item in &statements {
                     if self.run_statement(&item.text, item.line, out, err)?.0 == Flow::Stop {
                         return Ok(Flow::Stop);
@@ -533,6 +554,38 @@ impl Session {
         let message = format!(
             "{problem} (and the statement started on line {} with it)",
             continuation.start_line()
+        );
+        Ok(self.fail(out, err, Some(number), &message)?.0)
+    }
+
+    /// A statement that would pass [`MAX_LINE_BYTES`] with its line `number`: reported
+    /// and dropped, with the rest of its value's lines, so that memory stays bounded.
+    fn statement_too_long(
+        &mut self,
+        continuation: Continuation,
+        number: usize,
+        text: String,
+        lines: &mut ScriptLines,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        if self.commit_batch(out, err)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+        let start = continuation.start_line();
+        let (skip, swallowed) = continuation.give_up(&text);
+        if !swallowed {
+            lines.again.push_front((number, Line::Text(text)));
+        }
+        let rest = match &skip {
+            Some(_) => "; the rest of its value is skipped too",
+            None => "",
+        };
+        lines.skipping = skip;
+        let message = format!(
+            "the statement begun on line {start} is longer than {} MiB over its lines (the \
+             limit of one statement, as of one line); skipped, nothing of it was stored{rest}",
+            MAX_LINE_BYTES / (1024 * 1024)
         );
         Ok(self.fail(out, err, Some(number), &message)?.0)
     }
@@ -608,6 +661,8 @@ struct ScriptLines {
     /// Lines to read again, in order, before reading more: those after the end of a
     /// statement that was found to have ended before the line that revealed it.
     again: VecDeque<(usize, Line)>,
+    /// The rest of a statement that grew too long, being read and dropped.
+    skipping: Option<Skip>,
 }
 
 /// One line of a script, as read.

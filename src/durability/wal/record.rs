@@ -54,6 +54,9 @@ pub(crate) const SECTOR: u64 = 512;
 pub(crate) const MAX_HEADER_LEN: usize = 56;
 /// Length of a record's crc and length fields.
 pub(crate) const FRAME_HEAD: usize = 8;
+/// The fixed part of a record body in the current format: sequence number, kind, index
+/// and key length (the key and the value follow).
+pub(crate) const MIN_BODY: usize = 17;
 
 const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -113,7 +116,7 @@ impl Layout {
 
     /// The smallest body: sequence number, kind, (index,) key length.
     pub fn min_body(self) -> usize {
-        self.key_len_at() + 4 - FRAME_HEAD
+        if self.version == 1 { 13 } else { MIN_BODY }
     }
 
     /// The smallest record.

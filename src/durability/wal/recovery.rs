@@ -75,6 +75,15 @@ pub enum Warning {
         /// Records of complete commits that were still there.
         records: u64,
     },
+    /// Temp files of commits or checkpoints that were interrupted (their process died
+    /// before the rename) were removed unread: they never held acknowledged data. Only
+    /// files of the exact shape the engine makes are removed (see `files::is_temp_of`).
+    RemovedTempFiles {
+        /// The database file.
+        path: PathBuf,
+        /// The temp files removed.
+        files: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -149,6 +158,22 @@ impl fmt::Display for Warning {
                 path.display(),
                 expected - len
             ),
+            Warning::RemovedTempFiles { path, files } => {
+                let names: Vec<String> = files
+                    .iter()
+                    .map(|file| file.display().to_string())
+                    .collect();
+                let what = match files.len() {
+                    1 => "1 leftover temp file".to_string(),
+                    n => format!("{n} leftover temp files"),
+                };
+                write!(
+                    f,
+                    "{}: removed {what} of an interrupted commit, unread (never acknowledged): {}",
+                    path.display(),
+                    names.join(", ")
+                )
+            }
         }
     }
 }
