@@ -675,6 +675,16 @@ pub fn describe_cut(cut: Cut) -> String {
             "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
             cut.seed
         ),
+        CrashMode::ReorderPowerLoss => format!(
+            "reorder, seed {}: each page (or sector) of an unsynced write is kept or lost on \
+             its own, in any order",
+            cut.seed
+        ),
+        CrashMode::GarbagePowerLoss => format!(
+            "garbage, seed {}: as reorder, and a sector mid-write comes back as garbage, \
+             older bytes in it included",
+            cut.seed
+        ),
     }
 }
 
