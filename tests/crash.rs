@@ -376,12 +376,34 @@ fn check(
     Err((
         violation,
         format!(
-            "recovered {found:?}; acknowledged {} of {} issued mutations; allowed states {:?}",
+            "recovered {}; acknowledged {} of {} issued mutations; allowed states [{}]",
+            brief(&found),
             run.acked,
             run.issued,
-            &states[run.acked..=run.issued]
+            states[run.acked..=run.issued]
+                .iter()
+                .map(brief)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     ))
+}
+
+/// A model as compact JSON, each long value cut to its first characters and its length,
+/// so that a failure with page-sized values stays readable.
+fn brief(model: &Model) -> String {
+    let entries: Vec<String> = model
+        .iter()
+        .map(|(key, value)| {
+            let text = value.to_string();
+            let shown = match text.char_indices().nth(24) {
+                Some((cut, _)) => format!("{}...({} chars)", &text[..cut], text.chars().count()),
+                None => text,
+            };
+            format!("{key:?}: {shown}")
+        })
+        .collect();
+    format!("{{{}}}", entries.join(", "))
 }
 
 /// Which cases to run: all by default, or those the environment names.
