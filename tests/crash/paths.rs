@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use kv_engine::fs::sim::{FaultError, PAGE, Repeat};
 use kv_engine::fs::{CrashMode, Fs, OpenMode, SimFs};
-use kv_engine::{Durability, KvStore, Mutation, Options};
+use kv_engine::{Durability, KvStore, LogState, Mutation, Options};
 use serde_json::{Value, json};
 
 use super::simdisk::{Model, PATH, contents, disk, file_text};
@@ -629,6 +629,19 @@ fn the_scenarios_set_up_what_they_claim() {
     let progress = run(&sim, &after, None);
     assert_eq!(progress.issued, 3);
     assert_eq!(sim.contents(PATH).unwrap(), old);
+    // And it was taken, not skipped: the log that held the two records was replaced.
+    let report = kv_engine::check(PATH, &scenario.options(&sim, Durability::Wal)).unwrap();
+    assert!(
+        matches!(
+            report.log,
+            LogState::Valid {
+                records: 0,
+                base_seq: 3,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
     // A group commit of the scenario spans several pages of the log.
     let scenario = find("group-commits-of-several-pages");
     let Act::Batch(puts) = &scenario.acts[3] else {
