@@ -3,8 +3,8 @@
 //! its marked point on, in every crash mode, and checked with the sweep's oracle (the
 //! store opens, at a prefix state of the history that holds every acknowledged mutation).
 //!
-//! - A checkpoint that fails cleanly (ENOSPC or EIO at each of its operations in turn),
-//!   after which the process carries on committing (or, if the store was poisoned,
+//! - A checkpoint that fails (ENOSPC or EIO at each of its operations in turn; asked for,
+//!   or started by a commit), after which the process carries on committing (or, if the store was poisoned,
 //!   reopens and carries on); then every crash, a plain reopen (a kill at the end)
 //!   included.
 //! - A checkpoint whose new snapshot is byte-identical to the old one (the records since
@@ -61,7 +61,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} at operation {} of the failing checkpoint",
+            "{} at operation {} of the failing step",
             error_name(self.error).to_uppercase(),
             self.nth
         )
@@ -92,11 +92,15 @@ enum Act {
     Open(Durability),
     Put(&'static str, Value),
     Delete(&'static str),
-    /// One group commit: `apply` with these puts.
-    Batch(Vec<(&'static str, Value)>),
+    /// One group commit: `apply` with these puts (`Some`) and deletes (`None`).
+    Batch(Vec<(&'static str, Option<Value>)>),
     Checkpoint,
     /// A checkpoint with the sweep's fault injected; the process carries on after it.
     FailingCheckpoint,
+    /// A group commit with the sweep's fault injected: in the commit itself (which then
+    /// fails, and the run stops there) or in the automatic checkpoint that follows it
+    /// (which fails while the commit stands, and the process carries on).
+    FailingCommit(Vec<(&'static str, Option<Value>)>),
     /// Another program (`cp`, an editor) writes the database file, fsyncing nothing.
     ForeignWrite(&'static str),
     /// The sweep crashes after every operation from here on (what came before is set-up).
@@ -151,6 +155,20 @@ pub fn scenarios() -> Vec<Scenario> {
                 Act::Delete("x"),
             ],
             checkpoint_bytes: never,
+        },
+        Scenario {
+            // The same, with the checkpoint started by the commit (every commit checkpoints
+            // here): the put and the delete of `tmp` in one group commit net to nothing.
+            name: "failed-automatic-identical-checkpoint-then-commits",
+            acts: vec![
+                Act::Open(Durability::Wal),
+                Act::Put("a", json!(1)),
+                Act::CrashFromHere,
+                Act::FailingCommit(vec![("tmp", Some(json!(1))), ("tmp", None)]),
+                Act::Put("b", json!(2)),
+                Act::Put("c", json!(3)),
+            ],
+            checkpoint_bytes: 1,
         },
         Scenario {
             name: "identical-checkpoint-then-commits",
@@ -217,17 +235,17 @@ pub fn scenarios() -> Vec<Scenario> {
                 Act::Put("first", json!(0)),
                 Act::CrashFromHere,
                 Act::Batch(vec![
-                    ("p1", page_sized("a")),
-                    ("p2", page_sized("b")),
-                    ("p3", page_sized("c")),
-                    ("p4", page_sized("d")),
-                    ("p5", page_sized("e")),
-                    ("p6", page_sized("f")),
+                    ("p1", Some(page_sized("a"))),
+                    ("p2", Some(page_sized("b"))),
+                    ("p3", Some(page_sized("c"))),
+                    ("p4", Some(page_sized("d"))),
+                    ("p5", Some(page_sized("e"))),
+                    ("p6", Some(page_sized("f"))),
                 ]),
                 Act::Batch(vec![
-                    ("p1", page_sized("A")),
-                    ("q", json!(1)),
-                    ("p6", page_sized("F")),
+                    ("p1", Some(page_sized("A"))),
+                    ("q", Some(json!(1))),
+                    ("p6", Some(page_sized("F"))),
                 ]),
                 Act::Put("last", json!(2)),
             ],
@@ -249,9 +267,12 @@ impl Scenario {
                 Act::Delete(key) => {
                     model.remove(*key);
                 }
-                Act::Batch(puts) => {
-                    for (key, value) in puts {
-                        model.insert(key.to_string(), value.clone());
+                Act::Batch(changes) | Act::FailingCommit(changes) => {
+                    for (key, value) in changes {
+                        match value {
+                            Some(value) => model.insert(key.to_string(), value.clone()),
+                            None => model.remove(*key),
+                        };
                     }
                 }
                 Act::ForeignWrite(text) => {
@@ -277,7 +298,7 @@ impl Scenario {
     fn has_failing_checkpoint(&self) -> bool {
         self.acts
             .iter()
-            .any(|act| matches!(act, Act::FailingCheckpoint))
+            .any(|act| matches!(act, Act::FailingCheckpoint | Act::FailingCommit(_)))
     }
 }
 
@@ -292,9 +313,9 @@ struct Progress {
     durability: Durability,
     /// Operations before [`Act::CrashFromHere`].
     crash_from: u64,
-    /// Operations the failing checkpoint took.
+    /// Operations the failing act (checkpoint, or commit and its checkpoint) took.
     checkpoint_ops: u64,
-    /// The failing checkpoint failed and left the store writable: the carry-on path.
+    /// A checkpoint failed and left the store writable: the carry-on path.
     carried_on: bool,
     /// It failed and poisoned the store, which was reopened.
     poisoned: bool,
@@ -380,11 +401,16 @@ fn run(sim: &SimFs, scenario: &Scenario, fault: Option<Fault>) -> Progress {
             Act::Delete(key) => vec![Mutation::Delete {
                 key: key.to_string(),
             }],
-            Act::Batch(puts) => puts
+            Act::Batch(changes) | Act::FailingCommit(changes) => changes
                 .iter()
-                .map(|(key, value)| Mutation::Put {
-                    key: key.to_string(),
-                    value: value.clone(),
+                .map(|(key, value)| match value {
+                    Some(value) => Mutation::Put {
+                        key: key.to_string(),
+                        value: value.clone(),
+                    },
+                    None => Mutation::Delete {
+                        key: key.to_string(),
+                    },
                 })
                 .collect(),
         };
@@ -392,13 +418,36 @@ fn run(sim: &SimFs, scenario: &Scenario, fault: Option<Fault>) -> Progress {
             return progress;
         };
         progress.issued += 1;
-        if current.apply(batch).is_err() {
+        let failing = matches!(act, Act::FailingCommit(_));
+        let before = sim.total_ops();
+        if let (true, Some(fault)) = (failing, fault) {
+            sim.fail(None, fault.nth, fault.error, Repeat::Once);
+        }
+        let result = current.apply(batch);
+        if failing {
+            sim.clear_faults();
+            progress.checkpoint_ops = sim.total_ops() - before;
+        }
+        if result.is_err() {
             return progress;
         }
         // Naive mode's OK promises nothing durable; a crash-safe mode's covers every
         // step before it too.
         if progress.durability != Durability::Naive {
             progress.acked = progress.issued;
+        }
+        if failing && current.stats().checkpoint_error.is_some() {
+            // The commit stands; its automatic checkpoint failed.
+            if current.poisoned().is_some() {
+                progress.poisoned = true;
+                drop(store.take());
+                match KvStore::open(PATH, scenario.options(sim, progress.durability)) {
+                    Ok(opened) => store = Some(opened),
+                    Err(_) => return progress,
+                }
+            } else {
+                progress.carried_on = true;
+            }
         }
     }
     progress
@@ -542,6 +591,7 @@ fn a_failed_checkpoint_then_more_commits_survives_a_crash_at_every_step() {
     sweep_scenarios(&[
         "failed-identical-checkpoint-then-commits",
         "failed-checkpoint-then-commits",
+        "failed-automatic-identical-checkpoint-then-commits",
     ]);
 }
 
@@ -649,7 +699,7 @@ fn the_scenarios_set_up_what_they_claim() {
     };
     let bytes: usize = puts
         .iter()
-        .map(|(key, value)| key.len() + value.to_string().len())
+        .map(|(key, value)| key.len() + value.as_ref().map_or(0, |v| v.to_string().len()))
         .sum();
     assert!(bytes as u64 > 2 * PAGE, "{bytes} bytes");
     // And the crash modes the sweep runs include the page-reordering ones.
