@@ -65,9 +65,9 @@
 //!
 //! Assumptions, in every mode: a sync that returned `Ok` made its data durable, and
 //! directory operations are atomic (the random modes keep a random subset of the
-//! unsynced ones, in order). In every mode but `garbage`, a sector never comes back
-//! holding bytes nobody wrote to it: a single sector is written atomically, so a write
-//! within one sector is never torn. The kernel's own writeback happens only when the
+//! unsynced ones, in order). A sector is written atomically, old or new, never a mix:
+//! bytes nobody wrote come back only past the end of an unfinished append (`torn`'s
+//! padding) and in a sector that was in flight (`garbage`). The kernel's own writeback happens only when the
 //! harness calls [`SimFs::writeback`] (or, in the random modes, as the random subset of
 //! what was kept), so a mode that never syncs loses everything to a clean power loss:
 //! the worst case the kernel allows within its flush interval. Sync granularity is the
