@@ -550,6 +550,8 @@ struct Tally {
     cases: u64,
     /// Keyed by the crash that decided what survived (`Case::deciding_mode`).
     violations: BTreeMap<(Violation, CrashMode), u64>,
+    /// The first case of each kind of violation (so one frequent kind cannot hide the
+    /// others), in the order found.
     examples: Vec<String>,
 }
 
@@ -557,11 +559,12 @@ impl Tally {
     fn record(&mut self, case: &Case, outcome: Result<(), (Violation, String)>) {
         self.cases += 1;
         if let Err((violation, detail)) = outcome {
-            *self
+            let count = self
                 .violations
                 .entry((violation, case.deciding_mode()))
-                .or_insert(0) += 1;
-            if self.examples.len() < 5 {
+                .or_insert(0);
+            *count += 1;
+            if *count == 1 {
                 self.examples
                     .push(format!("{violation:?}: {case}\n  {detail}"));
             }
@@ -582,7 +585,7 @@ impl Tally {
 
     fn report(&self) -> String {
         format!(
-            "{} cases, {} violations {:?}\nfirst examples:\n{}",
+            "{} cases, {} violations {:?}\nthe first of each kind:\n{}",
             self.cases,
             self.total(),
             self.violations,
