@@ -30,21 +30,57 @@
 //! # Crashes
 //!
 //! [`SimFs::crash`] builds a new, independent disk as a reboot would find it
-//! ([`SimFs::reboot`] does it in place, for the shell's `powercut`), in one of four
+//! ([`SimFs::reboot`] does it in place, for the shell's `powercut`), in one of six
 //! [`CrashMode`]s: a process kill keeps everything written (the kernel survives);
 //! a clean power loss keeps only what is durable; a random power loss replays onto the
 //! durable state each logged operation independently with probability ½, keeping their
 //! order; a torn power loss does the same, and a kept write may land only as a prefix of
 //! the 512-byte sectors it spans, and a write that extended the file but did not fully
 //! land may leave the file at its new length with the missing tail read as zeros or
-//! garbage (SQLite's assumption about appends). Assumptions: a single sector is written
-//! atomically (so a write within one sector is never torn); a sync that returned `Ok`
-//! made its data durable; directory operations are atomic. The kernel's own writeback
-//! happens only when the harness calls [`SimFs::writeback`] (or, in the random modes,
-//! as the random subset of what was kept), so a mode that never syncs loses everything
-//! to a clean power loss: the worst case the kernel allows within its flush interval.
-//! Sync granularity is the file and the directory; a cross-directory rename becomes
-//! durable when either directory is synced.
+//! garbage (SQLite's assumption about appends).
+//!
+//! The two harshest modes model writeback as the kernel and the drive really do it:
+//! the pages of one `fdatasync` reach the medium in any order, and a drive may persist
+//! some sectors of a page and not others.
+//!
+//! - **`reorder`**: each 4 KiB page of a file is written back at a moment of its own, so
+//!   it holds the page cache's contents after some number k of the file's unsynced
+//!   operations (k drawn anew per page, from none to all of them); half the pages (at
+//!   random) are torn, and then each of their 512-byte sectors draws its own k. So a
+//!   write lands as any subset of its pages and sectors, not only a prefix: page 5 of a
+//!   write can be on the disk while page 1 is not. The file's length is its length after
+//!   its own k (metadata is written back on its own too); a byte inside that length that
+//!   its sector's moment did not yet hold reads as zero.
+//!   Seeds 0 and 1 are fixed shapes rather than draws (see
+//!   [`CrashMode::ReorderPowerLoss`]), so that a sweep of three seeds always tries
+//!   "nothing landed" and "all but the first page landed".
+//! - **`garbage`** (no power-safe overwrite, SQLite's `SQLITE_IOCAP_POWERSAFE_OVERWRITE`
+//!   turned off): as `reorder`, and then every sector that an unsynced write touched but
+//!   whose chosen moment is before that sector's last write (the sector was in flight
+//!   when the power went) reads as random bytes: **the whole sector**, including the
+//!   bytes of it that the write did not cover, which may have been durable for a long
+//!   time. A write into a partly used sector can thus destroy older, synced data that
+//!   shares the sector. Sectors no unsynced write touched keep their durable contents
+//!   (as in `reorder`), and a sector that holds its last write is intact.
+//!
+//! Assumptions, in every mode: a sync that returned `Ok` made its data durable, and
+//! directory operations are atomic (the random modes keep a random subset of the
+//! unsynced ones, in order). A sector is written atomically, old or new, never a mix:
+//! bytes nobody wrote come back only past the end of an unfinished append (`torn`'s
+//! padding) and in a sector that was in flight (`garbage`). The kernel's own writeback happens only when the
+//! harness calls [`SimFs::writeback`] (or, in the random modes, as the random subset of
+//! what was kept), so a mode that never syncs loses everything to a clean power loss:
+//! the worst case the kernel allows within its flush interval. Sync granularity is the
+//! file and the directory; a cross-directory rename becomes durable when either
+//! directory is synced.
+//!
+//! # Hard links
+//!
+//! [`SimFs::hard_link`] gives a file a second name, as `ln` in another process would (the
+//! engine itself never makes links, so it is not part of [`Fs`]). Both names reach the
+//! same inode: [`Metadata::nlink`] counts them, a write through one is read through the
+//! other, and renaming or removing one leaves the other. The new name is durable only
+//! once its directory is synced, exactly like a creation.
 //!
 //! # Failures
 //!
@@ -68,8 +104,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::{FileKind, Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
 use crate::files;
 
-/// The unit a disk writes atomically; a torn write lands as a prefix of these.
+/// The unit a disk writes atomically; a torn write lands as a prefix of these (or, in the
+/// reorder and garbage modes, as any subset).
 pub const SECTOR: u64 = 512;
+/// The unit the kernel writes back: the reorder and garbage modes keep any subset of a
+/// write's pages.
+pub const PAGE: u64 = 4096;
 /// `EIO` and `ENOSPC` as Linux (and every Unix the engine targets) numbers them.
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
@@ -154,15 +194,33 @@ pub enum CrashMode {
     /// As random, and kept writes may land as a prefix of their sectors, and appends may
     /// leave zeros or garbage.
     TornPowerLoss,
+    /// The power goes while pages are written back in no particular order: each page
+    /// (or, in a torn page, each sector) of a file holds its contents after its own
+    /// number of the unsynced operations, so a write lands as any subset of its pages
+    /// and sectors (see the module doc).
+    ///
+    /// Seeds 0 and 1 do not draw the data: they are the two outcomes a sweep that tries
+    /// only a few seeds must not miss. Seed 0 lands no unsynced data, at the file's last
+    /// length (zeros, or in `garbage` mode garbage, wherever a write was in flight); seed
+    /// 1 lands everything except the first page of each file's last write (its later
+    /// pages are on the disk, its first is not). Directory operations still draw, as in
+    /// `random`.
+    ReorderPowerLoss,
+    /// As reorder, on a medium without power-safe overwrite: every sector an unsynced
+    /// write touched that does not hold that write comes back as garbage, whole, bytes
+    /// outside the write included (see the module doc).
+    GarbagePowerLoss,
 }
 
 impl CrashMode {
     /// Every mode, mildest first.
-    pub const ALL: [CrashMode; 4] = [
+    pub const ALL: [CrashMode; 6] = [
         CrashMode::ProcessKill,
         CrashMode::CleanPowerLoss,
         CrashMode::RandomPowerLoss,
         CrashMode::TornPowerLoss,
+        CrashMode::ReorderPowerLoss,
+        CrashMode::GarbagePowerLoss,
     ];
 
     /// The mode's name, as `powercut` takes it.
@@ -172,12 +230,14 @@ impl CrashMode {
             CrashMode::CleanPowerLoss => "clean",
             CrashMode::RandomPowerLoss => "random",
             CrashMode::TornPowerLoss => "torn",
+            CrashMode::ReorderPowerLoss => "reorder",
+            CrashMode::GarbagePowerLoss => "garbage",
         }
     }
 
     /// Whether the seed changes the outcome.
     pub fn is_random(self) -> bool {
-        matches!(self, CrashMode::RandomPowerLoss | CrashMode::TornPowerLoss)
+        !matches!(self, CrashMode::ProcessKill | CrashMode::CleanPowerLoss)
     }
 }
 
@@ -194,7 +254,10 @@ impl FromStr for CrashMode {
         CrashMode::ALL
             .into_iter()
             .find(|mode| mode.name() == name)
-            .ok_or_else(|| format!("unknown crash mode {name:?} (kill, clean, random, torn)"))
+            .ok_or_else(|| {
+                let names: Vec<_> = CrashMode::ALL.iter().map(|mode| mode.name()).collect();
+                format!("unknown crash mode {name:?} ({})", names.join(", "))
+            })
     }
 }
 
@@ -550,6 +613,130 @@ fn replay_random(durable: &[u8], unsynced: &[DataOp], rng: &mut Rng, torn: bool)
     image
 }
 
+/// The file's lengths as the operations of `unsynced` replay onto `durable`: `lens[k]` is
+/// its length after the first k of them.
+fn lengths(durable: &[u8], unsynced: &[DataOp]) -> Vec<u64> {
+    let mut len = durable.len() as u64;
+    let mut lens = Vec::with_capacity(unsynced.len() + 1);
+    lens.push(len);
+    for op in unsynced {
+        len = match op {
+            DataOp::Write { offset, bytes } => len.max(offset + bytes.len() as u64),
+            DataOp::SetLen(new) => *new,
+        };
+        lens.push(len);
+    }
+    lens
+}
+
+/// The file a reorder (or, with `garbage`, a no-power-safe-overwrite) power loss leaves:
+/// see the module doc. Each sector is captured at its own moment k (after the first k
+/// unsynced operations) while the operations are replayed once, in order.
+fn replay_reordered(
+    durable: &[u8],
+    unsynced: &[DataOp],
+    rng: &mut Rng,
+    seed: u64,
+    garbage: bool,
+) -> Vec<u8> {
+    if unsynced.is_empty() {
+        return durable.to_vec();
+    }
+    let all = unsynced.len();
+    let moments = all as u64 + 1;
+    let lens = lengths(durable, unsynced);
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    let sectors = max_len.div_ceil(SECTOR) as usize;
+    let per_page = (PAGE / SECTOR) as usize;
+
+    // The moment each sector was written back: one per page, or one per sector of a
+    // torn page. Seeds 0 and 1 are the two shapes a sweep with few seeds must not miss
+    // (see `CrashMode::ReorderPowerLoss`); the others draw.
+    let mut moment = vec![0usize; sectors];
+    let final_len = match seed {
+        0 => lens[all],
+        1 => {
+            moment.fill(all);
+            let last_write = unsynced
+                .iter()
+                .enumerate()
+                .rev()
+                .find_map(|(index, op)| match op {
+                    DataOp::Write { offset, bytes } if !bytes.is_empty() => Some((index, *offset)),
+                    _ => None,
+                });
+            if let Some((index, offset)) = last_write {
+                let first = (offset / PAGE * (PAGE / SECTOR)) as usize;
+                let end = (first + per_page).min(sectors);
+                moment[first..end].fill(index);
+            }
+            lens[all]
+        }
+        _ => {
+            for page in moment.chunks_mut(per_page) {
+                let torn = rng.coin();
+                let page_moment = rng.below(moments) as usize;
+                for sector in page {
+                    *sector = if torn {
+                        rng.below(moments) as usize
+                    } else {
+                        page_moment
+                    };
+                }
+            }
+            lens[rng.below(moments) as usize]
+        }
+    } as usize;
+    // The moment each sector's last unsynced write is in (1-based; 0 = none touched it).
+    let mut last_write = vec![0usize; sectors];
+    for (index, op) in unsynced.iter().enumerate() {
+        if let DataOp::Write { offset, bytes } = op
+            && !bytes.is_empty()
+        {
+            let first = (offset / SECTOR) as usize;
+            let end = (offset + bytes.len() as u64).div_ceil(SECTOR) as usize;
+            for sector in &mut last_write[first..end] {
+                *sector = index + 1;
+            }
+        }
+    }
+
+    let mut by_moment: Vec<Vec<usize>> = vec![Vec::new(); unsynced.len() + 1];
+    for (sector, &at) in moment.iter().enumerate() {
+        if sector * (SECTOR as usize) < final_len {
+            by_moment[at].push(sector);
+        }
+    }
+    let mut image = durable.to_vec();
+    let mut out = vec![0u8; final_len];
+    for (at, captured) in by_moment.iter().enumerate() {
+        for &sector in captured {
+            let start = sector * SECTOR as usize;
+            let end = (start + SECTOR as usize).min(final_len);
+            let held = end.min(image.len());
+            if held > start {
+                out[start..held].copy_from_slice(&image[start..held]);
+            }
+            // Past the image's length at that moment: zeros, as `out` already holds.
+        }
+        if let Some(op) = unsynced.get(at) {
+            apply(&mut image, op);
+        }
+    }
+    if garbage {
+        for (sector, (&at, &last)) in moment.iter().zip(&last_write).enumerate() {
+            let start = sector * SECTOR as usize;
+            if at < last && start < final_len {
+                let end = (start + SECTOR as usize).min(final_len);
+                for byte in &mut out[start..end] {
+                    *byte = rng.next() as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
 impl SimFs {
     /// An empty disk holding only the root directory `/`.
     pub fn new() -> Self {
@@ -589,6 +776,33 @@ impl SimFs {
         state.inodes.insert(ino, inode);
         state.names.insert(path.clone(), ino);
         state.durable_names.insert(path, ino);
+    }
+
+    /// Gives the file at `from` a second name `to`, as `ln from to` run by another process
+    /// would: both names reach the same inode (its data, its permission bits), and
+    /// renaming or removing either leaves the other. The new name is durable only once its
+    /// directory is synced, like a creation. Not counted, and not part of [`Fs`]: the
+    /// engine never makes links; this is the harness's hand.
+    ///
+    /// Fails as `link(2)` does: `NotFound` if `from` or `to`'s directory is missing,
+    /// `IsADirectory` for a directory, `AlreadyExists` if `to` exists.
+    pub fn hard_link(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+        let (from, to) = (normalise(from.as_ref()), normalise(to.as_ref()));
+        let mut state = self.state();
+        if state.dirs.contains(&from) {
+            return Err(is_a_directory(&from));
+        }
+        let ino = *state.names.get(&from).ok_or_else(|| not_found(&from))?;
+        if state.dirs.contains(&to) || state.names.contains_key(&to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: file exists (simulated disk)", to.display()),
+            ));
+        }
+        state.check_parent(&to)?;
+        state.names.insert(to.clone(), ino);
+        state.unsynced_names.push(NameOp::Link { path: to, ino });
+        Ok(())
     }
 
     /// The bytes the process would read at `path` now, or `None` if no file is there.
@@ -774,7 +988,10 @@ impl State {
         let names = match mode {
             CrashMode::ProcessKill => unreachable!("a process kill returned above"),
             CrashMode::CleanPowerLoss => state.durable_names.clone(),
-            CrashMode::RandomPowerLoss | CrashMode::TornPowerLoss => {
+            CrashMode::RandomPowerLoss
+            | CrashMode::TornPowerLoss
+            | CrashMode::ReorderPowerLoss
+            | CrashMode::GarbagePowerLoss => {
                 let mut names = state.durable_names.clone();
                 for op in &state.unsynced_names {
                     if rng.coin() {
@@ -798,6 +1015,12 @@ impl State {
                 }
                 CrashMode::TornPowerLoss => {
                     replay_random(&inode.durable, &inode.unsynced, &mut rng, true)
+                }
+                CrashMode::ReorderPowerLoss => {
+                    replay_reordered(&inode.durable, &inode.unsynced, &mut rng, seed, false)
+                }
+                CrashMode::GarbagePowerLoss => {
+                    replay_reordered(&inode.durable, &inode.unsynced, &mut rng, seed, true)
                 }
             };
             let mut rebooted = Inode::new(inode.mode);
@@ -901,6 +1124,10 @@ impl Fs for SimFs {
             return Err(is_a_directory(&to));
         }
         state.check_parent(&to)?;
+        if state.names.get(&to) == Some(&ino) {
+            // rename(2): two names of the same file are left as they are.
+            return Ok(());
+        }
         state.names.remove(&from);
         state.names.insert(to.clone(), ino);
         state.unsynced_names.push(NameOp::Rename { from, to, ino });
@@ -1228,7 +1455,7 @@ mod tests {
         );
         let mut seen = BTreeSet::new();
         for seed in 0..64 {
-            for mode in [CrashMode::RandomPowerLoss, CrashMode::TornPowerLoss] {
+            for mode in CrashMode::ALL.into_iter().filter(|mode| mode.is_random()) {
                 let content = read(&sim.crash(mode, seed), DB);
                 assert!(
                     content.is_some(),
@@ -1304,6 +1531,193 @@ mod tests {
         }
     }
 
+    /// Which of `content`'s sectors hold `new` in full, checking that every other one
+    /// holds `old` in full (a sector is written whole or not at all).
+    fn landed_sectors(content: &[u8], old: u8, new: u8, seed: u64) -> Vec<bool> {
+        content
+            .chunks(SECTOR as usize)
+            .enumerate()
+            .map(|(index, sector)| {
+                let landed = sector.iter().all(|&byte| byte == new);
+                assert!(
+                    landed || sector.iter().all(|&byte| byte == old),
+                    "seed {seed}: sector {index} is neither old nor new: {sector:?}"
+                );
+                landed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reorder_power_loss_lands_any_subset_of_a_writes_pages_and_sectors() {
+        let sim = disk();
+        let pages = 8;
+        let len = pages * PAGE as usize;
+        sim.insert_file(DB, &vec![b'.'; len], 0o600);
+        let mut file = sim.open(Path::new(DB), OpenMode::Existing).unwrap();
+        file.write_all_at(0, &vec![b'x'; len]).unwrap();
+        let per_page = (PAGE / SECTOR) as usize;
+        let (mut later_page_alone, mut sector_hole, mut all, mut none) =
+            (false, false, false, false);
+        // Seeds 0 and 1 are fixed shapes: nothing, and all but the write's first page.
+        let landed_at = |seed| {
+            let content = read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB).unwrap();
+            landed_sectors(&content, b'.', b'x', seed)
+        };
+        assert!(landed_at(0).iter().all(|&kept| !kept));
+        let one = landed_at(1);
+        assert!(one[..per_page].iter().all(|&kept| !kept) && one[per_page..].iter().all(|&k| k));
+        for seed in 2..200 {
+            let content = read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB).unwrap();
+            assert_eq!(content.len(), len, "seed {seed}: the length did not change");
+            let landed = landed_sectors(&content, b'.', b'x', seed);
+            let page = |index: usize| &landed[index * per_page..(index + 1) * per_page];
+            // Page 5 on the disk, page 1 not: no prefix of the write looks like that.
+            later_page_alone |=
+                page(5).iter().all(|&kept| kept) && page(1).iter().all(|&kept| !kept);
+            // Inside one page: a later sector landed, an earlier one did not.
+            sector_hole |= (0..pages).any(|index| {
+                let sectors = page(index);
+                (1..per_page).any(|later| sectors[later] && !sectors[..later].iter().all(|&k| k))
+            });
+            all |= landed.iter().all(|&kept| kept);
+            none |= landed.iter().all(|&kept| !kept);
+        }
+        assert!(later_page_alone, "no seed kept page 5 without page 1");
+        assert!(
+            sector_hole,
+            "no seed kept a sector of a page without an earlier one"
+        );
+        assert!(
+            !all && !none,
+            "with 64 sectors, 200 seeds should find neither extreme"
+        );
+        for seed in 0..10 {
+            assert_eq!(
+                read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB),
+                read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB),
+                "the same seed builds the same disk"
+            );
+        }
+    }
+
+    #[test]
+    fn reorder_power_loss_of_an_append_leaves_either_length_and_zeros_where_nothing_landed() {
+        let sim = disk();
+        sim.insert_file(DB, &[b'.'; SECTOR as usize], 0o600);
+        let mut file = sim.open(Path::new(DB), OpenMode::Existing).unwrap();
+        let new = vec![b'x'; 4 * SECTOR as usize];
+        file.write_all_at(SECTOR, &new).unwrap();
+        let (mut short, mut zero_hole) = (0, false);
+        for seed in 0..100 {
+            let content = read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB).unwrap();
+            assert_eq!(&content[..SECTOR as usize], &[b'.'; SECTOR as usize][..]);
+            match content.len() {
+                512 => short += 1,
+                2560 => {
+                    let landed = landed_sectors(&content[SECTOR as usize..], 0, b'x', seed);
+                    zero_hole |= (1..landed.len()).any(|i| landed[i] && !landed[i - 1]);
+                }
+                other => panic!("seed {seed}: length {other}"),
+            }
+        }
+        assert!(
+            short > 0 && zero_hole,
+            "short {short}, zero hole {zero_hole}"
+        );
+    }
+
+    #[test]
+    fn garbage_power_loss_destroys_the_whole_sector_under_a_write_older_bytes_included() {
+        let sim = disk();
+        // Two sectors of synced 'A's; an unsynced write of 100 'B's inside the first.
+        let old = vec![b'A'; 2 * SECTOR as usize];
+        sim.insert_file(DB, &old, 0o600);
+        let mut file = sim.open(Path::new(DB), OpenMode::Existing).unwrap();
+        file.write_all_at(300, &[b'B'; 100]).unwrap();
+        let mut kept = old.clone();
+        kept[300..400].fill(b'B');
+        let (mut landed, mut destroyed) = (0, 0);
+        for seed in 0..100 {
+            let content = read(&sim.crash(CrashMode::GarbagePowerLoss, seed), DB).unwrap();
+            assert_eq!(content.len(), old.len(), "seed {seed}");
+            assert_eq!(
+                &content[SECTOR as usize..],
+                &old[SECTOR as usize..],
+                "seed {seed}: the sector no write touched changed"
+            );
+            let first = &content[..SECTOR as usize];
+            if first == &kept[..SECTOR as usize] {
+                landed += 1;
+            } else {
+                // Garbage, not the old sector: and the synced bytes before the write,
+                // which it never covered, are gone with it.
+                assert_ne!(first, &old[..SECTOR as usize], "seed {seed}");
+                assert_ne!(&first[..300], &old[..300], "seed {seed}");
+                destroyed += 1;
+            }
+        }
+        assert!(
+            landed > 0 && destroyed > 0,
+            "{landed} landed, {destroyed} destroyed"
+        );
+        // The same disk after a reorder power loss: the sector is old or new, never garbage.
+        for seed in 0..100 {
+            let content = read(&sim.crash(CrashMode::ReorderPowerLoss, seed), DB).unwrap();
+            assert!(content == old || content == kept, "seed {seed}");
+        }
+        // And a synced write is safe from all of it.
+        file.sync_data().unwrap();
+        for seed in 0..20 {
+            assert_eq!(
+                read(&sim.crash(CrashMode::GarbagePowerLoss, seed), DB),
+                Some(kept.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_power_loss_keeps_sectors_no_write_touched_and_lands_subsets_like_reorder() {
+        let sim = disk();
+        let len = 4 * PAGE as usize;
+        sim.insert_file(DB, &vec![b'.'; len], 0o600);
+        let mut file = sim.open(Path::new(DB), OpenMode::Existing).unwrap();
+        // Page-aligned writes to pages 1 and 3: pages 0 and 2 are never touched.
+        file.write_all_at(PAGE, &vec![b'x'; PAGE as usize]).unwrap();
+        file.write_all_at(3 * PAGE, &vec![b'x'; PAGE as usize])
+            .unwrap();
+        let mut later_alone = false;
+        for seed in 0..100 {
+            let content = read(&sim.crash(CrashMode::GarbagePowerLoss, seed), DB).unwrap();
+            let page =
+                |index: u64| &content[(index * PAGE) as usize..((index + 1) * PAGE) as usize];
+            assert!(page(0).iter().all(|&byte| byte == b'.'), "seed {seed}");
+            assert!(page(2).iter().all(|&byte| byte == b'.'), "seed {seed}");
+            for index in [1, 3] {
+                for sector in page(index).chunks(SECTOR as usize) {
+                    // Each touched sector is new, or garbage: never the old dots.
+                    assert!(
+                        sector.iter().all(|&byte| byte == b'x')
+                            || sector.iter().any(|&byte| byte != b'.' && byte != b'x'),
+                        "seed {seed}: a touched sector came back old"
+                    );
+                }
+            }
+            let landed = |index: u64| {
+                page(index)
+                    .chunks(SECTOR as usize)
+                    .map(|sector| sector.iter().all(|&byte| byte == b'x'))
+                    .collect::<Vec<_>>()
+            };
+            later_alone |=
+                landed(3).iter().all(|&kept| kept) && landed(1).iter().all(|&kept| !kept);
+        }
+        assert!(
+            later_alone,
+            "no seed landed the later write without the earlier one"
+        );
+    }
+
     #[test]
     fn truncation_is_an_unsynced_operation_too() {
         let sim = disk();
@@ -1336,11 +1750,10 @@ mod tests {
         file.sync_data().unwrap();
         assert_eq!(read(&sim, DB).as_deref(), Some(&b"new"[..]));
         for seed in 0..20 {
-            for mode in [
-                CrashMode::CleanPowerLoss,
-                CrashMode::RandomPowerLoss,
-                CrashMode::TornPowerLoss,
-            ] {
+            for mode in CrashMode::ALL
+                .into_iter()
+                .filter(|&mode| mode != CrashMode::ProcessKill)
+            {
                 assert_eq!(
                     read(&sim.crash(mode, seed), DB).as_deref(),
                     Some(&b"old"[..])
@@ -1575,7 +1988,112 @@ mod tests {
             assert_eq!(mode.name().parse::<CrashMode>(), Ok(mode));
         }
         let err = "gentle".parse::<CrashMode>().unwrap_err();
-        assert!(err.contains("gentle") && err.contains("torn"), "{err}");
+        assert!(
+            err.contains("gentle") && err.contains("torn") && err.contains("garbage"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_hard_link_is_a_second_name_for_the_same_file() {
+        let sim = disk();
+        let mut file = create(&sim, DB, b"data");
+        let before = sim.total_ops();
+        sim.hard_link(DB, "/d/alias").unwrap();
+        assert_eq!(
+            sim.total_ops(),
+            before,
+            "a link is the harness's hand, not counted"
+        );
+        let nlink = |path: &str| sim.metadata(Path::new(path)).unwrap().map(|m| m.nlink);
+        assert_eq!((nlink(DB), nlink("/d/alias")), (Some(2), Some(2)));
+        assert_eq!(
+            sim.metadata(Path::new("/d/alias")).unwrap().map(|m| m.mode),
+            Some(0o640)
+        );
+        file.write_all_at(4, b"!").unwrap();
+        assert_eq!(read(&sim, "/d/alias").as_deref(), Some(&b"data!"[..]));
+
+        // Renaming a name over the other name of the same file changes nothing.
+        sim.rename(Path::new("/d/alias"), Path::new(DB)).unwrap();
+        assert_eq!((nlink(DB), nlink("/d/alias")), (Some(2), Some(2)));
+        // Renaming or removing one name leaves the other.
+        sim.rename(Path::new("/d/alias"), Path::new("/d/moved"))
+            .unwrap();
+        assert_eq!((nlink(DB), nlink("/d/moved")), (Some(2), Some(2)));
+        sim.remove(Path::new(DB)).unwrap();
+        assert_eq!((nlink(DB), nlink("/d/moved")), (None, Some(1)));
+        assert_eq!(read(&sim, "/d/moved").as_deref(), Some(&b"data!"[..]));
+
+        let kind = |result: io::Result<()>| result.unwrap_err().kind();
+        assert_eq!(
+            kind(sim.hard_link("/d/missing", "/d/x")),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(sim.hard_link("/d/moved", "/nowhere/x")),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(sim.hard_link("/d", "/d/x")),
+            io::ErrorKind::IsADirectory
+        );
+        drop(create(&sim, "/d/other", b""));
+        assert_eq!(
+            kind(sim.hard_link("/d/moved", "/d/other")),
+            io::ErrorKind::AlreadyExists
+        );
+    }
+
+    #[test]
+    fn a_hard_link_is_durable_once_its_directory_is_synced() {
+        let sim = disk();
+        sim.create_dir_all("/e");
+        sim.insert_file(DB, b"data", 0o600);
+        sim.hard_link(DB, "/e/alias").unwrap();
+        // Not yet durable: a power loss finds one name.
+        let after = sim.crash(CrashMode::CleanPowerLoss, 0);
+        assert_eq!(after.files(), vec![PathBuf::from(DB)]);
+        // The link's directory is /e: syncing /d does not make it durable.
+        sim.sync_dir(Path::new("/d")).unwrap();
+        assert_eq!(
+            sim.crash(CrashMode::CleanPowerLoss, 0).files(),
+            vec![PathBuf::from(DB)]
+        );
+        sim.sync_dir(Path::new("/e")).unwrap();
+        let after = sim.crash(CrashMode::CleanPowerLoss, 0);
+        assert_eq!(
+            after.files(),
+            vec![PathBuf::from(DB), PathBuf::from("/e/alias")]
+        );
+        // Still one file with two names after the reboot.
+        assert_eq!(
+            after
+                .metadata(Path::new("/e/alias"))
+                .unwrap()
+                .map(|m| m.nlink),
+            Some(2)
+        );
+        let mut file = after.open(Path::new(DB), OpenMode::Existing).unwrap();
+        file.write_all_at(0, b"DATA").unwrap();
+        assert_eq!(read(&after, "/e/alias").as_deref(), Some(&b"DATA"[..]));
+        // A removal of one name, unsynced, may or may not survive; the other name stays.
+        after.remove(Path::new(DB)).unwrap();
+        let rebooted = after.crash(CrashMode::CleanPowerLoss, 0);
+        assert_eq!(
+            rebooted.metadata(Path::new(DB)).unwrap().map(|m| m.nlink),
+            Some(2)
+        );
+        after.sync_dir(Path::new("/d")).unwrap();
+        let rebooted = after.crash(CrashMode::CleanPowerLoss, 0);
+        assert_eq!(rebooted.files(), vec![PathBuf::from("/e/alias")]);
+        assert_eq!(
+            rebooted
+                .metadata(Path::new("/e/alias"))
+                .unwrap()
+                .map(|m| m.nlink),
+            Some(1)
+        );
     }
 
     #[test]

@@ -52,10 +52,12 @@ impl Choices {
 }
 
 /// The crash modes `powercut` takes, the default first.
-pub const POWER_CUTS: [CrashMode; 4] = [
+pub const POWER_CUTS: [CrashMode; 6] = [
     CrashMode::CleanPowerLoss,
     CrashMode::RandomPowerLoss,
     CrashMode::TornPowerLoss,
+    CrashMode::ReorderPowerLoss,
+    CrashMode::GarbagePowerLoss,
     CrashMode::ProcessKill,
 ];
 
@@ -208,7 +210,8 @@ pub const VERBS: &[Verb] = &[
         aliases: &[],
         args: Args::Words(Choices::CrashModes),
         usage: "powercut [MODE [SEED]]",
-        summary: "(--simulate) cut the power (MODE clean|random|torn|kill); show what survived",
+        summary: "(--simulate) cut the power (MODE clean|random|torn|reorder|garbage|kill); \
+                  show what survived",
     },
     Verb {
         id: VerbId::Writeback,
@@ -487,6 +490,20 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
     Ok(Some(command))
 }
 
+/// The names of the random crash modes, as a sentence lists them: `random, torn and garbage`.
+fn random_cut_names() -> String {
+    let names: Vec<_> = POWER_CUTS
+        .iter()
+        .filter(|mode| mode.is_random())
+        .map(|mode| mode.name())
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// `MODE [SEED]`: a crash mode, and a seed only for the random ones.
 fn power_cut(verb: &Verb, words: &[&str]) -> Result<PowerCut, ParseError> {
     let (name, seed) = match words {
@@ -512,7 +529,10 @@ fn power_cut(verb: &Verb, words: &[&str]) -> Result<PowerCut, ParseError> {
         Some(_) if !mode.is_random() => {
             return Err(ParseError::usage(
                 verb,
-                &format!("a {mode} crash takes no SEED: only random and torn ones are random"),
+                &format!(
+                    "a {mode} crash takes no SEED: only {} ones are random",
+                    random_cut_names()
+                ),
             ));
         }
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
@@ -1037,6 +1057,23 @@ mod tests {
                 }),
             ),
             (
+                "powercut reorder 7",
+                Command::PowerCut(PowerCut {
+                    mode: CrashMode::ReorderPowerLoss,
+                    seed: Some(7),
+                }),
+            ),
+            (
+                "crash mid-append GARBAGE",
+                Command::Crash {
+                    point: Some(CrashPoint::MidAppend),
+                    cut: Some(PowerCut {
+                        mode: CrashMode::GarbagePowerLoss,
+                        seed: None,
+                    }),
+                },
+            ),
+            (
                 "powercut kill",
                 Command::PowerCut(PowerCut {
                     mode: CrashMode::ProcessKill,
@@ -1126,12 +1163,14 @@ mod tests {
             ),
             (
                 "crash after-rename gently",
-                "unknown crash mode \"gently\" (expected clean, random, torn, kill); \
+                "unknown crash mode \"gently\" (expected clean, random, torn, reorder, garbage, \
+                 kill); \
                  usage: crash [POINT [MODE [SEED]]]",
             ),
             (
                 "powercut clean 3",
-                "a clean crash takes no SEED: only random and torn ones are random; \
+                "a clean crash takes no SEED: only random, torn, reorder and garbage ones are \
+                 random; \
                  usage: powercut [MODE [SEED]]",
             ),
             (

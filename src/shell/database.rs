@@ -796,6 +796,16 @@ pub fn describe_cut(cut: Cut) -> String {
             "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
             cut.seed
         ),
+        CrashMode::ReorderPowerLoss => format!(
+            "reorder, seed {}: each page (or sector) of an unsynced write is kept or lost on \
+             its own, in any order",
+            cut.seed
+        ),
+        CrashMode::GarbagePowerLoss => format!(
+            "garbage, seed {}: as reorder, and a sector mid-write comes back as garbage, \
+             older bytes in it included",
+            cut.seed
+        ),
     }
 }
 
@@ -838,7 +848,18 @@ mod tests {
 
     #[test]
     fn a_snapshot_store_keeps_every_acknowledged_write_through_every_power_cut() {
-        for cut in ["clean", "random", "torn", "kill", "random 5", "torn 99"] {
+        for cut in [
+            "clean",
+            "random",
+            "torn",
+            "reorder",
+            "garbage",
+            "kill",
+            "random 5",
+            "torn 99",
+            "reorder 1",
+            "garbage 0",
+        ] {
             let mut s = simulated(Durability::Snapshot);
             let (out, err) = script(
                 &mut s,
@@ -877,13 +898,14 @@ mod tests {
         let mut s = simulated(Durability::Snapshot);
         let (out, _) = script(
             &mut s,
-            "powercut random\npowercut torn 40\npowercut torn\npowercut clean\n",
+            "powercut random\npowercut torn 40\npowercut torn\npowercut clean\n\
+             powercut reorder\npowercut garbage 8\n",
         );
         let causes: Vec<&str> = out
             .lines()
             .filter(|line| line.starts_with("power cut"))
             .collect();
-        assert_eq!(causes.len(), 4, "{out}");
+        assert_eq!(causes.len(), 6, "{out}");
         assert!(
             causes[0].contains("random, seed 1:")
                 && causes[0].ends_with("(replay: powercut random 1)")
@@ -894,6 +916,18 @@ mod tests {
         );
         assert!(causes[2].contains("torn, seed 2:"), "{}", causes[2]);
         assert!(!causes[3].contains("seed"), "{}", causes[3]);
+        assert!(
+            causes[4].contains("reorder, seed 3: each page (or sector) of an unsynced write")
+                && causes[4].ends_with("(replay: powercut reorder 3)"),
+            "{}",
+            causes[4]
+        );
+        assert!(
+            causes[5].contains("garbage, seed 8: as reorder, and a sector mid-write")
+                && causes[5].ends_with("(replay: powercut garbage 8)"),
+            "{}",
+            causes[5]
+        );
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Renderer {
                     );
                 }
                 let how = match simulated {
-                    true => "crash POINT [kill|clean|random|torn] [SEED] arms one",
+                    true => "crash POINT [kill|clean|random|torn|reorder|garbage] [SEED] arms one",
                     false => "crash POINT arms one",
                 };
                 writeln!(w, "crash points of {mode} mode, in commit order ({how}):")?;
