@@ -192,7 +192,6 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
     }
     let map = std::mem::take(&mut analysis.map);
     let mut warnings = Vec::new();
-    let wal_path = files::wal_path(&disk.path);
     let next_path = files::wal_next_path(&disk.path);
     let read_only = mode == RecoveryMode::ReadOnly;
 
@@ -207,40 +206,8 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
     match analysis.next {
         NextLog::Absent => {}
         NextLog::Finish => {
-            if !read_only {
-                // A process killed while creating its first log leaves a `.next` that names
-                // the snapshot on disk but was never synced: sync it before relying on it.
-                let mut next = disk
-                    .fs
-                    .open(&next_path, OpenMode::Existing)
-                    .map_err(|err| Error::io("open", &next_path, err))?;
-                // A new log holds no record before it is renamed, so if its preallocation
-                // was cut short by the crash, nothing is missing: complete it.
-                if let LogChoice::Log(scan) = &mut analysis.log
-                    && let Some(expected) = scan.short_of.take()
-                {
-                    zero_range(
-                        disk,
-                        next.as_mut(),
-                        &next_path,
-                        scan.file_len,
-                        expected - scan.file_len,
-                    )?;
-                    scan.file_len = expected;
-                }
-                disk.sync_all(next.as_mut(), &next_path)?;
-                drop(next);
-                disk.fs.rename(&next_path, &wal_path).map_err(|err| {
-                    Error::io(
-                        format!("rename {} over", next_path.display()),
-                        &wal_path,
-                        err,
-                    )
-                })?;
-                disk.sync_dir()?;
-                if let LogChoice::Log(scan) = &mut analysis.log {
-                    scan.path = wal_path.clone();
-                }
+            if !read_only && let LogChoice::Log(scan) = &mut analysis.log {
+                finish_checkpoint(disk, scan)?;
             }
             let path = disk.path.clone();
             warnings.push(if read_only {
@@ -329,6 +296,83 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
         warnings,
         analysis,
     })
+}
+
+/// Makes the new log of an interrupted checkpoint (`.next`, read into `scan`) the live
+/// log `PATH.wal`.
+///
+/// `.next` is not trusted to be on disk as read. A process killed while creating a first
+/// log leaves one that was never synced; a process whose fsync of it failed leaves one
+/// whose bytes the page cache still shows but the disk may never get (a failed fsync
+/// drops them, and a second fsync finds nothing to write: fsyncgate). Nor is it written
+/// over in place: on media without power-safe overwrite, a crash during that write could
+/// turn its header, durable until then, into garbage. A new log holds no record before it
+/// is renamed, so its content is known: it is written afresh into a temp file (its header
+/// as read, then zeros to whole chunks), synced, renamed over `PATH.wal`, and only then is
+/// `.next` removed. A crash at any step leaves `.next` as it was (the temp file is removed
+/// unread by the next open), or the fresh log with `.next` beside it, which the next open
+/// finishes the same way.
+fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()> {
+    let next_path = files::wal_next_path(&disk.path);
+    let wal_path = files::wal_path(&disk.path);
+    if scan.records > 0 {
+        // Not a log any checkpoint of ours made: refuse to build on it.
+        return Err(Error::Corrupt {
+            path: next_path,
+            offset: 0,
+            reason: format!(
+                "a checkpoint's new log holds {} records, where a new log holds none",
+                scan.records
+            ),
+        });
+    }
+    let mode = match disk.fs.metadata(&next_path) {
+        Ok(Some(meta)) => meta.mode,
+        _ => NEW_FILE_MODE,
+    };
+    let header = Header::new(
+        scan.header.generation,
+        scan.header.base_seq,
+        scan.header.snapshot,
+        match scan.header.chunk_bytes {
+            0 => DEFAULT_CHUNK_BYTES,
+            chunk => chunk,
+        },
+    );
+    let chunk = header.chunk_bytes;
+    let data_start = header.layout.data_start();
+    let len = scan.file_len.max(data_start).div_ceil(chunk) * chunk;
+    let mut attempt = 0;
+    let (temp, mut file) = loop {
+        attempt += 1;
+        let candidate = files::temp_path(&disk.path, attempt);
+        match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
+            Ok(file) => break (candidate, file),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {}
+            Err(err) => return Err(Error::io("create", candidate, err)),
+        }
+    };
+    let encoded = header.encode();
+    disk.write_at(file.as_mut(), &temp, 0, &encoded)?;
+    let from = encoded.len() as u64;
+    zero_range(disk, file.as_mut(), &temp, from, len - from)?;
+    disk.sync_all(file.as_mut(), &temp)?;
+    drop(file);
+    disk.fs
+        .rename(&temp, &wal_path)
+        .map_err(|err| Error::io(format!("rename {} over", temp.display()), &wal_path, err))?;
+    disk.sync_dir()?;
+    disk.fs
+        .remove(&next_path)
+        .map_err(|err| Error::io("remove", &next_path, err))?;
+    disk.sync_dir()?;
+    scan.path = wal_path;
+    scan.header = header;
+    scan.end = data_start;
+    scan.file_len = len;
+    scan.short_of = None;
+    scan.tail = Tail::Clean;
+    Ok(())
 }
 
 /// Writes `len` zeros at `offset`, in bounded pieces.
