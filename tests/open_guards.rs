@@ -531,3 +531,41 @@ fn save_refuses_a_database_with_a_second_name_that_the_simulation_could_read() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(sandbox.read("db.json").as_deref(), Some("{\"a\":1}\n"));
 }
+
+/// Item 4 on the simulated disk, which now has hard links: a writer refuses either name of
+/// a database with two, in every mode that writes, and a reader may still read it.
+#[test]
+fn the_simulated_disk_refuses_a_writer_through_either_of_two_names() {
+    use kv_engine::fs::SimFs;
+    use std::sync::Arc;
+    let sim = SimFs::new();
+    sim.create_dir_all("/data");
+    let options = |durability| {
+        Options::new()
+            .durability(durability)
+            .fs(Arc::new(sim.clone()))
+    };
+    let mut store = KvStore::open("/data/db.json", options(Durability::Snapshot)).unwrap();
+    store.put("a", serde_json::json!(1)).unwrap();
+    drop(store);
+    sim.hard_link("/data/db.json", "/data/alias.json").unwrap();
+    for name in ["/data/db.json", "/data/alias.json"] {
+        for durability in [Durability::Naive, Durability::Snapshot, Durability::Wal] {
+            match KvStore::open(name, options(durability)) {
+                Err(Error::HardLinked { links: 2, .. }) => {}
+                other => panic!("{name} {durability}: expected a refusal, got {other:?}"),
+            }
+        }
+        let reader = KvStore::open(name, options(Durability::Memory)).unwrap();
+        assert_eq!(reader.get("a"), Some(serde_json::json!(1)));
+    }
+    // Nothing was created beside either name (the lock is the first writer's).
+    assert_eq!(
+        sim.files(),
+        vec![
+            PathBuf::from("/data/alias.json"),
+            PathBuf::from("/data/db.json"),
+            PathBuf::from("/data/db.json.lock")
+        ]
+    );
+}
