@@ -8,12 +8,14 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Every `file.rs::name` in `text` (`name` may start with `*` for a family of tests).
+/// Every `file.rs::name` (or `folder/file.rs::name`) in `text` (`name` may start with `*`
+/// for a family of tests).
 fn cited_tests(text: &str) -> Vec<(String, String)> {
     let mut cited = Vec::new();
     for (at, _) in text.match_indices(".rs::") {
+        // A file under a folder of `tests/` is cited with its folder: `crash/paths.rs::name`.
         let file_start = text[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '/'))
             .map_or(0, |i| i + 1);
         let rest = &text[at + ".rs::".len()..];
         let name_end = rest
