@@ -92,7 +92,9 @@ impl Options {
 
     /// [`Durability::Wal`]: grow the log by zero-filled chunks of this many bytes
     /// (default [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES), 1 MiB), so that
-    /// commits overwrite already-synced space instead of growing the file.
+    /// commits overwrite already-synced space instead of growing the file. Rounded up to
+    /// whole 512-byte sectors, so that growing the file never writes into a sector that
+    /// holds a commit. A log keeps the chunk size it was created with.
     pub fn wal_chunk_bytes(mut self, bytes: u64) -> Self {
         self.wal.chunk_bytes = bytes.max(1);
         self

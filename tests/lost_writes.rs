@@ -347,3 +347,37 @@ fn cutting_a_torn_megabyte_takes_a_bounded_number_of_syncs() {
     let used = sim.count(OpKind::SyncFile) - syncs;
     assert!(used <= 4, "{used} file syncs to cut a torn megabyte");
 }
+
+/// Growing the log writes zeros from its current end; if a chunk were not whole sectors,
+/// that write would start inside a sector holding the last commit, and on media without
+/// power-safe overwrite a crash during it could destroy that acknowledged commit. So the
+/// chunk size is rounded up to whole sectors, and every length the log takes is one.
+#[test]
+fn the_log_grows_by_whole_sectors_whatever_chunk_size_is_asked_for() {
+    for asked in [1, 300, 700, 1000, 4097] {
+        let sim = disk();
+        let options = simdisk::options(&sim, Durability::Wal)
+            .wal_chunk_bytes(asked)
+            .checkpoint_bytes(1 << 30);
+        let mut store = KvStore::open(PATH, options).unwrap();
+        let mut lengths = Vec::new();
+        for i in 0..12 {
+            store.put(format!("k{i}"), json!("v".repeat(90))).unwrap();
+            lengths.push(sim.contents("/data/db.json.wal").unwrap().len());
+        }
+        assert!(
+            lengths.iter().all(|len| len % 512 == 0),
+            "chunk {asked}: lengths {lengths:?}"
+        );
+        assert!(
+            lengths.first() < lengths.last(),
+            "chunk {asked}: never grew"
+        );
+        // And a crash while growing it, however the sectors land, loses nothing.
+        drop(store);
+        for (mode, seed) in crashes() {
+            let store = open(&sim.crash(mode, seed), Durability::Wal).unwrap();
+            assert_eq!(store.len(), 12, "chunk {asked}, {mode} {seed}");
+        }
+    }
+}

@@ -89,9 +89,12 @@ impl Default for WalSettings {
 }
 
 impl WalSettings {
-    /// The chunk size a new log records in its header (which holds 32 bits of it).
+    /// The chunk size a new log records in its header (which holds 32 bits of it), in
+    /// whole sectors: growing the file then never writes into a sector that holds a
+    /// commit, which on media without power-safe overwrite a crash could destroy.
     fn chunk(&self) -> u64 {
-        self.chunk_bytes.clamp(1, u64::from(u32::MAX))
+        let max = u64::from(u32::MAX) / record::SECTOR * record::SECTOR;
+        (self.chunk_bytes.div_ceil(record::SECTOR) * record::SECTOR).clamp(record::SECTOR, max)
     }
 
     /// The log size that triggers a checkpoint: the configured size, or the snapshot's
