@@ -12,8 +12,10 @@
 //! 2. If they do not fit in the preallocated space, extend the file by a chunk of real
 //!    zeros and `fsync` it (once per chunk: writing inside already-allocated, already-synced
 //!    space lets every later `fdatasync` skip the metadata commit an append would cost).
-//! 3. Write the records at the end of the last commit. *Crash point `mid-append`*: half
-//!    written. *Crash point `after-append`*: all written, not synced.
+//! 3. Write the records at the first sector boundary after the last commit (the gap stays
+//!    preallocated zeros), so that the write never touches a sector holding acknowledged
+//!    bytes. *Crash point `mid-append`*: half written. *Crash point `after-append`*: all
+//!    written, not synced.
 //! 4. `fdatasync` the log. Only then does the commit return `Ok` and memory show it.
 //!
 //! A crash before step 4 completes leaves, after the last acknowledged commit, zeros, a
@@ -37,13 +39,18 @@
 //! | --- | --- | --- |
 //! | 1–3 | old snapshot, old log, maybe a (partial) `.next` naming a snapshot not on disk | replays the old log; deletes `.next` |
 //! | 4, before the rename is durable | the same, plus maybe a temp file | the same; deletes the temp file |
-//! | 4, after the rename (`mid-checkpoint`) | new snapshot, old log, `.next` naming the new snapshot | `.next` names the snapshot on disk, so the snapshot holds every record of the old log: renames `.next` over the log, replays nothing twice |
+//! | 4, after the rename (`mid-checkpoint`) | new snapshot, old log, `.next` naming the new snapshot | `.next` names the snapshot on disk and its base sequence number covers the old log, so the snapshot holds every record of the old log: writes the new log afresh, renames it over the log, removes `.next`, replays nothing twice |
 //! | 5, rename not yet durable | either of the two rows above | as above |
 //! | after 5 | new snapshot, new empty log | replays the new log |
 //!
 //! The old log's header names the old snapshot, so recovery never pairs a log with a
 //! snapshot it does not continue: a snapshot edited or replaced by hand is refused rather
-//! than silently combined with the wrong records.
+//! than silently combined with the wrong records. Naming by content is not enough to
+//! finish a checkpoint, though: a checkpoint whose records netted to no change names a
+//! snapshot byte-identical to the old one, so `.next` is taken only if its base sequence
+//! number covers every commit of the old log (see `recovery::analyse`). And a checkpoint
+//! step that fails without poisoning removes `.next` durably before the store goes on, or
+//! poisons it.
 
 use std::path::PathBuf;
 
