@@ -42,6 +42,7 @@ impl From<Status> for std::process::ExitCode {
     version,
     about = "A key-value store shell whose durability you can see",
     args_conflicts_with_subcommands = true,
+    subcommand_value_name = "SUBCOMMAND",
     after_help = "With no PATH, kv opens a transient in-memory store.\n\
                   A database file named like a subcommand is opened as ./NAME.\n\
                   Type `help` at the prompt for the command language.\n\
@@ -97,6 +98,19 @@ pub struct ShellArgs {
     /// The database file (created on the first write). Without it, a transient
     /// in-memory store.
     pub path: Option<PathBuf>,
+
+    /// A command to run instead of the prompt, as redis-cli and sqlite3 take one:
+    /// `kv db.json get name`, `kv db.json put k '{"a": 1}'`. Each word means what the
+    /// shell made it (a word with a space is one KEY or one VALUE); the exit status is
+    /// the command's. Options go before it; not with -c.
+    #[arg(
+        value_name = "COMMAND",
+        requires = "path",
+        conflicts_with = "commands",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub statement: Vec<String>,
 
     /// How commits reach the disk (the list comes from `Durability::ALL`).
     #[arg(long, value_name = "MODE", default_value = "snapshot", help = durability_help())]
@@ -282,7 +296,22 @@ fn run_memory_probe(args: &MemoryProbeArgs) -> Status {
     Status::Success
 }
 
-fn run_shell(args: ShellArgs, env: &Environment) -> Status {
+fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
+    // A one-shot command runs as one `-c` would (clap refuses the two together), and is
+    // checked before the database is opened, so a mistyped one creates no file.
+    if !args.statement.is_empty() {
+        match one_shot_statement(&args) {
+            Ok(statement) => args.commands = vec![statement],
+            Err(message) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "error: {message}\n\n{}",
+                    Cli::command().render_usage()
+                );
+                return Status::Fatal;
+            }
+        }
+    }
     let interactive = args.commands.is_empty() && env.stdin_tty;
     // A command file on stdin gets script output even when stdout is a terminal
     // (`kv db < script` typed at a prompt): compact lines and, unless asked for, no
@@ -363,6 +392,21 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
             Status::CommandFailed
         }
     }
+}
+
+/// The statement of `kv PATH WORD...`. A PATH that names a verb (`kv put k v`) is most
+/// likely a forgotten PATH, so it is refused as subcommand names are: `./put` opens a file
+/// named `put`.
+fn one_shot_statement(args: &ShellArgs) -> Result<String, String> {
+    if let Some(word) = args.path.as_deref().and_then(Path::to_str)
+        && crate::shell::command::find_verb(word).is_some()
+    {
+        return Err(format!(
+            "{word:?} is a command, not a database file: kv PATH {word} ... (a database \
+             file named {word} is opened as ./{word})"
+        ));
+    }
+    crate::shell::one_shot::statement(&args.statement).map_err(|err| err.0)
 }
 
 /// The name the prompt shows for the database, and the banner printed at the prompt's

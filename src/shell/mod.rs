@@ -12,6 +12,7 @@ pub mod editor;
 pub mod exec;
 pub mod interactive;
 pub mod maintenance;
+pub mod one_shot;
 pub mod render;
 pub mod session;
 
