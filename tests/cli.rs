@@ -694,3 +694,36 @@ fn a_one_shot_command_that_is_no_command_is_a_usage_error_and_opens_nothing() {
     check(&output, 0, "OK\n", "");
     assert!(sandbox.path("check").exists());
 }
+
+#[test]
+fn raw_prints_a_string_as_its_text_for_command_substitution() {
+    let sandbox = Sandbox::new();
+    let script = "put name \"Ada \\\"the first\\\"\\tLovelace\"\nput n 1.50\nput o {\"a\": \"b\"}\n\
+                  put \"my key\" 1\n";
+    check(
+        &sandbox.run(&["db.json"], script),
+        0,
+        "OK\nOK\nOK\nOK\n",
+        "",
+    );
+    let output = sandbox.run(&["db.json", "--raw", "get", "name"], "");
+    check(&output, 0, "Ada \"the first\"\tLovelace\n", "");
+    // Other values are unchanged JSON; keys are printed as they are; dump stays JSON.
+    let output = sandbox.run(
+        &[
+            "db.json", "--raw", "-c", "get n", "-c", "get o", "-c", "get none", "-c", "keys", "-c",
+            "dump",
+        ],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "1.50\n{\"a\":\"b\"}\n(nil)\nmy key\nn\nname\no\n\
+         {\"my key\":1,\"n\":1.50,\"name\":\"Ada \\\"the first\\\"\\tLovelace\",\"o\":{\"a\":\"b\"}}\n",
+        "",
+    );
+    // Without --raw the string is JSON, as before.
+    let output = sandbox.run(&["db.json", "get", "name"], "");
+    check(&output, 0, "\"Ada \\\"the first\\\"\\tLovelace\"\n", "");
+}

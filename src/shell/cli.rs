@@ -140,6 +140,11 @@ pub struct ShellArgs {
     #[arg(long)]
     pub group_commit: bool,
 
+    /// Print string values as their text, without JSON quotes and escapes, and keys as
+    /// they are, for `$(kv db.json --raw get name)`; other values stay JSON, `dump` too.
+    #[arg(long)]
+    pub raw: bool,
+
     /// When to use colour.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -319,7 +324,9 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     let piped = args.commands.is_empty() && !env.stdin_tty;
     let out_color = use_color(args.color, env.stdout_tty && !piped, env.no_color);
     let err_color = use_color(args.color, env.stderr_tty && !piped, env.no_color);
-    let layout = if env.stdout_tty && !piped {
+    let layout = if args.raw {
+        Layout::Raw
+    } else if env.stdout_tty && !piped {
         Layout::Pretty
     } else {
         Layout::Compact
