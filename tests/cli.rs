@@ -727,3 +727,28 @@ fn raw_prints_a_string_as_its_text_for_command_substitution() {
     let output = sandbox.run(&["db.json", "get", "name"], "");
     check(&output, 0, "\"Ada \\\"the first\\\"\\tLovelace\"\n", "");
 }
+
+#[test]
+fn keys_takes_a_glob_pattern_and_a_plain_word_as_a_prefix() {
+    let sandbox = Sandbox::new();
+    let script = "put user:1 1\nput user:2:name 2\nput user:10 3\nput users 4\nput a*b 5\n\
+                  put \"a b\" 6\n\
+                  keys *\nkeys user:*\nkeys user:?\nkeys user:[0-9]\nkeys user:[^1]*\n\
+                  keys *:name\nkeys a\\*b\nkeys \"a *\"\nkeys user\nkeys nothing*\n";
+    let output = sandbox.run(&[], script);
+    check(
+        &output,
+        0,
+        "OK\nOK\nOK\nOK\nOK\nOK\n\
+         \"a b\"\na*b\nuser:1\nuser:10\nuser:2:name\nusers\n\
+         user:1\nuser:10\nuser:2:name\n\
+         user:1\n\
+         user:1\n\
+         user:2:name\n\
+         user:2:name\n\
+         a*b\n\
+         \"a b\"\n\
+         user:1\nuser:10\nuser:2:name\nusers\n",
+        "",
+    );
+}

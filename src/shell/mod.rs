@@ -13,6 +13,7 @@ pub mod exec;
 pub mod interactive;
 pub mod maintenance;
 pub mod one_shot;
+pub mod pattern;
 pub mod render;
 pub mod session;
 
