@@ -558,14 +558,27 @@ fn unknown_point(word: &str) -> ParseError {
     ))
 }
 
-/// The error for a word that is no verb, with the closest verb when one is close.
+/// The error for a word that is no verb, with the closest verb when one is close (an
+/// edit is a letter added, removed, changed, or two swapped: `gte` is one from `get`). A verb
+/// that changes data is suggested only for a slip of one edit (`dle` → `del`), never for
+/// a word two edits away (`ttl` is no typo of `del`): a user who retypes the suggestion
+/// should not delete by accident.
 fn unknown_verb(word: &str) -> ParseError {
     let lower = word.to_ascii_lowercase();
     let suggestion = VERBS
         .iter()
-        .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
-        .map(|name| (strsim::levenshtein(&lower, name), name))
-        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .flat_map(|verb| {
+            let closest = match verb.id {
+                VerbId::Put | VerbId::Delete => 1,
+                _ => 2,
+            };
+            std::iter::once(verb.name)
+                .chain(verb.aliases.iter().copied())
+                .map(move |name| (name, closest))
+        })
+        .map(|(name, closest)| (strsim::osa_distance(&lower, name), name, closest))
+        .filter(|(distance, name, closest)| *distance <= *closest && *distance < name.len())
+        .map(|(distance, name, _)| (distance, name))
         .min_by_key(|(distance, _)| *distance);
     match suggestion {
         Some((_, name)) => ParseError::new(format!(
@@ -1144,6 +1157,20 @@ mod tests {
             (
                 "frobnicate",
                 "unknown command \"frobnicate\" (type help for the list)",
+            ),
+            // A verb that changes data only for a one-edit slip, never two edits away.
+            ("ttl", "unknown command \"ttl\" (type help for the list)"),
+            (
+                "pt",
+                "unknown command \"pt\"; did you mean \"put\"? (type help for the list)",
+            ),
+            (
+                "dle",
+                "unknown command \"dle\"; did you mean \"del\"? (type help for the list)",
+            ),
+            (
+                "delte",
+                "unknown command \"delte\"; did you mean \"delete\"? (type help for the list)",
             ),
             (
                 "help frob",

@@ -376,18 +376,18 @@ impl Renderer {
         match saved.log_bytes {
             None => writeln!(
                 w,
-                "{label} {}: {} B, {} keys (temp file, fsync, rename, directory fsync)",
+                "{label} {}: {} B, {} (temp file, fsync, rename, directory fsync)",
                 saved.path.display(),
                 saved.bytes,
-                saved.keys
+                crate::plural::count(saved.keys as u64, "key")
             ),
             Some(log) => writeln!(
                 w,
-                "{label} {}: {} B snapshot and {log} B log, {} keys (in a checkpoint's \
+                "{label} {}: {} B snapshot and {log} B log, {} (in a checkpoint's \
                  order: the log as .wal.next, the snapshot, then the log renamed into place)",
                 saved.path.display(),
                 saved.bytes,
-                saved.keys
+                crate::plural::count(saved.keys as u64, "key")
             ),
         }
     }
@@ -626,7 +626,7 @@ fn byte_count(bytes: u64) -> String {
     }
     match unit {
         Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
-        None => format!("{bytes} bytes"),
+        None => crate::plural::count(bytes, "byte"),
     }
 }
 
