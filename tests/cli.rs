@@ -752,3 +752,17 @@ fn keys_takes_a_glob_pattern_and_a_plain_word_as_a_prefix() {
         "",
     );
 }
+
+#[test]
+fn group_commit_without_piped_input_says_it_does_not_apply() {
+    let sandbox = Sandbox::new();
+    let warning = "warning: --group-commit applies to piped input only (kv PATH < FILE): each \
+                   command here commits on its own\n";
+    let output = sandbox.run(&["--group-commit", "-c", "put a 1"], "");
+    check(&output, 0, "OK\n", warning);
+    let output = sandbox.run(&["--group-commit", "db.json", "put", "a", "1"], "");
+    check(&output, 0, "OK\n", warning);
+    // Piped input is what it is for: no warning.
+    let output = sandbox.run(&["--group-commit"], "put a 1\n");
+    check(&output, 0, "OK\n", "");
+}

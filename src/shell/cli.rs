@@ -200,7 +200,7 @@ pub fn use_color(choice: ColorChoice, is_tty: bool, no_color: bool) -> bool {
 }
 
 /// Where interactive history goes: `--no-history`, `--history`, `KV_HISTFILE`, then
-/// `~/.kv_history`; off if there is no home directory.
+/// `~/.kv_history`; off if there is no home directory or `KV_HISTFILE` is set but empty.
 pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
     if args.no_history {
         return History::Off;
@@ -209,10 +209,8 @@ pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
         .history
         .clone()
         .or_else(|| {
-            env.histfile
-                .as_ref()
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+            // Set but empty: history off, as `HISTFILE=` turns it off in bash.
+            env.histfile.as_ref().map(PathBuf::from)
         })
         .or_else(|| {
             env.home
@@ -220,7 +218,9 @@ pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
                 .filter(|v| !v.is_empty())
                 .map(|home| Path::new(home).join(".kv_history"))
         });
-    chosen.map_or(History::Off, History::File)
+    chosen
+        .filter(|path| !path.as_os_str().is_empty())
+        .map_or(History::Off, History::File)
 }
 
 /// Parses the process's arguments. `--help` and `--version` print and give
@@ -361,6 +361,11 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
         for warning in store.open_warnings() {
             let _ = err_renderer.warning(&mut stderr, &warning.to_string());
         }
+    }
+    if args.group_commit && !piped {
+        let message = "--group-commit applies to piped input only (kv PATH < FILE): each \
+                       command here commits on its own";
+        let _ = err_renderer.warning(&mut stderr, message);
     }
     let mut session = Session::new(db, out_renderer, err_renderer);
     if interactive {
@@ -512,11 +517,7 @@ mod tests {
                 file("/home/u/.kv_history"),
             ),
             (&[], env(Some("/tmp/h"), Some("/home/u")), file("/tmp/h")),
-            (
-                &[],
-                env(Some(""), Some("/home/u")),
-                file("/home/u/.kv_history"),
-            ),
+            (&[], env(Some(""), Some("/home/u")), History::Off),
             (
                 &["--history", "mine"],
                 env(Some("/tmp/h"), Some("/home/u")),

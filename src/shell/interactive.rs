@@ -88,13 +88,24 @@ pub fn run(
             }
         }
     }
-    writeln!(stdout, "{banner}")?;
-
-    // Where each entry is appended; `None` once appending failed (warned about once).
+    // Where each entry is appended; `None` once appending failed (warned about once). A
+    // file that cannot be written is found now, so the warning comes before the banner
+    // rather than in the middle of the first command's output.
     let mut history_file = match history {
-        History::File(path) => Some(path),
+        History::File(path) => match writable(path) {
+            Ok(()) => Some(path),
+            Err(err) => {
+                let message = format!(
+                    "cannot save history to {}: {err} (history is off for this session)",
+                    path.display()
+                );
+                session.err_renderer.warning(&mut stderr, &message)?;
+                None
+            }
+        },
         History::Off => None,
     };
+    writeln!(stdout, "{banner}")?;
     loop {
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
         // came after the last output stopped has nothing left to stop.
@@ -149,6 +160,15 @@ pub fn run(
     }
 
     Ok(())
+}
+
+/// Whether the history file can be appended to: opened (created, empty, if missing) as
+/// the first entry would open it.
+fn writable(path: &std::path::Path) -> io::Result<()> {
+    use crate::fs::{Fs, OpenMode, RealFs};
+    RealFs
+        .open(path, OpenMode::CreateOrOpen { mode: 0o600 })
+        .map(drop)
 }
 
 /// Runs what the editor returned, and keeps the completion list in step with the store.
