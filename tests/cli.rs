@@ -689,6 +689,15 @@ fn a_one_shot_command_that_is_no_command_is_a_usage_error_and_opens_nothing() {
         0,
         "no file created"
     );
+    // A glob's brackets and backslashes pass through the shell word as they are.
+    let output = sandbox.run(&["db.json", "put", "a*", "1"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "put", "a1", "1"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "keys", "a[0-9]"], "");
+    check(&output, 0, "a1\n", "");
+    let output = sandbox.run(&["db.json", "keys", "a\\*"], "");
+    check(&output, 0, "a*\n", "");
     // A subcommand's name as a database file still needs ./, and works with a command.
     let output = sandbox.run(&["./check", "put", "a", "1"], "");
     check(&output, 0, "OK\n", "");

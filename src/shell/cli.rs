@@ -42,7 +42,10 @@ impl From<Status> for std::process::ExitCode {
     version,
     about = "A key-value store shell whose durability you can see",
     args_conflicts_with_subcommands = true,
+    // COMMAND is a shell command after PATH (`kv db.json get a`), so the subcommands
+    // are named as such.
     subcommand_value_name = "SUBCOMMAND",
+    subcommand_help_heading = "Subcommands",
     after_help = "With no PATH, kv opens a transient in-memory store.\n\
                   A database file named like a subcommand is opened as ./NAME.\n\
                   Type `help` at the prompt for the command language.\n\
