@@ -47,6 +47,7 @@ impl From<Status> for std::process::ExitCode {
     subcommand_value_name = "SUBCOMMAND",
     subcommand_help_heading = "Subcommands",
     after_help = "With no PATH, kv opens a transient in-memory store.\n\
+                  A COMMAND after PATH runs alone, as in redis-cli: kv db.json get name\n\
                   A database file named like a subcommand is opened as ./NAME.\n\
                   Type `help` at the prompt for the command language.\n\
                   Exit status: 0 all commands succeeded, 1 a command failed, \
