@@ -292,6 +292,26 @@ fn setup_problems_are_reported_before_the_banner_not_in_the_first_result() {
     kv.send_line("exit").unwrap();
     kv.exp_eof().unwrap();
     assert_eq!(exit_code(&kv), Some(0));
+
+    // A directory is neither read nor written as history: one warning, then the banner.
+    let dir_arg = dir.path().to_str().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--history", dir_arg]);
+    let before_banner = kv.exp_string("transient in-memory store").unwrap();
+    assert_eq!(
+        before_banner.matches("warning:").count(),
+        1,
+        "{before_banner}"
+    );
+    assert!(
+        before_banner.contains(&format!(
+            "warning: cannot read history {dir_arg}: Is a directory (os error 21) (history is \
+             off for this session)"
+        )),
+        "{before_banner}"
+    );
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
 }
 
 #[test]

@@ -78,33 +78,28 @@ pub fn run(
         interrupted: &interrupted,
     };
     let mut stderr = io::stderr();
+    // Where each entry is appended; `None` once appending failed (warned about once). A
+    // file that cannot be read or written is found now, and said once, before the banner
+    // rather than in the middle of the first command's output.
+    let mut history_file = None;
     if let History::File(path) = history {
-        match editor.load_history(path) {
-            Ok(()) => {}
-            Err(ReadlineError::Io(err)) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => {
-                let message = format!("cannot read history {}: {err}", path.display());
-                session.err_renderer.error(&mut stderr, None, &message)?;
+        let problem = match editor.load_history(path) {
+            Ok(()) => None,
+            Err(ReadlineError::Io(err)) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => Some(format!("cannot read history {}: {err}", path.display())),
+        };
+        let problem = problem.or_else(|| {
+            let err = writable(path).err()?;
+            Some(format!("cannot save history to {}: {err}", path.display()))
+        });
+        match problem {
+            None => history_file = Some(path),
+            Some(problem) => {
+                let message = format!("{problem} (history is off for this session)");
+                session.err_renderer.warning(&mut stderr, &message)?;
             }
         }
     }
-    // Where each entry is appended; `None` once appending failed (warned about once). A
-    // file that cannot be written is found now, so the warning comes before the banner
-    // rather than in the middle of the first command's output.
-    let mut history_file = match history {
-        History::File(path) => match writable(path) {
-            Ok(()) => Some(path),
-            Err(err) => {
-                let message = format!(
-                    "cannot save history to {}: {err} (history is off for this session)",
-                    path.display()
-                );
-                session.err_renderer.warning(&mut stderr, &message)?;
-                None
-            }
-        },
-        History::Off => None,
-    };
     writeln!(stdout, "{banner}")?;
     loop {
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
