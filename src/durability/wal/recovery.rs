@@ -155,11 +155,10 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "{}: the log is {len} bytes long but was grown to at least {expected}: \
-                 {} bytes are missing from its end, and any acknowledged commits they held \
-                 are lost (was it truncated or copied incompletely?); kept the {} \
-                 before the cut",
+                 {} missing from its end, losing any acknowledged commits held there (was \
+                 it truncated or copied incompletely?); kept the {} before the cut",
                 path.display(),
-                expected - len,
+                crate::plural::count(expected - len, "byte"),
                 crate::plural::count(*records, "record")
             ),
             Warning::RemovedTempFiles { path, files } => {

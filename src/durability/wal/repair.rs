@@ -704,9 +704,9 @@ impl fmt::Display for CheckReport {
                     writeln!(
                         f,
                         "log: cut short: {file_len} bytes, but its chunks say at least \
-                         {expected}: {} bytes are missing from its end, and any acknowledged \
-                         commits they held are lost",
-                        expected - file_len
+                         {expected}: {} missing from its end, losing any acknowledged commits \
+                         held there",
+                        count(expected - file_len, "byte")
                     )?;
                 }
             }
