@@ -33,6 +33,7 @@ mod error;
 pub mod files;
 pub mod fs;
 mod json_text;
+mod plural;
 pub mod shell;
 mod store;
 

@@ -615,3 +615,163 @@ fn a_database_in_a_missing_directory_names_the_directory() {
         "nothing was created"
     );
 }
+
+#[test]
+fn a_one_shot_command_runs_and_exits_with_its_status() {
+    let sandbox = Sandbox::new();
+    // Each shell word keeps its meaning: a key with a space, a JSON value with spaces, a
+    // text value with a space (a string), a negative number.
+    let output = sandbox.run(&["db.json", "put", "my key", "{\"a\": 1}"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "put", "name", "Ada Lovelace"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "set", "n", "-1"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "get", "my key"], "");
+    check(&output, 0, "{\"a\":1}\n", "");
+    // Piped stdin is not read when a command is given.
+    let output = sandbox.run(&["db.json", "dump"], "put never 1\n");
+    check(
+        &output,
+        0,
+        "{\"my key\":{\"a\":1},\"n\":-1,\"name\":\"Ada Lovelace\"}\n",
+        "",
+    );
+    // The status is the command's: a failing command exits 1, as with -c.
+    let output = sandbox.run(&["db.json", "put", "k", "{\"a\": "], "");
+    check(
+        &output,
+        1,
+        "",
+        "error: column 11: VALUE is not valid JSON: expected a value, found the end of the \
+         statement\n",
+    );
+    // Options go before the command; --bail and --echo apply to it.
+    let output = sandbox.run(&["--echo", "db.json", "exists", "n"], "");
+    check(&output, 0, "> exists n\ntrue\n", "");
+}
+
+#[test]
+fn a_one_shot_command_that_is_no_command_is_a_usage_error_and_opens_nothing() {
+    let sandbox = Sandbox::new();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["db.json", "gte", "a"],
+            "error: unknown command \"gte\"; did you mean \"get\"? (after PATH comes a shell \
+             command: kv PATH help lists them)\n",
+        ),
+        (
+            &["db.json", "check"],
+            "error: \"check\" is a subcommand, not a shell command: write it before the path \
+             (kv check PATH)\n",
+        ),
+        // A forgotten PATH: `put` would otherwise be opened as a database file.
+        (
+            &["put", "k", "v"],
+            "error: \"put\" is a command, not a database file: kv PATH put ... (a database \
+             file named put is opened as ./put)\n",
+        ),
+        (
+            &["db.json", "-c", "count", "get", "a"],
+            "error: the argument '--command <CMD>' cannot be used with '[COMMAND]...'\n",
+        ),
+    ];
+    for (args, first_line) in cases {
+        let output = sandbox.run(args, "");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with(first_line), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage: kv"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(sandbox.dir.path()).unwrap().count(),
+        0,
+        "no file created"
+    );
+    // A glob's brackets and backslashes pass through the shell word as they are.
+    let output = sandbox.run(&["db.json", "put", "a*", "1"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "put", "a1", "1"], "");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["db.json", "keys", "a[0-9]"], "");
+    check(&output, 0, "a1\n", "");
+    let output = sandbox.run(&["db.json", "keys", "a\\*"], "");
+    check(&output, 0, "a*\n", "");
+    // A subcommand's name as a database file still needs ./, and works with a command.
+    let output = sandbox.run(&["./check", "put", "a", "1"], "");
+    check(&output, 0, "OK\n", "");
+    assert!(sandbox.path("check").exists());
+}
+
+#[test]
+fn raw_prints_a_string_as_its_text_for_command_substitution() {
+    let sandbox = Sandbox::new();
+    let script = "put name \"Ada \\\"the first\\\"\\tLovelace\"\nput n 1.50\nput o {\"a\": \"b\"}\n\
+                  put \"my key\" 1\n";
+    check(
+        &sandbox.run(&["db.json"], script),
+        0,
+        "OK\nOK\nOK\nOK\n",
+        "",
+    );
+    let output = sandbox.run(&["db.json", "--raw", "get", "name"], "");
+    check(&output, 0, "Ada \"the first\"\tLovelace\n", "");
+    // Other values are unchanged JSON; keys are printed as they are; dump stays JSON.
+    let output = sandbox.run(
+        &[
+            "db.json", "--raw", "-c", "get n", "-c", "get o", "-c", "get none", "-c", "keys", "-c",
+            "dump",
+        ],
+        "",
+    );
+    check(
+        &output,
+        0,
+        "1.50\n{\"a\":\"b\"}\n(nil)\nmy key\nn\nname\no\n\
+         {\"my key\":1,\"n\":1.50,\"name\":\"Ada \\\"the first\\\"\\tLovelace\",\"o\":{\"a\":\"b\"}}\n",
+        "",
+    );
+    // Without --raw the string is JSON, as before.
+    let output = sandbox.run(&["db.json", "get", "name"], "");
+    check(&output, 0, "\"Ada \\\"the first\\\"\\tLovelace\"\n", "");
+}
+
+#[test]
+fn keys_takes_a_glob_pattern_and_a_plain_word_as_a_prefix() {
+    let sandbox = Sandbox::new();
+    let script = "put user:1 1\nput user:2:name 2\nput user:10 3\nput users 4\nput a*b 5\n\
+                  put \"a b\" 6\n\
+                  keys *\nkeys user:*\nkeys user:?\nkeys user:[0-9]\nkeys user:[^1]*\n\
+                  keys *:name\nkeys a\\*b\nkeys \"a *\"\nkeys user\nkeys nothing*\n";
+    let output = sandbox.run(&[], script);
+    check(
+        &output,
+        0,
+        "OK\nOK\nOK\nOK\nOK\nOK\n\
+         \"a b\"\na*b\nuser:1\nuser:10\nuser:2:name\nusers\n\
+         user:1\nuser:10\nuser:2:name\n\
+         user:1\n\
+         user:1\n\
+         user:2:name\n\
+         user:2:name\n\
+         a*b\n\
+         \"a b\"\n\
+         user:1\nuser:10\nuser:2:name\nusers\n",
+        "",
+    );
+}
+
+#[test]
+fn group_commit_without_piped_input_says_it_does_not_apply() {
+    let sandbox = Sandbox::new();
+    let warning = "warning: --group-commit applies to piped input only (kv PATH < FILE): each \
+                   command here commits on its own\n";
+    let output = sandbox.run(&["--group-commit", "-c", "put a 1"], "");
+    check(&output, 0, "OK\n", warning);
+    let output = sandbox.run(&["--group-commit", "db.json", "put", "a", "1"], "");
+    check(&output, 0, "OK\n", warning);
+    // Piped input is what it is for: no warning.
+    let output = sandbox.run(&["--group-commit"], "put a 1\n");
+    check(&output, 0, "OK\n", "");
+}

@@ -252,3 +252,84 @@ fn ctrl_c_while_a_command_prints_stops_its_output_not_the_shell() {
     let on_disk = std::fs::read_to_string(&db).unwrap();
     assert!(on_disk.contains("\"after\":1") && on_disk.contains("key199999"));
 }
+
+#[test]
+fn setup_problems_are_reported_before_the_banner_not_in_the_first_result() {
+    let dir = tempfile::tempdir().unwrap();
+    // A history file in a directory that does not exist cannot be written.
+    let history = dir.path().join("missing-dir").join("history");
+    let history_arg = history.to_str().unwrap();
+    let mut kv = spawn_kv(
+        dir.path(),
+        &[
+            "--color",
+            "never",
+            "--group-commit",
+            "--history",
+            history_arg,
+        ],
+    );
+    let before_banner = kv.exp_string("transient in-memory store").unwrap();
+    assert!(
+        before_banner.contains(&format!(
+            "warning: cannot save history to {history_arg}: No such file or directory"
+        )),
+        "{before_banner}"
+    );
+    assert!(
+        before_banner.contains(
+            "warning: --group-commit applies to piped input only (kv PATH < FILE): each \
+             command here commits on its own"
+        ),
+        "{before_banner}"
+    );
+    let prompt = "kv (memory)> ";
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("put a 1").unwrap();
+    let result = kv.exp_string(prompt).unwrap();
+    assert!(result.contains("OK"), "{result}");
+    assert!(!result.contains("history"), "warned again: {result}");
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+
+    // A directory is neither read nor written as history: one warning, then the banner.
+    let dir_arg = dir.path().to_str().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--history", dir_arg]);
+    let before_banner = kv.exp_string("transient in-memory store").unwrap();
+    assert_eq!(
+        before_banner.matches("warning:").count(),
+        1,
+        "{before_banner}"
+    );
+    assert!(
+        before_banner.contains(&format!(
+            "warning: cannot read history {dir_arg}: Is a directory (os error 21) (history is \
+             off for this session)"
+        )),
+        "{before_banner}"
+    );
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+}
+
+#[test]
+fn an_empty_kv_histfile_turns_history_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
+    command
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("KV_HISTFILE", "")
+        .env("TERM", "xterm");
+    let mut kv = spawn_command(command, Some(TIMEOUT_MS)).unwrap();
+    let prompt = "kv (memory)> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "put a 1", "OK", prompt);
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(files.is_empty(), "history written: {files:?}");
+}

@@ -277,7 +277,7 @@ fn check_reports_a_torn_tail_exits_1_and_changes_nothing() {
         )),
         "{out}"
     );
-    assert!(out.contains("opens with 1 keys\n"), "{out}");
+    assert!(out.contains("opens with 1 key\n"), "{out}");
     assert!(
         out.ends_with(
             "verdict: opens, after the repair that opening makes by itself (shown above)\n"
@@ -306,7 +306,7 @@ fn a_flipped_byte_mid_log_is_corruption_that_repair_cuts_keeping_a_backup() {
     );
     assert!(
         out.contains(&format!(
-            "repair would cut {} bytes from offset {first_end}, losing 1 valid records",
+            "repair would cut {} bytes from offset {first_end}, losing 1 valid record",
             end - first_end
         )),
         "{out}"
@@ -327,15 +327,20 @@ fn a_flipped_byte_mid_log_is_corruption_that_repair_cuts_keeping_a_backup() {
     // Without a terminal to ask on, and without --yes, repair refuses.
     let output = sandbox.run(&["repair", "db.json"], "y\n");
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stdout(&output).starts_with(&format!(
-            "repair would cut db.json.wal at offset {first_end}: drop {} bytes holding 1 valid \
-             records",
+    // Each offset once, and no parentheses inside parentheses.
+    let plan = stdout(&output);
+    let later = next_commit(first_end + 1);
+    assert_eq!(
+        plan,
+        format!(
+            "repair would cut db.json.wal at offset {first_end}, where the damage starts: \
+             record checksum does not match, yet a valid record of a later commit, sequence \
+             number 3, follows at offset {later}. The cut drops {} bytes holding 1 valid \
+             record written after the damage, which changes 1 key: \"c\"; a backup is kept\n",
             end - first_end
-        )),
-        "{}",
-        stdout(&output)
+        ),
     );
+    assert!(!plan.contains('('), "{plan}");
     assert!(
         stderr(&output).contains("pass --yes"),
         "{}",
@@ -348,7 +353,7 @@ fn a_flipped_byte_mid_log_is_corruption_that_repair_cuts_keeping_a_backup() {
     let backup = sandbox.path("db.json.wal.cut-1");
     assert!(
         stdout(&output).ends_with(
-            "repaired; what was cut is kept in db.json.wal.cut-1\ndb.json now opens with 1 keys\n"
+            "repaired; what was cut is kept in db.json.wal.cut-1\ndb.json now opens with 1 key\n"
         ),
         "{}",
         stdout(&output)
@@ -669,5 +674,32 @@ fn check_and_a_memory_open_call_a_database_healthy_while_a_kv_writer_checkpoints
         "{} wrong of 20:\n{}",
         wrong.len(),
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.wal("put a 1\n");
+    check(&output, 0, "OK\n", "");
+    let output = sandbox.run(&["check", "db.json"], "");
+    let out = stdout(&output);
+    assert!(
+        out.contains("log db.json.wal: generation 1, 1 record after sequence number 0"),
+        "{out}"
+    );
+    assert!(out.contains("opens with 1 key\n"), "{out}");
+    let output = sandbox.run(&["--durability", "snapshot", "db.json"], "count\n");
+    check(
+        &output,
+        0,
+        "1\n",
+        "warning: db.json: folded 1 logged mutation into the snapshot and removed the log\n",
+    );
+    let output = sandbox.run(&["check", "db.json"], "");
+    assert!(
+        stdout(&output).starts_with("snapshot db.json: 1 key, 8 bytes\n"),
+        "{}",
+        stdout(&output)
     );
 }

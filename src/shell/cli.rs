@@ -42,7 +42,12 @@ impl From<Status> for std::process::ExitCode {
     version,
     about = "A key-value store shell whose durability you can see",
     args_conflicts_with_subcommands = true,
+    // COMMAND is a shell command after PATH (`kv db.json get a`), so the subcommands
+    // are named as such.
+    subcommand_value_name = "SUBCOMMAND",
+    subcommand_help_heading = "Subcommands",
     after_help = "With no PATH, kv opens a transient in-memory store.\n\
+                  A COMMAND after PATH runs alone, as in redis-cli: kv db.json get name\n\
                   A database file named like a subcommand is opened as ./NAME.\n\
                   Type `help` at the prompt for the command language.\n\
                   Exit status: 0 all commands succeeded, 1 a command failed, \
@@ -98,6 +103,19 @@ pub struct ShellArgs {
     /// in-memory store.
     pub path: Option<PathBuf>,
 
+    /// A command to run instead of the prompt, as redis-cli and sqlite3 take one:
+    /// `kv db.json get name`, `kv db.json put k '{"a": 1}'`. Each word means what the
+    /// shell made it (a word with a space is one KEY or one VALUE); the exit status is
+    /// the command's. Options go before it; not with -c.
+    #[arg(
+        value_name = "COMMAND",
+        requires = "path",
+        conflicts_with = "commands",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub statement: Vec<String>,
+
     /// How commits reach the disk (the list comes from `Durability::ALL`).
     #[arg(long, value_name = "MODE", default_value = "snapshot", help = durability_help())]
     pub durability: Durability,
@@ -125,6 +143,11 @@ pub struct ShellArgs {
     /// batch ends at any other command, so reads see every earlier write.
     #[arg(long)]
     pub group_commit: bool,
+
+    /// Print string values as their text, without JSON quotes and escapes, and keys as
+    /// they are, for `$(kv db.json --raw get name)`; other values stay JSON, `dump` too.
+    #[arg(long)]
+    pub raw: bool,
 
     /// When to use colour.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
@@ -181,7 +204,7 @@ pub fn use_color(choice: ColorChoice, is_tty: bool, no_color: bool) -> bool {
 }
 
 /// Where interactive history goes: `--no-history`, `--history`, `KV_HISTFILE`, then
-/// `~/.kv_history`; off if there is no home directory.
+/// `~/.kv_history`; off if there is no home directory or `KV_HISTFILE` is set but empty.
 pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
     if args.no_history {
         return History::Off;
@@ -190,10 +213,8 @@ pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
         .history
         .clone()
         .or_else(|| {
-            env.histfile
-                .as_ref()
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+            // Set but empty: history off, as `HISTFILE=` turns it off in bash.
+            env.histfile.as_ref().map(PathBuf::from)
         })
         .or_else(|| {
             env.home
@@ -201,7 +222,9 @@ pub fn history_location(args: &ShellArgs, env: &Environment) -> History {
                 .filter(|v| !v.is_empty())
                 .map(|home| Path::new(home).join(".kv_history"))
         });
-    chosen.map_or(History::Off, History::File)
+    chosen
+        .filter(|path| !path.as_os_str().is_empty())
+        .map_or(History::Off, History::File)
 }
 
 /// Parses the process's arguments. `--help` and `--version` print and give
@@ -282,7 +305,22 @@ fn run_memory_probe(args: &MemoryProbeArgs) -> Status {
     Status::Success
 }
 
-fn run_shell(args: ShellArgs, env: &Environment) -> Status {
+fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
+    // A one-shot command runs as one `-c` would (clap refuses the two together), and is
+    // checked before the database is opened, so a mistyped one creates no file.
+    if !args.statement.is_empty() {
+        match one_shot_statement(&args) {
+            Ok(statement) => args.commands = vec![statement],
+            Err(message) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "error: {message}\n\n{}",
+                    Cli::command().render_usage()
+                );
+                return Status::Fatal;
+            }
+        }
+    }
     let interactive = args.commands.is_empty() && env.stdin_tty;
     // A command file on stdin gets script output even when stdout is a terminal
     // (`kv db < script` typed at a prompt): compact lines and, unless asked for, no
@@ -290,7 +328,9 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     let piped = args.commands.is_empty() && !env.stdin_tty;
     let out_color = use_color(args.color, env.stdout_tty && !piped, env.no_color);
     let err_color = use_color(args.color, env.stderr_tty && !piped, env.no_color);
-    let layout = if env.stdout_tty && !piped {
+    let layout = if args.raw {
+        Layout::Raw
+    } else if env.stdout_tty && !piped {
         Layout::Pretty
     } else {
         Layout::Compact
@@ -325,6 +365,11 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
         for warning in store.open_warnings() {
             let _ = err_renderer.warning(&mut stderr, &warning.to_string());
         }
+    }
+    if args.group_commit && !piped {
+        let message = "--group-commit applies to piped input only (kv PATH < FILE): each \
+                       command here commits on its own";
+        let _ = err_renderer.warning(&mut stderr, message);
     }
     let mut session = Session::new(db, out_renderer, err_renderer);
     if interactive {
@@ -363,6 +408,21 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
             Status::CommandFailed
         }
     }
+}
+
+/// The statement of `kv PATH WORD...`. A PATH that names a verb (`kv put k v`) is most
+/// likely a forgotten PATH, so it is refused as subcommand names are: `./put` opens a file
+/// named `put`.
+fn one_shot_statement(args: &ShellArgs) -> Result<String, String> {
+    if let Some(word) = args.path.as_deref().and_then(Path::to_str)
+        && crate::shell::command::find_verb(word).is_some()
+    {
+        return Err(format!(
+            "{word:?} is a command, not a database file: kv PATH {word} ... (a database \
+             file named {word} is opened as ./{word})"
+        ));
+    }
+    crate::shell::one_shot::statement(&args.statement).map_err(|err| err.0)
 }
 
 /// The name the prompt shows for the database, and the banner printed at the prompt's
@@ -461,11 +521,7 @@ mod tests {
                 file("/home/u/.kv_history"),
             ),
             (&[], env(Some("/tmp/h"), Some("/home/u")), file("/tmp/h")),
-            (
-                &[],
-                env(Some(""), Some("/home/u")),
-                file("/home/u/.kv_history"),
-            ),
+            (&[], env(Some(""), Some("/home/u")), History::Off),
             (
                 &["--history", "mine"],
                 env(Some("/tmp/h"), Some("/home/u")),

@@ -20,7 +20,8 @@ pub enum Args {
     Key,
     /// A KEY, then a JSON VALUE (the rest of the statement).
     KeyValue,
-    /// An optional KEY-syntax word (a prefix).
+    /// An optional PATTERN (`keys`): a JSON string, or any word (a glob may hold the
+    /// brackets and backslashes a bare KEY cannot).
     OptionalKey,
     /// An optional verb name (for `help`).
     OptionalVerb,
@@ -161,8 +162,8 @@ pub const VERBS: &[Verb] = &[
         name: "keys",
         aliases: &[],
         args: Args::OptionalKey,
-        usage: "keys [PREFIX]",
-        summary: "list the keys (starting with PREFIX), one per line, in order",
+        usage: "keys [PATTERN]",
+        summary: "list the keys in order (PATTERN: a glob with * ? [a-z] \\, or a prefix)",
     },
     Verb {
         id: VerbId::Count,
@@ -268,7 +269,7 @@ pub fn examples(id: VerbId) -> &'static [&'static str] {
         ],
         VerbId::Delete => &["delete user:1"],
         VerbId::Exists => &["exists user:1"],
-        VerbId::Keys => &["keys", "keys user:"],
+        VerbId::Keys => &["keys", "keys user:", "keys user:*:name", "keys user:[0-9]?"],
         VerbId::Help => &["help put"],
         _ => &[],
     }
@@ -297,8 +298,9 @@ pub enum Command {
     Exists {
         key: String,
     },
+    /// `keys [PATTERN]`: the pattern as typed (see `shell::pattern`).
     Keys {
-        prefix: Option<String>,
+        pattern: Option<String>,
     },
     Count,
     Dump,
@@ -404,7 +406,7 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
             let found = cursor.key()?;
             key = Some(found.ok_or_else(|| ParseError::usage(verb, "missing KEY"))?);
         }
-        Args::OptionalKey => key = cursor.key()?,
+        Args::OptionalKey => key = cursor.pattern()?,
         Args::OptionalVerb => {
             topic = match cursor.word() {
                 "" => None,
@@ -438,7 +440,7 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
         VerbId::Exists => Command::Exists {
             key: key.unwrap_or_default(),
         },
-        VerbId::Keys => Command::Keys { prefix: key },
+        VerbId::Keys => Command::Keys { pattern: key },
         VerbId::Count => Command::Count,
         VerbId::Dump => Command::Dump,
         VerbId::Stats => Command::Stats,
@@ -556,14 +558,27 @@ fn unknown_point(word: &str) -> ParseError {
     ))
 }
 
-/// The error for a word that is no verb, with the closest verb when one is close.
+/// The error for a word that is no verb, with the closest verb when one is close (an
+/// edit is a letter added, removed, changed, or two swapped: `gte` is one from `get`). A verb
+/// that changes data is suggested only for a slip of one edit (`dle` → `del`), never for
+/// a word two edits away (`ttl` is no typo of `del`): a user who retypes the suggestion
+/// should not delete by accident.
 fn unknown_verb(word: &str) -> ParseError {
     let lower = word.to_ascii_lowercase();
     let suggestion = VERBS
         .iter()
-        .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
-        .map(|name| (strsim::levenshtein(&lower, name), name))
-        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .flat_map(|verb| {
+            let closest = match verb.id {
+                VerbId::Put | VerbId::Delete => 1,
+                _ => 2,
+            };
+            std::iter::once(verb.name)
+                .chain(verb.aliases.iter().copied())
+                .map(move |name| (name, closest))
+        })
+        .map(|(name, closest)| (strsim::osa_distance(&lower, name), name, closest))
+        .filter(|(distance, name, closest)| *distance <= *closest && *distance < name.len())
+        .map(|(distance, name, _)| (distance, name))
         .min_by_key(|(distance, _)| *distance);
     match suggestion {
         Some((_, name)) => ParseError::new(format!(
@@ -745,6 +760,19 @@ impl<'a> Cursor<'a> {
             return Err(self.bare_key_error(start, word));
         }
         Ok(Some(word.to_string()))
+    }
+
+    /// The next PATTERN: a JSON string literal, or any word (`user:[0-9]*`); `None` at
+    /// the end.
+    fn pattern(&mut self) -> Result<Option<String>, ParseError> {
+        self.skip_space();
+        if self.input[self.pos..].starts_with('"') {
+            return self.key();
+        }
+        Ok(match self.word() {
+            "" => None,
+            word => Some(word.to_string()),
+        })
     }
 
     /// Why `word` (at byte `start`) cannot be a bare KEY, pointing at the character to
@@ -1000,11 +1028,23 @@ mod tests {
             ("delete a", Command::Delete { key: key("a") }),
             ("Del a", Command::Delete { key: key("a") }),
             ("exists a", Command::Exists { key: key("a") }),
-            ("keys", Command::Keys { prefix: None }),
+            ("keys", Command::Keys { pattern: None }),
             (
                 "keys user:",
                 Command::Keys {
-                    prefix: Some(key("user:")),
+                    pattern: Some(key("user:")),
+                },
+            ),
+            (
+                "keys user:[0-9]\\*",
+                Command::Keys {
+                    pattern: Some(key("user:[0-9]\\*")),
+                },
+            ),
+            (
+                "keys \"a b*\"",
+                Command::Keys {
+                    pattern: Some(key("a b*")),
                 },
             ),
             ("count", Command::Count),
@@ -1118,6 +1158,20 @@ mod tests {
                 "frobnicate",
                 "unknown command \"frobnicate\" (type help for the list)",
             ),
+            // A verb that changes data only for a one-edit slip, never two edits away.
+            ("ttl", "unknown command \"ttl\" (type help for the list)"),
+            (
+                "pt",
+                "unknown command \"pt\"; did you mean \"put\"? (type help for the list)",
+            ),
+            (
+                "dle",
+                "unknown command \"dle\"; did you mean \"del\"? (type help for the list)",
+            ),
+            (
+                "delte",
+                "unknown command \"delte\"; did you mean \"delete\"? (type help for the list)",
+            ),
             (
                 "help frob",
                 "unknown command \"frob\" (type help for the list)",
@@ -1125,7 +1179,7 @@ mod tests {
             ("get", "missing KEY; usage: get KEY"),
             ("get a b", "too many arguments; usage: get KEY"),
             ("count 1", "too many arguments; usage: count"),
-            ("keys a b", "too many arguments; usage: keys [PREFIX]"),
+            ("keys a b", "too many arguments; usage: keys [PATTERN]"),
             ("put", "missing KEY; usage: put KEY VALUE"),
             ("put k", "missing VALUE; usage: put KEY VALUE"),
             (

@@ -190,10 +190,17 @@ fn seen_now(real: &dyn Fs, path: &Path) -> crate::Result<Option<Seen>> {
 fn describe_change(path: &Path, then: Option<Seen>, now: Option<Seen>) -> String {
     let path = path.display();
     match (then, now) {
-        (None, Some(now)) => format!("{path} was created ({} bytes)", now.len),
+        (None, Some(now)) => format!(
+            "{path} was created ({})",
+            crate::plural::count(now.len, "byte")
+        ),
         (Some(_), None) => format!("{path} was removed"),
         (Some(then), Some(now)) if then.len != now.len => {
-            format!("{path} changed from {} to {} bytes", then.len, now.len)
+            format!(
+                "{path} changed from {} to {}",
+                then.len,
+                crate::plural::count(now.len, "byte")
+            )
         }
         _ => format!("{path} changed (same size, different bytes)"),
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::shell::command::{Command, Verb};
 use crate::shell::database::{Armed, Database, Reboot, Saved};
+use crate::shell::pattern::KeyPattern;
 use crate::{CrashPoint, Durability, KvStore, Stats};
 
 /// Why a command failed.
@@ -211,13 +212,18 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             None => Outcome::Missing,
         },
         Command::Exists { key } => Outcome::Bool(db.store_mut()?.contains_key(&key)),
-        Command::Keys { prefix } => {
+        Command::Keys { pattern } => {
             let store = db.store_mut()?;
-            let keys = match prefix {
-                Some(prefix) => store
-                    .scan_prefix(&prefix)
-                    .map(|(key, _)| key.to_string())
-                    .collect(),
+            let keys = match pattern {
+                // Only the keys under the pattern's literal start are read.
+                Some(pattern) => {
+                    let pattern = KeyPattern::parse(&pattern);
+                    store
+                        .scan_prefix(&pattern.scan_prefix())
+                        .filter(|(key, _)| pattern.matches(key))
+                        .map(|(key, _)| key.to_string())
+                        .collect()
+                }
                 None => store.keys().map(str::to_string).collect(),
             };
             Outcome::Keys(keys)
@@ -269,6 +275,12 @@ mod tests {
             run(&mut store, "keys a"),
             Outcome::Keys(vec!["a".into(), "ab".into()])
         );
+        assert_eq!(
+            run(&mut store, "keys *"),
+            Outcome::Keys(vec!["a".into(), "ab".into(), "b".into()])
+        );
+        assert_eq!(run(&mut store, "keys ?b"), Outcome::Keys(vec!["ab".into()]));
+        assert_eq!(run(&mut store, "keys a\\*"), Outcome::Keys(vec![]));
         assert_eq!(run(&mut store, "count"), Outcome::Count(3));
         assert_eq!(
             run(&mut store, "dump"),

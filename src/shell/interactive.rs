@@ -78,23 +78,29 @@ pub fn run(
         interrupted: &interrupted,
     };
     let mut stderr = io::stderr();
+    // Where each entry is appended; `None` once appending failed (warned about once). A
+    // file that cannot be read or written is found now, and said once, before the banner
+    // rather than in the middle of the first command's output.
+    let mut history_file = None;
     if let History::File(path) = history {
-        match editor.load_history(path) {
-            Ok(()) => {}
-            Err(ReadlineError::Io(err)) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => {
-                let message = format!("cannot read history {}: {err}", path.display());
-                session.err_renderer.error(&mut stderr, None, &message)?;
+        let problem = match editor.load_history(path) {
+            Ok(()) => None,
+            Err(ReadlineError::Io(err)) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => Some(format!("cannot read history {}: {err}", path.display())),
+        };
+        let problem = problem.or_else(|| {
+            let err = writable(path).err()?;
+            Some(format!("cannot save history to {}: {err}", path.display()))
+        });
+        match problem {
+            None => history_file = Some(path),
+            Some(problem) => {
+                let message = format!("{problem} (history is off for this session)");
+                session.err_renderer.warning(&mut stderr, &message)?;
             }
         }
     }
     writeln!(stdout, "{banner}")?;
-
-    // Where each entry is appended; `None` once appending failed (warned about once).
-    let mut history_file = match history {
-        History::File(path) => Some(path),
-        History::Off => None,
-    };
     loop {
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
         // came after the last output stopped has nothing left to stop.
@@ -149,6 +155,15 @@ pub fn run(
     }
 
     Ok(())
+}
+
+/// Whether the history file can be appended to: opened (created, empty, if missing) as
+/// the first entry would open it.
+fn writable(path: &std::path::Path) -> io::Result<()> {
+    use crate::fs::{Fs, OpenMode, RealFs};
+    RealFs
+        .open(path, OpenMode::CreateOrOpen { mode: 0o600 })
+        .map(drop)
 }
 
 /// Runs what the editor returned, and keeps the completion list in step with the store.

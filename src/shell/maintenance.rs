@@ -158,7 +158,10 @@ fn repair_dialogue(
         }
         let question = match &plan.action {
             RepairAction::SetAsideLog { records_lost, .. } if *records_lost > 0 => {
-                format!("Set the whole log aside, losing its {records_lost} records? [y/N] ")
+                format!(
+                    "Set the whole log aside, losing its {}? [y/N] ",
+                    crate::plural::count(*records_lost, "record")
+                )
             }
             RepairAction::SetAsideLog { .. } => "Set the whole log aside? [y/N] ".to_string(),
             _ => "Cut the log? [y/N] ".to_string(),
@@ -187,7 +190,11 @@ fn repair_dialogue(
     let report = crate::check(&args.path, &options).map_err(|error| error.to_string())?;
     let (line, status) = match report.keys {
         Some(keys) => (
-            format!("{} now opens with {keys} keys", args.path.display()),
+            format!(
+                "{} now opens with {}",
+                args.path.display(),
+                crate::plural::count(keys as u64, "key")
+            ),
             Status::Success,
         ),
         None => (

@@ -12,6 +12,8 @@ pub mod editor;
 pub mod exec;
 pub mod interactive;
 pub mod maintenance;
+pub mod one_shot;
+pub mod pattern;
 pub mod render;
 pub mod session;
 

@@ -105,6 +105,11 @@ pub enum Layout {
     Compact,
     /// For a person at a terminal: `dump` indented, `(no keys)` for an empty `keys`.
     Pretty,
+    /// `--raw`, for scripts that capture one value (`$(kv db.json --raw get name)`), as
+    /// redis-cli's `--raw`: as `Compact`, but a string value is printed as its text,
+    /// without quotes or escapes, and `keys` prints each key as it is rather than as it
+    /// would be typed. `dump` stays one JSON object, whose strings must stay JSON.
+    Raw,
 }
 
 /// A theme and a layout: everything rendering needs to know.
@@ -119,6 +124,12 @@ impl Renderer {
     pub fn outcome(&self, w: &mut dyn Write, outcome: &Outcome) -> io::Result<()> {
         let theme = &self.theme;
         match outcome {
+            Outcome::Value(json) if self.layout == Layout::Raw && json.starts_with('"') => {
+                // The store's own JSON text, so it decodes; if it somehow did not, the JSON
+                // is still the value.
+                let text = serde_json::from_str::<String>(json).unwrap_or_else(|_| json.clone());
+                writeln!(w, "{}", theme.string.paint(text))
+            }
             Outcome::Value(json) => writeln!(w, "{}", theme.text_style(json).paint(json.as_str())),
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
             Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
@@ -126,6 +137,12 @@ impl Renderer {
             // A person at a terminal is told there are none; a script gets no lines.
             Outcome::Keys(keys) if keys.is_empty() && self.layout == Layout::Pretty => {
                 writeln!(w, "{}", theme.nil.paint("(no keys)"))
+            }
+            Outcome::Keys(keys) if self.layout == Layout::Raw => {
+                for key in keys {
+                    writeln!(w, "{key}")?;
+                }
+                Ok(())
             }
             Outcome::Keys(keys) => {
                 for key in keys {
@@ -135,7 +152,7 @@ impl Renderer {
             }
             Outcome::Count(count) => writeln!(w, "{}", theme.number.paint(count.to_string())),
             Outcome::Dump(json) => match self.layout {
-                Layout::Compact => writeln!(w, "{json}"),
+                Layout::Compact | Layout::Raw => writeln!(w, "{json}"),
                 // Only a person at a terminal gets the indented form, so only they pay for
                 // the parse. The text is the store's own JSON, so the parse cannot fail;
                 // if it somehow did, the compact text is still right.
@@ -359,18 +376,18 @@ impl Renderer {
         match saved.log_bytes {
             None => writeln!(
                 w,
-                "{label} {}: {} B, {} keys (temp file, fsync, rename, directory fsync)",
+                "{label} {}: {} B, {} (temp file, fsync, rename, directory fsync)",
                 saved.path.display(),
                 saved.bytes,
-                saved.keys
+                crate::plural::count(saved.keys as u64, "key")
             ),
             Some(log) => writeln!(
                 w,
-                "{label} {}: {} B snapshot and {log} B log, {} keys (in a checkpoint's \
+                "{label} {}: {} B snapshot and {log} B log, {} (in a checkpoint's \
                  order: the log as .wal.next, the snapshot, then the log renamed into place)",
                 saved.path.display(),
                 saved.bytes,
-                saved.keys
+                crate::plural::count(saved.keys as u64, "key")
             ),
         }
     }
@@ -609,7 +626,7 @@ fn byte_count(bytes: u64) -> String {
     }
     match unit {
         Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
-        None => format!("{bytes} bytes"),
+        None => crate::plural::count(bytes, "byte"),
     }
 }
 
@@ -668,6 +685,27 @@ mod tests {
     fn keys_render_as_typeable_keys() {
         let keys = Outcome::Keys(vec!["a".into(), "with space".into(), "q\"".into()]);
         assert_eq!(plain(&keys), "a\n\"with space\"\n\"q\\\"\"\n");
+    }
+
+    #[test]
+    fn raw_prints_strings_and_keys_as_their_text_and_the_rest_unchanged() {
+        let raw = |outcome: &Outcome| render(outcome, false, Layout::Raw);
+        let value = |json: Value| Outcome::Value(json.to_string());
+        assert_eq!(raw(&value(json!("alice"))), "alice\n");
+        assert_eq!(raw(&value(json!("say \"hi\"\ttab"))), "say \"hi\"\ttab\n");
+        assert_eq!(raw(&value(json!("two\nlines"))), "two\nlines\n");
+        assert_eq!(raw(&value(json!(""))), "\n");
+        assert_eq!(raw(&value(json!("é\u{1F600}"))), "é\u{1F600}\n");
+        assert_eq!(raw(&value(json!(42))), "42\n");
+        assert_eq!(raw(&value(json!(null))), "null\n");
+        assert_eq!(raw(&value(json!({"a": "b"}))), "{\"a\":\"b\"}\n");
+        assert_eq!(raw(&value(json!(["x"]))), "[\"x\"]\n");
+        assert_eq!(raw(&Outcome::Missing), "(nil)\n");
+        let keys = Outcome::Keys(vec!["a".into(), "with space".into(), "q\"".into()]);
+        assert_eq!(raw(&keys), "a\nwith space\nq\"\n");
+        assert_eq!(raw(&Outcome::Keys(Vec::new())), "");
+        let dump = Outcome::Dump(json!({"a": "x"}).to_string());
+        assert_eq!(raw(&dump), "{\"a\":\"x\"}\n");
     }
 
     #[test]

@@ -331,8 +331,8 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
             path: next_path,
             offset: 0,
             reason: format!(
-                "a checkpoint's new log holds {} records, where a new log holds none",
-                scan.records
+                "a checkpoint's new log holds {}, where a new log holds none",
+                crate::plural::count(scan.records, "record")
             ),
         });
     }

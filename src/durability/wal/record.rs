@@ -197,8 +197,8 @@ impl Header {
     pub fn decode(bytes: &[u8]) -> Result<Header, String> {
         let too_short = |len: usize| {
             format!(
-                "the file is {} bytes long, shorter than the {len}-byte log header",
-                bytes.len()
+                "the file is {} long, shorter than the {len}-byte log header",
+                crate::plural::count(bytes.len() as u64, "byte")
             )
         };
         if bytes.len() < 48 {
@@ -326,8 +326,8 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64, layout: Layou
             Frame::End
         } else {
             Frame::Bad(format!(
-                "{} bytes at the end of the file, too short for a record",
-                rest.len()
+                "{} at the end of the file, too short for a record",
+                crate::plural::count(rest.len() as u64, "byte")
             ))
         };
     }

@@ -96,9 +96,10 @@ impl fmt::Display for Warning {
                 reason,
             } => write!(
                 f,
-                "{}: cut off a torn tail of {bytes} bytes at offset {offset} ({reason}); \
+                "{}: cut off a torn tail of {} at offset {offset} ({reason}); \
                  it held only unacknowledged writes",
-                path.display()
+                path.display(),
+                crate::plural::count(*bytes, "byte")
             ),
             Warning::FinishedCheckpoint { path } => write!(
                 f,
@@ -125,8 +126,9 @@ impl fmt::Display for Warning {
             ),
             Warning::FoldedLog { path, records } => write!(
                 f,
-                "{}: folded {records} logged mutations into the snapshot and removed the log",
-                path.display()
+                "{}: folded {} into the snapshot and removed the log",
+                path.display(),
+                crate::plural::count(*records, "logged mutation")
             ),
             Warning::TornTailLeft {
                 path,
@@ -134,8 +136,9 @@ impl fmt::Display for Warning {
                 bytes,
             } => write!(
                 f,
-                "{}: ignored a torn tail of {bytes} bytes at offset {offset} (left on disk: opened read-only)",
-                path.display()
+                "{}: ignored a torn tail of {} at offset {offset} (left on disk: opened read-only)",
+                path.display(),
+                crate::plural::count(*bytes, "byte")
             ),
             Warning::UpgradedLog { path, from_version } => write!(
                 f,
@@ -152,11 +155,11 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "{}: the log is {len} bytes long but was grown to at least {expected}: \
-                 {} bytes are missing from its end, and any acknowledged commits they held \
-                 are lost (was it truncated or copied incompletely?); kept the {records} \
-                 records before the cut",
+                 {} missing from its end, losing any acknowledged commits held there (was \
+                 it truncated or copied incompletely?); kept the {} before the cut",
                 path.display(),
-                expected - len
+                crate::plural::count(expected - len, "byte"),
+                crate::plural::count(*records, "record")
             ),
             Warning::RemovedTempFiles { path, files } => {
                 let names: Vec<String> = files
@@ -553,8 +556,8 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
             }
             Frame::Record { seq, .. } => {
                 let reason = format!(
-                    "{stop_reason} at offset {stop_pos}, yet a valid record \
-                     (sequence number {seq}) of a later commit follows at offset {probe}"
+                    "{stop_reason}, yet a valid record of a later commit, sequence \
+                     number {seq}, follows at offset {probe}"
                 );
                 let tail = corrupt(stop_pos, reason, end, last_seq);
                 return finish(path, bytes, header, records, last_seq, end, tail);

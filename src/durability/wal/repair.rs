@@ -15,6 +15,7 @@ use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
+use crate::plural::count;
 use crate::store::Options;
 
 /// The state of a database's files, as [`check`] finds them.
@@ -281,6 +282,8 @@ pub enum RepairAction {
     CutLog {
         log: PathBuf,
         offset: u64,
+        /// Where the first damage is, which `reason` describes.
+        damage: u64,
         bytes: u64,
         records_lost: u64,
         /// The keys those records put or delete, sorted: their values go back to what the
@@ -382,10 +385,11 @@ fn plan_from(fs: &dyn Fs, path: PathBuf, analysis: &Analysis) -> Result<RepairPl
                     RepairAction::CutLog {
                         log: scan.path.clone(),
                         offset: *cut,
+                        damage: *offset,
                         bytes: *bytes,
                         records_lost: *records_after,
                         keys_lost: loss.keys.into_iter().collect(),
-                        reason: format!("{reason} (first damage at offset {offset})"),
+                        reason: reason.clone(),
                     },
                     Some(scan.fingerprint),
                 )
@@ -640,8 +644,10 @@ impl fmt::Display for CheckReport {
             SnapshotState::Absent => writeln!(f, "snapshot {}: absent", self.path.display())?,
             SnapshotState::Valid { bytes, keys } => writeln!(
                 f,
-                "snapshot {}: {keys} keys, {bytes} bytes",
-                self.path.display()
+                "snapshot {}: {}, {}",
+                self.path.display(),
+                count(*keys as u64, "key"),
+                count(*bytes, "byte")
             )?,
             SnapshotState::Unreadable { reason } => writeln!(f, "snapshot: {reason}")?,
         }
@@ -664,9 +670,10 @@ impl fmt::Display for CheckReport {
             } => {
                 writeln!(
                     f,
-                    "log {}: generation {generation}, {records} records after sequence number \
+                    "log {}: generation {generation}, {} after sequence number \
                      {base_seq} (last {last_seq}), {used} of {file_len} bytes used",
-                    path.display()
+                    path.display(),
+                    count(*records, "record")
                 )?;
                 match tail {
                     LogTail::Clean => writeln!(f, "log tail: clean")?,
@@ -676,8 +683,8 @@ impl fmt::Display for CheckReport {
                         reason,
                     } => writeln!(
                         f,
-                        "log tail: torn at offset {offset}, {bytes} bytes ({reason}); \
-                         open cuts it off"
+                        "log tail: torn at offset {offset}, {} ({reason}); open cuts it off",
+                        count(*bytes, "byte")
                     )?,
                     LogTail::Corrupt {
                         offset,
@@ -687,17 +694,19 @@ impl fmt::Display for CheckReport {
                         records_after,
                     } => writeln!(
                         f,
-                        "log: corrupt at offset {offset}: {reason}; repair would cut \
-                         {bytes} bytes from offset {cut}, losing {records_after} valid records"
+                        "log: corrupt at offset {offset}: {reason}; repair would cut {} from \
+                         offset {cut}, losing {}",
+                        count(*bytes, "byte"),
+                        count(*records_after, "valid record")
                     )?,
                 }
                 if let Some(expected) = short_of {
                     writeln!(
                         f,
                         "log: cut short: {file_len} bytes, but its chunks say at least \
-                         {expected}: {} bytes are missing from its end, and any acknowledged \
-                         commits they held are lost",
-                        expected - file_len
+                         {expected}: {} missing from its end, losing any acknowledged commits \
+                         held there",
+                        count(expected - file_len, "byte")
                     )?;
                 }
             }
@@ -713,7 +722,7 @@ impl fmt::Display for CheckReport {
             )?,
         }
         match self.keys {
-            Some(keys) => write!(f, "opens with {keys} keys"),
+            Some(keys) => write!(f, "opens with {}", count(keys as u64, "key")),
             None => write!(f, "does not open"),
         }
     }
@@ -724,20 +733,30 @@ impl fmt::Display for RepairAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RepairAction::Nothing => write!(f, "nothing to repair"),
+            // Each offset once: the cut, then the damage the reason describes.
             RepairAction::CutLog {
                 log,
                 offset,
+                damage,
                 bytes,
                 records_lost,
                 keys_lost,
                 reason,
-            } => write!(
-                f,
-                "cut {} at offset {offset}: drop {bytes} bytes holding {records_lost} valid \
-                 records written after the damage ({reason}){}; a backup is kept",
-                log.display(),
-                changed_keys(keys_lost),
-            ),
+            } => {
+                let damage = match damage == offset {
+                    true => "where the damage starts".to_string(),
+                    false => format!("before the damage, which starts at offset {damage}"),
+                };
+                write!(
+                    f,
+                    "cut {} at offset {offset}, {damage}: {reason}. The cut drops {} holding \
+                     {} written after the damage{}; a backup is kept",
+                    log.display(),
+                    count(*bytes, "byte"),
+                    count(*records_lost, "valid record"),
+                    changed_keys(*records_lost, keys_lost),
+                )
+            }
             RepairAction::SetAsideLog {
                 log,
                 bytes,
@@ -748,8 +767,9 @@ impl fmt::Display for RepairAction {
             } => {
                 write!(
                     f,
-                    "set the whole log {} aside ({bytes} bytes: {reason}); ",
-                    log.display()
+                    "set the whole log {} aside ({}: {reason}); ",
+                    log.display(),
+                    count(*bytes, "byte")
                 )?;
                 if *records_lost == 0 {
                     return write!(
@@ -759,12 +779,13 @@ impl fmt::Display for RepairAction {
                     );
                 }
                 if *checked {
-                    write!(f, "it holds {records_lost} valid records")?;
+                    write!(f, "it holds {}", count(*records_lost, "valid record"))?;
                 } else {
                     write!(
                         f,
-                        "it holds what look like {records_lost} records (their checksums \
-                         cannot be verified without the damaged header)"
+                        "it holds what look like {} (their checksums cannot be verified \
+                         without the damaged header)",
+                        count(*records_lost, "record")
                     )?;
                 }
                 write!(
@@ -772,15 +793,16 @@ impl fmt::Display for RepairAction {
                     "{}; no cut can keep any of them, since the log cannot be used at all: \
                      the database becomes the snapshot alone and loses all {records_lost}; \
                      a backup is kept",
-                    changed_keys(keys_lost)
+                    changed_keys(*records_lost, keys_lost)
                 )
             }
         }
     }
 }
 
-/// `", which change 3 keys: "a", "b", "c"`, naming at most a few of them.
-fn changed_keys(keys: &[String]) -> String {
+/// `", which change 3 keys: "a", "b", "c"`, naming at most a few of them (`changes`
+/// after a single record).
+fn changed_keys(records: u64, keys: &[String]) -> String {
     const SHOWN: usize = 5;
     if keys.is_empty() {
         return String::new();
@@ -794,10 +816,10 @@ fn changed_keys(keys: &[String]) -> String {
         0 => String::new(),
         more => format!(" and {more} more"),
     };
-    let noun = if keys.len() == 1 { "key" } else { "keys" };
+    let verb = if records == 1 { "changes" } else { "change" };
     format!(
-        ", which change {} {noun}: {}{more}",
-        keys.len(),
+        ", which {verb} {}: {}{more}",
+        count(keys.len() as u64, "key"),
         names.join(", ")
     )
 }
