@@ -296,7 +296,10 @@ fn a_log_cut_short_at_any_commit_boundary_is_reported() {
                 ),
                 "cut at {cut}: {report}"
             );
-            assert!(report.to_string().contains("bytes are missing"), "{report}");
+            assert!(
+                report.to_string().contains("missing from its end"),
+                "{report}"
+            );
             let store = KvStore::open(&path, options()).unwrap();
             assert_eq!(store.len(), kept + 1, "cut at {cut}");
             let short = store
