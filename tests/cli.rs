@@ -383,7 +383,9 @@ fn no_path_is_a_transient_store_without_a_banner_in_a_pipe() {
     let output = sandbox.run(&[], "put a 1\nget a\nstats\n");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.starts_with("OK\n1\nmode:          memory\nfile:          (none: in memory)\n"),
+        stdout.starts_with(
+            "OK\n1\nmode:          memory (no file)\nfile:          (none: in memory)\n"
+        ),
         "{stdout}"
     );
     assert_eq!(output.status.code(), Some(0));
@@ -400,6 +402,160 @@ fn memory_durability_never_writes_the_file() {
     let output = sandbox.run(&["--durability", "memory", "db.json"], "put a 1\nget a\n");
     check(&output, 0, "OK\n1\n", "");
     assert!(!sandbox.path("db.json").exists());
+}
+
+#[test]
+fn read_only_reads_a_database_a_live_kv_holds_and_refuses_every_change_with_status_1() {
+    let sandbox = Sandbox::new();
+    // A writer in wal mode holds the database (and its lock) open.
+    let mut writer = sandbox
+        .command(&["--durability", "wal", "db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut writer_in = writer.stdin.take().unwrap();
+    let mut writer_out = BufReader::new(writer.stdout.take().unwrap());
+    let mut line = String::new();
+    writer_in
+        .write_all(
+            b"put a 1
+",
+        )
+        .unwrap();
+    writer_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n", "the writer has the database open");
+    let names = |sandbox: &Sandbox| {
+        let mut names: Vec<String> = std::fs::read_dir(sandbox.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "history")
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names(&sandbox);
+    let log = std::fs::read(sandbox.path("db.json.wal")).unwrap();
+
+    let output = sandbox.run(
+        &["--read-only", "db.json"],
+        "get a\nput b 2\ndelete a\ncheckpoint\ncount\n",
+    );
+    let refused = "db.json is open read-only: writes are refused, and nothing was written \
+                   (open it without read-only to change it)";
+    check(
+        &output,
+        1,
+        "1\n1\n",
+        &format!("error: line 2: {refused}\nerror: line 3: {refused}\nerror: line 4: {refused}\n"),
+    );
+    assert_eq!(
+        names(&sandbox),
+        before,
+        "the reader created or removed a file"
+    );
+    assert_eq!(std::fs::read(sandbox.path("db.json.wal")).unwrap(), log);
+
+    // The writer goes on; a new reader sees its next commit.
+    line.clear();
+    writer_in.write_all(b"put b 2\n").unwrap();
+    writer_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    let output = sandbox.run(&["--read-only", "db.json", "-c", "keys"], "");
+    check(&output, 0, "a\nb\n", "");
+    drop(writer_in);
+    assert_eq!(writer.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn read_only_on_a_missing_database_says_so_with_status_2_and_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--read-only", "missing.json", "-c", "count"], "");
+    check(
+        &output,
+        2,
+        "",
+        "error: there is no database at missing.json (no such file, and no log beside it): \
+         a read-only open creates nothing\n",
+    );
+    assert!(!sandbox.path("missing.json").exists());
+    assert!(!sandbox.path("missing.json.lock").exists());
+    // A writer's open is what creates the lock file, even to count.
+    let output = sandbox.run(&["missing.json", "-c", "count"], "");
+    check(&output, 0, "0\n", "");
+    assert!(sandbox.path("missing.json.lock").exists());
+}
+
+#[test]
+fn read_only_takes_no_durability_and_no_simulated_disk() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("db.json"), "{}").unwrap();
+    for args in [
+        &["--read-only", "--durability", "wal", "db.json"][..],
+        &["--read-only", "--simulate", "db.json"],
+        &["--read-only"],
+    ] {
+        let output = sandbox.run(args, "count\n");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--read-only"), "{args:?}: {stderr}");
+    }
+    let output = sandbox.run(&["--read-only", "db.json", "-c", "stats"], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            "mode:          read-only (--read-only: no lock is taken, writes are refused)\n\
+             file:          db.json\nsize on disk:  2 bytes\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_database_with_a_log_stays_in_wal_mode_until_durability_says_otherwise() {
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("db.json.wal");
+    let output = sandbox.run(&["--durability", "wal", "db.json", "-c", "put a 1"], "");
+    check(&output, 0, "OK\n", "");
+    assert!(log.exists());
+
+    // No --durability: the log is kept and appended to, as sqlite3 keeps journal_mode=WAL.
+    let output = sandbox.run(&["db.json", "-c", "put b 2", "-c", "stats"], "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "nothing folded"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("mode:          wal (the database has a log)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("log records:   2 since the last checkpoint"),
+        "{stdout}"
+    );
+    assert!(log.exists());
+
+    // Only an explicit mode without a log folds it, and says so.
+    let output = sandbox.run(&["--durability", "snapshot", "db.json", "-c", "stats"], "");
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("removed the log"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("mode:          snapshot (--durability)\n")
+    );
+    assert!(!log.exists());
+    let output = sandbox.run(&["db.json", "-c", "stats"], "");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("mode:          snapshot (default)\n")
+    );
 }
 
 #[test]
@@ -428,7 +584,10 @@ fn stats_names_every_counter() {
             "per mutation"
         ]
     );
-    assert!(stdout.contains("mode:          naive\n"), "{stdout}");
+    assert!(
+        stdout.contains("mode:          naive (--durability)\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("commits:       1\n"), "{stdout}");
     assert!(stdout.contains("last commit:   took "), "{stdout}");
     let size = std::fs::metadata(sandbox.path("db.json")).unwrap().len();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::shell::command::{Command, Verb};
-use crate::shell::database::{Armed, Database, Reboot, Saved};
+use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 use crate::{CrashPoint, Durability, KvStore, Stats};
 
 /// Why a command failed.
@@ -79,8 +79,8 @@ pub enum Outcome {
     Count(usize),
     /// The whole store as one compact JSON object (`dump`).
     Dump(String),
-    /// Counters and sizes (`stats`).
-    Stats(Box<Stats>),
+    /// Counters and sizes (`stats`), and why the store is in its mode.
+    Stats(Box<Stats>, ModeSource),
     /// What `checkpoint` did.
     Checkpointed(Checkpointed),
     /// The crash points of `mode` (`crash`).
@@ -164,6 +164,11 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             });
         }
         Command::Checkpoint => {
+            if db.is_read_only() {
+                // Refused as every write is, not "nothing to checkpoint": the database
+                // may well have a log, which only its writer may fold.
+                db.store_mut()?.checkpoint()?;
+            }
             let durability = db.durability();
             let before = db.store_mut()?.stats();
             if before.log_size.is_none() {
@@ -224,7 +229,10 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         }
         Command::Count => Outcome::Count(db.store_mut()?.len()),
         Command::Dump => Outcome::Dump(db.store_mut()?.to_json()),
-        Command::Stats => Outcome::Stats(Box::new(db.store_mut()?.stats())),
+        Command::Stats => {
+            let source = db.mode_source();
+            Outcome::Stats(Box::new(db.store_mut()?.stats()), source)
+        }
     })
 }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 use nu_ansi_term::{Color, Style};
 use serde_json::Value;
 
-use crate::Stats;
 use crate::fs::trace::TraceOp;
 use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
-    Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
+    Armed, Diff, ModeSource, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
 use crate::shell::exec::{Checkpointed, Outcome};
+use crate::{Durability, Stats};
 
 /// The styles used for each kind of output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +148,7 @@ impl Renderer {
                     }
                 }
             },
-            Outcome::Stats(stats) => self.stats(w, stats),
+            Outcome::Stats(stats, source) => self.stats(w, stats, *source),
             Outcome::Checkpointed(Checkpointed::NoLog(mode)) => writeln!(
                 w,
                 "nothing to checkpoint: {mode} mode keeps no log (only wal mode has one)"
@@ -419,7 +419,7 @@ impl Renderer {
         writeln!(w, "{}", style.paint(total))
     }
 
-    fn stats(&self, w: &mut dyn Write, stats: &Stats) -> io::Result<()> {
+    fn stats(&self, w: &mut dyn Write, stats: &Stats, source: ModeSource) -> io::Result<()> {
         let file = match &stats.path {
             Some(path) => path.display().to_string(),
             None => "(none: in memory)".to_string(),
@@ -428,8 +428,15 @@ impl Renderer {
             Some(bytes) => byte_count(bytes),
             None => "(no file)".to_string(),
         };
+        let mode = match (stats.read_only, stats.durability, source) {
+            (true, _, _) => "read-only (--read-only: no lock is taken, writes are refused)".into(),
+            (_, Durability::Memory, ModeSource::Given) => {
+                "memory (--durability): the file is only read; writes are not saved".into()
+            }
+            (_, durability, source) => format!("{durability} ({})", source.describe()),
+        };
         let mut rows = vec![
-            ("mode", stats.durability.name().to_string()),
+            ("mode", mode),
             ("file", file),
             ("size on disk", size),
             ("keys", stats.keys.to_string()),
@@ -701,7 +708,7 @@ mod tests {
             Outcome::Value(json!("x").to_string()),
             Outcome::Missing,
             Outcome::Done,
-            Outcome::Stats(Box::new(KvStore::in_memory().stats())),
+            Outcome::Stats(Box::new(KvStore::in_memory().stats()), ModeSource::NoFile),
             Outcome::Help(None),
         ];
         for outcome in &outcomes {
@@ -769,10 +776,13 @@ mod tests {
 
     #[test]
     fn stats_are_aligned_name_value_lines() {
-        let text = plain(&Outcome::Stats(Box::new(KvStore::in_memory().stats())));
+        let text = plain(&Outcome::Stats(
+            Box::new(KvStore::in_memory().stats()),
+            ModeSource::NoFile,
+        ));
         assert_eq!(
             text,
-            "mode:          memory\n\
+            "mode:          memory (no file)\n\
              file:          (none: in memory)\n\
              size on disk:  (no file)\n\
              keys:          0\n\
@@ -789,7 +799,7 @@ mod tests {
     fn stats_say_when_a_store_refuses_writes() {
         let mut stats = KvStore::in_memory().stats();
         stats.poisoned = Some("cannot fsync db.json: Input/output error".to_string());
-        let text = plain(&Outcome::Stats(Box::new(stats)));
+        let text = plain(&Outcome::Stats(Box::new(stats), ModeSource::NoFile));
         assert!(
             text.ends_with(
                 "writes:        REFUSED until reopened: cannot fsync db.json: Input/output error\n"
