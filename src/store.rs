@@ -172,6 +172,10 @@ pub struct Stats {
     /// [`Durability::Wal`]: bytes of the log in use (header and records, not the
     /// preallocated zeros); `None` in other modes.
     pub log_size: Option<u64>,
+    /// [`Durability::Wal`]: the log file's length on disk (`PATH.wal`), which includes the
+    /// zero-filled space preallocated past `log_size`; `None` in other modes or if there
+    /// is no log file yet. `file_size` plus this is what the database takes on disk.
+    pub log_file_size: Option<u64>,
     /// [`Durability::Wal`]: records in the log, that is since the last checkpoint.
     pub log_records: Option<u64>,
     /// [`Durability::Wal`]: checkpoints taken since open.
@@ -668,6 +672,15 @@ impl KvStore {
                 (counters.bytes_written - counters.zero_filled) as f64 / self.mutations as f64
             }),
             log_size: wal.as_ref().map(|wal| wal.log_size),
+            log_file_size: match (&self.backend, disk) {
+                (Backend::Wal(_), Some(disk)) => {
+                    match disk.fs.metadata(&files::wal_path(&disk.path)) {
+                        Ok(Some(meta)) => Some(meta.len),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
             log_records: wal.as_ref().map(|wal| wal.records_since_checkpoint),
             checkpoints: wal.as_ref().map_or(0, |wal| wal.checkpoints),
             checkpoint_error: wal.and_then(|wal| wal.last_checkpoint_error),

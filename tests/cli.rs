@@ -598,6 +598,78 @@ fn stats_names_every_counter() {
 }
 
 #[test]
+fn wal_stats_count_the_log_on_disk_and_keep_zeros_apart_from_data() {
+    let sandbox = Sandbox::new();
+    let mut script = String::new();
+    for n in 0..20 {
+        script.push_str(&format!("put k{n} {n}\n"));
+    }
+    script.push_str("stats\n");
+    let output = sandbox.run(&["--durability", "wal", "db.json"], &script);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} row in {stdout}"))
+            .trim_start()
+            .to_string()
+    };
+    // No snapshot yet: the database is all log, 1 MiB of it preallocated.
+    assert!(!sandbox.path("db.json").exists());
+    let log = std::fs::metadata(sandbox.path("db.json.wal"))
+        .unwrap()
+        .len();
+    assert_eq!(log, 1 << 20);
+    assert_eq!(
+        row("size on disk"),
+        "1048576 bytes (1.0 MiB): snapshot (none yet) + log 1.0 MiB"
+    );
+    let written = row("bytes written");
+    let (total, parts) = written.split_once(": ").unwrap();
+    let data: u64 = parts.split(' ').next().unwrap().parse().unwrap();
+    let total: u64 = total.split(' ').next().unwrap().parse().unwrap();
+    // Nearly all of the mebibyte written is the log's zeros, and shown as such.
+    assert!(total - data > 1_000_000 && data < 1000, "{written}");
+    assert!(parts.ends_with(" KiB of preallocated zeros"), "{written}");
+    // About one record per put: a header, then 20 records of a few dozen bytes.
+    let per: f64 = row("per mutation")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((20.0..60.0).contains(&per), "{per}");
+    assert!(
+        row("per mutation").contains("bytes of data written (write amplification"),
+        "{stdout}"
+    );
+    assert!(
+        row("log size").ends_with("in use of a 1.0 MiB file; the rest is preallocated zeros"),
+        "{stdout}"
+    );
+    assert_eq!(data as f64 / 20.0, per);
+}
+
+#[test]
+fn stats_after_a_simulated_reboot_say_the_counters_restarted() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "--durability", "wal", "db.json"],
+        "put a 1\nstats\npowercut\nstats\n",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let restarted = "counters:      restarted at the reopen after the last reboot \
+                     (a new process counts from 0)\n";
+    let (before, after) = stdout.split_once("power cut").unwrap();
+    assert!(!before.contains("counters:"), "{stdout}");
+    assert!(after.contains(restarted), "{stdout}");
+    assert!(after.contains("commits:       0\n"), "{stdout}");
+}
+
+#[test]
 fn invalid_utf8_is_reported_and_the_rest_runs() {
     let sandbox = Sandbox::new();
     let output = sandbox.run_env(&["db.json"], b"put a \"\xff\"\nput b 2\nkeys\n", &[]);

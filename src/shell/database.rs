@@ -193,6 +193,8 @@ pub struct Database {
     loaded: Vec<Loaded>,
     /// Why the store is in its mode (set by the command line; `Given` until then).
     mode_source: ModeSource,
+    /// Reboots of the simulated disk so far (each reopens a fresh store).
+    reboots: u64,
 }
 
 /// A real file beside the database as `--simulate` loaded it.
@@ -270,6 +272,7 @@ impl From<KvStore> for Database {
             next_seed: 1,
             loaded: Vec::new(),
             mode_source,
+            reboots: 0,
         }
     }
 }
@@ -302,6 +305,11 @@ impl Database {
     /// Why the store is in its mode, for the banner and `stats`.
     pub fn mode_source(&self) -> ModeSource {
         self.mode_source
+    }
+
+    /// Reboots of the simulated disk so far: `stats` says its counters restarted.
+    pub fn reboots(&self) -> u64 {
+        self.reboots
     }
 
     /// Records why the store is in its mode (the command line decided it).
@@ -387,6 +395,7 @@ impl Database {
             next_seed: 1,
             loaded: Vec::new(),
             mode_source: ModeSource::Given,
+            reboots: 0,
         })
     }
 
@@ -556,6 +565,7 @@ impl Database {
                 .push(TraceEntry::Reboot(format!("{after}; reboot and reopen")));
         }
         sim.reboot(cut.mode, cut.seed);
+        self.reboots += 1;
         let found = sim_files(&sim);
         let store = match open_store(&path, self.durability, &self.medium, &tracer) {
             Ok(store) => store,

@@ -79,8 +79,8 @@ pub enum Outcome {
     Count(usize),
     /// The whole store as one compact JSON object (`dump`).
     Dump(String),
-    /// Counters and sizes (`stats`), and why the store is in its mode.
-    Stats(Box<Stats>, ModeSource),
+    /// Counters and sizes (`stats`).
+    Stats(Box<StatsReport>),
     /// What `checkpoint` did.
     Checkpointed(Checkpointed),
     /// The crash points of `mode` (`crash`).
@@ -121,6 +121,17 @@ impl Outcome {
     pub fn changed_keys(&self) -> bool {
         matches!(self, Outcome::Done | Outcome::Rebooted(_))
     }
+}
+
+/// What `stats` shows: the store's counters, and what only the shell knows about them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsReport {
+    pub stats: Stats,
+    /// Why the store is in its mode.
+    pub source: ModeSource,
+    /// Reboots of the simulated disk since the shell started: the counters are the
+    /// reopened store's, so they restarted at the last one.
+    pub reboots: u64,
 }
 
 /// What `checkpoint` did: in a mode without a log, nothing (the database file already
@@ -230,8 +241,12 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         Command::Count => Outcome::Count(db.store_mut()?.len()),
         Command::Dump => Outcome::Dump(db.store_mut()?.to_json()),
         Command::Stats => {
-            let source = db.mode_source();
-            Outcome::Stats(Box::new(db.store_mut()?.stats()), source)
+            let (source, reboots) = (db.mode_source(), db.reboots());
+            Outcome::Stats(Box::new(StatsReport {
+                stats: db.store_mut()?.stats(),
+                source,
+                reboots,
+            }))
         }
     })
 }
