@@ -214,6 +214,51 @@ fn the_banner_and_prompt_say_the_mode_why_and_whether_writes_are_kept() {
 }
 
 #[test]
+fn an_open_value_continues_under_a_continuation_prompt_and_ctrl_d_or_ctrl_c_abandons_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--no-history", "db.json"]);
+    let prompt = "kv db.json> ";
+    // Right-aligned under the prompt, as sqlite3 does.
+    let continuation = "       ...> ";
+    kv.exp_string(prompt).unwrap();
+
+    // The second line of an open value is read under the continuation prompt.
+    send(&mut kv, "put multi {\"a\":\r");
+    kv.exp_string(continuation).unwrap();
+    run(&mut kv, "[1, 2]}", "OK", prompt);
+    run(&mut kv, "get multi", "{\"a\":[1,2]}", prompt);
+
+    // Ctrl-D on an empty continuation line abandons the statement, says so, and does not
+    // leave the shell.
+    send(&mut kv, "put gone [1,\r");
+    kv.exp_string(continuation).unwrap();
+    kv.send_control('d').unwrap();
+    kv.exp_string("warning: Ctrl-D: the unfinished statement was abandoned and nothing was stored")
+        .unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "exists gone", "false", prompt);
+
+    // Ctrl-C on a half-typed line marks it `^C`, as bash does, and drops it.
+    send(&mut kv, "put half 1");
+    kv.exp_string("put half 1").unwrap();
+    kv.send_control('c').unwrap();
+    // Back up to the end of the abandoned line (column 12 + 10 + 1), then the mark.
+    kv.exp_string("\x1b[A\x1b[23G^C\r\n").unwrap();
+    kv.exp_string(prompt).unwrap();
+    // ... and in a continuation, drops the whole statement.
+    send(&mut kv, "put also_gone {\r");
+    kv.exp_string(continuation).unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string("^C").unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "count", "1", prompt);
+
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}
+
+#[test]
 fn colour_on_a_terminal_styles_the_prompt_and_an_unknown_verb() {
     let dir = tempfile::tempdir().unwrap();
     let mut kv = spawn_kv(dir.path(), &["--no-history"]);
