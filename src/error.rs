@@ -29,6 +29,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// The database file repeats a key in one object (a file written by hand: the store
+    /// never writes one). Which of the two values is meant cannot be known, and keeping
+    /// either would change the data silently, so the file is refused, as a `put` of such
+    /// a value is. The file was not modified.
+    #[error(
+        "{} {} at line {line} column {column}: refusing to choose one of its values (the \
+         file was left untouched)",
+        path.display(),
+        crate::durability::text::repeated_key_message(key)
+    )]
+    DuplicateKey {
+        path: PathBuf,
+        key: String,
+        /// Where the repeated key starts (its opening quote; 1-based, the column in
+        /// bytes).
+        line: usize,
+        column: usize,
+    },
+
     /// The database file is JSON, but not an object of key → value.
     #[error(
         "{} holds a JSON {found}, not an object of key → value (the file was left untouched)",

@@ -774,6 +774,24 @@ fn an_unclosed_string_is_an_error_at_once_and_does_not_swallow_the_next_line() {
 }
 
 #[test]
+fn values_are_never_silently_changed_a_repeated_key_or_a_lone_surrogate_is_refused() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["db.json"],
+        "put d {\"x\":1,\"x\":2}\nput s \"\\ud800\"\nput ok {\"x\":1,\"y\":{\"x\":2}}\ndump\n",
+    );
+    check(
+        &output,
+        1,
+        "OK\n{\"ok\":{\"x\":1,\"y\":{\"x\":2}}}\n",
+        "error: line 1: column 14: VALUE repeats the key \"x\" in one object: refused, because \
+         storing it would keep only one of its values\n\
+         error: line 2: column 8: VALUE holds a lone surrogate, \\ud800: one half of a UTF-16 \
+         pair (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot be stored\n",
+    );
+}
+
+#[test]
 fn a_closed_stdout_ends_quietly() {
     let sandbox = Sandbox::new();
     // Far more output than a pipe buffer holds, so kv is still writing when we hang up.

@@ -89,6 +89,40 @@ fn corrupt_json_is_refused_with_its_line_and_column() {
     assert_refused(b"{\"A\":0,\"B\":{\"x\":[1,", syntax_at(1, 19));
 }
 
+fn repeated_at(key: &'static str, line: usize, column: usize) -> impl Fn(&Error) -> bool {
+    move |err| {
+        matches!(err, Error::DuplicateKey { key: k, line: l, column: c, .. }
+            if k == key && *l == line && *c == column)
+    }
+}
+
+#[test]
+fn a_snapshot_written_by_hand_with_a_repeated_key_is_refused_with_its_position() {
+    // A database key written twice: which value is meant cannot be known. (Before: the
+    // last one was kept, silently.)
+    assert_refused(b"{\"a\": 1,\n \"a\": 2}\n", repeated_at("a", 2, 2));
+    // Inside a value, and spelt with an escape: the same refusal, as a `put` gets.
+    assert_refused(
+        b"{\"a\": {\"x\": 1, \"\\u0078\": 2}}",
+        repeated_at("x", 1, 16),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    write(&path, "{\"k\": [{\"y\": 1, \"y\": 2}]}");
+    let message = try_open(&path, Durability::Wal).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "{} repeats the key \"y\" in one object at line 1 column 17: refusing to choose \
+             one of its values (the file was left untouched)",
+            path.display()
+        )
+    );
+    // The same key in different objects is no repeat.
+    write(&path, "{\"k\": {\"y\": 1}, \"j\": {\"y\": 2}, \"y\": 3}");
+    assert_eq!(open(&path, Durability::Snapshot).len(), 3);
+}
+
 #[test]
 fn the_syntax_error_message_names_the_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
