@@ -670,6 +670,48 @@ fn stats_after_a_simulated_reboot_say_the_counters_restarted() {
 }
 
 #[test]
+fn every_file_kv_creates_is_0600_even_under_a_permissive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let kv = env!("CARGO_BIN_EXE_kv");
+    for mode in ["naive", "snapshot", "wal"] {
+        // The umask is the process's: set in the shell that runs kv.
+        let script = format!(
+            "umask 000 && exec '{kv}' --durability {mode} {mode}.json \
+             -c 'put a 1' -c checkpoint -c 'put b 2'"
+        );
+        let output = Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(sandbox.dir.path())
+            .env("HOME", sandbox.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{mode}: {output:?}");
+    }
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(sandbox.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bits = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(bits, 0o600, "{name} has mode {bits:o}");
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "naive.json",
+            "naive.json.lock",
+            "snapshot.json",
+            "snapshot.json.lock",
+            "wal.json",
+            "wal.json.lock",
+            "wal.json.wal"
+        ]
+    );
+}
+
+#[test]
 fn invalid_utf8_is_reported_and_the_rest_runs() {
     let sandbox = Sandbox::new();
     let output = sandbox.run_env(&["db.json"], b"put a \"\xff\"\nput b 2\nkeys\n", &[]);
