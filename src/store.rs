@@ -616,7 +616,8 @@ impl KvStore {
         &self.warnings
     }
 
-    /// The durability mode.
+    /// The durability mode ([`Durability::Memory`] for a store opened
+    /// [`read_only`](Options::read_only): nothing it holds is committed anywhere).
     pub fn durability(&self) -> Durability {
         self.durability
     }

@@ -501,6 +501,20 @@ fn read_only_takes_no_durability_and_no_simulated_disk() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("--read-only"), "{args:?}: {stderr}");
     }
+    let output = sandbox.run(
+        &[
+            "--read-only",
+            "db.json",
+            "-c",
+            "crash",
+            "-c",
+            "crash after-rename",
+        ],
+        "",
+    );
+    let refused = "error: opened read-only, this store commits nothing, so no crash point is \
+                   ever reached (the writer's crash points are armed in the writer)\n";
+    check(&output, 1, "", &format!("{refused}{refused}"));
     let output = sandbox.run(&["--read-only", "db.json", "-c", "stats"], "");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

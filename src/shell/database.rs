@@ -457,12 +457,10 @@ impl Database {
     /// by default).
     pub fn arm(&mut self, point: CrashPoint, cut: Option<PowerCut>) -> Result<Armed, ExecError> {
         // A read-only store commits nothing, so no point of any protocol is reached.
-        if let Some(store) = self.store()
-            && store.is_read_only()
-        {
-            return Err(ExecError::Store(Error::ReadOnly {
-                path: store.path().map(Path::to_path_buf).unwrap_or_default(),
-            }));
+        if self.is_read_only() {
+            return Err(ExecError::Refused(
+                crate::shell::exec::READ_ONLY_NO_CRASH.to_string(),
+            ));
         }
         if matches!(self.medium, Medium::Memory) || self.durability == Durability::Memory {
             return Err(ExecError::NothingToCrash);

@@ -51,6 +51,10 @@ pub enum ExecError {
     NothingToTrace,
 }
 
+/// Why `crash` does nothing on a `--read-only` store.
+pub(crate) const READ_ONLY_NO_CRASH: &str = "opened read-only, this store commits nothing, so \
+     no crash point is ever reached (the writer's crash points are armed in the writer)";
+
 fn names(points: &[CrashPoint]) -> String {
     if points.is_empty() {
         return "none".to_string();
@@ -198,6 +202,10 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
                     snapshot: after.file_size,
                 }))
             });
+        }
+        // Memory mode's "nothing to crash, every key is lost" would mislead here.
+        Command::Crash { .. } if db.is_read_only() => {
+            return Err(ExecError::Refused(READ_ONLY_NO_CRASH.to_string()));
         }
         Command::Crash { point: None, .. } => Outcome::CrashPoints {
             mode: db.durability(),
