@@ -29,6 +29,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// The database file repeats a key in one object (a file written by hand: the store
+    /// never writes one). Which of the two values is meant cannot be known, and keeping
+    /// either would change the data silently, so the file is refused, as a `put` of such
+    /// a value is. The file was not modified.
+    #[error(
+        "{} {} at line {line} column {column}: refusing to choose one of its values (the \
+         file was left untouched)",
+        path.display(),
+        crate::durability::text::repeated_key_message(key)
+    )]
+    DuplicateKey {
+        path: PathBuf,
+        key: String,
+        /// Where the repeated key starts (its opening quote; 1-based, the column in
+        /// bytes).
+        line: usize,
+        column: usize,
+    },
+
     /// The database file is JSON, but not an object of key → value.
     #[error(
         "{} holds a JSON {found}, not an object of key → value (the file was left untouched)",
@@ -70,7 +89,7 @@ pub enum Error {
     #[error(
         "{} has {links} names (hard links): refusing to open it for writing, because a writer \
          opening another of its names would take a different lock and the two would split \
-         the data; keep one name (`find -samefile` lists them), or only read it (memory durability, `kv check`)",
+         the data; keep one name (`find -samefile` lists them), or only read it (`kv --read-only`, memory durability, `kv check`)",
         path.display()
     )]
     HardLinked { path: PathBuf, links: u64 },
@@ -82,6 +101,24 @@ pub enum Error {
         lock_path.display()
     )]
     Locked { path: PathBuf, lock_path: PathBuf },
+
+    /// A read-only open ([`crate::Options::read_only`]) of a path where no database exists
+    /// (no file, no log): nothing was created.
+    #[error(
+        "there is no database at {} (no such file, and no log beside it): a read-only open \
+         creates nothing",
+        path.display()
+    )]
+    NoDatabase { path: PathBuf },
+
+    /// A mutation on a store opened read-only ([`crate::Options::read_only`]), refused
+    /// before anything changed in memory or on disk.
+    #[error(
+        "{} is open read-only: writes are refused, and nothing was written (open it without \
+         read-only to change it)",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
 
     /// An earlier sync or rename failed, so what is on disk is unknown: retrying could
     /// report success while data is lost, so the store accepts no more writes.

@@ -25,7 +25,10 @@ thread_local! {
 impl JsonText {
     /// Parses `text` as one JSON value (surrounding whitespace allowed) and brings it to
     /// canonical form. The error is serde_json's, with its line and column, exactly as
-    /// parsing a [`Value`] would report it.
+    /// parsing a [`Value`] would report it, with one addition: an object that repeats a
+    /// key is refused (a data error, `repeats the key "x" in one object`, positioned just
+    /// after the repeat), where a [`Value`] would silently keep the last of the two: the
+    /// store keeps values as written, and cannot keep both.
     pub fn parse(text: &str) -> serde_json::Result<JsonText> {
         // Validation without a tree: a RawValue is the text itself, checked. When it
         // fails, the Value parser has the last word, so the error is the one a Value parse
@@ -43,9 +46,12 @@ impl JsonText {
             Ok(text) => Ok(JsonText(text)),
             // Escapes serde would not write and repeated keys need the round trip; so does
             // deep nesting, which the Value parser accepts or refuses with its own error.
-            Err(Slow::NeedsValue(_) | Slow::TooDeep) => {
+            Err(Slow::NeedsValue(_)) => {
+                // Only here can a key be repeated: the fast path has ruled it out otherwise.
+                text::refuse_duplicate_keys(text)?;
                 JsonText::from_value(&serde_json::from_str(text)?)
             }
+            Err(Slow::TooDeep) => JsonText::from_value(&serde_json::from_str(text)?),
         }
     }
 
@@ -116,6 +122,28 @@ mod tests {
         serde_json::to_string(&serde_json::from_str::<Value>(raw)?)
     }
 
+    /// That `parse` gave what a Value round trip gives (text or error), except that valid
+    /// text repeating a key is refused, naming the key (judged by the separate checker).
+    fn matches_value_round_trip(raw: &str) -> Result<(), TestCaseError> {
+        let ours = JsonText::parse(raw)
+            .map(|text| text.to_string())
+            .map_err(|e| e.to_string());
+        let values = via_value(raw).map_err(|e| e.to_string());
+        match (&values, text::duplicate_key(raw)) {
+            (Ok(_), Ok(Some(repeat))) => {
+                let refusal = text::repeated_key_message(&repeat.key);
+                prop_assert!(
+                    ours.as_ref().is_err_and(|err| err.starts_with(&refusal)),
+                    "{:?}: {:?}",
+                    raw,
+                    ours
+                );
+            }
+            _ => prop_assert_eq!(ours, values, "{:?}", raw),
+        }
+        Ok(())
+    }
+
     #[test]
     fn parse_gives_what_a_value_round_trip_gives() {
         for raw in [
@@ -125,7 +153,7 @@ mod tests {
             "1E5",
             r#"{"b": 1, "a": [1, 2.50, {}]}"#,
             r#""\u0041\/""#,
-            r#"{"a":1,"b":2,"a":3}"#,
+            r#"{"a":1,"b":2,"c":{"a":3}}"#,
             "\"🦀\"",
             "null",
         ] {
@@ -170,6 +198,42 @@ mod tests {
     }
 
     #[test]
+    fn an_object_that_repeats_a_key_is_refused_where_a_value_would_keep_the_last() {
+        for (raw, key, column) in [
+            (r#"{"x":1,"x":2}"#, "x", 10),
+            (r#"{"a":1,"b":2,"a":3}"#, "a", 16),
+            // Spelt differently, the same key: serde's escapes are undone first.
+            (r#"{"\u0078":1,"x":2}"#, "x", 15),
+            (r#"[{"y":[{"k":1,"k":2}]}]"#, "k", 17),
+            (r#"{"q\"":1, "q\"" :2}"#, "q\"", 16),
+        ] {
+            let err = JsonText::parse(raw).unwrap_err();
+            assert_eq!(
+                err.classify(),
+                serde_json::error::Category::Data,
+                "{raw}: {err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "repeats the key {} in one object at line 1 column {column}",
+                    serde_json::to_string(key).unwrap()
+                ),
+                "{raw}"
+            );
+            // The silent choice this refuses: the Value parser keeps one of the two.
+            assert!(serde_json::from_str::<Value>(raw).is_ok(), "{raw}");
+        }
+        // The same key in two different objects is no repeat.
+        assert_eq!(
+            JsonText::parse(r#"{"x":{"x":1},"y":[{"x":2},{"x":3}]}"#)
+                .unwrap()
+                .as_str(),
+            r#"{"x":{"x":1},"y":[{"x":2},{"x":3}]}"#
+        );
+    }
+
+    #[test]
     fn nesting_the_value_parser_accepts_keeps_its_depth() {
         let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
         assert_eq!(JsonText::parse("7").unwrap().depth(), 0);
@@ -210,9 +274,7 @@ mod tests {
         fn any_input_parses_as_a_value_round_trip_would(
             input in "[\\[\\]{}\",: 0-9.eE+\\-\\\\/ubnrtfalsu\u{1}\u{7f}é🦀\n]{0,24}"
         ) {
-            let ours = JsonText::parse(&input).map(|text| text.to_string()).map_err(|e| e.to_string());
-            let values = via_value(&input).map_err(|e| e.to_string());
-            prop_assert_eq!(ours, values, "{:?}", input);
+            matches_value_round_trip(&input)?;
         }
 
         /// Valid JSON with one edit (a character inserted, deleted or replaced): text at
@@ -233,9 +295,7 @@ mod tests {
                 _ => chars.push(c),
             }
             let input: String = chars.into_iter().collect();
-            let ours = JsonText::parse(&input).map(|text| text.to_string()).map_err(|e| e.to_string());
-            let values = via_value(&input).map_err(|e| e.to_string());
-            prop_assert_eq!(ours, values, "{:?}", input);
+            matches_value_round_trip(&input)?;
         }
 
         /// Valid JSON from the generator of the canonicaliser's own tests, written compact

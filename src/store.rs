@@ -48,6 +48,7 @@ pub struct Options {
     fs: Arc<dyn Fs>,
     crash_action: CrashAction,
     wal: WalSettings,
+    read_only: bool,
 }
 
 impl Options {
@@ -58,6 +59,7 @@ impl Options {
             fs: Arc::new(RealFs),
             crash_action: CrashAction::Abort,
             wal: WalSettings::default(),
+            read_only: false,
         }
     }
 
@@ -70,6 +72,22 @@ impl Options {
     /// Chooses what an armed crash point does (default: abort the process).
     pub fn crash_action(mut self, action: CrashAction) -> Self {
         self.crash_action = action;
+        self
+    }
+
+    /// Opens the database only to read it, as a second process may while a writer has it
+    /// open: no lock is taken and no file is created, removed or written, ever (a missing
+    /// database is [`Error::NoDatabase`], not an empty store); the snapshot and log are
+    /// read as the lock-free reader reads them (`durability/wal/lockfree.rs`), so a writer
+    /// committing or checkpointing meanwhile is seen at one moment of its history, never
+    /// half of one; and every mutation is refused with [`Error::ReadOnly`]. The
+    /// durability mode is then irrelevant and ignored: nothing is committed.
+    ///
+    /// The difference from [`Durability::Memory`] with a path, which reads the same way:
+    /// that store accepts writes and keeps them in memory only, and a missing file opens
+    /// empty.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 
@@ -119,6 +137,7 @@ impl fmt::Debug for Options {
             .field("fs", &self.fs)
             .field("crash_action", &self.crash_action)
             .field("wal", &self.wal)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -155,6 +174,10 @@ pub struct Stats {
     /// [`Durability::Wal`]: bytes of the log in use (header and records, not the
     /// preallocated zeros); `None` in other modes.
     pub log_size: Option<u64>,
+    /// [`Durability::Wal`]: the log file's length on disk (`PATH.wal`), which includes the
+    /// zero-filled space preallocated past `log_size`; `None` in other modes or if there
+    /// is no log file yet. `file_size` plus this is what the database takes on disk.
+    pub log_file_size: Option<u64>,
     /// [`Durability::Wal`]: records in the log, that is since the last checkpoint.
     pub log_records: Option<u64>,
     /// [`Durability::Wal`]: checkpoints taken since open.
@@ -162,6 +185,9 @@ pub struct Stats {
     /// [`Durability::Wal`]: why the last automatic checkpoint failed, if it did (the
     /// commits themselves were durable in the log).
     pub checkpoint_error: Option<String>,
+    /// Opened with [`Options::read_only`]: `path` is the database only read, and every
+    /// mutation is refused.
+    pub read_only: bool,
 }
 
 /// A key-value store: string keys, JSON values, durable as its [`Durability`] says.
@@ -182,6 +208,9 @@ pub struct KvStore {
     warnings: Vec<Warning>,
     /// Held for the store's lifetime: one writer per database.
     _lock: Option<Box<dyn FsLock>>,
+    /// Opened with [`Options::read_only`]: every mutation is refused. The file and its
+    /// filesystem are kept for `path` and `stats`, never to write.
+    read_only: Option<(PathBuf, Arc<dyn Fs>)>,
 }
 
 impl KvStore {
@@ -208,6 +237,7 @@ impl KvStore {
             fs,
             crash_action,
             wal: wal_settings,
+            read_only,
         } = options;
         let given = path.as_ref();
         let path = fs
@@ -236,6 +266,7 @@ impl KvStore {
         // second name could have a second writer (see `durability::guard`). Memory mode
         // only reads, which is harmless through any name.
         let access = match durability {
+            _ if read_only => Access::Read,
             Durability::Memory => Access::Read,
             _ => Access::Write,
         };
@@ -248,11 +279,22 @@ impl KvStore {
             armed: None,
             crash_action,
         };
-        if durability == Durability::Memory {
+        if durability == Durability::Memory || read_only {
+            // A read-only open of a path that holds nothing is almost always a typo, and
+            // an empty store would hide it: said plainly, creating nothing.
+            if read_only && !has_database(fs.as_ref(), &path)? {
+                return Err(Error::NoDatabase { path });
+            }
             // Read the snapshot and replay any log, changing nothing on disk.
             let recovered = wal::recover(&mut disk, RecoveryMode::ReadOnly)?;
-            let mut store = KvStore::with_backend(recovered.map, Backend::Memory, durability, None);
+            let mode = if read_only {
+                Durability::Memory
+            } else {
+                durability
+            };
+            let mut store = KvStore::with_backend(recovered.map, Backend::Memory, mode, None);
             store.warnings = recovered.warnings;
+            store.read_only = read_only.then_some((path, fs));
             return Ok(store);
         }
 
@@ -334,6 +376,7 @@ impl KvStore {
             last_commit: None,
             warnings: Vec::new(),
             _lock: lock,
+            read_only: None,
         }
     }
 
@@ -514,8 +557,12 @@ impl KvStore {
         }
     }
 
-    /// `Err(Poisoned)` once a failure has left the disk's state unknown.
+    /// `Err(ReadOnly)` for a store opened read-only; `Err(Poisoned)` once a failure has
+    /// left the disk's state unknown.
     fn check_writable(&self) -> Result<()> {
+        if let Some((path, _)) = &self.read_only {
+            return Err(Error::ReadOnly { path: path.clone() });
+        }
         match &self.poisoned {
             Some(cause) => Err(Error::Poisoned {
                 path: self.path().map(Path::to_path_buf).unwrap_or_default(),
@@ -571,14 +618,25 @@ impl KvStore {
         &self.warnings
     }
 
-    /// The durability mode.
+    /// The durability mode ([`Durability::Memory`] for a store opened
+    /// [`read_only`](Options::read_only): nothing it holds is committed anywhere).
     pub fn durability(&self) -> Durability {
         self.durability
     }
 
-    /// The database file (symlinks resolved); `None` for a store with no file behind it.
+    /// The database file (symlinks resolved); `None` for a store with no file behind it
+    /// (in memory, and [`Durability::Memory`] on a path, which only seeds the store).
     pub fn path(&self) -> Option<&Path> {
-        self.backend.disk().map(|disk| disk.path.as_path())
+        self.backend
+            .disk()
+            .map(|disk| disk.path.as_path())
+            .or(self.read_only.as_ref().map(|(path, _)| path.as_path()))
+    }
+
+    /// Whether the store was opened with [`Options::read_only`]: it refuses every
+    /// mutation with [`Error::ReadOnly`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
     }
 
     /// Why the store refuses writes, if it does.
@@ -590,7 +648,10 @@ impl KvStore {
     pub fn stats(&self) -> Stats {
         let disk = self.backend.disk();
         let counters = disk.map(|disk| disk.counters).unwrap_or_default();
-        let file_size = disk.and_then(|disk| match disk.fs.metadata(&disk.path) {
+        let file = disk
+            .map(|disk| (&disk.path, &disk.fs))
+            .or(self.read_only.as_ref().map(|(path, fs)| (path, fs)));
+        let file_size = file.and_then(|(path, fs)| match fs.metadata(path) {
             Ok(Some(meta)) => Some(meta.len),
             _ => None,
         });
@@ -600,7 +661,7 @@ impl KvStore {
         };
         Stats {
             durability: self.durability,
-            path: disk.map(|disk| disk.path.clone()),
+            path: self.path().map(Path::to_path_buf),
             keys: self.map.len(),
             file_size,
             commits: self.commits,
@@ -614,9 +675,19 @@ impl KvStore {
                 (counters.bytes_written - counters.zero_filled) as f64 / self.mutations as f64
             }),
             log_size: wal.as_ref().map(|wal| wal.log_size),
+            log_file_size: match (&self.backend, disk) {
+                (Backend::Wal(_), Some(disk)) => {
+                    match disk.fs.metadata(&files::wal_path(&disk.path)) {
+                        Ok(Some(meta)) => Some(meta.len),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
             log_records: wal.as_ref().map(|wal| wal.records_since_checkpoint),
             checkpoints: wal.as_ref().map_or(0, |wal| wal.checkpoints),
             checkpoint_error: wal.and_then(|wal| wal.last_checkpoint_error),
+            read_only: self.read_only.is_some(),
         }
     }
 
@@ -635,6 +706,25 @@ impl KvStore {
             )),
         }
     }
+}
+
+/// Whether anything of the database at `path` exists: its snapshot, its log, or the new
+/// log of an interrupted checkpoint (a wal database may have a log and no snapshot yet).
+fn has_database(fs: &dyn Fs, path: &Path) -> Result<bool> {
+    for file in [
+        path.to_path_buf(),
+        files::wal_path(path),
+        files::wal_next_path(path),
+    ] {
+        if fs
+            .metadata(&file)
+            .map_err(|err| Error::io("stat", &file, err))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `Err(EntryTooLarge)` if `key` with a value of `value_len` bytes is over

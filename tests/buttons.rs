@@ -450,7 +450,7 @@ fn the_interactive_banner_and_prompt_say_the_disk_is_simulated() {
         sandbox.command(&["--color", "never", "--no-history", "--simulate", "db.json"]);
     command.env("TERM", "xterm");
     let mut kv = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
-    kv.exp_string("db.json (snapshot mode) on a SIMULATED disk loaded from it")
+    kv.exp_string("db.json (snapshot mode, default) on a SIMULATED disk loaded from it")
         .unwrap();
     kv.exp_string("nothing reaches the real file until `save`")
         .unwrap();

@@ -383,7 +383,9 @@ fn no_path_is_a_transient_store_without_a_banner_in_a_pipe() {
     let output = sandbox.run(&[], "put a 1\nget a\nstats\n");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.starts_with("OK\n1\nmode:          memory\nfile:          (none: in memory)\n"),
+        stdout.starts_with(
+            "OK\n1\nmode:          memory (no file)\nfile:          (none: in memory)\n"
+        ),
         "{stdout}"
     );
     assert_eq!(output.status.code(), Some(0));
@@ -400,6 +402,174 @@ fn memory_durability_never_writes_the_file() {
     let output = sandbox.run(&["--durability", "memory", "db.json"], "put a 1\nget a\n");
     check(&output, 0, "OK\n1\n", "");
     assert!(!sandbox.path("db.json").exists());
+}
+
+#[test]
+fn read_only_reads_a_database_a_live_kv_holds_and_refuses_every_change_with_status_1() {
+    let sandbox = Sandbox::new();
+    // A writer in wal mode holds the database (and its lock) open.
+    let mut writer = sandbox
+        .command(&["--durability", "wal", "db.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut writer_in = writer.stdin.take().unwrap();
+    let mut writer_out = BufReader::new(writer.stdout.take().unwrap());
+    let mut line = String::new();
+    writer_in
+        .write_all(
+            b"put a 1
+",
+        )
+        .unwrap();
+    writer_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n", "the writer has the database open");
+    let names = |sandbox: &Sandbox| {
+        let mut names: Vec<String> = std::fs::read_dir(sandbox.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "history")
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names(&sandbox);
+    let log = std::fs::read(sandbox.path("db.json.wal")).unwrap();
+
+    let output = sandbox.run(
+        &["--read-only", "db.json"],
+        "get a\nput b 2\ndelete a\ncheckpoint\ncount\n",
+    );
+    let refused = "db.json is open read-only: writes are refused, and nothing was written \
+                   (open it without read-only to change it)";
+    check(
+        &output,
+        1,
+        "1\n1\n",
+        &format!("error: line 2: {refused}\nerror: line 3: {refused}\nerror: line 4: {refused}\n"),
+    );
+    assert_eq!(
+        names(&sandbox),
+        before,
+        "the reader created or removed a file"
+    );
+    assert_eq!(std::fs::read(sandbox.path("db.json.wal")).unwrap(), log);
+
+    // The writer goes on; a new reader sees its next commit.
+    line.clear();
+    writer_in.write_all(b"put b 2\n").unwrap();
+    writer_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    let output = sandbox.run(&["--read-only", "db.json", "-c", "keys"], "");
+    check(&output, 0, "a\nb\n", "");
+    drop(writer_in);
+    assert_eq!(writer.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn read_only_on_a_missing_database_says_so_with_status_2_and_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["--read-only", "missing.json", "-c", "count"], "");
+    check(
+        &output,
+        2,
+        "",
+        "error: there is no database at missing.json (no such file, and no log beside it): \
+         a read-only open creates nothing\n",
+    );
+    assert!(!sandbox.path("missing.json").exists());
+    assert!(!sandbox.path("missing.json.lock").exists());
+    // A writer's open is what creates the lock file, even to count.
+    let output = sandbox.run(&["missing.json", "-c", "count"], "");
+    check(&output, 0, "0\n", "");
+    assert!(sandbox.path("missing.json.lock").exists());
+}
+
+#[test]
+fn read_only_takes_no_durability_and_no_simulated_disk() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("db.json"), "{}").unwrap();
+    for args in [
+        &["--read-only", "--durability", "wal", "db.json"][..],
+        &["--read-only", "--simulate", "db.json"],
+        &["--read-only"],
+    ] {
+        let output = sandbox.run(args, "count\n");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--read-only"), "{args:?}: {stderr}");
+    }
+    let output = sandbox.run(
+        &[
+            "--read-only",
+            "db.json",
+            "-c",
+            "crash",
+            "-c",
+            "crash after-rename",
+        ],
+        "",
+    );
+    let refused = "error: opened read-only, this store commits nothing, so no crash point is \
+                   ever reached (the writer's crash points are armed in the writer)\n";
+    check(&output, 1, "", &format!("{refused}{refused}"));
+    let output = sandbox.run(&["--read-only", "db.json", "-c", "stats"], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            "mode:          read-only (--read-only: no lock is taken, writes are refused)\n\
+             file:          db.json\nsize on disk:  2 bytes\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_database_with_a_log_stays_in_wal_mode_until_durability_says_otherwise() {
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("db.json.wal");
+    let output = sandbox.run(&["--durability", "wal", "db.json", "-c", "put a 1"], "");
+    check(&output, 0, "OK\n", "");
+    assert!(log.exists());
+
+    // No --durability: the log is kept and appended to, as sqlite3 keeps journal_mode=WAL.
+    let output = sandbox.run(&["db.json", "-c", "put b 2", "-c", "stats"], "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "nothing folded"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("mode:          wal (the database has a log)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("log records:   2 since the last checkpoint"),
+        "{stdout}"
+    );
+    assert!(log.exists());
+
+    // Only an explicit mode without a log folds it, and says so.
+    let output = sandbox.run(&["--durability", "snapshot", "db.json", "-c", "stats"], "");
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("removed the log"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("mode:          snapshot (--durability)\n")
+    );
+    assert!(!log.exists());
+    let output = sandbox.run(&["db.json", "-c", "stats"], "");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("mode:          snapshot (default)\n")
+    );
 }
 
 #[test]
@@ -428,13 +598,130 @@ fn stats_names_every_counter() {
             "per mutation"
         ]
     );
-    assert!(stdout.contains("mode:          naive\n"), "{stdout}");
+    assert!(
+        stdout.contains("mode:          naive (--durability)\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("commits:       1\n"), "{stdout}");
     assert!(stdout.contains("last commit:   took "), "{stdout}");
     let size = std::fs::metadata(sandbox.path("db.json")).unwrap().len();
     assert!(
         stdout.contains(&format!("size on disk:  {size} bytes\n")),
         "{stdout}"
+    );
+}
+
+#[test]
+fn wal_stats_count_the_log_on_disk_and_keep_zeros_apart_from_data() {
+    let sandbox = Sandbox::new();
+    let mut script = String::new();
+    for n in 0..20 {
+        script.push_str(&format!("put k{n} {n}\n"));
+    }
+    script.push_str("stats\n");
+    let output = sandbox.run(&["--durability", "wal", "db.json"], &script);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} row in {stdout}"))
+            .trim_start()
+            .to_string()
+    };
+    // No snapshot yet: the database is all log, 1 MiB of it preallocated.
+    assert!(!sandbox.path("db.json").exists());
+    let log = std::fs::metadata(sandbox.path("db.json.wal"))
+        .unwrap()
+        .len();
+    assert_eq!(log, 1 << 20);
+    assert_eq!(
+        row("size on disk"),
+        "1048576 bytes (1.0 MiB): snapshot (none yet) + log 1.0 MiB"
+    );
+    let written = row("bytes written");
+    let (total, parts) = written.split_once(": ").unwrap();
+    let data: u64 = parts.split(' ').next().unwrap().parse().unwrap();
+    let total: u64 = total.split(' ').next().unwrap().parse().unwrap();
+    // Nearly all of the mebibyte written is the log's zeros, and shown as such.
+    assert!(total - data > 1_000_000 && data < 1000, "{written}");
+    assert!(parts.ends_with(" KiB of preallocated zeros"), "{written}");
+    // About one record per put: a header, then 20 records of a few dozen bytes.
+    let per: f64 = row("per mutation")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((20.0..60.0).contains(&per), "{per}");
+    assert!(
+        row("per mutation").contains("bytes of data written (write amplification"),
+        "{stdout}"
+    );
+    assert!(
+        row("log size").ends_with("in use of a 1.0 MiB file; the rest is preallocated zeros"),
+        "{stdout}"
+    );
+    assert_eq!(data as f64 / 20.0, per);
+}
+
+#[test]
+fn stats_after_a_simulated_reboot_say_the_counters_restarted() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "--durability", "wal", "db.json"],
+        "put a 1\nstats\npowercut\nstats\n",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let restarted = "counters:      restarted at the reopen after the last reboot \
+                     (a new process counts from 0)\n";
+    let (before, after) = stdout.split_once("power cut").unwrap();
+    assert!(!before.contains("counters:"), "{stdout}");
+    assert!(after.contains(restarted), "{stdout}");
+    assert!(after.contains("commits:       0\n"), "{stdout}");
+}
+
+#[test]
+fn every_file_kv_creates_is_0600_even_under_a_permissive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let kv = env!("CARGO_BIN_EXE_kv");
+    for mode in ["naive", "snapshot", "wal"] {
+        // The umask is the process's: set in the shell that runs kv.
+        let script = format!(
+            "umask 000 && exec '{kv}' --durability {mode} {mode}.json \
+             -c 'put a 1' -c checkpoint -c 'put b 2'"
+        );
+        let output = Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(sandbox.dir.path())
+            .env("HOME", sandbox.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{mode}: {output:?}");
+    }
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(sandbox.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bits = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(bits, 0o600, "{name} has mode {bits:o}");
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "naive.json",
+            "naive.json.lock",
+            "snapshot.json",
+            "snapshot.json.lock",
+            "wal.json",
+            "wal.json.lock",
+            "wal.json.wal"
+        ]
     );
 }
 
@@ -539,6 +826,24 @@ fn an_unclosed_string_is_an_error_at_once_and_does_not_swallow_the_next_line() {
         1,
         "OK\nb\n",
         "error: line 1: column 10: VALUE is not valid JSON: the string has no closing quote\n",
+    );
+}
+
+#[test]
+fn values_are_never_silently_changed_a_repeated_key_or_a_lone_surrogate_is_refused() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["db.json"],
+        "put d {\"x\":1,\"x\":2}\nput s \"\\ud800\"\nput ok {\"x\":1,\"y\":{\"x\":2}}\ndump\n",
+    );
+    check(
+        &output,
+        1,
+        "OK\n{\"ok\":{\"x\":1,\"y\":{\"x\":2}}}\n",
+        "error: line 1: column 14: VALUE repeats the key \"x\" in one object: refused, because \
+         storing it would keep only one of its values\n\
+         error: line 2: column 8: VALUE holds a lone surrogate, \\ud800: one half of a UTF-16 \
+         pair (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot be stored\n",
     );
 }
 

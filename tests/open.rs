@@ -89,6 +89,40 @@ fn corrupt_json_is_refused_with_its_line_and_column() {
     assert_refused(b"{\"A\":0,\"B\":{\"x\":[1,", syntax_at(1, 19));
 }
 
+fn repeated_at(key: &'static str, line: usize, column: usize) -> impl Fn(&Error) -> bool {
+    move |err| {
+        matches!(err, Error::DuplicateKey { key: k, line: l, column: c, .. }
+            if k == key && *l == line && *c == column)
+    }
+}
+
+#[test]
+fn a_snapshot_written_by_hand_with_a_repeated_key_is_refused_with_its_position() {
+    // A database key written twice: which value is meant cannot be known. (Before: the
+    // last one was kept, silently.)
+    assert_refused(b"{\"a\": 1,\n \"a\": 2}\n", repeated_at("a", 2, 2));
+    // Inside a value, and spelt with an escape: the same refusal, as a `put` gets.
+    assert_refused(
+        b"{\"a\": {\"x\": 1, \"\\u0078\": 2}}",
+        repeated_at("x", 1, 16),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    write(&path, "{\"k\": [{\"y\": 1, \"y\": 2}]}");
+    let message = try_open(&path, Durability::Wal).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "{} repeats the key \"y\" in one object at line 1 column 17: refusing to choose \
+             one of its values (the file was left untouched)",
+            path.display()
+        )
+    );
+    // The same key in different objects is no repeat.
+    write(&path, "{\"k\": {\"y\": 1}, \"j\": {\"y\": 2}, \"y\": 3}");
+    assert_eq!(open(&path, Durability::Snapshot).len(), 3);
+}
+
 #[test]
 fn the_syntax_error_message_names_the_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,6 +331,109 @@ fn memory_mode_on_a_missing_file_creates_nothing() {
     store.put("k", json!(1)).unwrap();
     drop(store);
     assert!(entries(dir.path()).is_empty());
+}
+
+/// Opens `path` read-only ([`Options::read_only`]).
+fn open_read_only(path: &Path) -> Result<KvStore, Error> {
+    KvStore::open(path, Options::new().read_only(true))
+}
+
+#[test]
+fn a_read_only_open_beside_a_live_writer_takes_no_lock_changes_nothing_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    // A wal database with a snapshot and a log, its writer still open (holding the lock).
+    let mut writer = open(&path, Durability::Wal);
+    writer.put("a", json!(1)).unwrap();
+    writer.checkpoint().unwrap();
+    writer.put("b", json!({"x": [1, 2]})).unwrap();
+    let files = entries(dir.path());
+    let before: Vec<_> = files
+        .iter()
+        .map(|name| untouched(&dir.path().join(name)))
+        .collect();
+
+    let mut reader = open_read_only(&path).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(reader.get("b"), Some(json!({"x": [1, 2]})));
+    assert_eq!(reader.path(), Some(path.as_path()));
+
+    // Every mutation is refused, naming the file, and memory is unchanged.
+    let refusals = [
+        reader.put("c", json!(3)).err(),
+        reader.delete("a").err(),
+        reader.delete("missing").err(),
+        reader
+            .apply(vec![kv_engine::Mutation::Delete { key: "b".into() }])
+            .err(),
+        reader.checkpoint().err(),
+    ];
+    for refusal in refusals {
+        match refusal {
+            Some(Error::ReadOnly { path: named }) => assert_eq!(named, path),
+            other => panic!("expected ReadOnly, got {other:?}"),
+        }
+    }
+    let message = reader.put("c", json!(3)).unwrap_err().to_string();
+    assert!(
+        message.contains("is open read-only") && message.contains("nothing was written"),
+        "{message}"
+    );
+    assert_eq!(reader.keys().collect::<Vec<_>>(), ["a", "b"]);
+    let stats = reader.stats();
+    assert!(stats.read_only);
+    assert_eq!(
+        (stats.fsyncs, stats.bytes_written, stats.commits),
+        (0, 0, 0)
+    );
+    assert_eq!(stats.path.as_deref(), Some(path.as_path()));
+
+    // The writer was never blocked, and the reader created, changed and removed nothing.
+    writer.put("c", json!(3)).unwrap();
+    drop(reader);
+    drop(writer);
+    let files_after = entries(dir.path());
+    assert_eq!(files_after, files);
+    // (The writer's own commit changed the log; the snapshot is as it was.)
+    assert_eq!(untouched(&path), before[0]);
+    // A later read-only open sees the writer's later commit.
+    assert_eq!(
+        open_read_only(&path).unwrap().keys().collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+}
+
+#[test]
+fn a_read_only_open_of_a_missing_database_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    match open_read_only(&path) {
+        Err(Error::NoDatabase { path: named }) => assert_eq!(named, path),
+        other => panic!("expected NoDatabase, got {other:?}"),
+    }
+    let message = open_read_only(&path).err().map(|err| err.to_string());
+    assert_eq!(
+        message,
+        Some(format!(
+            "there is no database at {} (no such file, and no log beside it): a read-only \
+             open creates nothing",
+            path.display()
+        ))
+    );
+    assert!(entries(dir.path()).is_empty());
+    // A database that is only a log (wal mode before its first checkpoint) is a database.
+    let mut writer = open(&path, Durability::Wal);
+    writer.put("k", json!(1)).unwrap();
+    drop(writer);
+    std::fs::remove_file(&path).ok();
+    std::fs::remove_file(dir.path().join("db.json.lock")).unwrap();
+    let names = entries(dir.path());
+    assert!(names.contains("db.json.wal"), "{names:?}");
+    let reader = open_read_only(&path).unwrap();
+    assert_eq!(reader.get("k"), Some(json!(1)));
+    drop(reader);
+    assert_eq!(entries(dir.path()), names);
 }
 
 fn assert_locked(path: &Path, mode: Durability, db_file: &Path) {

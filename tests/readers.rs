@@ -291,6 +291,32 @@ fn a_checkpoint_between_the_snapshot_and_the_log_is_not_corruption() {
     assert_eq!(plan.action, RepairAction::Nothing);
 }
 
+#[test]
+fn a_read_only_open_during_a_checkpoint_sees_one_moment_of_the_writer() {
+    // `--read-only` is the lock-free reader: a whole checkpoint between its read of the
+    // snapshot and its read of the log is neither corruption nor a mix of two moments.
+    let sim = sim();
+    let racing = Racing::new(
+        &sim,
+        once_on("/data/db.json.wal.next", writer(&sim), put_and_checkpoint),
+    );
+    let before = disk_image(&sim);
+    let store = KvStore::open(PATH, reader_options(&racing).read_only(true))
+        .unwrap_or_else(|error| panic!("a read-only open during a checkpoint failed: {error}"));
+    assert!(store.is_read_only());
+    assert!(
+        store.open_warnings().is_empty(),
+        "{:?}",
+        store.open_warnings()
+    );
+    assert_eq!(keys_of(&store), ["a", "b", "c", "d"]);
+    // Only the writer changed the disk: the reader's image of it is the writer's.
+    assert_ne!(disk_image(&sim), before);
+    let after_writer = disk_image(&sim);
+    drop(store);
+    assert_eq!(disk_image(&sim), after_writer);
+}
+
 /// Puts `d` and starts a checkpoint that stops after installing its snapshot, before it
 /// switches logs: what a reader sees while a live writer is between those steps.
 fn stop_mid_checkpoint(store: &mut KvStore) {

@@ -173,6 +173,38 @@ fn the_readme_session_is_what_the_shell_prints() {
     assert_eq!(reported, errors);
 }
 
+/// The set-up is two commands, the first of which puts the `kv` binary on the PATH, so
+/// every `kv ...` line of the README runs as given; and what the sample session creates in
+/// the repository root is ignored by git.
+#[test]
+fn the_two_set_up_commands_put_kv_on_the_path_and_the_session_files_are_ignored() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## Set up").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|line| line.split('#').next().unwrap().trim())
+        .filter(|command| !command.is_empty())
+        .collect();
+    assert_eq!(commands, ["cargo install --path .", "cargo test"]);
+    // `cargo install` installs the package's binaries: one of them is `kv`.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("[[bin]]\nname = \"kv\""),
+        "the binary is no longer called kv"
+    );
+    // The session runs `kv demo.json`: the file and its lock (and a log) stay out of git.
+    assert!(readme.contains("$ kv demo.json\n"));
+    let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    let patterns: Vec<&str> = ignore.lines().collect();
+    assert!(
+        patterns.contains(&"/demo.json") && patterns.contains(&"/demo.json.*"),
+        "{ignore}"
+    );
+}
+
 #[test]
 fn citations_are_read_with_their_file_and_name() {
     assert_eq!(

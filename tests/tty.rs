@@ -53,7 +53,7 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
     std::fs::write(&db, r#"{"alpha_key": 424242, "beta": 1}"#).unwrap();
 
     let mut kv = spawn_kv(dir.path(), &["--color", "never", "db.json"]);
-    kv.exp_string("db.json (snapshot mode)").unwrap();
+    kv.exp_string("db.json (snapshot mode, default)").unwrap();
     let prompt = "kv db.json> ";
     kv.exp_string(prompt).unwrap();
 
@@ -152,6 +152,110 @@ fn no_path_announces_a_transient_store_and_exit_leaves() {
         !dir.path().join(".kv_history").exists(),
         "--no-history writes no file"
     );
+}
+
+#[test]
+fn the_banner_and_prompt_say_the_mode_why_and_whether_writes_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.json"), r#"{"a": 1}"#).unwrap();
+
+    // --read-only: said in the banner and the prompt, and a write is refused there.
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--read-only", "db.json"]);
+    kv.exp_string(
+        "db.json (read-only: no lock is taken, nothing is written, and every change is refused)",
+    )
+    .unwrap();
+    let prompt = "kv db.json (read-only)> ";
+    kv.exp_string(prompt).unwrap();
+    run(
+        &mut kv,
+        "put b 2",
+        "db.json is open read-only: writes are refused",
+        prompt,
+    );
+    run(&mut kv, "get a", "1", prompt);
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+
+    // memory on a PATH: the prompt itself says writes are not saved.
+    let mut kv = spawn_kv(
+        dir.path(),
+        &["--color", "never", "--durability", "memory", "db.json"],
+    );
+    kv.exp_string("(memory mode, --durability: the file is only read")
+        .unwrap();
+    let prompt = "kv db.json (memory: writes not saved)> ";
+    kv.exp_string(prompt).unwrap();
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+
+    // A database with a log stays in wal mode, and the banner says why.
+    let mut kv = spawn_kv(
+        dir.path(),
+        &["--color", "never", "--durability", "wal", "db.json"],
+    );
+    kv.exp_string("db.json (wal mode, --durability)").unwrap();
+    run(&mut kv, "put b 2", "OK", "kv db.json> ");
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "db.json"]);
+    kv.exp_string("db.json (wal mode, the database has a log)")
+        .unwrap();
+    run(
+        &mut kv,
+        "stats",
+        "mode:          wal (the database has a log)",
+        "kv db.json> ",
+    );
+    kv.send_line("exit").unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}
+
+#[test]
+fn an_open_value_continues_under_a_continuation_prompt_and_ctrl_d_or_ctrl_c_abandons_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--no-history", "db.json"]);
+    let prompt = "kv db.json> ";
+    // Right-aligned under the prompt, as sqlite3 does.
+    let continuation = "       ...> ";
+    kv.exp_string(prompt).unwrap();
+
+    // The second line of an open value is read under the continuation prompt.
+    send(&mut kv, "put multi {\"a\":\r");
+    kv.exp_string(continuation).unwrap();
+    run(&mut kv, "[1, 2]}", "OK", prompt);
+    run(&mut kv, "get multi", "{\"a\":[1,2]}", prompt);
+
+    // Ctrl-D on an empty continuation line abandons the statement, says so, and does not
+    // leave the shell.
+    send(&mut kv, "put gone [1,\r");
+    kv.exp_string(continuation).unwrap();
+    kv.send_control('d').unwrap();
+    kv.exp_string("warning: Ctrl-D: the unfinished statement was abandoned and nothing was stored")
+        .unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "exists gone", "false", prompt);
+
+    // Ctrl-C on a half-typed line marks it `^C`, as bash does, and drops it.
+    send(&mut kv, "put half 1");
+    kv.exp_string("put half 1").unwrap();
+    kv.send_control('c').unwrap();
+    // Back up to the end of the abandoned line (column 12 + 10 + 1), then the mark.
+    kv.exp_string("\x1b[A\x1b[23G^C\r\n").unwrap();
+    kv.exp_string(prompt).unwrap();
+    // ... and in a continuation, drops the whole statement.
+    send(&mut kv, "put also_gone {\r");
+    kv.exp_string(continuation).unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string("^C").unwrap();
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "count", "1", prompt);
+
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
 }
 
 #[test]

@@ -182,17 +182,18 @@ fn checkpoint_folds_the_log_and_says_so_and_is_a_no_op_without_a_log() {
          from 1051 bytes (1.0 KiB) to 512 bytes"
     );
     for row in [
-        "mode:          wal\n",
-        "size on disk:  14 bytes\n",
+        "mode:          wal (--durability)\n",
+        "size on disk:  1048590 bytes (1.0 MiB): snapshot 14 bytes + log 1.0 MiB\n",
         "mutations:     2 (puts and deletes committed)\n",
-        "log size:      512 bytes\n",
+        "log size:      512 bytes in use of a 1.0 MiB file; the rest is preallocated zeros\n",
         "log records:   0 since the last checkpoint\n",
         "checkpoints:   1\n",
     ] {
         assert!(out.contains(row), "{row:?} missing:\n{out}");
     }
     assert!(
-        out.contains("per mutation:  ") && out.contains(" bytes written (write amplification)"),
+        out.contains("per mutation:  ")
+            && out.contains(" bytes of data written (write amplification: "),
         "{out}"
     );
     assert_eq!(
@@ -200,7 +201,8 @@ fn checkpoint_folds_the_log_and_says_so_and_is_a_no_op_without_a_log() {
         b"{\"a\":1,\"b\":2}\n"
     );
     for (mode, args) in [
-        ("snapshot", &["db.json"][..]),
+        // Explicitly: without --durability a database with a log stays in wal mode.
+        ("snapshot", &["--durability", "snapshot", "db.json"][..]),
         ("naive", &["--durability", "naive", "db.json"][..]),
         ("memory", &[][..]),
     ] {
@@ -482,8 +484,12 @@ fn save_under_simulate_writes_the_log_too_and_the_real_database_opens_with_it() 
         sandbox.run(&["check", "db.json"], "").status.code(),
         Some(0)
     );
-    // Saved from snapshot mode, the folded log must not stay beside the new snapshot.
-    let output = sandbox.run(&["--simulate", "db.json"], "put d 4\nsave\n");
+    // Saved from snapshot mode (asked for: without it a database with a log stays in wal
+    // mode), the folded log must not stay beside the new snapshot.
+    let output = sandbox.run(
+        &["--simulate", "--durability", "snapshot", "db.json"],
+        "put d 4\nsave\n",
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!sandbox.path("db.json.wal").exists());
     check(

@@ -166,6 +166,16 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
         if let Some(map) = parse_texts(text) {
             return Ok(map);
         }
+        // A repeated key (at the top or inside a value) is refused with its position
+        // before a `Value` parse would keep the last of the two (see `text::DuplicateKey`).
+        if let Ok(Some(repeat)) = text::duplicate_key(text) {
+            return Err(Error::DuplicateKey {
+                path: path.to_path_buf(),
+                key: repeat.key,
+                line: repeat.line,
+                column: repeat.column,
+            });
+        }
         // Invalid, or too deep for the fast path to judge: parsing into `Value`s gives the
         // parser's own error and position (or, for text the fast path could not bring to
         // canonical form alone, the canonical texts).
@@ -208,8 +218,11 @@ fn parse_texts(text: &str) -> Option<Map> {
     deserializer.end().ok()?;
     // Collecting sorts (stably) and builds the tree bottom-up with full nodes, which holds
     // a big store in about half the memory that inserting one key at a time leaves it in.
-    // A key written twice keeps its last value, as inserting would.
-    Some(entries.into_iter().collect())
+    let count = entries.len();
+    let map: Map = entries.into_iter().collect();
+    // Fewer entries than keys read: a key was written twice. The caller's slow path
+    // refuses it with its position.
+    (map.len() == count).then_some(map)
 }
 
 /// Reads a JSON object into map entries in file order. Keys and values are borrowed from
@@ -237,7 +250,9 @@ impl<'de> Visitor<'de> for EntriesVisitor<'_> {
             {
                 Ok(value) => value,
                 Err(Slow::TooDeep) => return Err(de::Error::custom("nested too deeply")),
-                Err(Slow::NeedsValue(raw)) => serde_json::from_str::<Value>(raw)
+                // A repeated key inside the value: the caller's slow path reports it.
+                Err(Slow::NeedsValue(raw)) => text::refuse_duplicate_keys(raw)
+                    .and_then(|()| serde_json::from_str::<Value>(raw))
                     .and_then(|value| text::from_value(&value))
                     .map(|text| Cow::Owned(text.into()))
                     .map_err(de::Error::custom)?,

@@ -319,6 +319,152 @@ fn string_end(bytes: &[u8], start: usize) -> Result<usize, Needs> {
     Err(Needs::Value)
 }
 
+/// A key written twice in one object of a JSON text.
+///
+/// RFC 8259 leaves such an object's meaning to each reader, and readers differ (serde_json
+/// and most parsers keep the last value, some the first, PostgreSQL's `json` both). The
+/// store promises that a value comes back as it was written, and its canonical text holds
+/// each key once, so keeping one of the two would change the value silently: a text with
+/// a repeated key is refused, naming the key and where it is, wherever text enters the
+/// store (a shell statement, [`JsonText::parse`](crate::JsonText::parse), a snapshot
+/// written by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DuplicateKey {
+    /// The key, unescaped.
+    pub key: String,
+    /// Where the repeat's opening quote is: 1-based line, and column in bytes (as
+    /// serde_json counts them).
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The message a repeated key is refused with (before its position): the shell and the
+/// library errors build on it.
+pub(crate) fn repeated_key_message(key: &str) -> String {
+    format!(
+        "repeats the key {} in one object",
+        serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"))
+    )
+}
+
+/// The first key repeated within one object of `text`, in text order. `Err` is
+/// serde_json's own error for text that is not valid JSON (or nests beyond its limit): the
+/// caller's parse reports it. Reads the text once more, so callers run it only where the
+/// canonicaliser could not rule a repeat out ([`Slow::NeedsValue`]): the common texts pay
+/// nothing.
+pub(crate) fn duplicate_key(text: &str) -> serde_json::Result<Option<DuplicateKey>> {
+    match walk_for_duplicates(text) {
+        (Err(err), Some(key)) => {
+            // serde_json stops at the repeat's closing quote; a key holds no raw newline,
+            // so its opening quote is on that line: the last quote before it that no
+            // backslash escapes.
+            let line_start = match err.line() {
+                0 | 1 => 0,
+                line => text
+                    .match_indices('\n')
+                    .nth(line - 2)
+                    .map_or(0, |(at, _)| at + 1),
+            };
+            let close = (line_start + err.column().saturating_sub(1)).min(text.len());
+            let line = &text.as_bytes()[line_start..close];
+            let open = (0..line.len())
+                .rev()
+                .find(|&at| {
+                    line[at] == b'"'
+                        && line[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+                })
+                .unwrap_or(line.len());
+            Ok(Some(DuplicateKey {
+                key,
+                line: err.line(),
+                column: open + 1,
+            }))
+        }
+        (Err(err), None) => Err(err),
+        (Ok(()), _) => Ok(None),
+    }
+}
+
+/// `Err` with serde_json's error (message [`repeated_key_message`], and the position) if
+/// `text` repeats a key in one object; `Ok` otherwise, also for invalid text, whose own
+/// error the caller's parse reports.
+pub(crate) fn refuse_duplicate_keys(text: &str) -> serde_json::Result<()> {
+    match walk_for_duplicates(text) {
+        (Err(err), Some(_)) => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Reads `text` as JSON, stopping at the first key repeated in one object: the result,
+/// and that key if it stopped there.
+fn walk_for_duplicates(text: &str) -> (serde_json::Result<()>, Option<String>) {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    /// Walks any value; records the first repeated key and stops there with an error
+    /// (serde_json gives the error the position it has reached).
+    #[derive(Clone, Copy)]
+    struct Walk<'f>(&'f RefCell<Option<String>>);
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(self)?.is_some() {}
+            Ok(())
+        }
+        // (With `arbitrary_precision` a number also arrives as a one-key map.)
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    let message = repeated_key_message(&key);
+                    *self.0.borrow_mut() = Some(key);
+                    return Err(de::Error::custom(message));
+                }
+                map.next_value_seed(self)?;
+            }
+            Ok(())
+        }
+    }
+
+    let found = RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let walked = Walk(&found)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    (walked, found.into_inner())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -375,8 +521,10 @@ pub(crate) mod tests {
         }
     }
 
+    /// Leaving the fast path: an escape goes through a `Value`; a repeated key is then
+    /// refused by the caller (see `DuplicateKey`).
     #[test]
-    fn escapes_serde_would_not_write_and_repeated_keys_go_through_a_value() {
+    fn escapes_serde_would_not_write_and_repeated_keys_leave_the_fast_path() {
         for raw in [
             r#""\u0041""#,
             r#""\/""#,
@@ -393,6 +541,25 @@ pub(crate) mod tests {
             canonical(r#"{"a":{"a":1},"b":{"a":2},"ab":[{"a":0}]}"#),
             Ok(r#"{"a":{"a":1},"b":{"a":2},"ab":[{"a":0}]}"#.to_string())
         );
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_with_its_unescaped_name_and_its_opening_quote() {
+        let found = |raw: &str| {
+            duplicate_key(raw)
+                .unwrap()
+                .map(|repeat| (repeat.key, repeat.line, repeat.column))
+        };
+        assert_eq!(found(r#"{"a":1,"b":2,"a":3}"#), Some(("a".into(), 1, 14)));
+        assert_eq!(
+            found("[1,\n {\"k\": 1,\n  \"\\u006b\": 2}]"),
+            Some(("k".into(), 3, 3))
+        );
+        assert_eq!(found(r#"{"q\"":1,"q\"":2}"#), Some(("q\"".into(), 1, 10)));
+        assert_eq!(found(r#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#), None);
+        assert_eq!(found("7"), None);
+        // Invalid text is the parser's to report.
+        assert!(duplicate_key(r#"{"a":1,"a"#).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::Durability;
-use crate::shell::database::Database;
+use crate::shell::database::{Database, ModeSource, choose_mode};
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
@@ -116,9 +116,15 @@ pub struct ShellArgs {
     )]
     pub statement: Vec<String>,
 
-    /// How commits reach the disk (the list comes from `Durability::ALL`).
-    #[arg(long, value_name = "MODE", default_value = "snapshot", help = durability_help())]
-    pub durability: Durability,
+    /// How commits reach the disk (the list comes from `Durability::ALL`). Without it, a
+    /// database with a log opens in `wal` mode, any other in `snapshot`.
+    #[arg(long, value_name = "MODE", help = durability_help())]
+    pub durability: Option<Durability>,
+
+    /// Only read PATH, as another process may while a writer has it open: no lock, no
+    /// file created, every change refused (exit status 1 in a script).
+    #[arg(long, requires = "path", conflicts_with_all = ["durability", "simulate"])]
+    pub read_only: bool,
 
     /// Run the shell on a simulated disk loaded from PATH (a missing file: an empty
     /// disk), for crash demos: `powercut` cuts its power, an armed `crash` point stops
@@ -346,8 +352,18 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     let mut stderr = io::stderr();
 
     let opened = match &args.path {
-        Some(path) if args.simulate => Database::simulate(path, args.durability),
-        Some(path) => Database::open(path, args.durability),
+        Some(path) if args.read_only => Database::open_read_only(path),
+        Some(path) => {
+            let (durability, source) = choose_mode(path, args.durability);
+            let opened = match args.simulate {
+                true => Database::simulate(path, durability),
+                false => Database::open(path, durability),
+            };
+            opened.map(|mut db| {
+                db.set_mode_source(source);
+                db
+            })
+        }
         None => Ok(Database::in_memory()),
     };
     let db = match opened {
@@ -390,8 +406,12 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     }
 
     let result = if interactive {
-        let (db_name, banner) =
-            banner(args.path.as_deref(), session.db.durability(), args.simulate);
+        let (db_name, banner) = banner(
+            args.path.as_deref(),
+            session.db.durability(),
+            session.db.mode_source(),
+            args.simulate,
+        );
         let history = history_location(&args, env);
         interactive::run(&mut session, &history, out_color, &db_name, &banner)
             .map_err(|err| err.to_string())
@@ -427,7 +447,12 @@ fn one_shot_statement(args: &ShellArgs) -> Result<String, String> {
 
 /// The name the prompt shows for the database, and the banner printed at the prompt's
 /// start. Modes that do not keep what is typed say so, so nobody loses work by surprise.
-pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (String, String) {
+pub fn banner(
+    path: Option<&Path>,
+    durability: Durability,
+    source: ModeSource,
+    simulated: bool,
+) -> (String, String) {
     let version = env!("CARGO_PKG_VERSION");
     let Some(path) = path else {
         return (
@@ -452,15 +477,30 @@ pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (
     } else {
         (name, "")
     };
+    if source == ModeSource::ReadOnly {
+        let banner = format!(
+            "kv {version}: {} (read-only: no lock is taken, nothing is written, and every \
+             change is refused). Type help for commands, Ctrl-D to exit.",
+            path.display()
+        );
+        return (format!("{db_name} (read-only)"), banner);
+    }
     let note = match durability {
         Durability::Memory => ": the file is only read, and nothing typed here is saved",
         Durability::Naive => ": not crash-safe, kept to show how files get corrupted",
         _ => "",
     };
+    // The prompt itself says so where writes are kept nowhere but in memory, so a long
+    // session scrolled past the banner still shows it.
+    let db_name = match (durability, simulated) {
+        (Durability::Memory, false) => format!("{db_name} (memory: writes not saved)"),
+        _ => db_name,
+    };
     let banner = format!(
-        "kv {version}: {} ({durability} mode{note}){disk}. Type help for commands, \
+        "kv {version}: {} ({durability} mode, {}{note}){disk}. Type help for commands, \
          Ctrl-D to exit.",
-        path.display()
+        path.display(),
+        source.describe()
     );
     (db_name, banner)
 }
@@ -547,29 +587,49 @@ mod tests {
     fn the_banner_names_the_file_and_warns_of_modes_that_do_not_keep_data() {
         let version = env!("CARGO_PKG_VERSION");
         let db = Some(Path::new("dir/db.json"));
-        let (name, text) = banner(db, Durability::Snapshot, false);
+        let (name, text) = banner(db, Durability::Snapshot, ModeSource::Default, false);
         assert_eq!(name, "db.json");
         assert_eq!(
             text,
             format!(
-                "kv {version}: dir/db.json (snapshot mode). Type help for commands, \
+                "kv {version}: dir/db.json (snapshot mode, default). Type help for commands, \
                  Ctrl-D to exit."
             )
         );
-        let (_, text) = banner(db, Durability::Memory, false);
+        let (name, text) = banner(db, Durability::Wal, ModeSource::HasLog, false);
+        assert_eq!(name, "db.json");
         assert!(
-            text.contains("(memory mode: the file is only read, and nothing typed here is saved)"),
+            text.contains("(wal mode, the database has a log)"),
             "{text}"
         );
-        let (_, text) = banner(db, Durability::Naive, false);
-        assert!(text.contains("(naive mode: not crash-safe"), "{text}");
-        let (name, text) = banner(db, Durability::Snapshot, true);
+        let (name, text) = banner(db, Durability::Memory, ModeSource::Given, false);
+        assert_eq!(name, "db.json (memory: writes not saved)");
+        assert!(
+            text.contains(
+                "(memory mode, --durability: the file is only read, and nothing typed here is saved)"
+            ),
+            "{text}"
+        );
+        let (name, text) = banner(db, Durability::Memory, ModeSource::ReadOnly, false);
+        assert_eq!(name, "db.json (read-only)");
+        assert!(
+            text.contains(
+                "(read-only: no lock is taken, nothing is written, and every change is refused)"
+            ),
+            "{text}"
+        );
+        let (_, text) = banner(db, Durability::Naive, ModeSource::Given, false);
+        assert!(
+            text.contains("(naive mode, --durability: not crash-safe"),
+            "{text}"
+        );
+        let (name, text) = banner(db, Durability::Snapshot, ModeSource::Default, true);
         assert_eq!(name, "db.json (simulated)");
         assert!(
-            text.contains("(snapshot mode) on a SIMULATED disk"),
+            text.contains("(snapshot mode, default) on a SIMULATED disk"),
             "{text}"
         );
-        let (name, text) = banner(None, Durability::Memory, false);
+        let (name, text) = banner(None, Durability::Memory, ModeSource::NoFile, false);
         assert_eq!(name, "(memory)");
         assert!(
             text.contains("transient in-memory store; nothing is saved"),
@@ -598,11 +658,13 @@ mod tests {
             "--bail",
             "db",
         ]);
-        assert_eq!(parsed.durability, Durability::Naive);
+        assert_eq!(parsed.durability, Some(Durability::Naive));
         assert_eq!(parsed.commands, ["a", "b"]);
         assert!(parsed.bail && !parsed.echo);
         assert_eq!(parsed.path, Some(PathBuf::from("db")));
-        assert_eq!(args(&[]).durability, Durability::Snapshot);
+        // Without --durability the database's files decide (`choose_mode`).
+        assert_eq!(args(&[]).durability, None);
+        assert!(args(&["--read-only", "db"]).read_only);
         assert!(args(&["--simulate", "db"]).simulate);
         assert!(!args(&["db"]).simulate);
     }

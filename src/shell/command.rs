@@ -693,6 +693,37 @@ pub fn bracket_value_start(input: &str) -> Option<usize> {
 
 /// serde_json's reason for an error, reworded where its parser's words ("EOF while
 /// parsing a list") would puzzle someone who typed a command.
+/// The last `\uXXXX` escape of a surrogate (D800-DFFF) that starts before byte `upto` of
+/// `text` (where serde_json stopped, at or just after it), with its byte offset.
+fn lone_surrogate_before(text: &str, upto: usize) -> Option<(usize, &str)> {
+    let mut end = upto.min(text.len());
+    while let Some(at) = text[..end].rfind("\\u") {
+        if let Some(escape) = text.get(at..at + 6)
+            && let Ok(code) = u16::from_str_radix(&escape[2..], 16)
+            && (0xd800..=0xdfff).contains(&code)
+            // Not itself escaped (`\\ud800` is a backslash, then text).
+            && text[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 0
+        {
+            return Some((at, escape));
+        }
+        end = at;
+    }
+    None
+}
+
+/// The byte offset of the quote that opens the JSON string whose closing quote ends
+/// `text` (`text` stops just before it): the last quote not escaped by a backslash.
+fn opening_quote(text: &str) -> Option<usize> {
+    let mut end = text.len().checked_sub(1)?;
+    while let Some(at) = text[..end].rfind('"') {
+        if text[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 0 {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
 fn plain_reason(reason: &str) -> &str {
     match reason {
         "EOF while parsing a string" => "the string has no closing quote",
@@ -863,10 +894,56 @@ impl<'a> Cursor<'a> {
         let reason = reason
             .rsplit_once(" at line ")
             .map_or(reason.as_str(), |(head, _)| head);
+        // Valid JSON that is refused: an object that repeats a key (`JsonText::parse`).
+        // Refused rather than stored with one of the two values (what serde_json, and so
+        // a `Value`, would keep) because a value must come back exactly as written.
+        if err.classify() == serde_json::error::Category::Data {
+            // serde_json stops just after the repeated key: point at its opening quote.
+            let close = self.offset(position);
+            let open = opening_quote(&self.input[..close]).unwrap_or(close);
+            return ParseError {
+                message: format!(
+                    "{what} {reason}: refused, because storing it would keep only one of \
+                     its values"
+                ),
+                position: Some(self.position(open)),
+            };
+        }
+        // serde_json names a lone UTF-16 surrogate escape (`"\ud800"`) by what it expected
+        // next ("unexpected end of hex escape"); say what the text holds instead.
+        if matches!(
+            reason,
+            "unexpected end of hex escape" | "lone leading surrogate in hex escape"
+        ) && let Some((at, escape)) = lone_surrogate_before(self.input, self.offset(position))
+        {
+            return ParseError {
+                message: format!(
+                    "{what} holds a lone surrogate, {escape}: one half of a UTF-16 pair \
+                     (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot \
+                     be stored"
+                ),
+                position: Some(self.position(at)),
+            };
+        }
         ParseError {
             message: format!("{what} is not valid JSON: {}", plain_reason(reason)),
             position: Some(position),
         }
+    }
+
+    /// The byte offset of `position` in the statement (the end, if it is past it).
+    fn offset(&self, position: Position) -> usize {
+        let mut line_start = 0;
+        for _ in 1..position.line {
+            match self.input[line_start..].find('\n') {
+                Some(newline) => line_start += newline + 1,
+                None => return self.input.len(),
+            }
+        }
+        self.input[line_start..]
+            .char_indices()
+            .nth(position.column.saturating_sub(1))
+            .map_or(self.input.len(), |(at, _)| line_start + at)
     }
 
     fn expect_end(&mut self, verb: &Verb) -> Result<(), ParseError> {
@@ -1214,6 +1291,39 @@ mod tests {
             (
                 "get \"unterminated",
                 "column 17: KEY is not valid JSON: the string has no closing quote",
+            ),
+            // Valid JSON, refused: a value must come back as written, and a repeated key
+            // could only be stored as one of its values. The column is the repeat's.
+            (
+                "put d {\"x\":1,\"x\":2}",
+                "column 14: VALUE repeats the key \"x\" in one object: refused, because \
+                 storing it would keep only one of its values",
+            ),
+            (
+                "put d {\"a\": [{\"k\\\"\": 1, \"k\\\"\" : 2}]}",
+                "column 25: VALUE repeats the key \"k\\\"\" in one object: refused, because \
+                 storing it would keep only one of its values",
+            ),
+            (
+                "put d {\"a\": 1,\n \"\\u0061\": 2}",
+                "line 2 column 2: VALUE repeats the key \"a\" in one object: refused, because \
+                 storing it would keep only one of its values",
+            ),
+            // A lone surrogate is named, not "unexpected end of hex escape".
+            (
+                "put s \"\\ud800\"",
+                "column 8: VALUE holds a lone surrogate, \\ud800: one half of a UTF-16 pair \
+                 (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot be stored",
+            ),
+            (
+                "put s [\"ok \\\\ud800\", \"x\\udc00y\"]",
+                "column 24: VALUE holds a lone surrogate, \\udc00: one half of a UTF-16 pair \
+                 (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot be stored",
+            ),
+            (
+                "get \"\\udbff\\u0041\"",
+                "column 6: KEY holds a lone surrogate, \\udbff: one half of a UTF-16 pair \
+                 (\\ud83e\\udd80 is 🦀), which is no character on its own and cannot be stored",
             ),
             (
                 "crash after-rename gently",

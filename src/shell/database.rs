@@ -31,6 +31,57 @@ pub enum Medium {
     Simulated(SimFs),
 }
 
+/// Why the store is in its mode, as the banner and `stats` say: a database keeps its mode
+/// from one open to the next unless `--durability` changes it, as sqlite3 keeps
+/// `journal_mode=WAL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeSource {
+    /// `--durability` chose it.
+    Given,
+    /// No `--durability`, and the database has a log (`PATH.wal`): `wal`, so the log is
+    /// kept rather than folded away by the default mode.
+    HasLog,
+    /// No `--durability` and no log: the default mode.
+    Default,
+    /// `--read-only`: no mode, nothing is committed.
+    ReadOnly,
+    /// No PATH: a transient store in memory, whatever `--durability` says.
+    NoFile,
+}
+
+impl ModeSource {
+    /// The reason, as the banner and `stats` show it after the mode's name.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ModeSource::Given => "--durability",
+            ModeSource::HasLog => "the database has a log",
+            ModeSource::Default => "default",
+            ModeSource::ReadOnly => "--read-only",
+            ModeSource::NoFile => "no file",
+        }
+    }
+}
+
+/// The mode to open `path` in without `--durability` (`given`): `wal` if the database has
+/// a log (or the new log of an interrupted checkpoint), else the default. Looks beside the
+/// file a symlink names, where the store looks; a path that cannot be resolved gets the
+/// default, and the open then reports why.
+pub fn choose_mode(path: &Path, given: Option<Durability>) -> (Durability, ModeSource) {
+    if let Some(durability) = given {
+        return (durability, ModeSource::Given);
+    }
+    let real: &dyn Fs = &RealFs;
+    let has_log = real.resolve(path).is_ok_and(|target| {
+        [files::wal_path(&target), files::wal_next_path(&target)]
+            .iter()
+            .any(|log| matches!(real.metadata(log), Ok(Some(_))))
+    });
+    match has_log {
+        true => (Durability::Wal, ModeSource::HasLog),
+        false => (Durability::default(), ModeSource::Default),
+    }
+}
+
 /// A crash or power cut with its seed decided (`0` for the modes that need none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cut {
@@ -140,6 +191,10 @@ pub struct Database {
     /// On a simulated disk: the real files as they were loaded (or last saved), so `save`
     /// can refuse to overwrite what another process wrote since.
     loaded: Vec<Loaded>,
+    /// Why the store is in its mode (set by the command line; `Given` until then).
+    mode_source: ModeSource,
+    /// Reboots of the simulated disk so far (each reopens a fresh store).
+    reboots: u64,
 }
 
 /// A real file beside the database as `--simulate` loaded it.
@@ -209,9 +264,9 @@ fn describe_change(path: &Path, then: Option<Seen>, now: Option<Seen>) -> String
 impl From<KvStore> for Database {
     /// A database around an already open store, without a tracer.
     fn from(store: KvStore) -> Self {
-        let medium = match store.path() {
-            Some(_) => Medium::Real,
-            None => Medium::Memory,
+        let (medium, mode_source) = match store.path() {
+            Some(_) => (Medium::Real, ModeSource::Given),
+            None => (Medium::Memory, ModeSource::NoFile),
         };
         Database {
             path: store.path().map(Path::to_path_buf),
@@ -223,6 +278,8 @@ impl From<KvStore> for Database {
             armed: None,
             next_seed: 1,
             loaded: Vec::new(),
+            mode_source,
+            reboots: 0,
         }
     }
 }
@@ -236,6 +293,40 @@ impl Database {
     /// Opens `path` on the real disk, through a tracer (off until `trace on`).
     pub fn open(path: &Path, durability: Durability) -> crate::Result<Self> {
         Database::open_on(path, durability, Medium::Real, Arc::new(RealFs))
+    }
+
+    /// Opens `path` on the real disk only to read it (`--read-only`: see
+    /// [`Options::read_only`]): no lock, no file created, every mutation refused.
+    pub fn open_read_only(path: &Path) -> crate::Result<Self> {
+        let tracer = TraceFs::new(Arc::new(RealFs));
+        tracer.set_enabled(false);
+        let options = Options::new().read_only(true).fs(Arc::new(tracer.clone()));
+        let store = KvStore::open(path, options)?;
+        let mut db = Database::from(store);
+        db.path = Some(path.to_path_buf());
+        db.tracer = Some(tracer);
+        db.mode_source = ModeSource::ReadOnly;
+        Ok(db)
+    }
+
+    /// Why the store is in its mode, for the banner and `stats`.
+    pub fn mode_source(&self) -> ModeSource {
+        self.mode_source
+    }
+
+    /// Reboots of the simulated disk so far: `stats` says its counters restarted.
+    pub fn reboots(&self) -> u64 {
+        self.reboots
+    }
+
+    /// Records why the store is in its mode (the command line decided it).
+    pub fn set_mode_source(&mut self, source: ModeSource) {
+        self.mode_source = source;
+    }
+
+    /// Whether the store was opened read-only (`--read-only`).
+    pub fn is_read_only(&self) -> bool {
+        self.store().is_some_and(KvStore::is_read_only)
     }
 
     /// Loads the database at `path` (if any) into a fresh simulated disk and opens it
@@ -310,6 +401,8 @@ impl Database {
             armed: None,
             next_seed: 1,
             loaded: Vec::new(),
+            mode_source: ModeSource::Given,
+            reboots: 0,
         })
     }
 
@@ -370,6 +463,12 @@ impl Database {
     /// simulated disk it stops there and the disk reboots as `cut` says (a process kill
     /// by default).
     pub fn arm(&mut self, point: CrashPoint, cut: Option<PowerCut>) -> Result<Armed, ExecError> {
+        // A read-only store commits nothing, so no point of any protocol is reached.
+        if self.is_read_only() {
+            return Err(ExecError::Refused(
+                crate::shell::exec::READ_ONLY_NO_CRASH.to_string(),
+            ));
+        }
         if matches!(self.medium, Medium::Memory) || self.durability == Durability::Memory {
             return Err(ExecError::NothingToCrash);
         }
@@ -471,6 +570,7 @@ impl Database {
                 .push(TraceEntry::Reboot(format!("{after}; reboot and reopen")));
         }
         sim.reboot(cut.mode, cut.seed);
+        self.reboots += 1;
         let found = sim_files(&sim);
         let store = match open_store(&path, self.durability, &self.medium, &tracer) {
             Ok(store) => store,

@@ -1,5 +1,7 @@
 //! The rustyline helper: completion of verbs and live keys, a greyed usage hint,
-//! highlighting (an unknown verb in red), and multi-line input while a JSON value is open.
+//! highlighting (an unknown verb in red), and the Ctrl-C binding that notes the line it
+//! abandons. A JSON value left open continues on the next line, read by
+//! `shell::interactive` under a continuation prompt.
 //! The logic lives in plain methods so it is tested without a terminal.
 
 use std::borrow::Cow;
@@ -8,10 +10,15 @@ use nu_ansi_term::Style;
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Context, Helper};
+use std::sync::{Arc, Mutex};
 
-use crate::shell::command::{Args, VERBS, find_verb, key_syntax, needs_more_input};
+use rustyline::validate::Validator;
+use rustyline::{
+    Cmd, ConditionalEventHandler, Context, Event, EventContext, EventHandler, Helper, KeyEvent,
+    RepeatCount,
+};
+
+use crate::shell::command::{Args, VERBS, find_verb, key_syntax};
 use crate::shell::render::Theme;
 
 /// Everything the line editor asks the shell about.
@@ -20,17 +27,15 @@ pub struct KvHelper {
     /// The store's keys, refreshed by the loop after each mutation.
     keys: Vec<String>,
     theme: Theme,
-    /// The prompt as styled, shown instead of the plain one when colour is on.
-    styled_prompt: String,
 }
 
 impl KvHelper {
-    /// A helper that styles with `theme`, showing `styled_prompt` for the prompt.
-    pub fn new(theme: Theme, styled_prompt: String) -> Self {
+    /// A helper that styles with `theme` (the prompt too: the main one and the
+    /// continuation prompt alike).
+    pub fn new(theme: Theme) -> Self {
         KvHelper {
             keys: Vec::new(),
             theme,
-            styled_prompt,
         }
     }
 
@@ -240,7 +245,7 @@ impl Highlighter for KvHelper {
         default: bool,
     ) -> Cow<'b, str> {
         if default {
-            Cow::Borrowed(&self.styled_prompt)
+            Cow::Owned(self.theme.prompt.paint(prompt).to_string())
         } else {
             Cow::Borrowed(prompt)
         }
@@ -256,14 +261,64 @@ impl Highlighter for KvHelper {
     }
 }
 
-impl Validator for KvHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        if needs_more_input(ctx.input()) {
-            Ok(ValidationResult::Incomplete)
-        } else {
-            Ok(ValidationResult::Valid(None))
-        }
+/// Every line is accepted at Enter. A value left open does not keep the line editor going
+/// (rustyline would continue it without any prompt): the loop reads the next line itself,
+/// under a continuation prompt, where Ctrl-D and Ctrl-C can abandon the statement.
+impl Validator for KvHelper {}
+
+/// Ctrl-C at the prompt: does what it always did (rustyline abandons the line), after
+/// noting the line and the prompt width, so the loop can show `^C` after what was typed,
+/// as bash and redis-cli do (rustyline ends the line with no mark).
+#[derive(Debug, Clone, Default)]
+pub struct CtrlC {
+    abandoned: Arc<Mutex<Option<String>>>,
+}
+
+impl CtrlC {
+    /// Binds Ctrl-C in `editor` to this handler.
+    pub fn bind<H: Helper, I: rustyline::history::History>(
+        &self,
+        editor: &mut rustyline::Editor<H, I>,
+    ) {
+        editor.bind_sequence(
+            KeyEvent::ctrl('C'),
+            EventHandler::Conditional(Box::new(self.clone())),
+        );
     }
+
+    /// The line Ctrl-C abandoned last, if any (taken: the next call says `None`).
+    pub fn take(&self) -> Option<String> {
+        self.abandoned.lock().ok().and_then(|mut line| line.take())
+    }
+}
+
+impl ConditionalEventHandler for CtrlC {
+    fn handle(
+        &self,
+        _event: &Event,
+        _count: RepeatCount,
+        _positive: bool,
+        ctx: &EventContext,
+    ) -> Option<Cmd> {
+        if let Ok(mut line) = self.abandoned.lock() {
+            *line = Some(ctx.line().to_string());
+        }
+        // The default: abandon the line.
+        None
+    }
+}
+
+/// Where `^C` goes after a Ctrl-C: the 1-based column just past what was typed, given the
+/// prompt, the abandoned line and the terminal's width. The editor has moved the cursor to
+/// the end of the input and then to a new line, so the loop goes up one row to that
+/// column. A line that filled its last row exactly left the cursor on a fresh row: the
+/// column is then 1. Widths count characters (a double-width character shifts the mark).
+pub fn ctrl_c_column(prompt: &str, line: &str, columns: usize) -> usize {
+    let end = match line.rsplit_once('\n') {
+        Some((_, last)) => last.chars().count(),
+        None => prompt.chars().count() + line.chars().count(),
+    };
+    end % columns.max(1) + 1
 }
 
 #[cfg(test)]
@@ -271,9 +326,23 @@ mod tests {
     use super::*;
 
     fn helper() -> KvHelper {
-        let mut helper = KvHelper::new(Theme::colored(), "kv> ".into());
+        let mut helper = KvHelper::new(Theme::colored());
         helper.set_keys(vec!["alice".into(), "alpha".into(), "with space".into()]);
         helper
+    }
+
+    #[test]
+    fn ctrl_c_marks_the_column_after_the_abandoned_input() {
+        // "kv> " + "put a" ends at column 9 (1-based: the mark goes in column 10).
+        assert_eq!(ctrl_c_column("kv> ", "put a", 80), 10);
+        assert_eq!(ctrl_c_column("kv> ", "", 80), 5);
+        // Wrapped onto a second row of a 10-column terminal: 4 + 9 = 13 → column 4.
+        assert_eq!(ctrl_c_column("kv> ", "put a 123", 10), 4);
+        // Exactly filled: the cursor already sits on a fresh row.
+        assert_eq!(ctrl_c_column("kv> ", "put a ", 10), 1);
+        // Pasted lines: the last one starts at the left edge, without the prompt.
+        assert_eq!(ctrl_c_column("kv> ", "put a 1\nput b", 80), 6);
+        assert_eq!(ctrl_c_column("kv> ", "x", 0), 1);
     }
 
     #[test]
@@ -355,7 +424,7 @@ mod tests {
         let history = rustyline::history::DefaultHistory::new();
         let ctx = Context::new(&history);
         assert_eq!(helper().hint("pu", 2, &ctx), Some("t KEY VALUE".into()));
-        let plain = KvHelper::new(Theme::plain(), "kv> ".into());
+        let plain = KvHelper::new(Theme::plain());
         assert_eq!(plain.hint("pu", 2, &ctx), None);
     }
 
@@ -368,7 +437,7 @@ mod tests {
             h.highlighted("put a \"x\""),
             "\x1b[1;34mput\x1b[0m a\x1b[32m \"x\"\x1b[0m"
         );
-        let plain = KvHelper::new(Theme::plain(), "kv> ".into());
+        let plain = KvHelper::new(Theme::plain());
         assert_eq!(plain.highlighted("gte a"), "gte a");
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::shell::command::{Command, Verb};
-use crate::shell::database::{Armed, Database, Reboot, Saved};
+use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 use crate::shell::pattern::KeyPattern;
 use crate::{CrashPoint, Durability, KvStore, Stats};
 
@@ -52,6 +52,10 @@ pub enum ExecError {
     NothingToTrace,
 }
 
+/// Why `crash` does nothing on a `--read-only` store.
+pub(crate) const READ_ONLY_NO_CRASH: &str = "opened read-only, this store commits nothing, so \
+     no crash point is ever reached (the writer's crash points are armed in the writer)";
+
 fn names(points: &[CrashPoint]) -> String {
     if points.is_empty() {
         return "none".to_string();
@@ -81,7 +85,7 @@ pub enum Outcome {
     /// The whole store as one compact JSON object (`dump`).
     Dump(String),
     /// Counters and sizes (`stats`).
-    Stats(Box<Stats>),
+    Stats(Box<StatsReport>),
     /// What `checkpoint` did.
     Checkpointed(Checkpointed),
     /// The crash points of `mode` (`crash`).
@@ -122,6 +126,17 @@ impl Outcome {
     pub fn changed_keys(&self) -> bool {
         matches!(self, Outcome::Done | Outcome::Rebooted(_))
     }
+}
+
+/// What `stats` shows: the store's counters, and what only the shell knows about them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsReport {
+    pub stats: Stats,
+    /// Why the store is in its mode.
+    pub source: ModeSource,
+    /// Reboots of the simulated disk since the shell started: the counters are the
+    /// reopened store's, so they restarted at the last one.
+    pub reboots: u64,
 }
 
 /// What `checkpoint` did: in a mode without a log, nothing (the database file already
@@ -165,6 +180,11 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             });
         }
         Command::Checkpoint => {
+            if db.is_read_only() {
+                // Refused as every write is, not "nothing to checkpoint": the database
+                // may well have a log, which only its writer may fold.
+                db.store_mut()?.checkpoint()?;
+            }
             let durability = db.durability();
             let before = db.store_mut()?.stats();
             if before.log_size.is_none() {
@@ -183,6 +203,10 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
                     snapshot: after.file_size,
                 }))
             });
+        }
+        // Memory mode's "nothing to crash, every key is lost" would mislead here.
+        Command::Crash { .. } if db.is_read_only() => {
+            return Err(ExecError::Refused(READ_ONLY_NO_CRASH.to_string()));
         }
         Command::Crash { point: None, .. } => Outcome::CrashPoints {
             mode: db.durability(),
@@ -230,7 +254,14 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         }
         Command::Count => Outcome::Count(db.store_mut()?.len()),
         Command::Dump => Outcome::Dump(db.store_mut()?.to_json()),
-        Command::Stats => Outcome::Stats(Box::new(db.store_mut()?.stats())),
+        Command::Stats => {
+            let (source, reboots) = (db.mode_source(), db.reboots());
+            Outcome::Stats(Box::new(StatsReport {
+                stats: db.store_mut()?.stats(),
+                source,
+                reboots,
+            }))
+        }
     })
 }
 

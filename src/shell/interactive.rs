@@ -11,8 +11,8 @@ use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
-use crate::shell::command::{Command, parse};
-use crate::shell::editor::KvHelper;
+use crate::shell::command::{Command, needs_more_input, parse};
+use crate::shell::editor::{CtrlC, KvHelper, ctrl_c_column};
 use crate::shell::exec::Outcome;
 use crate::shell::session::{Flow, Ran, Session};
 
@@ -55,11 +55,14 @@ pub fn run(
         })
         .build();
     let prompt = format!("kv {db_name}> ");
-    let styled_prompt = session.out_renderer.theme.prompt.paint(&prompt).to_string();
+    // Lines after the first of an open value, aligned under the prompt as sqlite3 does.
+    let continuation = format!("{:>width$}", "...> ", width = prompt.chars().count());
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
-    let mut helper = KvHelper::new(session.out_renderer.theme, styled_prompt);
+    let mut helper = KvHelper::new(session.out_renderer.theme);
     helper.set_keys(session.db.keys());
     editor.set_helper(Some(helper));
+    let ctrl_c = CtrlC::default();
+    ctrl_c.bind(&mut editor);
 
     // While a command runs the terminal is not in raw mode, so Ctrl-C is a SIGINT, which
     // by default would kill the shell (and end a crash demo mid-lesson). Caught, it stops
@@ -101,12 +104,26 @@ pub fn run(
         }
     }
     writeln!(stdout, "{banner}")?;
+
+    // The lines of a statement whose JSON value is still open, each ended by a newline.
+    let mut pending = String::new();
     loop {
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
         // came after the last output stopped has nothing left to stop.
         interrupted.store(false, Ordering::SeqCst);
-        match editor.readline(&prompt) {
+        let shown = if pending.is_empty() {
+            &prompt
+        } else {
+            &continuation
+        };
+        match editor.readline(shown) {
             Ok(line) => {
+                pending.push_str(&line);
+                if needs_more_input(&pending) {
+                    pending.push('\n');
+                    continue;
+                }
+                let line = std::mem::take(&mut pending);
                 if !line.trim().is_empty() {
                     editor.add_history_entry(line.as_str())?;
                     // Appended at once, before the statement runs, not saved at exit: a
@@ -147,8 +164,25 @@ pub fn run(
                     Err(err) => return Err(err.into()),
                 }
             }
-            // Ctrl-C: the half-typed line is dropped; the shell goes on.
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C: the half-typed line (and any statement it continued) is dropped,
+            // marked `^C` where it was abandoned; the shell goes on.
+            Err(ReadlineError::Interrupted) => {
+                if let (Some(line), Some((columns, _))) = (ctrl_c.take(), editor.dimensions()) {
+                    let column = ctrl_c_column(shown, &line, usize::from(columns));
+                    // Up to the row the input ended on, to the column after it.
+                    writeln!(stdout, "\x1b[A\x1b[{column}G^C")?;
+                    stdout.flush()?;
+                }
+                pending.clear();
+            }
+            // Ctrl-D on an empty continuation line: the statement is given up, not run
+            // half-typed, and not taken for "leave" either.
+            Err(ReadlineError::Eof) if !pending.is_empty() => {
+                pending.clear();
+                let message = "Ctrl-D: the unfinished statement was abandoned and nothing \
+                               was stored (Ctrl-D again leaves)";
+                session.err_renderer.warning(&mut stderr, message)?;
+            }
             Err(ReadlineError::Eof) => break,
             Err(err) => return Err(err.into()),
         }

@@ -7,13 +7,13 @@ use std::time::Duration;
 use nu_ansi_term::{Color, Style};
 use serde_json::Value;
 
-use crate::Stats;
+use crate::Durability;
 use crate::fs::trace::TraceOp;
 use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
-    Armed, Diff, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
+    Armed, Diff, ModeSource, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
-use crate::shell::exec::{Checkpointed, Outcome};
+use crate::shell::exec::{Checkpointed, Outcome, StatsReport};
 
 /// The styles used for each kind of output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl Renderer {
                     }
                 }
             },
-            Outcome::Stats(stats) => self.stats(w, stats),
+            Outcome::Stats(report) => self.stats(w, report),
             Outcome::Checkpointed(Checkpointed::NoLog(mode)) => writeln!(
                 w,
                 "nothing to checkpoint: {mode} mode keeps no log (only wal mode has one)"
@@ -436,45 +436,102 @@ impl Renderer {
         writeln!(w, "{}", style.paint(total))
     }
 
-    fn stats(&self, w: &mut dyn Write, stats: &Stats) -> io::Result<()> {
+    fn stats(&self, w: &mut dyn Write, report: &StatsReport) -> io::Result<()> {
+        let StatsReport {
+            stats,
+            source,
+            reboots,
+        } = report;
         let file = match &stats.path {
             Some(path) => path.display().to_string(),
             None => "(none: in memory)".to_string(),
         };
-        let size = match stats.file_size {
-            Some(bytes) => byte_count(bytes),
-            None => "(no file)".to_string(),
+        // In wal mode the database is the snapshot and the log together: counting the
+        // snapshot alone would show "(no file)" for a database holding every key.
+        let size = match (stats.file_size, stats.log_file_size) {
+            (snapshot, Some(log)) => format!(
+                "{}: snapshot {} + log {}",
+                byte_count(snapshot.unwrap_or(0) + log),
+                snapshot.map_or("(none yet)".to_string(), short_bytes),
+                short_bytes(log)
+            ),
+            (Some(bytes), None) => byte_count(bytes),
+            (None, None) => "(no file)".to_string(),
+        };
+        let mode = match (stats.read_only, stats.durability, source) {
+            (true, _, _) => "read-only (--read-only: no lock is taken, writes are refused)".into(),
+            (_, Durability::Memory, ModeSource::Given) => {
+                "memory (--durability): the file is only read; writes are not saved".into()
+            }
+            (_, durability, source) => format!("{durability} ({})", source.describe()),
+        };
+        // The log's preallocated zeros are I/O but no data: shown apart, so a class sees
+        // about one record per put, not a mebibyte for the first one.
+        let data = stats.bytes_written - stats.zero_filled_bytes;
+        let written = match stats.zero_filled_bytes {
+            0 => byte_count(stats.bytes_written),
+            zeros => format!(
+                "{}: {} of data + {} of preallocated zeros",
+                byte_count(stats.bytes_written),
+                short_bytes(data),
+                short_bytes(zeros)
+            ),
         };
         let mut rows = vec![
-            ("mode", stats.durability.name().to_string()),
+            ("mode", mode),
             ("file", file),
             ("size on disk", size),
             ("keys", stats.keys.to_string()),
+        ];
+        // The counters are the store's, and a reboot reopens a new one, as a real
+        // restart would start a new process: said, so nobody reads "0 commits" as lost.
+        if *reboots > 0 {
+            rows.push((
+                "counters",
+                "restarted at the reopen after the last reboot (a new process counts from 0)"
+                    .to_string(),
+            ));
+        }
+        rows.extend([
             ("commits", stats.commits.to_string()),
             ("fsyncs", stats.fsyncs.to_string()),
-            ("bytes written", byte_count(stats.bytes_written)),
+            ("bytes written", written),
             (
                 "last commit",
                 stats.last_commit.map_or("(none)".to_string(), |took| {
                     format!("took {}", duration(took))
                 }),
             ),
-        ];
+        ]);
         rows.push((
             "mutations",
             format!("{} (puts and deletes committed)", stats.mutations),
         ));
+        let per_mutation = match stats.zero_filled_bytes {
+            0 => "bytes written (write amplification)",
+            _ => {
+                "bytes of data written (write amplification: records, log headers, checkpoints; not the zeros)"
+            }
+        };
         rows.push((
             "per mutation",
             stats
                 .bytes_per_mutation
                 .map_or("(no mutation yet)".to_string(), |bytes| {
-                    format!("{bytes:.1} bytes written (write amplification)")
+                    format!("{bytes:.1} {per_mutation}")
                 }),
         ));
         // The log's rows only in the mode that has one.
         if let Some(log_size) = stats.log_size {
-            rows.push(("log size", byte_count(log_size)));
+            let in_use = match stats.log_file_size {
+                Some(file) if file > log_size => format!(
+                    "{} in use of a {} file; the rest is preallocated zeros",
+                    byte_count(log_size),
+                    short_bytes(file)
+                ),
+                _ => byte_count(log_size),
+            };
+            rows.push(("log size", in_use));
             let records = stats.log_records.unwrap_or(0);
             rows.push((
                 "log records",
@@ -613,6 +670,16 @@ impl Renderer {
 }
 
 /// `812 bytes`, or with a binary-prefixed size for a person: `20480 bytes (20.0 KiB)`.
+/// A size inside a longer line: in the largest unit alone ("1.0 MiB"), or in bytes under
+/// 1 KiB, so the line does not nest `byte_count`'s parentheses.
+fn short_bytes(bytes: u64) -> String {
+    let full = byte_count(bytes);
+    match full.find(" (") {
+        Some(open) => full[open + 2..full.len() - 1].to_string(),
+        None => full,
+    }
+}
+
 fn byte_count(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     let mut size = bytes as f64;
@@ -645,7 +712,15 @@ fn duration(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KvStore;
+    use crate::{KvStore, Stats};
+
+    fn report(stats: Stats) -> StatsReport {
+        StatsReport {
+            stats,
+            source: ModeSource::NoFile,
+            reboots: 0,
+        }
+    }
     use serde_json::json;
 
     fn render(outcome: &Outcome, color: bool, layout: Layout) -> String {
@@ -739,7 +814,7 @@ mod tests {
             Outcome::Value(json!("x").to_string()),
             Outcome::Missing,
             Outcome::Done,
-            Outcome::Stats(Box::new(KvStore::in_memory().stats())),
+            Outcome::Stats(Box::new(report(KvStore::in_memory().stats()))),
             Outcome::Help(None),
         ];
         for outcome in &outcomes {
@@ -807,10 +882,12 @@ mod tests {
 
     #[test]
     fn stats_are_aligned_name_value_lines() {
-        let text = plain(&Outcome::Stats(Box::new(KvStore::in_memory().stats())));
+        let text = plain(&Outcome::Stats(Box::new(report(
+            KvStore::in_memory().stats(),
+        ))));
         assert_eq!(
             text,
-            "mode:          memory\n\
+            "mode:          memory (no file)\n\
              file:          (none: in memory)\n\
              size on disk:  (no file)\n\
              keys:          0\n\
@@ -824,10 +901,53 @@ mod tests {
     }
 
     #[test]
+    fn wal_stats_add_the_log_to_the_size_and_keep_its_zeros_apart() {
+        let mut stats = KvStore::in_memory().stats();
+        stats.durability = Durability::Wal;
+        stats.path = Some("db.json".into());
+        stats.file_size = Some(2048);
+        stats.log_file_size = Some(1 << 20);
+        stats.log_size = Some(600);
+        stats.log_records = Some(3);
+        stats.bytes_written = (1 << 20) + 150;
+        stats.zero_filled_bytes = 1 << 20;
+        stats.mutations = 3;
+        stats.bytes_per_mutation = Some(50.0);
+        let text = plain(&Outcome::Stats(Box::new(StatsReport {
+            stats,
+            source: ModeSource::HasLog,
+            reboots: 1,
+        })));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "mode:          wal (the database has a log)");
+        assert_eq!(
+            lines[2],
+            "size on disk:  1050624 bytes (1.0 MiB): snapshot 2.0 KiB + log 1.0 MiB"
+        );
+        assert_eq!(
+            lines[4],
+            "counters:      restarted at the reopen after the last reboot (a new process counts from 0)"
+        );
+        assert_eq!(
+            lines[7],
+            "bytes written: 1048726 bytes (1.0 MiB): 150 bytes of data + 1.0 MiB of preallocated zeros"
+        );
+        assert_eq!(
+            lines[10],
+            "per mutation:  50.0 bytes of data written (write amplification: records, log headers, \
+             checkpoints; not the zeros)"
+        );
+        assert_eq!(
+            lines[11],
+            "log size:      600 bytes in use of a 1.0 MiB file; the rest is preallocated zeros"
+        );
+    }
+
+    #[test]
     fn stats_say_when_a_store_refuses_writes() {
         let mut stats = KvStore::in_memory().stats();
         stats.poisoned = Some("cannot fsync db.json: Input/output error".to_string());
-        let text = plain(&Outcome::Stats(Box::new(stats)));
+        let text = plain(&Outcome::Stats(Box::new(report(stats))));
         assert!(
             text.ends_with(
                 "writes:        REFUSED until reopened: cannot fsync db.json: Input/output error\n"
