@@ -615,3 +615,135 @@ fn a_database_in_a_missing_directory_names_the_directory() {
         "nothing was created"
     );
 }
+
+#[test]
+fn source_runs_a_file_as_echo_shows_it_and_carries_on_with_what_it_left() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path("demo.kv"),
+        "# the demo\nput a 1\npause\nbogus\nput b [1,\n 2]\nsource inner.kv\n",
+    )
+    .unwrap();
+    // The inner file arms a button: it stays armed after the files end.
+    std::fs::write(
+        sandbox.path("inner.kv"),
+        "get a\ncrash after-temp-write\nget zz z\n",
+    )
+    .unwrap();
+    let output = sandbox.run(
+        &["--simulate", "db.json"],
+        "source demo.kv\nget b\nput c 3\nget c\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{stdout}--- stderr\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{context}");
+    assert!(
+        stdout.starts_with(
+            "# the demo\n> put a 1\nOK\n> bogus\n> put b [1,\n 2]\nOK\n> source inner.kv\n\
+             > get a\n1\n> crash after-temp-write\narmed after-temp-write (the temp file \
+             written but not fsynced; the database file untouched): the next write stops there \
+             as if the process died; then the simulated disk reboots and the store reopens\n\
+             > get zz z\n[1,2]\n\
+             crash at after-temp-write: the process died there; the put was not acknowledged\n"
+        ),
+        "{context}"
+    );
+    assert!(
+        stdout.ends_with(
+            "reopened db.json: 2 keys (removed 1 leftover temp file)\n\
+             every acknowledged write survived, and nothing else\n(nil)\n"
+        ),
+        "{context}"
+    );
+    assert_eq!(
+        stderr,
+        "error: demo.kv:4: unknown command \"bogus\" (type help for the list)\n\
+         error: inner.kv:3: too many arguments; usage: get KEY\n",
+        "{context}"
+    );
+}
+
+#[test]
+fn source_refuses_a_missing_file_a_loop_and_a_fifo_and_bail_stops_inside_it() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("self.kv"), "put s 1\nsource ./self.kv\n").unwrap();
+    std::fs::write(sandbox.path("loop.kv"), "source loop.kv\n").unwrap();
+    let fifo = sandbox.path("fifo.kv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let output = sandbox.run(
+        &[],
+        "source missing.kv\nsource loop.kv\nsource fifo.kv\nsource self.kv\ncount\n",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{stderr}\n{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(output.status.code(), Some(1), "{context}");
+    let mut lines = stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some("error: line 1: cannot source missing.kv: no such file"),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "error: loop.kv:1: loop.kv is already being run (loop.kv -> loop.kv): a file \
+             that sources itself would never end; not run again"
+        ),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("error: line 3: cannot source fifo.kv: it is a named pipe (FIFO), not a command file"),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "error: ./self.kv:2: ./self.kv is already being run (self.kv -> ./self.kv -> \
+             ./self.kv): a file that sources itself would never end; not run again"
+        ),
+        "{context}"
+    );
+    assert_eq!(lines.next(), None, "{context}");
+    assert!(output.stdout.ends_with(b"1\n"), "{context}");
+
+    // A chain of distinct files is cut at the depth limit.
+    for i in 0..10 {
+        let next = format!("source f{}.kv\n", i + 1);
+        std::fs::write(sandbox.path(&format!("f{i}.kv")), next).unwrap();
+    }
+    let output = sandbox.run(&[], "source f0.kv\n");
+    check(
+        &output,
+        1,
+        "> source f1.kv\n> source f2.kv\n> source f3.kv\n> source f4.kv\n> source f5.kv\n\
+         > source f6.kv\n> source f7.kv\n> source f8.kv\n",
+        "error: f7.kv:1: source files nest more than 8 deep (f0.kv -> f1.kv -> f2.kv -> \
+         f3.kv -> f4.kv -> f5.kv -> f6.kv -> f7.kv -> f8.kv); f8.kv not run\n",
+    );
+
+    // --bail: a failure inside a sourced file stops everything, as in the file's place.
+    std::fs::write(sandbox.path("bad.kv"), "put x 1\nbogus\nput y 2\n").unwrap();
+    let output = sandbox.run(&["--bail"], "source bad.kv\nput z 3\n");
+    check(
+        &output,
+        1,
+        "> put x 1\nOK\n> bogus\n",
+        "error: bad.kv:2: unknown command \"bogus\" (type help for the list)\n",
+    );
+}
+
+#[test]
+fn pause_does_nothing_and_shows_nothing_in_piped_input() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("p.kv"), "put a 1\npause\nget a\n").unwrap();
+    let output = sandbox.run(&["--echo"], "pause\nsource --step p.kv\n");
+    check(
+        &output,
+        0,
+        "> source --step p.kv\n> put a 1\nOK\n> get a\n1\n",
+        "",
+    );
+}

@@ -17,6 +17,7 @@ use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
+use crate::shell::source::Pauses;
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +328,11 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
         }
     }
     let mut session = Session::new(db, out_renderer, err_renderer);
+    if env.stdin_tty {
+        // Someone is there to press Enter at a `pause` of a sourced file. Read through
+        // std's locking handle, one line at a time, between the editor's own reads.
+        session.pauses = Pauses::Wait(Box::new(io::BufReader::new(io::stdin())));
+    }
     if interactive {
         session.excerpt = Excerpt::On;
     } else {

@@ -105,6 +105,12 @@ pub enum Outcome {
     Help(Option<&'static Verb>),
     /// The user asked to leave.
     Exit,
+    /// `source FILE`: a request the session carries out (it runs the file's statements
+    /// through itself), as it carries out [`Outcome::Exit`].
+    Source { path: String, step: bool },
+    /// `pause`: a request the session carries out (it knows whether a file is running
+    /// and whether there is a terminal to wait on).
+    Pause,
 }
 
 impl Outcome {
@@ -119,7 +125,10 @@ impl Outcome {
 
     /// Whether the store's key set may have changed (the editor refreshes completions).
     pub fn changed_keys(&self) -> bool {
-        matches!(self, Outcome::Done | Outcome::Rebooted(_))
+        matches!(
+            self,
+            Outcome::Done | Outcome::Rebooted(_) | Outcome::Source { .. }
+        )
     }
 }
 
@@ -205,6 +214,8 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
         }
         Command::Help { topic } => Outcome::Help(topic),
         Command::Exit => Outcome::Exit,
+        Command::Source { path, step } => Outcome::Source { path, step },
+        Command::Pause => Outcome::Pause,
         // The stored text is printed as it is: no parse, no re-serialisation.
         Command::Get { key } => match db.store_mut()?.get_raw(&key) {
             Some(json) => Outcome::Value(json.to_string()),

@@ -14,6 +14,7 @@ pub mod interactive;
 pub mod maintenance;
 pub mod render;
 pub mod session;
+pub mod source;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};
 pub use database::Database;

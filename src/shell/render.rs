@@ -224,7 +224,8 @@ impl Renderer {
             Outcome::Tracing(false) => writeln!(w, "trace off"),
             Outcome::Help(None) => self.help(w),
             Outcome::Help(Some(verb)) => self.verb_help(w, verb),
-            Outcome::Exit => Ok(()),
+            // The session prints what a file's statements print, and what a pause says.
+            Outcome::Exit | Outcome::Source { .. } | Outcome::Pause => Ok(()),
         }
     }
 
@@ -557,6 +558,21 @@ impl Renderer {
         match line {
             Some(line) => writeln!(w, "{label} line {line}: {message}"),
             None => writeln!(w, "{label} {message}"),
+        }
+    }
+
+    /// Writes an error in a command file run by `source`: `error: FILE:LINE: message`.
+    pub fn error_in(
+        &self,
+        w: &mut dyn Write,
+        file: &str,
+        line: Option<usize>,
+        message: &str,
+    ) -> io::Result<()> {
+        let label = self.theme.error.paint("error:");
+        match line {
+            Some(line) => writeln!(w, "{label} {file}:{line}: {message}"),
+            None => writeln!(w, "{label} {file}: {message}"),
         }
     }
 }
