@@ -747,3 +747,73 @@ fn pause_does_nothing_and_shows_nothing_in_piped_input() {
         "",
     );
 }
+
+#[test]
+fn the_simulated_trace_shows_no_times_and_save_is_traced_on_the_real_disk() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "db.json"],
+        "put a 1\ntrace on\nput b 2\nsave\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let (simulated, saved) = stdout.split_once("saved db.json").unwrap();
+    // A simulated operation takes no I/O time: no line shows one.
+    assert!(
+        simulated.contains("  trace: fsync db.json.kv-tmp.")
+            && !simulated.contains("µs")
+            && !simulated.contains(" ms"),
+        "{stdout}"
+    );
+    assert!(
+        simulated.ends_with("simulated disk, no real I/O time\n"),
+        "{stdout}"
+    );
+    // save writes the real disk, and the trace shows it there, timed.
+    for step in ["lock db.json.lock (", "fsync db.json.kv-tmp.", "directory fsync . ("] {
+        assert!(
+            saved.contains(&format!("  trace: real disk: {step}")),
+            "{step}: {stdout}"
+        );
+    }
+    assert!(saved.trim_end().ends_with("on the real disk"), "{stdout}");
+}
+
+#[test]
+fn help_crash_lists_the_points_of_this_mode_and_every_crash_mode() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "--durability", "wal", "db.json"],
+        "help crash\ncrash mid-checkpoint\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("crash points of wal mode, in commit order")
+            && stdout.contains("  mid-append  ")
+            && stdout.contains("  mid-checkpoint  ")
+            && !stdout.contains("after-rename"),
+        "{stdout}"
+    );
+    for mode in kv_engine::fs::CrashMode::ALL {
+        assert!(
+            stdout.contains(&format!("\n  {:<7}  ", mode.name())),
+            "{mode:?}: {stdout}"
+        );
+    }
+    // Only a checkpoint reaches this point, and the button says so.
+    assert!(
+        stdout.contains(
+            "): the next checkpoint (`checkpoint`, or the one a write starts when the log is \
+             full) stops there"
+        ),
+        "{stdout}"
+    );
+    let output = sandbox.run(&["db.json"], "help crash\n");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("crash points of snapshot mode")
+            && stdout.contains("crash modes (on a simulated disk: kv --simulate PATH)"),
+        "{stdout}"
+    );
+}

@@ -389,7 +389,12 @@ pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
-    let (db_name, disk) = if simulated {
+    let (db_name, disk) = if simulated && durability == Durability::Memory {
+        (
+            format!("{name} (simulated)"),
+            " on an empty SIMULATED disk: `powercut` is safe here",
+        )
+    } else if simulated {
         (
             format!("{name} (simulated)"),
             " on a SIMULATED disk loaded from it: `powercut` and `crash` are safe here,\n\
@@ -399,6 +404,8 @@ pub fn banner(path: Option<&Path>, durability: Durability, simulated: bool) -> (
         (name, "")
     };
     let note = match durability {
+        // On the simulated disk memory mode does not even read the file (stage 0).
+        Durability::Memory if simulated => ": nothing is read or saved, the map is all there is",
         Durability::Memory => ": the file is only read, and nothing typed here is saved",
         Durability::Naive => ": not crash-safe, kept to show how files get corrupted",
         _ => "",
@@ -517,6 +524,11 @@ mod tests {
         assert_eq!(name, "db.json (simulated)");
         assert!(
             text.contains("(snapshot mode) on a SIMULATED disk"),
+            "{text}"
+        );
+        let (_, text) = banner(db, Durability::Memory, true);
+        assert!(
+            text.contains("(memory mode: nothing is read or saved, the map is all there is)"),
             "{text}"
         );
         let (name, text) = banner(None, Durability::Memory, false);

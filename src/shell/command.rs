@@ -206,7 +206,8 @@ pub const VERBS: &[Verb] = &[
         aliases: &[],
         args: Args::Words(Choices::CrashPoints),
         usage: "crash [POINT [MODE [SEED]]]",
-        summary: "list this mode's crash points, or arm one: the next write dies there",
+        summary: "list this mode's crash points, or arm one: the next commit reaching it \
+                  dies there (help crash: the points and modes)",
     },
     Verb {
         id: VerbId::PowerCut,
@@ -297,6 +298,12 @@ pub fn examples(id: VerbId) -> &'static [&'static str] {
         VerbId::Help => &["help put"],
         _ => &[],
     }
+}
+
+/// Whether `id` works only on a simulated disk (`kv --simulate PATH`): completion offers
+/// it only there.
+pub fn needs_simulate(id: VerbId) -> bool {
+    matches!(id, VerbId::PowerCut | VerbId::Writeback | VerbId::Save)
 }
 
 /// The verb named `word` (any case, aliases included).
@@ -1355,6 +1362,17 @@ mod tests {
             "too many arguments; usage: source [--step] FILE"
         );
         assert_eq!(err("pause 3"), "too many arguments; usage: pause");
+    }
+
+    #[test]
+    fn the_verbs_that_need_a_simulated_disk_say_so() {
+        for verb in VERBS {
+            assert_eq!(
+                needs_simulate(verb.id),
+                verb.summary.starts_with("(--simulate)"),
+                "{verb:?}"
+            );
+        }
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub enum TraceEntry {
     Op(TraceEvent),
     /// The simulated disk rebooted here (what follows is the reopen).
     Reboot(String),
+    /// An operation on the real disk, beside a simulated one (`save` writes the real
+    /// file): its time is real I/O time.
+    Real(TraceEvent),
 }
 
 /// The shell's store, where it lives, and the buttons that crash, trace and save it.
@@ -243,9 +246,14 @@ impl Database {
         guard::admit(real, &target, Access::Read)?;
         let sim = SimFs::new();
         sim.create_dir_all(crate::fs::parent_dir(path));
+        // Memory mode keeps nothing on any disk (see `open_store`): nothing to load.
+        let load = match durability {
+            Durability::Memory => Vec::new(),
+            _ => real_files(path, &target).to_vec(),
+        };
         // The log files too: in wal mode they hold the commits since the last checkpoint.
         // Read beside the file a symlink names, as a real open reads them.
-        for (name, file) in real_files(path, &target) {
+        for (name, file) in load {
             let Some(meta) = real
                 .metadata(&file)
                 .map_err(|err| Error::io("stat", &file, err))?
@@ -536,6 +544,18 @@ impl Database {
     /// database meanwhile, and overwriting would lose its commits. Checked under the lock,
     /// so no writer can commit between the check and the save.
     pub fn save(&mut self) -> Result<Saved, ExecError> {
+        // The one command that writes the real disk is traced like every other, its
+        // operations marked as real (their time is real I/O time).
+        let real = TraceFs::new(Arc::new(RealFs));
+        real.set_enabled(self.tracing());
+        let saved = self.save_to(&real);
+        self.pending_trace
+            .extend(real.drain().into_iter().map(TraceEntry::Real));
+        saved
+    }
+
+    /// [`Database::save`] through `real`, the real filesystem.
+    fn save_to(&mut self, real: &dyn Fs) -> Result<Saved, ExecError> {
         let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
             return Err(ExecError::NeedsSimulate { what: "save" });
         };
@@ -581,7 +601,6 @@ impl Database {
                 )));
             }
         }
-        let real: &dyn Fs = &RealFs;
         let target = real
             .resolve(path)
             .map_err(|err| Error::io("open", path, err))?;
@@ -700,6 +719,13 @@ fn open_store(
     tracer: &TraceFs,
 ) -> crate::Result<KvStore> {
     let action = match medium {
+        // On the simulated disk memory mode is stage 0 itself: a map in the process and no
+        // file at all, so its trace shows no operation, a reboot finds nothing to read,
+        // and a db.json lying about does not change the story. (On the real disk it seeds
+        // the map from the file, to look at a database without changing it.)
+        Medium::Simulated(_) if durability == Durability::Memory => {
+            return Ok(KvStore::in_memory());
+        }
         Medium::Simulated(_) => CrashAction::Halt,
         Medium::Memory | Medium::Real => CrashAction::Abort,
     };
@@ -1050,6 +1076,41 @@ mod tests {
         assert!(db.set_tracing(false).is_ok());
         assert!(!db.tracing());
         assert!(db.take_trace().is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the stray files are put on the real disk
+    fn memory_mode_on_a_simulated_disk_reads_nothing_even_with_a_file_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        std::fs::write(&path, r#"{"stray": 1}"#).unwrap();
+        std::fs::write(files::wal_path(&path), b"not a log").unwrap();
+        let mut db = Database::simulate(&path, Durability::Memory).unwrap();
+        assert_eq!(
+            db.keys(),
+            Vec::<String>::new(),
+            "the stray file is not loaded"
+        );
+        db.set_tracing(true).unwrap();
+        db.store_mut().unwrap().put("a", json!(1)).unwrap();
+        let reboot = db
+            .power_cut(PowerCut {
+                mode: CrashMode::CleanPowerLoss,
+                seed: None,
+            })
+            .unwrap();
+        assert_eq!(reboot.files, Vec::<(String, u64)>::new());
+        let ops: Vec<_> = db
+            .take_trace()
+            .into_iter()
+            .filter(|entry| matches!(entry, TraceEntry::Op(_)))
+            .collect();
+        assert_eq!(
+            ops,
+            Vec::new(),
+            "no operation: not even a failed read of a log"
+        );
+        assert_eq!(db.keys(), Vec::<String>::new());
     }
 
     #[test]

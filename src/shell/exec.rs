@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::shell::command::{Command, Verb};
+use crate::shell::command::{Command, Verb, VerbId};
 use crate::shell::database::{Armed, Database, Reboot, Saved};
 use crate::{CrashPoint, Durability, KvStore, Stats};
 
@@ -103,6 +103,14 @@ pub enum Outcome {
     Tracing(bool),
     /// The command list, or one verb's description.
     Help(Option<&'static Verb>),
+    /// `help crash`: the verb's description, the crash points of the current mode and
+    /// the crash modes.
+    CrashHelp {
+        verb: &'static Verb,
+        mode: Durability,
+        points: Vec<CrashPoint>,
+        simulated: bool,
+    },
     /// The user asked to leave.
     Exit,
     /// `source FILE`: a request the session carries out (it runs the file's statements
@@ -212,6 +220,12 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             db.set_tracing(on)?;
             Outcome::Tracing(on)
         }
+        Command::Help { topic: Some(verb) } if verb.id == VerbId::Crash => Outcome::CrashHelp {
+            verb,
+            mode: db.durability(),
+            points: db.crash_points(),
+            simulated: db.is_simulated(),
+        },
         Command::Help { topic } => Outcome::Help(topic),
         Command::Exit => Outcome::Exit,
         Command::Source { path, step } => Outcome::Source { path, step },

@@ -59,6 +59,7 @@ pub fn run(
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
     let mut helper = KvHelper::new(session.out_renderer.theme, styled_prompt);
     helper.set_keys(session.db.keys());
+    helper.set_simulated(session.db.is_simulated());
     editor.set_helper(Some(helper));
 
     // While a command runs the terminal is not in raw mode, so Ctrl-C is a SIGINT, which
