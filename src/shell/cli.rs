@@ -18,6 +18,7 @@ use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 use crate::shell::source::Pauses;
+use crate::shell::wrap::{self, Wrap};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,12 @@ pub struct ShellArgs {
     /// the commit and reboots it. PATH itself is written only by `save`.
     #[arg(long, requires = "path")]
     pub simulate: bool,
+
+    /// With --simulate: start from an empty simulated disk, whatever is at PATH (the
+    /// demos use it, so files in the current directory cannot change their story).
+    /// `save` then refuses to overwrite a real PATH.
+    #[arg(long, requires = "simulate")]
+    pub empty: bool,
 
     /// Run CMD and exit (repeatable; runs in order).
     #[arg(short = 'c', long = "command", value_name = "CMD")]
@@ -307,6 +314,9 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     let mut stderr = io::stderr();
 
     let opened = match &args.path {
+        Some(path) if args.simulate && args.empty => {
+            Database::simulate_empty(path, args.durability)
+        }
         Some(path) if args.simulate => Database::simulate(path, args.durability),
         Some(path) => Database::open(path, args.durability),
         None => Ok(Database::in_memory()),
@@ -424,18 +434,29 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut err = io::stderr();
+    // An echoed run is a transcript to read (a demo): folded to fit the screen.
+    let (mut wrap_out, mut wrap_err);
+    let (out, err): (&mut dyn Write, &mut dyn Write) = match session.echo {
+        Echo::On => {
+            wrap_out = Wrap::new(&mut out, wrap::WIDTH);
+            wrap_err = Wrap::new(&mut err, wrap::WIDTH);
+            (&mut wrap_out, &mut wrap_err)
+        }
+        Echo::Off => (&mut out, &mut err),
+    };
     let result = (|| {
         if commands.is_empty() {
             // Our own buffer, so group commit can see what is already waiting.
             let mut input = io::BufReader::with_capacity(session::INPUT_BUFFER, io::stdin().lock());
-            session.run_script(&mut input, &mut out, &mut err)?;
+            session.run_script(&mut input, out, err)?;
         } else {
             for command in commands {
-                if session.run_statement(command, None, &mut out, &mut err)?.0 == Flow::Stop {
+                if session.run_statement(command, None, out, err)?.0 == Flow::Stop {
                     break;
                 }
             }
         }
+        err.flush()?;
         out.flush()
     })();
     match result {

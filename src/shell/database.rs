@@ -36,6 +36,9 @@ pub enum Medium {
 pub struct Cut {
     pub mode: CrashMode,
     pub seed: u64,
+    /// Whether to spell out what the mode keeps: only the first time a session meets it,
+    /// so a demo explains each mode once, not after every crash.
+    pub explain: bool,
 }
 
 /// A crash button the user armed.
@@ -143,6 +146,10 @@ pub struct Database {
     /// On a simulated disk: the real files as they were loaded (or last saved), so `save`
     /// can refuse to overwrite what another process wrote since.
     loaded: Vec<Loaded>,
+    /// The crash modes already explained to the user (see [`Cut::explain`]).
+    explained: Vec<CrashMode>,
+    /// The simulated disk started empty (`--empty`): the real files were never loaded.
+    started_empty: bool,
 }
 
 /// A real file beside the database as `--simulate` loaded it.
@@ -219,6 +226,8 @@ impl From<KvStore> for Database {
             armed: None,
             next_seed: 1,
             loaded: Vec::new(),
+            explained: Vec::new(),
+            started_empty: false,
         }
     }
 }
@@ -268,6 +277,17 @@ impl Database {
         Database::on_simulated_disk(sim, path, durability)
     }
 
+    /// Opens `path` on an empty simulated disk, reading nothing of the real one (`kv
+    /// --simulate --empty`). `save` refuses to overwrite a real file there: it was never
+    /// loaded, so its commits would be lost.
+    pub fn simulate_empty(path: &Path, durability: Durability) -> crate::Result<Self> {
+        let sim = SimFs::new();
+        sim.create_dir_all(crate::fs::parent_dir(path));
+        let mut db = Database::on_simulated_disk(sim, path, durability)?;
+        db.started_empty = true;
+        Ok(db)
+    }
+
     /// Opens `path` on the simulated disk `sim` as [`Database::simulate`] does once the
     /// real file is loaded (`save` still writes to the real `path`, and refuses if the real
     /// files are no longer what `sim` holds now).
@@ -311,6 +331,8 @@ impl Database {
             armed: None,
             next_seed: 1,
             loaded: Vec::new(),
+            explained: Vec::new(),
+            started_empty: false,
         })
     }
 
@@ -412,9 +434,14 @@ impl Database {
             }
             None => 0,
         };
+        let explain = !self.explained.contains(&cut.mode);
+        if explain {
+            self.explained.push(cut.mode);
+        }
         Cut {
             mode: cut.mode,
             seed,
+            explain,
         }
     }
 
@@ -429,6 +456,11 @@ impl Database {
             return Err(error.into());
         };
         let point = *point;
+        // Arming it said what the mode keeps.
+        let cut = Cut {
+            explain: false,
+            ..cut
+        };
         self.reboot(RebootCause::Crash { point, cut, verb })
     }
 
@@ -625,6 +657,13 @@ impl Database {
                 changes.push(describe_change(&loaded.path, loaded.seen, now));
             }
         }
+        if !changes.is_empty() && self.started_empty {
+            return Err(refuse(format!(
+                "{}: the simulated disk started empty (--empty), so saving would overwrite \
+                 files it never loaded",
+                changes.join("; ").replace(" was created", " exists")
+            )));
+        }
         if !changes.is_empty() {
             return Err(refuse(format!(
                 "{} since --simulate loaded it: another process changed the database, and \
@@ -803,8 +842,15 @@ pub fn describe_cause(cause: &RebootCause) -> String {
     }
 }
 
-/// What a crash mode keeps, with the seed of a random one.
+/// What a crash mode keeps, with the seed of a random one; once explained, only its name
+/// (and seed).
 pub fn describe_cut(cut: Cut) -> String {
+    if !cut.explain {
+        return match cut.mode.is_random() {
+            true => format!("{}, seed {}", cut.mode, cut.seed),
+            false => cut.mode.to_string(),
+        };
+    }
     match cut.mode {
         CrashMode::ProcessKill => {
             "process kill: everything written survives, synced or not (the kernel lives on)"
@@ -940,7 +986,11 @@ mod tests {
             causes[1].contains("torn, seed 40:")
                 && causes[1].ends_with("(replay: powercut torn 40)")
         );
-        assert!(causes[2].contains("torn, seed 2:"), "{}", causes[2]);
+        // Torn was explained the first time: now only its name and seed.
+        assert_eq!(
+            causes[2],
+            "power cut, torn, seed 2 (replay: powercut torn 2)"
+        );
         assert!(!causes[3].contains("seed"), "{}", causes[3]);
         assert!(
             causes[4].contains("reorder, seed 3: each page (or sector) of an unsynced write")

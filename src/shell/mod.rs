@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod wrap;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};
 pub use database::Database;

@@ -191,7 +191,8 @@ impl Renderer {
                     );
                 }
                 let how = match simulated {
-                    true => "crash POINT [kill|clean|random|torn|reorder|garbage] [SEED] arms one",
+                    // `help crash` lists the modes: the header stays one line.
+                    true => "crash POINT [MODE [SEED]] arms one",
                     false => "crash POINT arms one",
                 };
                 writeln!(w, "crash points of {mode} mode, in commit order ({how}):")?;
@@ -993,6 +994,7 @@ mod tests {
             cause: RebootCause::PowerCut(Cut {
                 mode: CrashMode::RandomPowerLoss,
                 seed: 4,
+                explain: true,
             }),
             path: "db.json".into(),
             files: vec![("db.json".into(), 40), ("db.json.lock".into(), 0)],

@@ -11,6 +11,7 @@ use crate::shell::database::Database;
 use crate::shell::exec::{ExecError, Outcome, execute};
 use crate::shell::render::Renderer;
 use crate::shell::source::{self, Pauses, Resume, Sourced};
+use crate::shell::wrap::{WIDTH, Wrap};
 use crate::{Error, Mutation};
 
 /// The longest line a script may hold, and the longest statement, over all the lines a
@@ -311,7 +312,11 @@ impl Session {
         self.group_commit = GroupCommit::Off;
         self.stepping |= step;
         self.sources.push(file);
-        let ran = self.run_script(&mut &bytes[..], out, err);
+        // A transcript to read, as under --echo: folded to fit the screen.
+        let (mut out, mut err) = (Wrap::new(out, WIDTH), Wrap::new(err, WIDTH));
+        let ran = self
+            .run_script(&mut &bytes[..], &mut out, &mut err)
+            .and_then(|flow| out.flush().and(err.flush()).map(|()| flow));
         // Restored even if the output failed (Ctrl-C at the prompt stops it there).
         self.sources.pop();
         (self.echo, self.group_commit, self.stepping) = saved;
