@@ -825,3 +825,31 @@ fn help_crash_lists_the_points_of_this_mode_and_every_crash_mode() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_empty_simulated_disk_ignores_the_real_file_and_save_will_not_overwrite_it() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path("db.json");
+    std::fs::write(&db, r#"{"stray": 1}"#).unwrap();
+    let output = sandbox.run(
+        &["--simulate", "--empty", "db.json"],
+        "count\nput a 1\nsave\n",
+    );
+    check(
+        &output,
+        1,
+        "0\nOK\n",
+        "error: line 3: nothing saved to db.json: db.json exists (12 bytes): the simulated disk \
+         started empty (--empty), so saving would overwrite files it never loaded; the real \
+         file was not touched\n",
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), br#"{"stray": 1}"#);
+    // Without a real file there is nothing to lose: save writes it.
+    std::fs::remove_file(&db).unwrap();
+    let output = sandbox.run(&["--simulate", "--empty", "db.json"], "put a 1\nsave\n");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(std::fs::read(&db).unwrap(), b"{\"a\":1}\n");
+    // --empty is about the simulated disk only.
+    let output = sandbox.run(&["--empty", "db.json"], "");
+    assert_eq!(output.status.code(), Some(2));
+}

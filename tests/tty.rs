@@ -311,3 +311,21 @@ fn source_at_the_prompt_pauses_steps_and_leaves_the_store_and_buttons_as_the_fil
     kv.exp_eof().unwrap();
     assert_eq!(exit_code(&kv), Some(0));
 }
+
+#[test]
+fn an_empty_simulated_disk_says_so_and_ignores_the_file_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.json"), r#"{"stray": 1}"#).unwrap();
+    let mut kv = spawn_kv(
+        dir.path(),
+        &["--color", "never", "--simulate", "--empty", "db.json"],
+    );
+    kv.exp_string("(snapshot mode) on a SIMULATED disk started empty (--empty)")
+        .unwrap();
+    let prompt = "kv db.json (simulated)> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "count", "0", prompt);
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}

@@ -361,8 +361,12 @@ fn run_shell(args: ShellArgs, env: &Environment) -> Status {
     }
 
     let result = if interactive {
-        let (db_name, banner) =
+        let (db_name, mut banner) =
             banner(args.path.as_deref(), session.db.durability(), args.simulate);
+        if args.empty {
+            // Nothing was loaded: say so where the banner says where the disk came from.
+            banner = banner.replace("loaded from it", "started empty (--empty)");
+        }
         let history = history_location(&args, env);
         interactive::run(&mut session, &history, out_color, &db_name, &banner)
             .map_err(|err| err.to_string())
