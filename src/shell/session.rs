@@ -320,16 +320,20 @@ impl Session {
         // Restored even if the output failed (Ctrl-C at the prompt stops it there).
         self.sources.pop();
         (self.echo, self.group_commit, self.stepping) = saved;
-        let flow = ran?;
-        if self.abandoned {
-            if self.sources.is_empty() {
-                self.abandoned = false;
-                writeln!(out, "(stopped {name})")?;
-                return Ok(Flow::Continue);
-            }
-            return Ok(Flow::Stop);
+        let abandoned = self.abandoned;
+        if self.sources.is_empty() {
+            // Back where the first file was sourced, even if the output failed.
+            self.abandoned = false;
         }
-        Ok(flow)
+        let flow = ran?;
+        match (abandoned, self.sources.is_empty()) {
+            (true, true) => {
+                writeln!(out, "(stopped {name})")?;
+                Ok(Flow::Continue)
+            }
+            (true, false) => Ok(Flow::Stop),
+            (false, _) => Ok(flow),
+        }
     }
 
     /// `pause`: inside a file run by `source`, waits for Enter at a terminal; without a
@@ -1144,6 +1148,40 @@ mod tests {
             "error: unknown command \"gte\"; did you mean \"get\"? (type help for the list)",
         ];
         assert_eq!(String::from_utf8(err).unwrap(), expected.join("\n") + "\n");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the command files are put on the real disk
+    fn q_at_a_pause_stops_every_file_being_run_and_the_prompt_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner.kv");
+        let outer = dir.path().join("outer.kv");
+        std::fs::write(&inner, "put a 1\npause\nput b 2\n").unwrap();
+        std::fs::write(&outer, format!("source {}\nput c 3\n", inner.display())).unwrap();
+        for answer in [&b"q\n"[..], b""] {
+            let mut s = session();
+            s.pauses = Pauses::Wait(Box::new(answer));
+            let statement = format!("source {}", outer.display());
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (flow, _) = s
+                .run_statement(&statement, None, &mut out, &mut err)
+                .unwrap();
+            assert_eq!(flow, Flow::Continue, "the prompt carries on");
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                out.contains(source::PAUSE_PROMPT)
+                    && out.ends_with(&format!("(stopped {})\n", outer.display())),
+                "{out}"
+            );
+            assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["a"], "{out}");
+            // The next file starts afresh: nothing is left stopped.
+            s.pauses = Pauses::Wait(Box::new(&b"\n"[..]));
+            let statement = format!("source {}", inner.display());
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            s.run_statement(&statement, None, &mut out, &mut err)
+                .unwrap();
+            assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["a", "b"]);
+        }
     }
 
     #[test]
