@@ -1080,3 +1080,241 @@ fn group_commit_without_piped_input_says_it_does_not_apply() {
     let output = sandbox.run(&["--group-commit"], "put a 1\n");
     check(&output, 0, "OK\n", "");
 }
+
+#[test]
+fn source_runs_a_file_as_echo_shows_it_and_carries_on_with_what_it_left() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path("demo.kv"),
+        "# the demo\nput a 1\npause\nbogus\nput b [1,\n 2]\nsource inner.kv\n",
+    )
+    .unwrap();
+    // The inner file arms a button: it stays armed after the files end.
+    std::fs::write(
+        sandbox.path("inner.kv"),
+        "get a\ncrash after-temp-write\nget zz z\n",
+    )
+    .unwrap();
+    let output = sandbox.run(
+        &["--simulate", "db.json"],
+        "source demo.kv\nget b\nput c 3\nget c\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{stdout}--- stderr\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{context}");
+    assert!(
+        stdout.starts_with(
+            "# the demo\n> put a 1\nOK\n> bogus\n> put b [1,\n 2]\nOK\n> source inner.kv\n\
+             > get a\n1\n> crash after-temp-write\n\
+             armed after-temp-write (the temp file written but not fsynced; the database file \
+             untouched): the\n  next write stops there as if the process died; then the \
+             simulated disk reboots and the store\n  reopens\n\
+             > get zz z\n[1,2]\n\
+             crash at after-temp-write: the process died there; the put was not acknowledged\n"
+        ),
+        "{context}"
+    );
+    assert!(
+        stdout.ends_with(
+            "reopened db.json: 2 keys (removed 1 leftover temp file)\n\
+             every acknowledged write survived, and nothing else\n(nil)\n"
+        ),
+        "{context}"
+    );
+    assert_eq!(
+        stderr,
+        "error: demo.kv:4: unknown command \"bogus\" (type help for the list)\n\
+         error: inner.kv:3: too many arguments; usage: get KEY\n",
+        "{context}"
+    );
+}
+
+#[test]
+fn source_refuses_a_missing_file_a_loop_and_a_fifo_and_bail_stops_inside_it() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("self.kv"), "put s 1\nsource ./self.kv\n").unwrap();
+    std::fs::write(sandbox.path("loop.kv"), "source loop.kv\n").unwrap();
+    let fifo = sandbox.path("fifo.kv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let output = sandbox.run(
+        &[],
+        "source missing.kv\nsource loop.kv\nsource fifo.kv\nsource self.kv\ncount\n",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{stderr}\n{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(output.status.code(), Some(1), "{context}");
+    // A sourced file's transcript folds lines wider than 100 columns: one error a line
+    // again, continuations joined.
+    let unfolded = stderr.replace("\n  ", " ");
+    let mut lines = unfolded.lines();
+    assert_eq!(
+        lines.next(),
+        Some("error: line 1: cannot source missing.kv: no such file"),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "error: loop.kv:1: loop.kv is already being run (loop.kv -> loop.kv): a file \
+             that sources itself would never end; not run again"
+        ),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("error: line 3: cannot source fifo.kv: it is a named pipe (FIFO), not a command file"),
+        "{context}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "error: ./self.kv:2: ./self.kv is already being run (self.kv -> ./self.kv -> \
+             ./self.kv): a file that sources itself would never end; not run again"
+        ),
+        "{context}"
+    );
+    assert_eq!(lines.next(), None, "{context}");
+    assert!(output.stdout.ends_with(b"1\n"), "{context}");
+
+    // A chain of distinct files is cut at the depth limit.
+    for i in 0..10 {
+        let next = format!("source f{}.kv\n", i + 1);
+        std::fs::write(sandbox.path(&format!("f{i}.kv")), next).unwrap();
+    }
+    let output = sandbox.run(&[], "source f0.kv\n");
+    check(
+        &output,
+        1,
+        "> source f1.kv\n> source f2.kv\n> source f3.kv\n> source f4.kv\n> source f5.kv\n\
+         > source f6.kv\n> source f7.kv\n> source f8.kv\n",
+        "error: f7.kv:1: source files nest more than 8 deep (f0.kv -> f1.kv -> f2.kv -> f3.kv -> \
+         f4.kv ->\n  f5.kv -> f6.kv -> f7.kv -> f8.kv); f8.kv not run\n",
+    );
+
+    // --bail: a failure inside a sourced file stops everything, as in the file's place.
+    std::fs::write(sandbox.path("bad.kv"), "put x 1\nbogus\nput y 2\n").unwrap();
+    let output = sandbox.run(&["--bail"], "source bad.kv\nput z 3\n");
+    check(
+        &output,
+        1,
+        "> put x 1\nOK\n> bogus\n",
+        "error: bad.kv:2: unknown command \"bogus\" (type help for the list)\n",
+    );
+}
+
+#[test]
+fn pause_does_nothing_and_shows_nothing_in_piped_input() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("p.kv"), "put a 1\npause\nget a\n").unwrap();
+    let output = sandbox.run(&["--echo"], "pause\nsource --step p.kv\n");
+    check(
+        &output,
+        0,
+        "> source --step p.kv\n> put a 1\nOK\n> get a\n1\n",
+        "",
+    );
+}
+
+#[test]
+fn the_simulated_trace_shows_no_times_and_save_is_traced_on_the_real_disk() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "db.json"],
+        "put a 1\ntrace on\nput b 2\nsave\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let (simulated, saved) = stdout.split_once("saved db.json").unwrap();
+    // A simulated operation takes no I/O time: no line shows one.
+    assert!(
+        simulated.contains("  trace: fsync db.json.kv-tmp.")
+            && !simulated.contains("µs")
+            && !simulated.contains(" ms"),
+        "{stdout}"
+    );
+    assert!(
+        simulated.ends_with("simulated disk, no real I/O time\n"),
+        "{stdout}"
+    );
+    // save writes the real disk, and the trace shows it there, timed.
+    for step in [
+        "lock db.json.lock (",
+        "fsync db.json.kv-tmp.",
+        "directory fsync . (",
+    ] {
+        assert!(
+            saved.contains(&format!("  trace: real disk: {step}")),
+            "{step}: {stdout}"
+        );
+    }
+    assert!(saved.trim_end().ends_with("on the real disk"), "{stdout}");
+}
+
+#[test]
+fn help_crash_lists_the_points_of_this_mode_and_every_crash_mode() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(
+        &["--simulate", "--durability", "wal", "db.json"],
+        "help crash\ncrash mid-checkpoint\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("crash points of wal mode, in commit order")
+            && stdout.contains("  mid-append  ")
+            && stdout.contains("  mid-checkpoint  ")
+            && !stdout.contains("after-rename"),
+        "{stdout}"
+    );
+    for mode in kv_engine::fs::CrashMode::ALL {
+        assert!(
+            stdout.contains(&format!("\n  {:<7}  ", mode.name())),
+            "{mode:?}: {stdout}"
+        );
+    }
+    // Only a checkpoint reaches this point, and the button says so.
+    assert!(
+        stdout.contains(
+            "): the next checkpoint (`checkpoint`, or the one a write starts when the log is \
+             full) stops there"
+        ),
+        "{stdout}"
+    );
+    let output = sandbox.run(&["db.json"], "help crash\n");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("crash points of snapshot mode")
+            && stdout.contains("crash modes (on a simulated disk: kv --simulate PATH)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_empty_simulated_disk_ignores_the_real_file_and_save_will_not_overwrite_it() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path("db.json");
+    std::fs::write(&db, r#"{"stray": 1}"#).unwrap();
+    let output = sandbox.run(
+        &["--simulate", "--empty", "db.json"],
+        "count\nput a 1\nsave\n",
+    );
+    check(
+        &output,
+        1,
+        "0\nOK\n",
+        "error: line 3: nothing saved to db.json: db.json exists (12 bytes): the simulated disk \
+         started empty (--empty), so saving would overwrite files it never loaded; the real \
+         file was not touched\n",
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), br#"{"stray": 1}"#);
+    // Without a real file there is nothing to lose: save writes it.
+    std::fs::remove_file(&db).unwrap();
+    let output = sandbox.run(&["--simulate", "--empty", "db.json"], "put a 1\nsave\n");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(std::fs::read(&db).unwrap(), b"{\"a\":1}\n");
+    // --empty is about the simulated disk only.
+    let output = sandbox.run(&["--empty", "db.json"], "");
+    assert_eq!(output.status.code(), Some(2));
+}

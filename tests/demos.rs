@@ -4,6 +4,7 @@
 //! `kv` binary exactly as its `# Run:` line says, and the lines that show the stage's
 //! failure or guarantee must appear, in order.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -206,19 +207,41 @@ fn run_line_args(file: &str, text: &str) -> Vec<String> {
     args.split_whitespace().map(str::to_string).collect()
 }
 
-fn run_demo(file: &str) -> Output {
-    let path = demo_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
+/// Runs `input` as the demo `file`'s `# Run:` line says, in `dir`.
+fn run_in(file: &str, input: &str, dir: &Path) -> Output {
+    let text = std::fs::read_to_string(demo_dir().join(file)).unwrap();
     let args = run_line_args(file, &text);
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_kv"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
         .args(&args)
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
+        .current_dir(dir)
+        .env("HOME", dir)
         .env_remove("NO_COLOR")
-        .stdin(Stdio::from(std::fs::File::open(&path).unwrap()))
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    // A demo is a few KiB: it fits the pipe, so writing it first cannot block.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the first `lines` lines of the demo `file` (all of them: `usize::MAX`) in an
+/// empty directory, and checks that it stays empty.
+fn run_lines(file: &str, lines: usize) -> Output {
+    let text = std::fs::read_to_string(demo_dir().join(file)).unwrap();
+    let input: String = text
+        .lines()
+        .take(lines)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(file, &input, dir.path());
     // A demo runs on the simulated disk: the real directory stays empty.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -231,16 +254,28 @@ fn run_demo(file: &str) -> Output {
     output
 }
 
-/// Asserts that each fragment occurs in a line of `text`, each in a later line than the
-/// one before.
+fn run_demo(file: &str) -> Output {
+    run_lines(file, usize::MAX)
+}
+
+/// `text` with every run of whitespace (newlines included) made one space: a transcript
+/// folds long lines to fit the screen, and a fragment may span the fold.
+fn unfolded(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Asserts that each fragment occurs in `text`, each after the one before (whitespace and
+/// folds aside).
 #[track_caller]
 fn assert_in_order(what: &str, text: &str, fragments: &[&str], context: &str) {
-    let mut lines = text.lines();
+    let text = unfolded(text);
+    let mut rest = text.as_str();
     for fragment in fragments {
-        assert!(
-            lines.any(|line| line.contains(fragment)),
-            "{what}: {fragment:?} is missing (or out of order)\n{context}"
-        );
+        let fragment = unfolded(fragment);
+        match rest.find(&fragment) {
+            Some(at) => rest = &rest[at + fragment.len()..],
+            None => panic!("{what}: {fragment:?} is missing (or out of order)\n{context}"),
+        }
     }
 }
 
@@ -284,5 +319,153 @@ fn every_demo_file_is_checked_and_documents_its_command() {
             args.iter().any(|arg| arg == "--simulate"),
             "{file}: demos run on the simulated disk"
         );
+        assert!(
+            args.iter().any(|arg| arg == "--empty"),
+            "{file}: demos start from an empty disk, whatever is in the current directory"
+        );
+    }
+}
+
+/// The lines stdout and stderr hold between them (both are on the screen).
+fn screen_lines(output: &Output) -> Vec<String> {
+    [&output.stdout, &output.stderr]
+        .iter()
+        .flat_map(|bytes| {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The most lines a demo prints between two pauses: a 40-line terminal also shows the
+/// pause's own line and the command that ran the demo.
+const SCREEN_LINES: usize = 38;
+const SCREEN_COLUMNS: usize = 100;
+
+#[test]
+fn every_demo_fits_a_100_by_40_screen_between_its_pauses() {
+    for demo in DEMOS {
+        let text = std::fs::read_to_string(demo_dir().join(demo.file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let pauses: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].trim() == "pause")
+            .collect();
+        assert!(!pauses.is_empty(), "{}: no pause at all", demo.file);
+        // What part N printed: the run up to its end less the run up to its start.
+        let mut shown = 0;
+        for end in pauses.iter().copied().chain([lines.len()]) {
+            let output = screen_lines(&run_lines(demo.file, end));
+            let part = output.len() - shown;
+            assert!(
+                part <= SCREEN_LINES,
+                "{}: {part} lines before line {} (at most {SCREEN_LINES}):\n{}",
+                demo.file,
+                end + 1,
+                output[shown..].join("\n")
+            );
+            shown = output.len();
+        }
+        for line in screen_lines(&run_demo(demo.file)) {
+            assert!(
+                line.chars().count() <= SCREEN_COLUMNS,
+                "{}: wider than {SCREEN_COLUMNS} columns: {line:?}",
+                demo.file
+            );
+        }
+    }
+}
+
+#[test]
+fn each_demo_explains_each_crash_mode_once() {
+    // A phrase of each mode's explanation (`describe_cut`).
+    let explanations = [
+        "everything written survives",
+        "only what was fsynced",
+        "each operation not yet synced is kept or dropped",
+        "a kept write may land as a prefix",
+        "is kept or lost on its own",
+        "comes back as garbage",
+    ];
+    for demo in DEMOS {
+        let output = run_demo(demo.file);
+        let text = unfolded(&String::from_utf8_lossy(&output.stdout));
+        for phrase in explanations {
+            assert!(
+                text.matches(phrase).count() <= 1,
+                "{}: {phrase:?} explained more than once:\n{text}",
+                demo.file
+            );
+        }
+    }
+    let stage_2 = run_demo("stage-2-snapshot.kv");
+    let text = unfolded(&String::from_utf8_lossy(&stage_2.stdout));
+    assert!(
+        text.contains("power cut, clean: only what was fsynced"),
+        "{text}"
+    );
+    assert!(text.contains("the power went there (clean);"), "{text}");
+}
+
+/// `text` without what changes from run to run: temp file names (pid and random
+/// suffix) and measured times.
+fn stable(text: &[u8]) -> String {
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(|line| {
+            if line.starts_with("last commit:") {
+                return "last commit: (time)".to_string();
+            }
+            let mut out = line.to_string();
+            let mut from = 0;
+            while let Some(at) = out[from..].find("kv-tmp.").map(|at| from + at + 7) {
+                let end = out[at..]
+                    .find(|c: char| !(c.is_ascii_hexdigit() || c == '.'))
+                    .map_or(out.len(), |len| at + len);
+                out.replace_range(at..end, "N");
+                from = at;
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn files_in_the_current_directory_do_not_change_any_demo() {
+    for demo in DEMOS {
+        let clean = run_demo(demo.file);
+        let dir = tempfile::tempdir().unwrap();
+        let stray = [
+            ("db.json", &b"{\"stray\": 1}"[..]),
+            ("db.json.wal", &b"not a log"[..]),
+            ("db.json.wal.next", &b"nor this"[..]),
+        ];
+        for (name, bytes) in stray {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let text = std::fs::read_to_string(demo_dir().join(demo.file)).unwrap();
+        let output = run_in(demo.file, &text, dir.path());
+        assert_eq!(output.status.code(), clean.status.code(), "{}", demo.file);
+        assert_eq!(
+            stable(&output.stdout),
+            stable(&clean.stdout),
+            "{}",
+            demo.file
+        );
+        assert_eq!(
+            stable(&output.stderr),
+            stable(&clean.stderr),
+            "{}",
+            demo.file
+        );
+        for (name, bytes) in stray {
+            assert_eq!(
+                std::fs::read(dir.path().join(name)).unwrap(),
+                bytes,
+                "{name}"
+            );
+        }
     }
 }

@@ -437,3 +437,80 @@ fn an_empty_kv_histfile_turns_history_off() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(files.is_empty(), "history written: {files:?}");
 }
+
+#[test]
+fn source_at_the_prompt_pauses_steps_and_leaves_the_store_and_buttons_as_the_file_did() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("demo.kv"),
+        "put a 1\n# before the pause\npause\nget a\ncrash after-temp-write\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("step.kv"), "put s 1\nget s\n").unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--simulate", "db.json"]);
+    let prompt = "kv db.json (simulated)> ";
+    kv.exp_string(prompt).unwrap();
+
+    // The file runs up to its pause, which waits for Enter.
+    kv.send_line("source demo.kv").unwrap();
+    kv.exp_string(
+        "> put a 1\r\nOK\r\n# before the pause\r\n-- paused: Enter goes on, q Enter stops --",
+    )
+    .unwrap();
+    run(
+        &mut kv,
+        "",
+        "> get a\r\n1\r\n> crash after-temp-write\r\narmed after-temp-write",
+        prompt,
+    );
+    // Back at the prompt: the key completes, and the button the file armed is armed.
+    send(&mut kv, "get \t");
+    kv.exp_string("get a").unwrap();
+    run(&mut kv, "", "1", prompt);
+    run(
+        &mut kv,
+        "put b 2",
+        "crash at after-temp-write: the process died there; the put was not acknowledged",
+        prompt,
+    );
+
+    // Typed at the prompt, pause only says what it is for.
+    run(
+        &mut kv,
+        "pause",
+        "(nothing to pause: pause waits for Enter in a file run by source)",
+        prompt,
+    );
+
+    // --step shows each statement and runs it on Enter; q stops the file.
+    kv.send_line("source --step step.kv").unwrap();
+    kv.exp_string("> put s 1\r\n-- Enter runs it, q Enter stops --")
+        .unwrap();
+    kv.send_line("").unwrap();
+    kv.exp_string("OK\r\n> get s\r\n-- Enter runs it, q Enter stops --")
+        .unwrap();
+    run(&mut kv, "q", "(stopped step.kv)", prompt);
+    run(&mut kv, "count", "2", prompt);
+
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}
+
+#[test]
+fn an_empty_simulated_disk_says_so_and_ignores_the_file_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.json"), r#"{"stray": 1}"#).unwrap();
+    let mut kv = spawn_kv(
+        dir.path(),
+        &["--color", "never", "--simulate", "--empty", "db.json"],
+    );
+    kv.exp_string("(snapshot mode, default) on a SIMULATED disk started empty (--empty)")
+        .unwrap();
+    let prompt = "kv db.json (simulated)> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "count", "0", prompt);
+    kv.send_control('d').unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+}

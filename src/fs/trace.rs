@@ -59,9 +59,14 @@ pub struct TraceEvent {
     pub error: Option<String>,
 }
 
-impl fmt::Display for TraceEvent {
-    /// `write 412 B /db/db.json.tmp-7-1 at 0 (31 µs)`, `fsync /db/db.json.tmp-7-1 (2.1 ms)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TraceEvent {
+    /// The event without its duration: on a simulated disk the time is not I/O time,
+    /// and printing it beside the operation would look as if it were.
+    pub fn untimed(&self) -> impl fmt::Display + '_ {
+        Untimed(self)
+    }
+
+    fn fmt_timed(&self, f: &mut fmt::Formatter<'_>, timed: bool) -> fmt::Result {
         let path = self.path.display();
         match &self.op {
             TraceOp::Read => write!(f, "read {} B {path}", self.bytes.unwrap_or(0))?,
@@ -89,11 +94,29 @@ impl fmt::Display for TraceEvent {
             TraceOp::Resolve => write!(f, "resolve {path}")?,
             TraceOp::Lock => write!(f, "lock {path}")?,
         }
-        write!(f, " ({})", human_duration(self.duration))?;
+        if timed {
+            write!(f, " ({})", human_duration(self.duration))?;
+        }
         if let Some(error) = &self.error {
             write!(f, " failed: {error}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for TraceEvent {
+    /// `write 412 B /db/db.json.tmp-7-1 at 0 (31 µs)`, `fsync /db/db.json.tmp-7-1 (2.1 ms)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_timed(f, true)
+    }
+}
+
+/// [`TraceEvent::untimed`].
+struct Untimed<'a>(&'a TraceEvent);
+
+impl fmt::Display for Untimed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_timed(f, false)
     }
 }
 

@@ -17,6 +17,8 @@ use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
+use crate::shell::source::Pauses;
+use crate::shell::wrap::{self, Wrap};
 
 /// The exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,12 @@ pub struct ShellArgs {
     /// the commit and reboots it. PATH itself is written only by `save`.
     #[arg(long, requires = "path")]
     pub simulate: bool,
+
+    /// With --simulate: start from an empty simulated disk, whatever is at PATH (the
+    /// demos use it, so files in the current directory cannot change their story).
+    /// `save` then refuses to overwrite a real PATH.
+    #[arg(long, requires = "simulate")]
+    pub empty: bool,
 
     /// Run CMD and exit (repeatable; runs in order).
     #[arg(short = 'c', long = "command", value_name = "CMD")]
@@ -354,10 +362,19 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     let opened = match &args.path {
         Some(path) if args.read_only => Database::open_read_only(path),
         Some(path) => {
-            let (durability, source) = choose_mode(path, args.durability);
-            let opened = match args.simulate {
-                true => Database::simulate(path, durability),
-                false => Database::open(path, durability),
+            // An empty simulated disk has no log to keep: the mode is the one given, or
+            // the default.
+            let (durability, source) = match args.simulate && args.empty {
+                true => match args.durability {
+                    Some(durability) => (durability, ModeSource::Given),
+                    None => (Durability::default(), ModeSource::Default),
+                },
+                false => choose_mode(path, args.durability),
+            };
+            let opened = match (args.simulate, args.empty) {
+                (true, true) => Database::simulate_empty(path, durability),
+                (true, false) => Database::simulate(path, durability),
+                (false, _) => Database::open(path, durability),
             };
             opened.map(|mut db| {
                 db.set_mode_source(source);
@@ -388,6 +405,11 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
         let _ = err_renderer.warning(&mut stderr, message);
     }
     let mut session = Session::new(db, out_renderer, err_renderer);
+    if env.stdin_tty {
+        // Someone is there to press Enter at a `pause` of a sourced file. Read through
+        // std's locking handle, one line at a time, between the editor's own reads.
+        session.pauses = Pauses::Wait(Box::new(io::BufReader::new(io::stdin())));
+    }
     if interactive {
         session.excerpt = Excerpt::On;
     } else {
@@ -406,12 +428,16 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     }
 
     let result = if interactive {
-        let (db_name, banner) = banner(
+        let (db_name, mut banner) = banner(
             args.path.as_deref(),
             session.db.durability(),
             session.db.mode_source(),
             args.simulate,
         );
+        if args.empty {
+            // Nothing was loaded: say so where the banner says where the disk came from.
+            banner = banner.replace("loaded from it", "started empty (--empty)");
+        }
         let history = history_location(&args, env);
         interactive::run(&mut session, &history, out_color, &db_name, &banner)
             .map_err(|err| err.to_string())
@@ -468,7 +494,12 @@ pub fn banner(
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
-    let (db_name, disk) = if simulated {
+    let (db_name, disk) = if simulated && durability == Durability::Memory {
+        (
+            format!("{name} (simulated)"),
+            " on an empty SIMULATED disk: `powercut` is safe here",
+        )
+    } else if simulated {
         (
             format!("{name} (simulated)"),
             " on a SIMULATED disk loaded from it: `powercut` and `crash` are safe here,\n\
@@ -486,6 +517,8 @@ pub fn banner(
         return (format!("{db_name} (read-only)"), banner);
     }
     let note = match durability {
+        // On the simulated disk memory mode does not even read the file (stage 0).
+        Durability::Memory if simulated => ": nothing is read or saved, the map is all there is",
         Durability::Memory => ": the file is only read, and nothing typed here is saved",
         Durability::Naive => ": not crash-safe, kept to show how files get corrupted",
         _ => "",
@@ -511,18 +544,29 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut err = io::stderr();
+    // An echoed run is a transcript to read (a demo): folded to fit the screen.
+    let (mut wrap_out, mut wrap_err);
+    let (out, err): (&mut dyn Write, &mut dyn Write) = match session.echo {
+        Echo::On => {
+            wrap_out = Wrap::new(&mut out, wrap::WIDTH);
+            wrap_err = Wrap::new(&mut err, wrap::WIDTH);
+            (&mut wrap_out, &mut wrap_err)
+        }
+        Echo::Off => (&mut out, &mut err),
+    };
     let result = (|| {
         if commands.is_empty() {
             // Our own buffer, so group commit can see what is already waiting.
             let mut input = io::BufReader::with_capacity(session::INPUT_BUFFER, io::stdin().lock());
-            session.run_script(&mut input, &mut out, &mut err)?;
+            session.run_script(&mut input, out, err)?;
         } else {
             for command in commands {
-                if session.run_statement(command, None, &mut out, &mut err)?.0 == Flow::Stop {
+                if session.run_statement(command, None, out, err)?.0 == Flow::Stop {
                     break;
                 }
             }
         }
+        err.flush()?;
         out.flush()
     })();
     match result {
@@ -627,6 +671,13 @@ mod tests {
         assert_eq!(name, "db.json (simulated)");
         assert!(
             text.contains("(snapshot mode, default) on a SIMULATED disk"),
+            "{text}"
+        );
+        let (_, text) = banner(db, Durability::Memory, ModeSource::Given, true);
+        assert!(
+            text.contains(
+                "(memory mode, --durability: nothing is read or saved, the map is all there is)"
+            ),
             "{text}"
         );
         let (name, text) = banner(None, Durability::Memory, ModeSource::NoFile, false);

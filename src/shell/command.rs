@@ -28,6 +28,8 @@ pub enum Args {
     /// Words checked by the verb's own arm of [`parse`]; the first completes from
     /// `Choices`.
     Words(Choices),
+    /// `[--step] FILE`: a command file, as a bare word or a JSON string (`source`).
+    File,
 }
 
 /// The names a [`Args::Words`] verb's first argument completes from.
@@ -80,6 +82,8 @@ pub enum VerbId {
     Writeback,
     Save,
     Trace,
+    Source,
+    Pause,
     Help,
     Exit,
 }
@@ -203,7 +207,8 @@ pub const VERBS: &[Verb] = &[
         aliases: &[],
         args: Args::Words(Choices::CrashPoints),
         usage: "crash [POINT [MODE [SEED]]]",
-        summary: "list this mode's crash points, or arm one: the next write dies there",
+        summary: "list this mode's crash points, or arm one: the next commit reaching it \
+                  dies there (help crash: the points and modes)",
     },
     Verb {
         id: VerbId::PowerCut,
@@ -239,6 +244,23 @@ pub const VERBS: &[Verb] = &[
         summary: "after each command, print the filesystem operations it performed",
     },
     Verb {
+        id: VerbId::Source,
+        name: "source",
+        aliases: &[],
+        args: Args::File,
+        usage: "source [--step] FILE",
+        summary: "run the commands of FILE as --echo shows them, then carry on here \
+                  (--step: wait for Enter before each one)",
+    },
+    Verb {
+        id: VerbId::Pause,
+        name: "pause",
+        aliases: &[],
+        args: Args::None,
+        usage: "pause",
+        summary: "in a file run by source at a terminal, wait for Enter (elsewhere: nothing)",
+    },
+    Verb {
         id: VerbId::Help,
         name: "help",
         aliases: &[],
@@ -270,9 +292,19 @@ pub fn examples(id: VerbId) -> &'static [&'static str] {
         VerbId::Delete => &["delete user:1"],
         VerbId::Exists => &["exists user:1"],
         VerbId::Keys => &["keys", "keys user:", "keys user:*:name", "keys user:[0-9]?"],
+        VerbId::Source => &[
+            "source history/demos/stage-2-snapshot.kv",
+            "source --step \"my demo.kv\"",
+        ],
         VerbId::Help => &["help put"],
         _ => &[],
     }
+}
+
+/// Whether `id` works only on a simulated disk (`kv --simulate PATH`): completion offers
+/// it only there.
+pub fn needs_simulate(id: VerbId) -> bool {
+    matches!(id, VerbId::PowerCut | VerbId::Writeback | VerbId::Save)
 }
 
 /// The verb named `word` (any case, aliases included).
@@ -323,6 +355,15 @@ pub enum Command {
     Trace {
         on: Option<bool>,
     },
+    /// `source [--step] FILE`: run a command file here (the session does; see
+    /// [`Session`](crate::shell::Session)).
+    Source {
+        path: String,
+        /// Wait for Enter before each statement.
+        step: bool,
+    },
+    /// `pause`: wait for Enter, in a file run by `source` at a terminal.
+    Pause,
     /// `help`, or `help VERB` (the topic is the verb's canonical name).
     Help {
         topic: Option<&'static Verb>,
@@ -400,6 +441,7 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
     let mut value = None;
     let mut topic = None;
     let mut words: Vec<&str> = Vec::new();
+    let mut step = false;
     match verb.args {
         Args::None => {}
         Args::Key | Args::KeyValue => {
@@ -419,6 +461,15 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
                 word => words.push(word),
             }
         },
+        Args::File => {
+            let before = cursor.pos;
+            match cursor.word() {
+                "--step" => step = true,
+                _ => cursor.pos = before,
+            }
+            let found = cursor.key()?;
+            key = Some(found.ok_or_else(|| ParseError::usage(verb, "missing FILE"))?);
+        }
     }
     match (verb.args, &key) {
         (Args::KeyValue, Some(key)) => value = Some(cursor.value(verb, key)?),
@@ -486,6 +537,11 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
                 _ => return Err(ParseError::usage(verb, "too many arguments")),
             },
         },
+        VerbId::Source => Command::Source {
+            path: key.unwrap_or_default(),
+            step,
+        },
+        VerbId::Pause => Command::Pause,
         VerbId::Help => Command::Help { topic },
         VerbId::Exit => Command::Exit,
     };
@@ -1451,6 +1507,39 @@ mod tests {
     }
 
     #[test]
+    fn source_takes_a_file_and_an_optional_step() {
+        let source = |path: &str, step| Command::Source {
+            path: path.to_string(),
+            step,
+        };
+        assert_eq!(ok("source demo.kv"), source("demo.kv", false));
+        assert_eq!(ok("SOURCE --step demos/a.kv"), source("demos/a.kv", true));
+        assert_eq!(ok("source \"my demo.kv\""), source("my demo.kv", false));
+        assert_eq!(ok("pause"), Command::Pause);
+        assert_eq!(err("source"), "missing FILE; usage: source [--step] FILE");
+        assert_eq!(
+            err("source --step"),
+            "missing FILE; usage: source [--step] FILE"
+        );
+        assert_eq!(
+            err("source a.kv b.kv"),
+            "too many arguments; usage: source [--step] FILE"
+        );
+        assert_eq!(err("pause 3"), "too many arguments; usage: pause");
+    }
+
+    #[test]
+    fn the_verbs_that_need_a_simulated_disk_say_so() {
+        for verb in VERBS {
+            assert_eq!(
+                needs_simulate(verb.id),
+                verb.summary.starts_with("(--simulate)"),
+                "{verb:?}"
+            );
+        }
+    }
+
+    #[test]
     fn every_example_parses_as_its_verb() {
         for verb in VERBS {
             for example in examples(verb.id) {
@@ -1477,7 +1566,9 @@ mod tests {
                 | VerbId::Checkpoint
                 | VerbId::Save
                 | VerbId::Writeback
+                | VerbId::Pause
                 | VerbId::Exit => Args::None,
+                VerbId::Source => Args::File,
                 VerbId::Crash => Args::Words(Choices::CrashPoints),
                 VerbId::PowerCut => Args::Words(Choices::CrashModes),
                 VerbId::Trace => Args::Words(Choices::OnOff),

@@ -87,6 +87,9 @@ pub fn choose_mode(path: &Path, given: Option<Durability>) -> (Durability, ModeS
 pub struct Cut {
     pub mode: CrashMode,
     pub seed: u64,
+    /// Whether to spell out what the mode keeps: only the first time a session meets it,
+    /// so a demo explains each mode once, not after every crash.
+    pub explain: bool,
 }
 
 /// A crash button the user armed.
@@ -171,6 +174,9 @@ pub enum TraceEntry {
     Op(TraceEvent),
     /// The simulated disk rebooted here (what follows is the reopen).
     Reboot(String),
+    /// An operation on the real disk, beside a simulated one (`save` writes the real
+    /// file): its time is real I/O time.
+    Real(TraceEvent),
 }
 
 /// The shell's store, where it lives, and the buttons that crash, trace and save it.
@@ -195,6 +201,10 @@ pub struct Database {
     mode_source: ModeSource,
     /// Reboots of the simulated disk so far (each reopens a fresh store).
     reboots: u64,
+    /// The crash modes already explained to the user (see [`Cut::explain`]).
+    explained: Vec<CrashMode>,
+    /// The simulated disk started empty (`--empty`): the real files were never loaded.
+    started_empty: bool,
 }
 
 /// A real file beside the database as `--simulate` loaded it.
@@ -280,6 +290,8 @@ impl From<KvStore> for Database {
             loaded: Vec::new(),
             mode_source,
             reboots: 0,
+            explained: Vec::new(),
+            started_empty: false,
         }
     }
 }
@@ -341,9 +353,14 @@ impl Database {
         guard::admit(real, &target, Access::Read)?;
         let sim = SimFs::new();
         sim.create_dir_all(crate::fs::parent_dir(path));
+        // Memory mode keeps nothing on any disk (see `open_store`): nothing to load.
+        let load = match durability {
+            Durability::Memory => Vec::new(),
+            _ => real_files(path, &target).to_vec(),
+        };
         // The log files too: in wal mode they hold the commits since the last checkpoint.
         // Read beside the file a symlink names, as a real open reads them.
-        for (name, file) in real_files(path, &target) {
+        for (name, file) in load {
             let Some(meta) = real
                 .metadata(&file)
                 .map_err(|err| Error::io("stat", &file, err))?
@@ -356,6 +373,17 @@ impl Database {
             sim.insert_file(&name, &bytes, meta.mode);
         }
         Database::on_simulated_disk(sim, path, durability)
+    }
+
+    /// Opens `path` on an empty simulated disk, reading nothing of the real one (`kv
+    /// --simulate --empty`). `save` refuses to overwrite a real file there: it was never
+    /// loaded, so its commits would be lost.
+    pub fn simulate_empty(path: &Path, durability: Durability) -> crate::Result<Self> {
+        let sim = SimFs::new();
+        sim.create_dir_all(crate::fs::parent_dir(path));
+        let mut db = Database::on_simulated_disk(sim, path, durability)?;
+        db.started_empty = true;
+        Ok(db)
     }
 
     /// Opens `path` on the simulated disk `sim` as [`Database::simulate`] does once the
@@ -403,6 +431,8 @@ impl Database {
             loaded: Vec::new(),
             mode_source: ModeSource::Given,
             reboots: 0,
+            explained: Vec::new(),
+            started_empty: false,
         })
     }
 
@@ -510,9 +540,14 @@ impl Database {
             }
             None => 0,
         };
+        let explain = !self.explained.contains(&cut.mode);
+        if explain {
+            self.explained.push(cut.mode);
+        }
         Cut {
             mode: cut.mode,
             seed,
+            explain,
         }
     }
 
@@ -527,6 +562,11 @@ impl Database {
             return Err(error.into());
         };
         let point = *point;
+        // Arming it said what the mode keeps.
+        let cut = Cut {
+            explain: false,
+            ..cut
+        };
         self.reboot(RebootCause::Crash { point, cut, verb })
     }
 
@@ -643,6 +683,18 @@ impl Database {
     /// database meanwhile, and overwriting would lose its commits. Checked under the lock,
     /// so no writer can commit between the check and the save.
     pub fn save(&mut self) -> Result<Saved, ExecError> {
+        // The one command that writes the real disk is traced like every other, its
+        // operations marked as real (their time is real I/O time).
+        let real = TraceFs::new(Arc::new(RealFs));
+        real.set_enabled(self.tracing());
+        let saved = self.save_to(&real);
+        self.pending_trace
+            .extend(real.drain().into_iter().map(TraceEntry::Real));
+        saved
+    }
+
+    /// [`Database::save`] through `real`, the real filesystem.
+    fn save_to(&mut self, real: &dyn Fs) -> Result<Saved, ExecError> {
         let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
             return Err(ExecError::NeedsSimulate { what: "save" });
         };
@@ -688,7 +740,6 @@ impl Database {
                 )));
             }
         }
-        let real: &dyn Fs = &RealFs;
         let target = real
             .resolve(path)
             .map_err(|err| Error::io("open", path, err))?;
@@ -712,6 +763,13 @@ impl Database {
             if now != loaded.seen {
                 changes.push(describe_change(&loaded.path, loaded.seen, now));
             }
+        }
+        if !changes.is_empty() && self.started_empty {
+            return Err(refuse(format!(
+                "{}: the simulated disk started empty (--empty), so saving would overwrite \
+                 files it never loaded",
+                changes.join("; ").replace(" was created", " exists")
+            )));
         }
         if !changes.is_empty() {
             return Err(refuse(format!(
@@ -807,6 +865,13 @@ fn open_store(
     tracer: &TraceFs,
 ) -> crate::Result<KvStore> {
     let action = match medium {
+        // On the simulated disk memory mode is stage 0 itself: a map in the process and no
+        // file at all, so its trace shows no operation, a reboot finds nothing to read,
+        // and a db.json lying about does not change the story. (On the real disk it seeds
+        // the map from the file, to look at a database without changing it.)
+        Medium::Simulated(_) if durability == Durability::Memory => {
+            return Ok(KvStore::in_memory());
+        }
         Medium::Simulated(_) => CrashAction::Halt,
         Medium::Memory | Medium::Real => CrashAction::Abort,
     };
@@ -884,8 +949,15 @@ pub fn describe_cause(cause: &RebootCause) -> String {
     }
 }
 
-/// What a crash mode keeps, with the seed of a random one.
+/// What a crash mode keeps, with the seed of a random one; once explained, only its name
+/// (and seed).
 pub fn describe_cut(cut: Cut) -> String {
+    if !cut.explain {
+        return match cut.mode.is_random() {
+            true => format!("{}, seed {}", cut.mode, cut.seed),
+            false => cut.mode.to_string(),
+        };
+    }
     match cut.mode {
         CrashMode::ProcessKill => {
             "process kill: everything written survives, synced or not (the kernel lives on)"
@@ -1021,7 +1093,11 @@ mod tests {
             causes[1].contains("torn, seed 40:")
                 && causes[1].ends_with("(replay: powercut torn 40)")
         );
-        assert!(causes[2].contains("torn, seed 2:"), "{}", causes[2]);
+        // Torn was explained the first time: now only its name and seed.
+        assert_eq!(
+            causes[2],
+            "power cut, torn, seed 2 (replay: powercut torn 2)"
+        );
         assert!(!causes[3].contains("seed"), "{}", causes[3]);
         assert!(
             causes[4].contains("reorder, seed 3: each page (or sector) of an unsynced write")
@@ -1157,6 +1233,41 @@ mod tests {
         assert!(db.set_tracing(false).is_ok());
         assert!(!db.tracing());
         assert!(db.take_trace().is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the stray files are put on the real disk
+    fn memory_mode_on_a_simulated_disk_reads_nothing_even_with_a_file_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        std::fs::write(&path, r#"{"stray": 1}"#).unwrap();
+        std::fs::write(files::wal_path(&path), b"not a log").unwrap();
+        let mut db = Database::simulate(&path, Durability::Memory).unwrap();
+        assert_eq!(
+            db.keys(),
+            Vec::<String>::new(),
+            "the stray file is not loaded"
+        );
+        db.set_tracing(true).unwrap();
+        db.store_mut().unwrap().put("a", json!(1)).unwrap();
+        let reboot = db
+            .power_cut(PowerCut {
+                mode: CrashMode::CleanPowerLoss,
+                seed: None,
+            })
+            .unwrap();
+        assert_eq!(reboot.files, Vec::<(String, u64)>::new());
+        let ops: Vec<_> = db
+            .take_trace()
+            .into_iter()
+            .filter(|entry| matches!(entry, TraceEntry::Op(_)))
+            .collect();
+        assert_eq!(
+            ops,
+            Vec::new(),
+            "no operation: not even a failed read of a log"
+        );
+        assert_eq!(db.keys(), Vec::<String>::new());
     }
 
     #[test]

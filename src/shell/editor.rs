@@ -18,7 +18,7 @@ use rustyline::{
     RepeatCount,
 };
 
-use crate::shell::command::{Args, VERBS, find_verb, key_syntax};
+use crate::shell::command::{Args, VERBS, find_verb, key_syntax, needs_simulate};
 use crate::shell::render::Theme;
 
 /// Everything the line editor asks the shell about.
@@ -27,6 +27,9 @@ pub struct KvHelper {
     /// The store's keys, refreshed by the loop after each mutation.
     keys: Vec<String>,
     theme: Theme,
+    /// Whether the store is on a simulated disk: only then are `powercut`, `writeback`
+    /// and `save` offered (elsewhere they only say they need one).
+    simulated: bool,
 }
 
 impl KvHelper {
@@ -36,7 +39,13 @@ impl KvHelper {
         KvHelper {
             keys: Vec::new(),
             theme,
+            simulated: false,
         }
+    }
+
+    /// Offers the verbs that need a simulated disk (`kv --simulate`).
+    pub fn set_simulated(&mut self, simulated: bool) {
+        self.simulated = simulated;
     }
 
     /// Replaces the keys offered for completion (in the store's order: sorted).
@@ -82,6 +91,7 @@ impl KvHelper {
             let prefix = prefix.to_ascii_lowercase();
             VERBS
                 .iter()
+                .filter(|verb| self.simulated || !needs_simulate(verb.id))
                 .flat_map(|verb| std::iter::once(verb.name).chain(verb.aliases.iter().copied()))
                 .filter(|name| name.starts_with(&prefix))
                 .map(|name| format!("{name} "))
@@ -122,7 +132,9 @@ impl KvHelper {
         let typing_verb = words.len() == 1 && !line.ends_with(char::is_whitespace);
         if typing_verb {
             let lower = words[0].to_ascii_lowercase();
-            let mut matching = VERBS.iter().filter(|verb| verb.name.starts_with(&lower));
+            let mut matching = VERBS.iter().filter(|verb| {
+                verb.name.starts_with(&lower) && (self.simulated || !needs_simulate(verb.id))
+            });
             let verb = matching.next()?;
             if matching.next().is_some() && verb.name != lower {
                 return None;
@@ -390,6 +402,26 @@ mod tests {
             (6, vec!["on ".to_string(), "off ".to_string()])
         );
         assert_eq!(h.candidates("put alice 1", 11), (10, vec![]));
+    }
+
+    #[test]
+    fn verbs_that_need_a_simulated_disk_are_offered_only_on_one() {
+        let mut h = helper();
+        let verbs = |h: &KvHelper| h.candidates("", 0).1;
+        for verb in ["powercut ", "writeback ", "save "] {
+            assert!(!verbs(&h).contains(&verb.to_string()), "{verb}");
+        }
+        assert!(verbs(&h).contains(&"crash ".to_string()));
+        assert_eq!(h.candidates("po", 2), (0, vec![]));
+        assert_eq!(h.candidates("sa", 2), (0, vec![]));
+        assert_eq!(h.usage_hint("writ", 4), None);
+        h.set_simulated(true);
+        for verb in ["powercut ", "writeback ", "save "] {
+            assert!(verbs(&h).contains(&verb.to_string()), "{verb}");
+        }
+        assert_eq!(h.candidates("po", 2), (0, vec!["powercut ".into()]));
+        assert_eq!(h.candidates("sa", 2), (0, vec!["save ".into()]));
+        assert_eq!(h.usage_hint("writ", 4), Some("eback".into()));
     }
 
     #[test]

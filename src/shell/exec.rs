@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::shell::command::{Command, Verb};
+use crate::shell::command::{Command, Verb, VerbId};
 use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 use crate::shell::pattern::KeyPattern;
 use crate::{CrashPoint, Durability, KvStore, Stats};
@@ -108,8 +108,22 @@ pub enum Outcome {
     Tracing(bool),
     /// The command list, or one verb's description.
     Help(Option<&'static Verb>),
+    /// `help crash`: the verb's description, the crash points of the current mode and
+    /// the crash modes.
+    CrashHelp {
+        verb: &'static Verb,
+        mode: Durability,
+        points: Vec<CrashPoint>,
+        simulated: bool,
+    },
     /// The user asked to leave.
     Exit,
+    /// `source FILE`: a request the session carries out (it runs the file's statements
+    /// through itself), as it carries out [`Outcome::Exit`].
+    Source { path: String, step: bool },
+    /// `pause`: a request the session carries out (it knows whether a file is running
+    /// and whether there is a terminal to wait on).
+    Pause,
 }
 
 impl Outcome {
@@ -124,7 +138,10 @@ impl Outcome {
 
     /// Whether the store's key set may have changed (the editor refreshes completions).
     pub fn changed_keys(&self) -> bool {
-        matches!(self, Outcome::Done | Outcome::Rebooted(_))
+        matches!(
+            self,
+            Outcome::Done | Outcome::Rebooted(_) | Outcome::Source { .. }
+        )
     }
 }
 
@@ -228,8 +245,16 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             db.set_tracing(on)?;
             Outcome::Tracing(on)
         }
+        Command::Help { topic: Some(verb) } if verb.id == VerbId::Crash => Outcome::CrashHelp {
+            verb,
+            mode: db.durability(),
+            points: db.crash_points(),
+            simulated: db.is_simulated(),
+        },
         Command::Help { topic } => Outcome::Help(topic),
         Command::Exit => Outcome::Exit,
+        Command::Source { path, step } => Outcome::Source { path, step },
+        Command::Pause => Outcome::Pause,
         // The stored text is printed as it is: no parse, no re-serialisation.
         Command::Get { key } => match db.store_mut()?.get_raw(&key) {
             Some(json) => Outcome::Value(json.to_string()),

@@ -60,6 +60,7 @@ pub fn run(
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
     let mut helper = KvHelper::new(session.out_renderer.theme);
     helper.set_keys(session.db.keys());
+    helper.set_simulated(session.db.is_simulated());
     editor.set_helper(Some(helper));
     let ctrl_c = CtrlC::default();
     ctrl_c.bind(&mut editor);

@@ -16,6 +16,8 @@ pub mod one_shot;
 pub mod pattern;
 pub mod render;
 pub mod session;
+pub mod source;
+pub mod wrap;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};
 pub use database::Database;

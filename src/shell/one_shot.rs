@@ -44,6 +44,11 @@ pub fn statement(words: &[String]) -> Result<String, NotACommand> {
                 }
             }
         }
+        // A file name as the shell gave it, spaces and all: written as a JSON string.
+        Args::File => parts.extend(rest.iter().map(|word| match word.as_str() {
+            "--step" => word.clone(),
+            name => Value::String(name.to_string()).to_string(),
+        })),
         Args::None | Args::OptionalVerb | Args::Words(_) => parts.extend(rest.iter().cloned()),
     }
     Ok(join(parts.into_iter()))

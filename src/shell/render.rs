@@ -7,7 +7,9 @@ use std::time::Duration;
 use nu_ansi_term::{Color, Style};
 use serde_json::Value;
 
+use crate::CrashPoint;
 use crate::Durability;
+use crate::fs::CrashMode;
 use crate::fs::trace::TraceOp;
 use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
@@ -207,7 +209,8 @@ impl Renderer {
                     );
                 }
                 let how = match simulated {
-                    true => "crash POINT [kill|clean|random|torn|reorder|garbage] [SEED] arms one",
+                    // `help crash` lists the modes: the header stays one line.
+                    true => "crash POINT [MODE [SEED]] arms one",
                     false => "crash POINT arms one",
                 };
                 writeln!(w, "crash points of {mode} mode, in commit order ({how}):")?;
@@ -239,19 +242,53 @@ impl Renderer {
                 "trace on: each command is followed by the filesystem operations it performed"
             ),
             Outcome::Tracing(false) => writeln!(w, "trace off"),
+            Outcome::CrashHelp {
+                verb,
+                mode,
+                points,
+                simulated,
+            } => {
+                self.verb_help(w, verb)?;
+                let points = Outcome::CrashPoints {
+                    mode: *mode,
+                    points: points.clone(),
+                    simulated: *simulated,
+                };
+                self.outcome(w, &points)?;
+                let only = match simulated {
+                    true => "",
+                    false => " (on a simulated disk: kv --simulate PATH)",
+                };
+                writeln!(
+                    w,
+                    "crash modes{only}; random ones take a SEED that replays them:"
+                )?;
+                for mode in CrashMode::ALL {
+                    let name = format!("{:<7}", mode.name());
+                    writeln!(
+                        w,
+                        "  {}  {}",
+                        self.theme.verb.paint(name),
+                        crash_mode_summary(mode)
+                    )?;
+                }
+                Ok(())
+            }
             Outcome::Help(None) => self.help(w),
             Outcome::Help(Some(verb)) => self.verb_help(w, verb),
-            Outcome::Exit => Ok(()),
+            // The session prints what a file's statements print, and what a pause says.
+            Outcome::Exit | Outcome::Source { .. } | Outcome::Pause => Ok(()),
         }
     }
 
     fn armed(&self, w: &mut dyn Write, armed: &Armed) -> io::Result<()> {
         let point = self.theme.verb.paint(armed.point.name());
         let what = armed.point.description();
+        let next = reaches(armed.point);
         match armed.cut {
             None => writeln!(
                 w,
-                "armed {point} ({what}): the next write aborts the process there, as kill -9 \
+                "armed {point} ({what}): {next} aborts the process there, as kill -9 \
                  would; run kv again to see what survived"
             ),
             Some(cut) => {
@@ -261,7 +298,7 @@ impl Renderer {
                 };
                 writeln!(
                     w,
-                    "armed {point} ({what}): the next write stops there {how}; \
+                    "armed {point} ({what}): {next} stops there {how}; \
                      then the simulated disk reboots and the store reopens"
                 )
             }
@@ -403,9 +440,11 @@ impl Renderer {
         let style = self.theme.hint;
         let (mut ops, mut written, mut syncs) = (0u64, 0u64, 0u64);
         let mut spent = Duration::ZERO;
+        // Operations `save` made on the real disk, beside a simulated one: real time.
+        let mut real_ops = false;
         for entry in entries {
             let line = match entry {
-                TraceEntry::Op(event) => {
+                TraceEntry::Op(event) | TraceEntry::Real(event) => {
                     ops += 1;
                     spent += event.duration;
                     match event.op {
@@ -413,7 +452,15 @@ impl Renderer {
                         TraceOp::SyncAll | TraceOp::SyncData | TraceOp::SyncDir => syncs += 1,
                         _ => {}
                     }
-                    format!("  trace: {event}")
+                    match (entry, simulated) {
+                        (TraceEntry::Real(_), _) => {
+                            real_ops = true;
+                            format!("  trace: real disk: {event}")
+                        }
+                        // A simulated operation takes no I/O time: none is shown.
+                        (_, true) => format!("  trace: {}", event.untimed()),
+                        (_, false) => format!("  trace: {event}"),
+                    }
                 }
                 TraceEntry::Reboot(note) => format!("  trace: --- {note} ---"),
             };
@@ -422,9 +469,13 @@ impl Renderer {
         let total = match ops {
             0 => "  trace: no filesystem operations".to_string(),
             _ => {
-                let time = match simulated {
-                    true => "simulated disk, no real I/O time".to_string(),
-                    false => crate::fs::trace::human_duration(spent),
+                let time = match (simulated, real_ops) {
+                    (true, false) => "simulated disk, no real I/O time".to_string(),
+                    (true, true) => format!(
+                        "{} on the real disk",
+                        crate::fs::trace::human_duration(spent)
+                    ),
+                    (false, _) => crate::fs::trace::human_duration(spent),
                 };
                 format!(
                     "  trace: {ops} operation{}, {written} B written, {syncs} sync{}, {time}",
@@ -633,6 +684,21 @@ impl Renderer {
             None => writeln!(w, "{label} {message}"),
         }
     }
+
+    /// Writes an error in a command file run by `source`: `error: FILE:LINE: message`.
+    pub fn error_in(
+        &self,
+        w: &mut dyn Write,
+        file: &str,
+        line: Option<usize>,
+        message: &str,
+    ) -> io::Result<()> {
+        let label = self.theme.error.paint("error:");
+        match line {
+            Some(line) => writeln!(w, "{label} {file}:{line}: {message}"),
+            None => writeln!(w, "{label} {file}: {message}"),
+        }
+    }
 }
 
 /// The widest excerpt shown under an error: longer lines are cut around the column.
@@ -666,6 +732,32 @@ impl Renderer {
         let pad = " ".repeat(before.len() + column - start);
         writeln!(w, "  {before}{shown}{after}")?;
         writeln!(w, "  {pad}{}", self.theme.error.paint("^"))
+    }
+}
+
+/// What runs into an armed `point`: a commit for every point but the checkpoint's.
+fn reaches(point: CrashPoint) -> &'static str {
+    match point {
+        CrashPoint::MidCheckpoint => {
+            "the next checkpoint (`checkpoint`, or the one a write starts when the log is full)"
+        }
+        _ => "the next write",
+    }
+}
+
+/// What each crash mode keeps, in a line (`help crash`).
+fn crash_mode_summary(mode: CrashMode) -> &'static str {
+    match mode {
+        CrashMode::ProcessKill => "the process dies, the kernel lives: all written survives",
+        CrashMode::CleanPowerLoss => "the power goes: only what was fsynced survives",
+        CrashMode::RandomPowerLoss => "each operation not yet synced is kept or dropped",
+        CrashMode::TornPowerLoss => {
+            "as random, and a kept write may land as a prefix of its sectors"
+        }
+        CrashMode::ReorderPowerLoss => "each page of an unsynced write lands or not, in any order",
+        CrashMode::GarbagePowerLoss => {
+            "as reorder, and a sector caught mid-write reads back as garbage"
+        }
     }
 }
 
@@ -1024,9 +1116,16 @@ mod tests {
              \x20 trace: directory fsync db.json.tmp-1-1 (1.0 ms)\n\
              \x20 trace: 4 operations, 412 B written, 2 syncs, 3.0 ms\n"
         );
-        assert!(render(false, true).ends_with(
-            "  trace: 4 operations, 412 B written, 2 syncs, simulated disk, no real I/O time\n"
-        ));
+        // On the simulated disk no operation shows a time: none of it is I/O time.
+        assert_eq!(
+            render(false, true),
+            "  trace: create db.json.tmp-1-1\n\
+             \x20 trace: write 412 B db.json.tmp-1-1 at 0\n\
+             \x20 trace: fsync db.json.tmp-1-1\n\
+             \x20 trace: --- the power went; reboot and reopen ---\n\
+             \x20 trace: directory fsync db.json.tmp-1-1\n\
+             \x20 trace: 4 operations, 412 B written, 2 syncs, simulated disk, no real I/O time\n"
+        );
         let colored = render(true, false);
         assert_eq!(colored.lines().count(), 6);
         for line in colored.lines() {
@@ -1054,6 +1153,7 @@ mod tests {
             cause: RebootCause::PowerCut(Cut {
                 mode: CrashMode::RandomPowerLoss,
                 seed: 4,
+                explain: true,
             }),
             path: "db.json".into(),
             files: vec![("db.json".into(), 40), ("db.json.lock".into(), 0)],

@@ -10,6 +10,8 @@ use crate::shell::continuation::{Continuation, Skip};
 use crate::shell::database::Database;
 use crate::shell::exec::{ExecError, Outcome, execute};
 use crate::shell::render::Renderer;
+use crate::shell::source::{self, Pauses, Resume, Sourced};
+use crate::shell::wrap::{WIDTH, Wrap};
 use crate::{Error, Mutation};
 
 /// The longest line a script may hold, and the longest statement, over all the lines a
@@ -153,8 +155,16 @@ pub struct Session {
     pub echo: Echo,
     pub excerpt: Excerpt,
     pub group_commit: GroupCommit,
+    /// Where `pause` and `source --step` wait for Enter (only at a terminal).
+    pub pauses: Pauses,
     failures: usize,
     batch: Batch,
+    /// The command files `source` is running, outermost first.
+    sources: Vec<Sourced>,
+    /// Whether the files being run wait before each statement (`source --step`).
+    stepping: bool,
+    /// `q` at a pause: every file being run stops, back to where the first was sourced.
+    abandoned: bool,
 }
 
 /// What one statement did, for callers that react to it (the editor refreshes its keys).
@@ -176,8 +186,12 @@ impl Session {
             echo: Echo::Off,
             excerpt: Excerpt::Off,
             group_commit: GroupCommit::Off,
+            pauses: Pauses::Skip,
             failures: 0,
             batch: Batch::default(),
+            sources: Vec::new(),
+            stepping: false,
+            abandoned: false,
         }
     }
 
@@ -195,7 +209,10 @@ impl Session {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<(Flow, Ran)> {
-        if self.echo == Echo::On && !text.trim().is_empty() {
+        let parsed = parse(text);
+        // A pause is a stage direction for whoever runs the file, not a command to show.
+        let is_pause = matches!(parsed, Ok(Some(Command::Pause)));
+        if self.echo == Echo::On && !text.trim().is_empty() && !is_pause {
             // A comment is narration (a demo's, read aloud): shown as it is, not as a
             // command.
             match text.trim_start().starts_with('#') {
@@ -203,7 +220,17 @@ impl Session {
                 false => writeln!(out, "> {text}")?,
             }
         }
-        let command = match parse(text) {
+        // `source --step`: the statement is on screen; it runs when Enter is pressed.
+        if self.stepping
+            && !self.sources.is_empty()
+            && !is_pause
+            && matches!(parsed, Ok(Some(_)))
+            && self.pauses.wait(source::STEP_PROMPT, out)? == Resume::Stop
+        {
+            self.abandoned = true;
+            return Ok((Flow::Stop, Ran::Nothing));
+        }
+        let command = match parsed {
             Ok(Some(command)) => command,
             Ok(None) => return Ok((Flow::Continue, Ran::Nothing)),
             Err(parse_error) => {
@@ -223,6 +250,11 @@ impl Session {
         let is_trace_switch = matches!(command, Command::Trace { .. });
         let writes = matches!(command, Command::Put { .. } | Command::Delete { .. });
         let result = match execute(&mut self.db, command) {
+            Ok(Outcome::Source { path, step }) => {
+                let flow = self.source(&path, step, line, out, err)?;
+                (flow, Ran::Outcome(Outcome::Source { path, step }))
+            }
+            Ok(Outcome::Pause) => (self.pause(out)?, Ran::Nothing),
             Ok(outcome) => {
                 self.out_renderer.outcome(out, &outcome)?;
                 let flow = if outcome == Outcome::Exit {
@@ -258,6 +290,77 @@ impl Session {
         Ok(result)
     }
 
+    /// `source FILE`: runs the file's statements here, shown as `--echo` shows them, one
+    /// at a time (no group commit: a demo shows each commit). The store, the disk and the
+    /// armed buttons stay as the file leaves them. `exit` and a `--bail` failure inside
+    /// stop the whole run, as they would in the file's place; `q` at a pause stops only
+    /// the files, back to where the first was sourced.
+    fn source(
+        &mut self,
+        name: &str,
+        step: bool,
+        line: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let (file, bytes) = match source::load(name, &self.sources) {
+            Ok(loaded) => loaded,
+            Err(message) => return Ok(self.fail(out, err, line, &message)?.0),
+        };
+        let saved = (self.echo, self.group_commit, self.stepping);
+        self.echo = Echo::On;
+        self.group_commit = GroupCommit::Off;
+        self.stepping |= step;
+        self.sources.push(file);
+        // A transcript to read, as under --echo: folded to fit the screen.
+        let (mut out, mut err) = (Wrap::new(out, WIDTH), Wrap::new(err, WIDTH));
+        let ran = self
+            .run_script(&mut &bytes[..], &mut out, &mut err)
+            .and_then(|flow| out.flush().and(err.flush()).map(|()| flow));
+        // Restored even if the output failed (Ctrl-C at the prompt stops it there).
+        self.sources.pop();
+        (self.echo, self.group_commit, self.stepping) = saved;
+        let abandoned = self.abandoned;
+        if self.sources.is_empty() {
+            // Back where the first file was sourced, even if the output failed.
+            self.abandoned = false;
+        }
+        let flow = ran?;
+        match (abandoned, self.sources.is_empty()) {
+            (true, true) => {
+                writeln!(out, "(stopped {name})")?;
+                Ok(Flow::Continue)
+            }
+            (true, false) => Ok(Flow::Stop),
+            (false, _) => Ok(flow),
+        }
+    }
+
+    /// `pause`: inside a file run by `source`, waits for Enter at a terminal; without a
+    /// terminal it does nothing. Typed at the prompt it only says what it is for.
+    fn pause(&mut self, out: &mut dyn Write) -> io::Result<Flow> {
+        if self.sources.is_empty() {
+            if self.pauses.waits() {
+                writeln!(
+                    out,
+                    "(nothing to pause: pause waits for Enter in a file run by source)"
+                )?;
+            }
+            return Ok(Flow::Continue);
+        }
+        // Stepping already waits before the statement that follows.
+        if self.stepping {
+            return Ok(Flow::Continue);
+        }
+        match self.pauses.wait(source::PAUSE_PROMPT, out)? {
+            Resume::Go => Ok(Flow::Continue),
+            Resume::Stop => {
+                self.abandoned = true;
+                Ok(Flow::Stop)
+            }
+        }
+    }
+
     fn fail(
         &mut self,
         out: &mut dyn Write,
@@ -268,7 +371,10 @@ impl Session {
         self.failures += 1;
         // Results written so far must appear before the error when both go to one file.
         out.flush()?;
-        self.err_renderer.error(err, line, message)?;
+        match self.sources.last() {
+            Some(file) => self.err_renderer.error_in(err, &file.name, line, message)?,
+            None => self.err_renderer.error(err, line, message)?,
+        }
         let flow = match self.on_error {
             OnError::Bail => Flow::Stop,
             OnError::Continue => Flow::Continue,
@@ -1042,6 +1148,40 @@ mod tests {
             "error: unknown command \"gte\"; did you mean \"get\"? (type help for the list)",
         ];
         assert_eq!(String::from_utf8(err).unwrap(), expected.join("\n") + "\n");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the command files are put on the real disk
+    fn q_at_a_pause_stops_every_file_being_run_and_the_prompt_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner.kv");
+        let outer = dir.path().join("outer.kv");
+        std::fs::write(&inner, "put a 1\npause\nput b 2\n").unwrap();
+        std::fs::write(&outer, format!("source {}\nput c 3\n", inner.display())).unwrap();
+        for answer in [&b"q\n"[..], b""] {
+            let mut s = session();
+            s.pauses = Pauses::Wait(Box::new(answer));
+            let statement = format!("source {}", outer.display());
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (flow, _) = s
+                .run_statement(&statement, None, &mut out, &mut err)
+                .unwrap();
+            assert_eq!(flow, Flow::Continue, "the prompt carries on");
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                out.contains(source::PAUSE_PROMPT)
+                    && out.ends_with(&format!("(stopped {})\n", outer.display())),
+                "{out}"
+            );
+            assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["a"], "{out}");
+            // The next file starts afresh: nothing is left stopped.
+            s.pauses = Pauses::Wait(Box::new(&b"\n"[..]));
+            let statement = format!("source {}", inner.display());
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            s.run_statement(&statement, None, &mut out, &mut err)
+                .unwrap();
+            assert_eq!(store(&s).keys().collect::<Vec<_>>(), ["a", "b"]);
+        }
     }
 
     #[test]
