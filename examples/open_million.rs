@@ -1,4 +1,4 @@
-//! How long opening a big store takes, and the memory it holds (the `targets.md` row
+//! How long opening a big store takes, and the memory it holds (the `docs/targets.md` row
 //! "open a store of 1,000,000 keys < 1 s"; `kv bench` stops at sizes it can rewrite often).
 //!
 //! ```text

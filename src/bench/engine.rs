@@ -20,12 +20,12 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, OpenMode, RealFs};
 use crate::store::{KvStore, Options};
 
-/// The key of the `i`-th entry: `k000000`, `k000001`, … (as in `targets.md`).
+/// The key of the `i`-th entry: `k000000`, `k000001`, … (as in `docs/targets.md`).
 pub fn key(i: usize) -> String {
     format!("k{i:06}")
 }
 
-/// The value every put stores (as in `targets.md`).
+/// The value every put stores (as in `docs/targets.md`).
 pub fn put_value() -> Value {
     json!({"n": 123, "s": "abc"})
 }

@@ -1,4 +1,4 @@
-//! The piped-input path with `--group-commit`: `targets.md`'s peer workload (N puts of new
+//! The piped-input path with `--group-commit`: `docs/targets.md`'s peer workload (N puts of new
 //! keys, then N gets, then N/100 deletes, each phase a command file piped to the shell) run
 //! through the shell's own [`Session::run_script`], so parsing, batching, committing and
 //! printing the results are all in the figure, as they are for `kv db --group-commit < f`.

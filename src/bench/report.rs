@@ -23,7 +23,7 @@ pub struct Report {
     /// The piped-input path with `--group-commit`, per durability mode and store size, in
     /// the configured order.
     pub piped: Vec<PipedCase>,
-    /// The project's performance targets (`targets.md`), checked against this run.
+    /// The project's performance targets (`docs/targets.md`), checked against this run.
     pub targets: Vec<TargetCheck>,
 }
 
@@ -204,7 +204,7 @@ impl LimitKind {
     }
 }
 
-/// `targets.md`'s workload piped into the shell with `--group-commit`, on one mode and
+/// `docs/targets.md`'s workload piped into the shell with `--group-commit`, on one mode and
 /// store size: N puts of new keys, N gets, N/100 deletes, each a script of its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipedCase {

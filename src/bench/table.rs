@@ -243,7 +243,7 @@ impl Report {
 
         if !self.targets.is_empty() {
             writeln!(out)?;
-            writeln!(out, "Targets (targets.md)")?;
+            writeln!(out, "Targets (docs/targets.md)")?;
             for check in &self.targets {
                 let mark = if check.met { "✅" } else { "❌" };
                 writeln!(out, "  {mark} {}: {}", check.target, check.measured)?;

@@ -1,4 +1,4 @@
-//! The project's performance targets (`targets.md`, issues 5 and 6), checked against a
+//! The project's performance targets (`docs/targets.md`, issues 5 and 6), checked against a
 //! report. Each check compares figures measured in the same run, never an absolute time
 //! against another machine, except where the target itself is absolute.
 
@@ -28,7 +28,7 @@ pub const OPEN_TARGET_KEYS: usize = 1_000_000;
 pub const OPEN_LIMIT_NS: u64 = 1_000_000_000;
 /// Durable puts per second from a piped file with group commit, at
 /// [`PIPED_TARGET_KEYS`]: what `redis-cli --pipe` reaches against redis with
-/// `appendfsync always` (`targets.md`, measured elsewhere: the one absolute target).
+/// `appendfsync always` (`docs/targets.md`, measured elsewhere: the one absolute target).
 pub const PIPED_PUTS_PER_SEC: f64 = 600_000.0;
 /// The store size the piped-put target is stated at.
 pub const PIPED_TARGET_KEYS: usize = 100_000;
