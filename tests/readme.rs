@@ -190,7 +190,10 @@ fn the_two_set_up_commands_start_the_shell_with_kv_on_the_path_and_run_the_tests
         .collect();
     // One starts the shell on a database file (the main job), one runs the tests; the
     // first also puts `kv` on the PATH, so every `kv …` line of the README runs as shown.
-    assert_eq!(commands, ["cargo install --path . && kv demo.json", "cargo test"]);
+    assert_eq!(
+        commands,
+        ["cargo install --path . && kv demo.json", "cargo test"]
+    );
     // `cargo install` installs the package's binaries: one of them is `kv`.
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(
