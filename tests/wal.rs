@@ -920,3 +920,95 @@ fn a_cut_states_the_keys_of_the_records_it_drops() {
         "{shown}"
     );
 }
+
+/// A log written by the previous release (format version 1: a 48-byte header, records
+/// packed from offset 48 with no index field) still opens: replayed exactly, then replaced
+/// by a version-2 log at the first writer's open, which says so. A reader changes nothing.
+#[test]
+fn a_version_1_log_is_replayed_and_replaced_by_the_current_format() {
+    fn v1_record(
+        seq: u64,
+        put: Option<(&str, &str)>,
+        delete: Option<&str>,
+        commit: bool,
+    ) -> Vec<u8> {
+        let (kind, key, value) = match (put, delete) {
+            (Some((key, value)), _) => (1u8, key, value),
+            (None, Some(key)) => (2u8, key, ""),
+            (None, None) => unreachable!("a record puts or deletes"),
+        };
+        let mut record = vec![0u8; 8];
+        record.extend_from_slice(&seq.to_le_bytes());
+        record.push(kind | if commit { 0x80 } else { 0 });
+        record.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        record.extend_from_slice(key.as_bytes());
+        record.extend_from_slice(value.as_bytes());
+        let body = (record.len() - 8) as u32;
+        record[4..8].copy_from_slice(&body.to_le_bytes());
+        // Generation 1 salts the checksum.
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&1u64.to_le_bytes()), &record[4..]);
+        record[0..4].copy_from_slice(&crc.to_le_bytes());
+        record
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let snapshot = b"{\"a\":1}\n";
+    fs::write(&path, snapshot).unwrap();
+    let mut log = vec![0u8; 48];
+    log[0..8].copy_from_slice(b"KVWAL\0\r\n");
+    log[8..12].copy_from_slice(&1u32.to_le_bytes());
+    log[12..16].copy_from_slice(&1u32.to_le_bytes()); // a snapshot existed
+    log[16..24].copy_from_slice(&1u64.to_le_bytes()); // generation
+    log[24..32].copy_from_slice(&0u64.to_le_bytes()); // base sequence number
+    log[32..40].copy_from_slice(&(snapshot.len() as u64).to_le_bytes());
+    log[40..44].copy_from_slice(&crc32c::crc32c(snapshot).to_le_bytes());
+    let crc = crc32c::crc32c(&log[0..44]);
+    log[44..48].copy_from_slice(&crc.to_le_bytes());
+    // One commit of two records, then a delete.
+    log.extend(v1_record(1, Some(("b", "[1,2]")), None, false));
+    log.extend(v1_record(2, Some(("c", "\"x\"")), None, true));
+    log.extend(v1_record(3, None, Some("a"), true));
+    log.resize(4096, 0);
+    fs::write(wal_of(&path), &log).unwrap();
+    let expected = BTreeMap::from([
+        ("b".to_string(), json!([1, 2])),
+        ("c".to_string(), json!("x")),
+    ]);
+
+    let before = dir_bytes(dir.path());
+    let reader = KvStore::open(&path, options().durability(Durability::Memory)).unwrap();
+    assert_eq!(contents(&reader), expected);
+    drop(reader);
+    assert!(check(&path, &options()).unwrap().is_clean());
+    assert_eq!(dir_bytes(dir.path()), before, "a reader changed a file");
+
+    let mut store = open(&path);
+    assert_eq!(contents(&store), expected);
+    assert!(
+        matches!(
+            store.open_warnings(),
+            [Warning::UpgradedLog {
+                from_version: 1,
+                ..
+            }]
+        ),
+        "{:?}",
+        store.open_warnings()
+    );
+    store.put("d", json!(4)).unwrap();
+    drop(store);
+    let upgraded = fs::read(wal_of(&path)).unwrap();
+    assert_eq!(
+        &upgraded[8..12],
+        &2u32.to_le_bytes(),
+        "the log is version 2 now"
+    );
+    let store = open(&path);
+    assert!(
+        store.open_warnings().is_empty(),
+        "{:?}",
+        store.open_warnings()
+    );
+    assert_eq!(store.get("d"), Some(json!(4)));
+    assert_eq!(store.len(), 3);
+}
