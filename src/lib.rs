@@ -33,12 +33,12 @@ mod error;
 pub mod files;
 pub mod fs;
 mod json_text;
+mod maintenance;
 mod plural;
 pub mod shell;
 mod store;
 
 pub use crash::{CrashAction, CrashPoint};
-pub use durability::guard::{check, plan_repair, repair};
 pub use durability::wal::recovery::Warning;
 pub use durability::wal::repair::{
     CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
@@ -48,4 +48,5 @@ pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use json_text::JsonText;
+pub use maintenance::{check, plan_repair, repair};
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};

@@ -20,11 +20,9 @@
 
 use std::path::Path;
 
-use super::wal::repair::{self as maintenance, CheckReport, RepairOutcome, RepairPlan};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{FileKind, Fs};
-use crate::store::Options;
 
 /// The files of the database at `path` that the engine reads, with what each is for.
 fn read_files(path: &Path) -> [(std::path::PathBuf, &'static str); 3] {
@@ -78,46 +76,4 @@ pub(crate) fn admit(fs: &dyn Fs, path: &Path, access: Access) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The database file `path` names, symlinks resolved, as `check` and `repair` find it.
-fn resolved(fs: &dyn Fs, given: &Path) -> Result<std::path::PathBuf> {
-    fs.resolve(given)
-        .map_err(|err| Error::io("resolve symlink", given, err))
-}
-
-/// Reports the state of the snapshot and the log of the database at `path` without
-/// changing anything (no lock is taken, no file is written). Refuses, reading nothing, a
-/// database file or log that is not a regular file; a file with several names is read.
-pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
-    let fs = options.filesystem();
-    admit(
-        fs.as_ref(),
-        &resolved(fs.as_ref(), path.as_ref())?,
-        Access::Read,
-    )?;
-    maintenance::check(path, options)
-}
-
-/// Works out what [`repair`] would do to the database at `path`, changing nothing. Fails
-/// if the snapshot itself cannot be read (a repair only ever cuts the log), or, reading
-/// nothing, if a file is not a regular file.
-pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPlan> {
-    let fs = options.filesystem();
-    admit(
-        fs.as_ref(),
-        &resolved(fs.as_ref(), path.as_ref())?,
-        Access::Read,
-    )?;
-    maintenance::plan_repair(path, options)
-}
-
-/// Carries out `plan`, after checking (under the database's lock) that the files are
-/// still as they were when it was made. Every byte removed from the log is first copied to
-/// a durable backup `PATH.wal.cut-<n>`. Refuses, before taking the lock, files that became
-/// something other than regular files since the plan was made.
-pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
-    let fs = options.filesystem();
-    admit(fs.as_ref(), &plan.path, Access::Read)?;
-    maintenance::repair(plan, options)
 }

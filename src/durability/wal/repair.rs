@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::lockfree::{self, Finding};
 use super::record::{self, Frame, Header, Layout, Op, SnapshotId};
@@ -16,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
 use crate::plural::count;
-use crate::store::Options;
 
 /// The state of a database's files, as [`check`] finds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,8 +135,7 @@ pub enum PendingCheckpoint {
 
 /// Reports the state of the snapshot and the log of the database at `path` without
 /// changing anything (no lock is taken, no file is written).
-pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
-    let fs = options.filesystem();
+pub(crate) fn check(path: impl AsRef<Path>, fs: Arc<dyn Fs>) -> Result<CheckReport> {
     let given = path.as_ref();
     let path = fs
         .resolve(given)
@@ -319,8 +318,7 @@ pub struct RepairOutcome {
 
 /// Works out what [`repair`] would do to the database at `path`, changing nothing. Fails
 /// if the snapshot itself cannot be read: a repair only ever cuts the log.
-pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPlan> {
-    let fs = options.filesystem();
+pub(crate) fn plan_repair(path: impl AsRef<Path>, fs: Arc<dyn Fs>) -> Result<RepairPlan> {
     let given = path.as_ref();
     let path = fs
         .resolve(given)
@@ -559,8 +557,7 @@ fn shaped_at(bytes: &[u8], pos: usize, layout: Layout) -> Option<Shape<'_>> {
 /// Carries out `plan`, after checking (under the database's lock) that the files are
 /// still as they were when it was made. Every byte removed from the log is first copied to
 /// a durable backup `PATH.wal.cut-<n>`.
-pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
-    let fs = options.filesystem();
+pub(crate) fn repair(plan: &RepairPlan, fs: Arc<dyn Fs>) -> Result<RepairOutcome> {
     let path = &plan.path;
     if plan.action == RepairAction::Nothing {
         return Ok(RepairOutcome { backup: None });

@@ -1,0 +1,54 @@
+//! `check`, `plan_repair` and `repair`: the library's entry points for inspecting and
+//! mending a database, over the same [`Options`] a store opens with. Each first refuses,
+//! reading nothing, files that are not regular files (`durability::guard`), then hands the
+//! filesystem down to `durability::wal::repair`, which never reaches up for `Options`.
+
+use std::path::{Path, PathBuf};
+
+use crate::durability::guard::{Access, admit};
+use crate::durability::wal::repair::{self, CheckReport, RepairOutcome, RepairPlan};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::store::Options;
+
+/// The database file `path` names, symlinks resolved, as `check` and `repair` find it.
+fn resolved(fs: &dyn Fs, given: &Path) -> Result<PathBuf> {
+    fs.resolve(given)
+        .map_err(|err| Error::io("resolve symlink", given, err))
+}
+
+/// Reports the state of the snapshot and the log of the database at `path` without
+/// changing anything (no lock is taken, no file is written). Refuses, reading nothing, a
+/// database file or log that is not a regular file; a file with several names is read.
+pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
+    let fs = options.filesystem();
+    admit(
+        fs.as_ref(),
+        &resolved(fs.as_ref(), path.as_ref())?,
+        Access::Read,
+    )?;
+    repair::check(path, fs)
+}
+
+/// Works out what [`repair()`] would do to the database at `path`, changing nothing. Fails
+/// if the snapshot itself cannot be read (a repair only ever cuts the log), or, reading
+/// nothing, if a file is not a regular file.
+pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPlan> {
+    let fs = options.filesystem();
+    admit(
+        fs.as_ref(),
+        &resolved(fs.as_ref(), path.as_ref())?,
+        Access::Read,
+    )?;
+    repair::plan_repair(path, fs)
+}
+
+/// Carries out `plan`, after checking (under the database's lock) that the files are
+/// still as they were when it was made. Every byte removed from the log is first copied to
+/// a durable backup `PATH.wal.cut-<n>`. Refuses, before taking the lock, files that became
+/// something other than regular files since the plan was made.
+pub fn repair(plan: &RepairPlan, options: &Options) -> Result<RepairOutcome> {
+    let fs = options.filesystem();
+    admit(fs.as_ref(), &plan.path, Access::Read)?;
+    repair::repair(plan, fs)
+}
