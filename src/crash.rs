@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::durability::Durability;
+use crate::durability::mode::Durability;
 
 /// What reaching an armed crash point does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]

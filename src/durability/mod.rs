@@ -1,8 +1,6 @@
 //! Durability modes: how a committed mutation reaches the disk. One file per stage.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,89 +12,14 @@ use crate::json_text::JsonText;
 
 pub(crate) mod guard;
 pub(crate) mod map;
+pub(crate) mod mode;
 pub(crate) mod naive;
 pub(crate) mod snapshot;
 pub(crate) mod text;
 pub(crate) mod wal;
 
 pub(crate) use map::Map;
-
-/// How a store makes its mutations survive, documented by what is still there after the
-/// call that made a mutation has returned `Ok`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-#[non_exhaustive]
-pub enum Durability {
-    /// Stage 0: no file at all. A process kill or a power loss loses everything.
-    Memory,
-    /// Stage 1: the database file is truncated and rewritten in place, with no fsync.
-    /// A process kill *during* a commit can leave an empty or half-written file; a power
-    /// loss can lose or corrupt anything. Kept to be shown failing.
-    Naive,
-    /// Stage 2: a full snapshot is written to a temp file, fsynced, renamed over the
-    /// database file, and the directory fsynced before the call returns. Survives a
-    /// process kill and a power loss at any moment: the file holds either the previous
-    /// or the new committed state, never a mix.
-    #[default]
-    Snapshot,
-    /// Stage 3: each commit appends its mutations to a write-ahead log (`PATH.wal`) and
-    /// fdatasyncs it before the call returns; a checkpoint folds the log into the snapshot
-    /// now and then. Survives a process kill and a power loss at any moment: recovery
-    /// finds every acknowledged commit, whole, and never half of one.
-    Wal,
-}
-
-impl Durability {
-    /// Every mode, in stage order.
-    pub const ALL: [Durability; 4] = [
-        Durability::Memory,
-        Durability::Naive,
-        Durability::Snapshot,
-        Durability::Wal,
-    ];
-
-    /// The name used on the command line and in `stats`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Durability::Memory => "memory",
-            Durability::Naive => "naive",
-            Durability::Snapshot => "snapshot",
-            Durability::Wal => "wal",
-        }
-    }
-
-    /// The stage number of `history/`.
-    pub fn stage(self) -> u8 {
-        match self {
-            Durability::Memory => 0,
-            Durability::Naive => 1,
-            Durability::Snapshot => 2,
-            Durability::Wal => 3,
-        }
-    }
-}
-
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Durability {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Durability::ALL
-            .into_iter()
-            .find(|mode| mode.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Durability::ALL.iter().map(|mode| mode.name()).collect();
-                format!(
-                    "unknown durability mode {name:?} (expected one of: {})",
-                    names.join(", ")
-                )
-            })
-    }
-}
+pub use mode::Durability;
 
 /// One change to the map.
 #[derive(Debug, Clone, PartialEq)]
