@@ -7,11 +7,34 @@
 
 use std::path::{Path, PathBuf};
 
-use super::report::LimitKind;
+use serde::Serialize;
+
 use super::stats::Sample;
 use super::timing::time_each;
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, OpenMode};
+
+/// The disk limits an engine figure can be bounded by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    AppendFdatasync,
+    OverwriteFdatasync,
+    SnapshotRecipe,
+    RewriteUnsynced,
+}
+
+impl LimitKind {
+    /// A short description for tables.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitKind::AppendFdatasync => "append + fdatasync",
+            LimitKind::OverwriteFdatasync => "overwrite + fdatasync",
+            LimitKind::SnapshotRecipe => "snapshot recipe",
+            LimitKind::RewriteUnsynced => "rewrite, no sync",
+        }
+    }
+}
 
 /// Permission bits of the scratch files.
 const SCRATCH_MODE: u32 = 0o600;

@@ -10,8 +10,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::config::BenchConfig;
+use super::disk::LimitKind;
 use super::disk::Probe;
-use super::report::LimitKind;
 use super::stats::{Sample, ops_per_sec};
 use super::system;
 use super::timing::{nanos, time_each, time_paired};

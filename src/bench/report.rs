@@ -1,6 +1,7 @@
 //! The report of a benchmark run: plain data, serialisable to JSON, rendered as a table by
 //! [`Report::render_table`].
 
+pub use super::disk::LimitKind;
 use serde::Serialize;
 
 use super::piped::PipedPhase;
@@ -180,28 +181,6 @@ pub struct Bound {
     /// Median over repetitions of engine throughput ÷ limit throughput: 1.0 means the
     /// engine runs at the disk's limit; above 1.0 is possible only within the noise.
     pub ratio: f64,
-}
-
-/// The disk limits an engine figure can be bounded by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitKind {
-    AppendFdatasync,
-    OverwriteFdatasync,
-    SnapshotRecipe,
-    RewriteUnsynced,
-}
-
-impl LimitKind {
-    /// A short description for tables.
-    pub fn describe(self) -> &'static str {
-        match self {
-            LimitKind::AppendFdatasync => "append + fdatasync",
-            LimitKind::OverwriteFdatasync => "overwrite + fdatasync",
-            LimitKind::SnapshotRecipe => "snapshot recipe",
-            LimitKind::RewriteUnsynced => "rewrite, no sync",
-        }
-    }
 }
 
 /// `docs/targets.md`'s workload piped into the shell with `--group-commit`, on one mode and

@@ -20,22 +20,7 @@ use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Ses
 use crate::shell::source::Pauses;
 use crate::shell::wrap::{self, Wrap};
 
-/// The exit statuses, as documented in the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Every command succeeded.
-    Success = 0,
-    /// At least one command failed.
-    CommandFailed = 1,
-    /// The database could not be opened, or the arguments were bad.
-    Fatal = 2,
-}
-
-impl From<Status> for std::process::ExitCode {
-    fn from(status: Status) -> Self {
-        std::process::ExitCode::from(status as u8)
-    }
-}
+pub use crate::shell::status::Status;
 
 /// `kv [OPTIONS] [PATH]`, or `kv SUBCOMMAND ...`.
 #[derive(Debug, Parser)]

@@ -16,7 +16,7 @@ use crate::durability::guard::{self, Access};
 use crate::fs::trace::TraceEvent;
 use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use crate::shell::command::PowerCut;
-use crate::shell::exec::ExecError;
+use crate::shell::exec_error::{ExecError, READ_ONLY_NO_CRASH};
 use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
 
 /// Where the store's bytes live.
@@ -495,9 +495,7 @@ impl Database {
     pub fn arm(&mut self, point: CrashPoint, cut: Option<PowerCut>) -> Result<Armed, ExecError> {
         // A read-only store commits nothing, so no point of any protocol is reached.
         if self.is_read_only() {
-            return Err(ExecError::Refused(
-                crate::shell::exec::READ_ONLY_NO_CRASH.to_string(),
-            ));
+            return Err(ExecError::Refused(READ_ONLY_NO_CRASH.to_string()));
         }
         if matches!(self.medium, Medium::Memory) || self.durability == Durability::Memory {
             return Err(ExecError::NothingToCrash);

@@ -1,71 +1,12 @@
 //! [`execute`]: runs a [`Command`] against a [`Database`] and returns what happened as
 //! data. Nothing here prints; `render` turns an [`Outcome`] into text.
 
-use std::path::PathBuf;
-
 use crate::shell::command::{Command, Verb, VerbId};
 use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
+pub use crate::shell::exec_error::ExecError;
+use crate::shell::exec_error::READ_ONLY_NO_CRASH;
 use crate::shell::pattern::KeyPattern;
 use crate::{CrashPoint, Durability, KvStore, Stats};
-
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExecError {
-    /// The store refused or failed.
-    #[error(transparent)]
-    Store(#[from] crate::Error),
-    /// No store is open: a reopen after a reboot failed.
-    #[error(
-        "no database is open: {reason}. `powercut` reboots and tries to open it again; `exit` leaves"
-    )]
-    Closed { reason: String },
-    /// A button that only a simulated disk has.
-    #[error(
-        "{what} needs a simulated disk: run kv --simulate PATH (on the real disk, `crash POINT` \
-         arms a real process abort)"
-    )]
-    NeedsSimulate { what: &'static str },
-    /// `crash POINT` in memory mode.
-    #[error("memory mode has no disk: nothing to crash (every key is lost when the process ends)")]
-    NothingToCrash,
-    /// `crash POINT` with a point of another mode.
-    #[error(
-        "crash point {point} is not part of the {mode} mode's commit (its points: {})",
-        names(points)
-    )]
-    NotAPointOfThisMode {
-        point: CrashPoint,
-        mode: Durability,
-        points: Vec<CrashPoint>,
-    },
-    /// The store refused to arm a point.
-    #[error("{0}")]
-    Refused(String),
-    /// `save` refused: the real file was not touched.
-    #[error("nothing saved to {}: {why}; the real file was not touched", path.display())]
-    NothingSaved { path: PathBuf, why: String },
-    /// `trace on` with no filesystem behind the store.
-    #[error(
-        "an in-memory store performs no filesystem operations: nothing to trace (open a file: kv PATH)"
-    )]
-    NothingToTrace,
-}
-
-/// Why `crash` does nothing on a `--read-only` store.
-pub(crate) const READ_ONLY_NO_CRASH: &str = "opened read-only, this store commits nothing, so \
-     no crash point is ever reached (the writer's crash points are armed in the writer)";
-
-fn names(points: &[CrashPoint]) -> String {
-    if points.is_empty() {
-        return "none".to_string();
-    }
-    points
-        .iter()
-        .map(|point| point.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::shell::cli::Status;
+use crate::shell::status::Status;
 use crate::{CheckReport, LogState, LogTail, Options, RepairAction, SnapshotState};
 
 /// `kv check PATH`.

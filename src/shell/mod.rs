@@ -10,6 +10,7 @@ pub mod continuation;
 pub mod database;
 pub mod editor;
 pub mod exec;
+pub mod exec_error;
 pub mod interactive;
 pub mod maintenance;
 pub mod one_shot;
@@ -17,6 +18,7 @@ pub mod pattern;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod status;
 pub mod wrap;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};
