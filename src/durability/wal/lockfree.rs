@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
+use super::recovery::{self, Analysis, LogChoice, LogTail, NextLog};
 use crate::error::Result;
 use crate::fs::{Fs, FsFile, FsLock, Metadata, OpenMode};
 
@@ -89,7 +89,7 @@ pub(crate) fn judge(analysis: &Analysis) -> Finding {
         return Finding::Damage;
     }
     let log_clean = match &analysis.log {
-        LogChoice::Log(scan) => matches!(scan.tail, Tail::Clean),
+        LogChoice::Log(scan) => matches!(scan.tail, LogTail::Clean),
         _ => true,
     };
     if log_clean && analysis.next == NextLog::Absent {

@@ -60,7 +60,7 @@ pub(crate) mod recovery;
 pub(crate) mod repair;
 
 use record::{Header, Layout, SnapshotId};
-use recovery::{Analysis, LogChoice, NextLog, Tail, Warning};
+use recovery::{Analysis, LogChoice, LogTail, NextLog, Warning};
 
 use super::{Change, CommitFailure, Disk, Map, snapshot};
 use crate::crash::CrashPoint;
@@ -243,7 +243,7 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
     }
 
     if let LogChoice::Log(scan) = &analysis.log
-        && let Tail::Torn {
+        && let LogTail::Torn {
             offset,
             bytes,
             reason,
@@ -381,7 +381,7 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
     scan.end = data_start;
     scan.file_len = len;
     scan.short_of = None;
-    scan.tail = Tail::Clean;
+    scan.tail = LogTail::Clean;
     Ok(())
 }
 

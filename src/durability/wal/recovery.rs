@@ -181,25 +181,32 @@ impl fmt::Display for Warning {
     }
 }
 
-/// How the written part of a log ends.
+/// How the written part of a log ends: what recovery decides, and what `check` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Tail {
+#[non_exhaustive]
+pub enum LogTail {
     /// Zeros (or the end of the file) right after the last commit.
     Clean,
-    /// Bytes after the last commit that hold no complete, valid commit, and nothing valid
-    /// after them: a crash during an append.
+    /// Bytes after the last commit that hold no complete, valid commit, and no record of a
+    /// later commit after them: a crash during an append. Open cuts it off (it held only
+    /// unacknowledged writes).
     Torn {
+        /// Where the cut starts.
         offset: u64,
+        /// How many bytes it holds, up to the last non-zero byte.
         bytes: u64,
+        /// What was wrong with them.
         reason: String,
     },
-    /// Damage that is not a torn tail: a bad record with a valid one after it, a gap in
-    /// sequence numbers, or a valid record that cannot be applied.
+    /// Damage that is not a torn tail: a bad record with a record of a later commit after
+    /// it, a gap in sequence numbers, or a valid record that cannot be applied. Open
+    /// refuses; `repair` can cut the log at `cut`.
     Corrupt {
         /// The first bad byte found.
         offset: u64,
+        /// What is wrong there.
         reason: String,
-        /// Where a repair cuts: the end of the last good commit.
+        /// Where a repair cuts: where the commit after the last good one starts.
         cut: u64,
         /// Bytes from `cut` to the last non-zero byte of the file.
         bytes: u64,
@@ -220,7 +227,7 @@ pub(crate) struct LogScan {
     /// sector boundary: [`LogScan::append_at`]).
     pub end: u64,
     pub file_len: u64,
-    pub tail: Tail,
+    pub tail: LogTail,
     /// The length the file's chunks say it has at least, if it is shorter (see
     /// [`Warning::ShortLog`]).
     pub short_of: Option<u64>,
@@ -282,7 +289,7 @@ impl Analysis {
             }),
             LogChoice::Log(LogScan {
                 path,
-                tail: Tail::Corrupt { offset, reason, .. },
+                tail: LogTail::Corrupt { offset, reason, .. },
                 ..
             }) => Some(Error::Corrupt {
                 path: path.clone(),
@@ -461,7 +468,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
     let corrupt = |offset: usize, reason: String, end: usize, last_seq: u64| {
         let cut = tail_start(bytes, end, layout);
         let (bytes_after, records_after) = damage_extent(bytes, cut, last_seq, header);
-        Tail::Corrupt {
+        LogTail::Corrupt {
             offset: offset as u64,
             reason,
             cut: cut as u64,
@@ -566,8 +573,8 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
         }
     }
     let tail = match last {
-        None => Tail::Clean,
-        Some(last) => Tail::Torn {
+        None => LogTail::Clean,
+        Some(last) => LogTail::Torn {
             offset: tail_start as u64,
             bytes: (last + 1 - tail_start) as u64,
             reason: if stop_pos > tail_start {
@@ -587,7 +594,7 @@ fn finish(
     records: u64,
     last_seq: u64,
     end: usize,
-    tail: Tail,
+    tail: LogTail,
 ) -> LogScan {
     // The file grows by whole chunks, each made durable before a record is written in it,
     // so it is never shorter than the chunks its last commit needed: if it is, something

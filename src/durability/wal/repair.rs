@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use super::lockfree::{self, Finding};
 use super::record::{self, Frame, Header, Layout, Op, SnapshotId};
-use super::recovery::{self, Analysis, LogChoice, NextLog, Tail};
+pub use super::recovery::LogTail;
+use super::recovery::{self, Analysis, LogChoice, NextLog};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
@@ -98,27 +99,6 @@ pub enum LogState {
         /// If the file is shorter than the chunks it was grown by, the length it should
         /// have at least: something cut it, and acknowledged commits may be gone.
         short_of: Option<u64>,
-    },
-}
-
-/// How the log ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LogTail {
-    Clean,
-    /// A torn tail that open will cut off: only unacknowledged writes.
-    Torn {
-        offset: u64,
-        bytes: u64,
-        reason: String,
-    },
-    /// Damage open refuses; [`repair`] can cut the log at `cut`.
-    Corrupt {
-        offset: u64,
-        reason: String,
-        cut: u64,
-        bytes: u64,
-        records_after: u64,
     },
 }
 
@@ -216,31 +196,7 @@ fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
             used: scan.end,
             file_len: scan.file_len,
             short_of: scan.short_of,
-            tail: match &scan.tail {
-                Tail::Clean => LogTail::Clean,
-                Tail::Torn {
-                    offset,
-                    bytes,
-                    reason,
-                } => LogTail::Torn {
-                    offset: *offset,
-                    bytes: *bytes,
-                    reason: reason.clone(),
-                },
-                Tail::Corrupt {
-                    offset,
-                    reason,
-                    cut,
-                    bytes,
-                    records_after,
-                } => LogTail::Corrupt {
-                    offset: *offset,
-                    reason: reason.clone(),
-                    cut: *cut,
-                    bytes: *bytes,
-                    records_after: *records_after,
-                },
-            },
+            tail: scan.tail.clone(),
         },
     };
     let pending_checkpoint = match analysis.next {
@@ -363,7 +319,7 @@ fn plan_from(fs: &dyn Fs, path: PathBuf, analysis: &Analysis) -> Result<RepairPl
             )
         }
         LogChoice::Log(scan) => match &scan.tail {
-            Tail::Corrupt {
+            LogTail::Corrupt {
                 offset,
                 reason,
                 cut,
