@@ -7,6 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A crash button was armed in a store whose commit never reaches it (each point
+    /// belongs to one mode's protocol; see [`CrashPoint::durability`](crate::CrashPoint::durability)).
+    #[error("crash point {point} is not part of the {durability} mode's commit")]
+    NotACrashPointOfThisMode {
+        point: crate::CrashPoint,
+        durability: crate::Durability,
+    },
+
     /// A filesystem operation failed.
     #[error("cannot {op} {}: {source}", path.display())]
     Io {

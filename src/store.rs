@@ -694,16 +694,16 @@ impl KvStore {
     /// Arms a crash button: the next commit that reaches `point` crashes there, as the
     /// store's [`CrashAction`] says (by default the process aborts).
     /// Fails if `point` is not part of this store's commit protocol.
-    pub fn arm_crash(&mut self, point: CrashPoint) -> Result<(), String> {
+    pub fn arm_crash(&mut self, point: CrashPoint) -> Result<()> {
         match self.backend.disk_mut() {
             Some(disk) if point.durability() == self.durability => {
                 disk.armed = Some(point);
                 Ok(())
             }
-            _ => Err(format!(
-                "crash point {point} is not part of the {} mode's commit",
-                self.durability
-            )),
+            _ => Err(Error::NotACrashPointOfThisMode {
+                point,
+                durability: self.durability,
+            }),
         }
     }
 }
@@ -810,6 +810,26 @@ mod tests {
         assert!(
             matches!(&long_key, Err(Error::EntryTooLarge { key, .. }) if key.chars().count() == 41),
             "{long_key:?}"
+        );
+    }
+
+    #[test]
+    fn a_crash_point_of_another_mode_is_refused_with_a_typed_error() {
+        let mut store = KvStore::in_memory();
+        let refused = store.arm_crash(CrashPoint::MidAppend);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::NotACrashPointOfThisMode {
+                    point: CrashPoint::MidAppend,
+                    durability: Durability::Memory,
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.err().map(|err| err.to_string()),
+            Some("crash point mid-append is not part of the memory mode's commit".to_string())
         );
     }
 }

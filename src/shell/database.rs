@@ -521,7 +521,7 @@ impl Database {
                 points,
             });
         }
-        store.arm_crash(point).map_err(ExecError::Refused)?;
+        store.arm_crash(point)?;
         let armed = Armed { point, cut };
         self.armed = Some(armed);
         Ok(armed)
