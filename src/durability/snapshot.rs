@@ -20,7 +20,7 @@ use super::{CommitFailure, Disk, Map};
 use crate::crash::CrashPoint;
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
-use crate::fs::{Fs, OpenMode, parent_dir};
+use crate::fs::{Fs, FsFile, OpenMode, parent_dir};
 
 #[derive(Debug)]
 pub(crate) struct Snapshot {
@@ -65,18 +65,8 @@ pub(crate) fn install(
         Err(err) => return Err(CommitFailure::clean(Error::io("stat", &target, err))),
     };
 
-    let (temp_path, mut temp) = loop {
-        *temp_counter += 1;
-        let candidate = files::temp_path(&target, *temp_counter);
-        match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
-            Ok(file) => break (candidate, file),
-            // Left by an earlier store of this process id; never reuse it.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(err) => {
-                return Err(CommitFailure::clean(Error::io("create", candidate, err)));
-            }
-        }
-    };
+    let (temp_path, mut temp) =
+        create_temp(disk, mode, temp_counter).map_err(CommitFailure::clean)?;
 
     // Until the rename, the database file is untouched: a failure here only has to
     // clean up the temp file, and the store stays usable, except after a failed
@@ -107,6 +97,31 @@ pub(crate) fn install(
     // The rename is not durable until the directory is: without this a power loss
     // can bring back the old file after we acknowledged the new one.
     disk.sync_dir().map_err(CommitFailure::poisoning)
+}
+
+/// Creates a temp file beside the database (`files::temp_path`), with exactly `mode`, for
+/// a file that a rename will put in place. `counter` keeps this process's names apart.
+pub(crate) fn create_temp(
+    disk: &Disk,
+    mode: u32,
+    counter: &mut u64,
+) -> Result<(PathBuf, Box<dyn FsFile>)> {
+    // The names are random, so a clash means a leftover of this very name: never reuse
+    // it, and never loop forever on a filesystem that says every name exists.
+    for _ in 0..16 {
+        *counter += 1;
+        let candidate = files::temp_path(&disk.path, *counter);
+        match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
+            Ok(file) => return Ok((candidate, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(Error::io("create", candidate, err)),
+        }
+    }
+    Err(Error::io(
+        "create a temp file beside",
+        &disk.path,
+        io::Error::from(io::ErrorKind::AlreadyExists),
+    ))
 }
 
 /// Serialises `map` as one compact JSON object and a newline into `buf`, replacing its

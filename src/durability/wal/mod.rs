@@ -349,23 +349,9 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
             chunk => chunk,
         },
     );
-    let chunk = header.chunk_bytes;
-    let data_start = header.layout.data_start();
-    let len = scan.file_len.max(data_start).div_ceil(chunk) * chunk;
-    let mut attempt = 0;
-    let (temp, mut file) = loop {
-        attempt += 1;
-        let candidate = files::temp_path(&disk.path, attempt);
-        match disk.fs.open(&candidate, OpenMode::CreateNew { mode }) {
-            Ok(file) => break (candidate, file),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {}
-            Err(err) => return Err(Error::io("create", candidate, err)),
-        }
-    };
-    let encoded = header.encode();
-    disk.write_at(file.as_mut(), &temp, 0, &encoded)?;
-    let from = encoded.len() as u64;
-    zero_range(disk, file.as_mut(), &temp, from, len - from)?;
+    let len = header.whole_chunks(scan.file_len).unwrap_or(scan.file_len);
+    let (temp, mut file) = snapshot::create_temp(disk, mode, &mut 0)?;
+    write_empty_log(disk, file.as_mut(), &temp, &header, len)?;
     disk.sync_all(file.as_mut(), &temp)?;
     drop(file);
     disk.fs
@@ -378,11 +364,26 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
     disk.sync_dir()?;
     scan.path = wal_path;
     scan.header = header;
-    scan.end = data_start;
+    scan.end = header.layout.data_start();
     scan.file_len = len;
     scan.short_of = None;
     scan.tail = LogTail::Clean;
     Ok(())
+}
+
+/// Writes a log that holds no record yet into the new, empty `file`: `header`, then zeros
+/// up to `len`, its allocated length (a multiple of the header's chunk size).
+fn write_empty_log(
+    disk: &mut Disk,
+    file: &mut dyn FsFile,
+    path: &std::path::Path,
+    header: &Header,
+    len: u64,
+) -> Result<()> {
+    let encoded = header.encode();
+    disk.write_at(file, path, 0, &encoded)?;
+    let from = encoded.len() as u64;
+    zero_range(disk, file, path, from, len.saturating_sub(from))
 }
 
 /// Writes `len` zeros at `offset`, in bounded pieces.
@@ -659,17 +660,9 @@ impl Wal {
             .fs
             .open(&path, OpenMode::CreateNew { mode })
             .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
-        let layout = header.layout;
-        let data_start = layout.data_start();
-        let allocated = chunk.max(data_start).div_ceil(chunk) * chunk;
-        let encoded = header.encode();
-        let written = disk
-            .write_at(file.as_mut(), &path, 0, &encoded)
-            .and_then(|()| {
-                let from = encoded.len() as u64;
-                zero_range(disk, file.as_mut(), &path, from, allocated - from)
-            });
-        if let Err(error) = written {
+        let data_start = header.layout.data_start();
+        let allocated = header.whole_chunks(data_start).unwrap_or(data_start);
+        if let Err(error) = write_empty_log(disk, file.as_mut(), &path, &header, allocated) {
             // Disk full, say: the store goes on, so the half-made file must not stay.
             drop(file);
             return Err(self.discard_next_log(CommitFailure::clean(error)));

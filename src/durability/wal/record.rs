@@ -171,6 +171,14 @@ impl Header {
         }
     }
 
+    /// The least length a log of this header has once it holds `len` bytes: its file only
+    /// ever grows by whole chunks. `None` in a version-1 log, which did not record its
+    /// chunk size.
+    pub fn whole_chunks(&self, len: u64) -> Option<u64> {
+        let chunk = self.chunk_bytes;
+        (chunk > 0).then(|| len.max(self.layout.data_start()).div_ceil(chunk) * chunk)
+    }
+
     /// The header's bytes, in the current format (the layout is always current: nothing
     /// writes a version-1 header).
     pub fn encode(&self) -> [u8; MAX_HEADER_LEN] {

@@ -337,6 +337,8 @@ pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
     let next_header = next_bytes
         .as_deref()
         .and_then(|bytes| Header::decode(bytes).ok());
+    // Read once: both the decision about `.next` and the replay need it.
+    let wal_bytes = read_optional(fs, &wal_path)?;
 
     // A checkpoint writes and syncs its new log before it installs the snapshot that log
     // names, so a new log naming the snapshot on disk *may* mean the snapshot was
@@ -347,7 +349,7 @@ pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
     // old log holds (then the snapshot it names, which is on disk, holds them all).
     if let (Some(bytes), Some(header)) = (&next_bytes, next_header)
         && header.snapshot == snapshot_id
-        && next_continues_log(fs, &wal_path, header.base_seq)?
+        && next_continues_log(wal_bytes.as_deref(), header.base_seq)
     {
         let scan = scan(&next_path, bytes, header, &mut map);
         return Ok(Analysis {
@@ -365,7 +367,7 @@ pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
     };
     drop(next_bytes);
 
-    let log = match read_optional(fs, &wal_path)? {
+    let log = match wal_bytes {
         None => LogChoice::None,
         Some(bytes) => match Header::decode(&bytes) {
             Err(reason) => LogChoice::Unusable(Unusable {
@@ -405,17 +407,17 @@ fn describe(id: SnapshotId) -> String {
 }
 
 /// Whether a checkpoint's new log whose header says it follows sequence number
-/// `base_seq` holds every commit of the log at `wal_path` (or there is none). The old
-/// log's records are only counted, not applied; a log whose header cannot be read proves
+/// `base_seq` holds every commit of the old log `wal` (or there is none). The old log's
+/// records are only counted, not applied; a log whose header cannot be read proves
 /// nothing, so the answer is then no.
-fn next_continues_log(fs: &dyn Fs, wal_path: &Path, base_seq: u64) -> Result<bool> {
-    let Some(bytes) = read_optional(fs, wal_path)? else {
-        return Ok(true);
+fn next_continues_log(wal: Option<&[u8]>, base_seq: u64) -> bool {
+    let Some(bytes) = wal else {
+        return true;
     };
-    let Ok(header) = Header::decode(&bytes) else {
-        return Ok(false);
-    };
-    Ok(last_committed_seq(&bytes, header) <= base_seq)
+    match Header::decode(bytes) {
+        Ok(header) => last_committed_seq(bytes, header) <= base_seq,
+        Err(_) => false,
+    }
 }
 
 /// The sequence number of the last complete commit of a log, or of any valid record
@@ -600,12 +602,7 @@ fn finish(
     // so it is never shorter than the chunks its last commit needed: if it is, something
     // cut it, and whatever it held after the cut is gone. (Version 1 did not record its
     // chunk size.)
-    let chunk = header.chunk_bytes;
-    let expected = if chunk == 0 {
-        0
-    } else {
-        (end as u64).max(header.layout.data_start()).div_ceil(chunk) * chunk
-    };
+    let expected = header.whole_chunks(end as u64).unwrap_or(0);
     LogScan {
         path: path.to_path_buf(),
         header,
