@@ -4,62 +4,18 @@
 //! on the real disk in every mode (and reopening shows what the point promises), `--simulate` never
 //! touches the real file unless told to `save`, and `trace` shows the real operations.
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use tempfile::TempDir;
+use std::collections::BTreeSet;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
+
+use common::sandbox::Sandbox;
 
 /// SIGABRT: what `std::process::abort` dies of.
 const SIGABRT: i32 = 6;
 
-struct Sandbox {
-    dir: TempDir,
-}
-
 impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env_remove("NO_COLOR");
-        command
-    }
-
-    /// Runs `kv ARGS` with `stdin` piped in.
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        let input = stdin.as_bytes().to_vec();
-        let writer = std::thread::spawn(move || {
-            // kv may die before reading everything: a broken pipe is the point.
-            let _ = pipe.write_all(&input);
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        output
-    }
-
     fn entries(&self) -> BTreeSet<String> {
         std::fs::read_dir(self.dir.path())
             .unwrap()

@@ -3,65 +3,12 @@
 //! Transcript tests: command files piped through the real `kv` binary, checking stdout,
 //! stderr and the exit status exactly.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use tempfile::TempDir;
-
-/// A temp dir to run `kv` in, with HOME and KV_HISTFILE pointing inside it.
-struct Sandbox {
-    dir: TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env("KV_HISTFILE", self.path("history"))
-            .env_remove("NO_COLOR");
-        command
-    }
-
-    /// Runs `kv ARGS` with `stdin` piped in from a thread (so a large input can't
-    /// deadlock against a full stdout pipe).
-    fn run_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
-        let mut command = self.command(args);
-        command.envs(env.iter().copied());
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        let input = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            // kv may stop reading early (exit, --bail): a broken pipe here is fine.
-            let _ = pipe.write_all(&input);
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        output
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        self.run_env(args, stdin.as_bytes(), &[])
-    }
-}
+use common::sandbox::Sandbox;
 
 /// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
 #[track_caller]

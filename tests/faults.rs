@@ -14,7 +14,7 @@ use kv_engine::fs::{CrashMode, SimFs};
 use kv_engine::{Durability, Error, KvStore, Mutation};
 use serde_json::json;
 
-use simdisk::{Model, PATH, contents, disk, open};
+use simdisk::{Model, PATH, contents, disk, every_crash, open};
 
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
@@ -364,17 +364,6 @@ fn recovered_wal(sim: &SimFs, mode: CrashMode, seed: u64) -> Model {
         Ok(store) => contents(&store),
         Err(err) => panic!("after a {mode} (seed {seed}): {err}"),
     }
-}
-
-/// Every crash mode, with a few seeds for the random ones.
-fn every_crash() -> Vec<(CrashMode, u64)> {
-    CrashMode::ALL
-        .into_iter()
-        .flat_map(|mode| {
-            let seeds = if mode.is_random() { 0..8 } else { 0..1 };
-            seeds.map(move |seed| (mode, seed))
-        })
-        .collect()
 }
 
 #[test]

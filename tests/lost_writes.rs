@@ -17,7 +17,7 @@ use kv_engine::{
     CheckReport, Durability, Error, KvStore, LogState, Mutation, Options, Warning, check,
 };
 use serde_json::json;
-use simdisk::{PATH, contents, disk, open};
+use simdisk::{PATH, contents, disk, every_crash, open};
 
 const NEXT: &str = "/data/db.json.wal.next";
 
@@ -33,17 +33,6 @@ fn snapshot_a(sim: &SimFs) -> KvStore {
     store.put("a", json!(1)).unwrap();
     store.checkpoint().unwrap();
     store
-}
-
-/// Every crash mode, several seeds each.
-fn crashes() -> Vec<(CrashMode, u64)> {
-    CrashMode::ALL
-        .into_iter()
-        .flat_map(|mode| {
-            let seeds = if mode.is_random() { 0..8 } else { 0..1 };
-            seeds.map(move |seed| (mode, seed))
-        })
-        .collect()
 }
 
 /// Hole 1, as reproduced with the binary on a nearly full disk: a checkpoint fails with
@@ -80,7 +69,7 @@ fn a_checkpoint_that_failed_on_a_full_disk_loses_no_later_commit() {
         let reopened = open(&sim, Durability::Wal).unwrap();
         assert_eq!(contents(&reopened), expected, "write {failing_write}");
         drop(reopened);
-        for (mode, seed) in crashes() {
+        for (mode, seed) in every_crash() {
             let rebooted = sim.crash(mode, seed);
             let store = open(&rebooted, Durability::Wal)
                 .unwrap_or_else(|err| panic!("{mode} {seed}: {err}"));
@@ -144,7 +133,7 @@ fn a_failed_snapshot_install_removes_the_new_log_durably_or_poisons() {
     );
     drop(store);
     sim.clear_faults();
-    for (mode, seed) in crashes() {
+    for (mode, seed) in every_crash() {
         let store = open(&sim.crash(mode, seed), Durability::Wal).unwrap();
         assert_eq!(store.get("c"), Some(json!(3)), "{mode} {seed}");
         assert_eq!(store.get("d"), None, "{mode} {seed}");
@@ -180,7 +169,7 @@ fn a_log_is_never_built_on_a_snapshot_that_was_not_fsynced() {
     let mut store = open(&sim, Durability::Wal).unwrap();
     store.put("b", json!(2)).unwrap();
     drop(store);
-    for (mode, seed) in crashes() {
+    for (mode, seed) in every_crash() {
         let rebooted = sim.crash(mode, seed);
         let store =
             open(&rebooted, Durability::Wal).unwrap_or_else(|err| panic!("{mode} {seed}: {err}"));
@@ -378,7 +367,7 @@ fn the_log_grows_by_whole_sectors_whatever_chunk_size_is_asked_for() {
         );
         // And a crash while growing it, however the sectors land, loses nothing.
         drop(store);
-        for (mode, seed) in crashes() {
+        for (mode, seed) in every_crash() {
             let store = open(&sim.crash(mode, seed), Durability::Wal).unwrap();
             assert_eq!(store.len(), 12, "chunk {asked}, {mode} {seed}");
         }

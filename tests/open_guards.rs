@@ -7,6 +7,8 @@
 #![allow(clippy::disallowed_methods)] // tests inspect the disk directly
 #![allow(clippy::unwrap_used)] // test helpers may unwrap: a failure is a test failure
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -14,41 +16,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::sandbox::Sandbox;
 use kv_engine::fs::FileKind;
 use kv_engine::{Durability, Error, KvStore, Options};
-use tempfile::TempDir;
 
 /// How long one `kv` run may take: they all finish in milliseconds unless they hang.
 const LIMIT: Duration = Duration::from_secs(20);
 
-struct Sandbox {
-    dir: TempDir,
-}
-
 impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env("KV_HISTFILE", self.path("history"))
-            .env("NO_COLOR", "1");
-        command
-    }
-
     /// Runs `kv ARGS` with `stdin`, killing it (and failing) if it takes over [`LIMIT`].
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
+    fn run_limited(&self, args: &[&str], stdin: &str) -> Output {
         let child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -194,7 +171,7 @@ fn a_fifo_is_refused_by_every_entry_point_at_once_and_nothing_is_created() {
     sandbox.mkfifo("db.fifo");
     for entry in ENTRY_POINTS {
         let args = args_for(entry, "db.fifo");
-        let output = sandbox.run(&args, "");
+        let output = sandbox.run_limited(&args, "");
         refused(
             &output,
             "db.fifo is a named pipe (FIFO), not a regular file: refusing to use it as the \
@@ -215,7 +192,7 @@ fn a_fifo_where_a_log_belongs_is_refused_by_every_entry_point() {
         sandbox.mkfifo(log);
         for entry in ENTRY_POINTS {
             let args = args_for(entry, "db.json");
-            let output = sandbox.run(&args, "");
+            let output = sandbox.run_limited(&args, "");
             refused(
                 &output,
                 &format!(
@@ -240,7 +217,7 @@ fn devices_are_refused_without_reading_them_or_creating_a_lock_beside_them() {
             let args = args_for(entry, device);
             // /dev/zero read whole would never end: the time limit catches a regression
             // (the guard refuses it before any read).
-            let output = sandbox.run(&args, "");
+            let output = sandbox.run_limited(&args, "");
             refused(
                 &output,
                 &format!("{device} is a character device, not a regular file"),
@@ -301,7 +278,7 @@ fn the_library_refuses_a_fifo_in_every_mode_and_in_check_and_repair() {
 #[test]
 fn two_kv_processes_cannot_write_one_file_through_two_names() {
     let sandbox = Sandbox::new();
-    let put = sandbox.run(&["db.json", "-c", "put a 1"], "");
+    let put = sandbox.run_limited(&["db.json", "-c", "put a 1"], "");
     assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
     std::fs::hard_link(sandbox.path("db.json"), sandbox.path("alias.json")).unwrap();
     let before = sandbox.read("db.json");
@@ -342,14 +319,14 @@ fn two_kv_processes_cannot_write_one_file_through_two_names() {
     );
 
     // Reading is harmless, through either name.
-    let read = sandbox.run(&["alias.json", "--durability", "memory", "-c", "get a"], "");
+    let read = sandbox.run_limited(&["alias.json", "--durability", "memory", "-c", "get a"], "");
     assert_eq!(text(&read.stdout), "1\n", "{}", text(&read.stderr));
-    let check = sandbox.run(&["check", "alias.json"], "");
+    let check = sandbox.run_limited(&["check", "alias.json"], "");
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
 
     // With one name again, it is a database like any other.
     std::fs::remove_file(sandbox.path("alias.json")).unwrap();
-    let put = sandbox.run(&["db.json", "-c", "put b 2", "-c", "count"], "");
+    let put = sandbox.run_limited(&["db.json", "-c", "put b 2", "-c", "count"], "");
     assert_eq!(text(&put.stdout), "OK\n2\n", "{}", text(&put.stderr));
 }
 
@@ -399,7 +376,7 @@ fn a_users_file_named_like_an_old_temp_file_survives_an_open() {
     let sandbox = Sandbox::new();
     sandbox.write("db.json", "{\"a\":1}\n");
     sandbox.write("db.json.tmp-2024-06", "{\"a\":1}\n");
-    let output = sandbox.run(&["db.json", "-c", "count"], "");
+    let output = sandbox.run_limited(&["db.json", "-c", "count"], "");
     assert_eq!(text(&output.stdout), "1\n");
     assert_eq!(text(&output.stderr), "", "nothing to report");
     assert_eq!(output.status.code(), Some(0));
@@ -419,7 +396,7 @@ fn a_leftover_temp_file_is_removed_and_reported_on_open() {
         sandbox.write("db.json", "{\"a\":1}\n");
         let temp = "db.json.kv-tmp.4242.0123456789abcdef";
         sandbox.write(temp, "{\"ghost\":true}\n");
-        let output = sandbox.run(&["db.json", "--durability", mode, "-c", "count"], "");
+        let output = sandbox.run_limited(&["db.json", "--durability", mode, "-c", "count"], "");
         assert_eq!(text(&output.stdout), "1\n", "{mode}");
         assert_eq!(
             text(&output.stderr),
@@ -460,7 +437,7 @@ fn save_refuses_when_another_process_changed_the_database_since_it_was_loaded() 
     // The simulation has loaded the file once it answers.
     assert_eq!(next_line(&mut stdout), "OK\n");
 
-    let other = sandbox.run(&["db.json", "-c", "put other 2"], "");
+    let other = sandbox.run_limited(&["db.json", "-c", "put other 2"], "");
     assert_eq!(text(&other.stdout), "OK\n", "{}", text(&other.stderr));
     let after_other = sandbox.read("db.json");
 
@@ -496,7 +473,7 @@ fn save_writes_when_nothing_changed_and_again_after_its_own_save() {
     let sandbox = Sandbox::new();
     sandbox.write("db.json", "{\"a\":1}\n");
     for mode in ["snapshot", "wal"] {
-        let output = sandbox.run(
+        let output = sandbox.run_limited(
             &["--simulate", "db.json", "--durability", mode],
             "put b 2\nsave\nput c 3\nsave\n",
         );
@@ -506,7 +483,7 @@ fn save_writes_when_nothing_changed_and_again_after_its_own_save() {
             "{mode}: {}",
             text(&output.stderr)
         );
-        let check = sandbox.run(&["db.json", "--durability", mode, "-c", "count"], "");
+        let check = sandbox.run_limited(&["db.json", "--durability", mode, "-c", "count"], "");
         assert_eq!(
             text(&check.stdout),
             "3\n",
@@ -521,7 +498,7 @@ fn save_refuses_a_database_with_a_second_name_that_the_simulation_could_read() {
     let sandbox = Sandbox::new();
     sandbox.write("db.json", "{\"a\":1}\n");
     std::fs::hard_link(sandbox.path("db.json"), sandbox.path("alias.json")).unwrap();
-    let output = sandbox.run(&["--simulate", "db.json"], "get a\nput a 2\nsave\n");
+    let output = sandbox.run_limited(&["--simulate", "db.json"], "get a\nput a 2\nsave\n");
     assert_eq!(text(&output.stdout), "1\nOK\n");
     assert!(
         text(&output.stderr).starts_with("error: line 3: db.json has 2 names (hard links)"),

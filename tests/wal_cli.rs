@@ -4,52 +4,18 @@
 //! tail, `checkpoint`, the log's rows in `stats`, and the `kv check` / `kv repair`
 //! subcommands on damaged logs.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::sandbox::Sandbox;
 use kv_engine::shell::cli::Status;
 use kv_engine::shell::maintenance::{RepairArgs, run_repair};
-use tempfile::TempDir;
-
-struct Sandbox {
-    dir: TempDir,
-}
 
 impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `kv ARGS` in the sandbox with `stdin` piped in.
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kv"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        let input = stdin.as_bytes().to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        output
-    }
-
     fn wal(&self, stdin: &str) -> Output {
         self.run(&["--durability", "wal", "db.json"], stdin)
     }

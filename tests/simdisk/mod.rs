@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kv_engine::fs::SimFs;
+use kv_engine::fs::{CrashMode, SimFs};
 use kv_engine::{Durability, KvStore, Options};
 use serde_json::Value;
 
@@ -54,4 +54,15 @@ pub fn contents(store: &KvStore) -> Model {
 pub fn file_text(sim: &SimFs) -> Option<String> {
     sim.contents(PATH)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Every crash mode, with a few seeds for the random ones.
+pub fn every_crash() -> Vec<(CrashMode, u64)> {
+    CrashMode::ALL
+        .into_iter()
+        .flat_map(|mode| {
+            let seeds = if mode.is_random() { 0..8 } else { 0..1 };
+            seeds.map(move |seed| (mode, seed))
+        })
+        .collect()
 }

@@ -1,0 +1,65 @@
+//! [`Sandbox`]: a temp dir to run the `kv` binary in, with `HOME` and `KV_HISTFILE`
+//! pointing inside it and `NO_COLOR` unset, so a run depends on nothing outside it. Test
+//! files add the helpers only they need in `impl Sandbox` blocks of their own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+pub struct Sandbox {
+    pub dir: TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `kv ARGS`, run in the sandbox.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kv"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("KV_HISTFILE", self.path("history"))
+            .env_remove("NO_COLOR");
+        command
+    }
+
+    /// Runs `kv ARGS` with `stdin` piped in from a thread (so a large input can't
+    /// deadlock against a full stdout pipe), and `env` added.
+    pub fn run_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        let input = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            // kv may stop reading early (exit, --bail, a crash button): a broken pipe
+            // here is fine.
+            let _ = pipe.write_all(&input);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output
+    }
+
+    /// Runs `kv ARGS` with `stdin` piped in.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_env(args, stdin.as_bytes(), &[])
+    }
+}
