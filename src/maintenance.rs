@@ -3,7 +3,8 @@
 //! reading nothing, files that are not regular files (`durability::guard`), then hands the
 //! filesystem down to `durability::wal::repair`, which never reaches up for `Options`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::durability::guard::{Access, admit};
 use crate::durability::wal::repair::{self, CheckReport, RepairOutcome, RepairPlan};
@@ -11,36 +12,30 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::store::Options;
 
-/// The database file `path` names, symlinks resolved, as `check` and `repair` find it.
-fn resolved(fs: &dyn Fs, given: &Path) -> Result<PathBuf> {
-    fs.resolve(given)
-        .map_err(|err| Error::io("resolve symlink", given, err))
+/// The filesystem of `options`, once the files of the database `path` names (symlinks
+/// resolved) are known to be safe to read.
+fn readable(path: impl AsRef<Path>, options: &Options) -> Result<Arc<dyn Fs>> {
+    let fs = options.filesystem();
+    let given = path.as_ref();
+    let resolved = fs
+        .resolve(given)
+        .map_err(|err| Error::io("resolve symlink", given, err))?;
+    admit(fs.as_ref(), &resolved, Access::Read)?;
+    Ok(fs)
 }
 
 /// Reports the state of the snapshot and the log of the database at `path` without
 /// changing anything (no lock is taken, no file is written). Refuses, reading nothing, a
 /// database file or log that is not a regular file; a file with several names is read.
 pub fn check(path: impl AsRef<Path>, options: &Options) -> Result<CheckReport> {
-    let fs = options.filesystem();
-    admit(
-        fs.as_ref(),
-        &resolved(fs.as_ref(), path.as_ref())?,
-        Access::Read,
-    )?;
-    repair::check(path, fs)
+    repair::check(&path, readable(&path, options)?)
 }
 
 /// Works out what [`repair()`] would do to the database at `path`, changing nothing. Fails
 /// if the snapshot itself cannot be read (a repair only ever cuts the log), or, reading
 /// nothing, if a file is not a regular file.
 pub fn plan_repair(path: impl AsRef<Path>, options: &Options) -> Result<RepairPlan> {
-    let fs = options.filesystem();
-    admit(
-        fs.as_ref(),
-        &resolved(fs.as_ref(), path.as_ref())?,
-        Access::Read,
-    )?;
-    repair::plan_repair(path, fs)
+    repair::plan_repair(&path, readable(&path, options)?)
 }
 
 /// Carries out `plan`, after checking (under the database's lock) that the files are
