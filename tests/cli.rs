@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::sandbox::Sandbox;
 
@@ -216,13 +216,7 @@ fn a_locked_database_is_refused_with_status_2_and_left_untouched() {
 #[test]
 fn a_database_a_live_kv_holds_is_refused_to_a_second_kv_until_the_first_exits() {
     let sandbox = Sandbox::new();
-    let mut first = sandbox
-        .command(&["db.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = sandbox.spawn(&["db.json"]);
     let mut first_in = first.stdin.take().unwrap();
     let mut first_out = BufReader::new(first.stdout.take().unwrap());
     first_in.write_all(b"put a 1\n").unwrap();
@@ -355,13 +349,7 @@ fn memory_durability_never_writes_the_file() {
 fn read_only_reads_a_database_a_live_kv_holds_and_refuses_every_change_with_status_1() {
     let sandbox = Sandbox::new();
     // A writer in wal mode holds the database (and its lock) open.
-    let mut writer = sandbox
-        .command(&["--durability", "wal", "db.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut writer = sandbox.spawn(&["--durability", "wal", "db.json"]);
     let mut writer_in = writer.stdin.take().unwrap();
     let mut writer_out = BufReader::new(writer.stdout.take().unwrap());
     let mut line = String::new();
@@ -799,13 +787,7 @@ fn a_closed_stdout_ends_quietly() {
     let sandbox = Sandbox::new();
     // Far more output than a pipe buffer holds, so kv is still writing when we hang up.
     let script = "put a 1\n".to_string() + &"get a\n".repeat(200_000);
-    let mut child = sandbox
-        .command(&["db.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn(&["db.json"]);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(script.as_bytes());

@@ -284,20 +284,8 @@ fn two_kv_processes_cannot_write_one_file_through_two_names() {
     let before = sandbox.read("db.json");
 
     // As the issue did it: one kv per name, at the same time.
-    let first = sandbox
-        .command(&["db.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let second = sandbox
-        .command(&["alias.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = sandbox.spawn(&["db.json"]);
+    let second = sandbox.spawn(&["alias.json"]);
     let first = finish(first, "put b 2\n", "kv db.json");
     let second = finish(second, "put c 3\n", "kv alias.json");
     for (name, output) in [("db.json", &first), ("alias.json", &second)] {
@@ -423,13 +411,7 @@ fn next_line(stdout: &mut BufReader<ChildStdout>) -> String {
 fn save_refuses_when_another_process_changed_the_database_since_it_was_loaded() {
     let sandbox = Sandbox::new();
     sandbox.write("db.json", "{\"a\":1}\n");
-    let mut simulated = sandbox
-        .command(&["--simulate", "db.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut simulated = sandbox.spawn(&["--simulate", "db.json"]);
     let mut stdin = simulated.stdin.take().unwrap();
     let mut stdout = BufReader::new(simulated.stdout.take().unwrap());
     writeln!(stdin, "put sim 1").unwrap();

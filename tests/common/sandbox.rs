@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use tempfile::TempDir;
 
@@ -35,12 +35,23 @@ impl Sandbox {
         command
     }
 
+    /// Starts `kv ARGS` with all three streams piped, for a test that talks to it as it
+    /// runs (a live writer beside a reader, say).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `kv ARGS` with `stdin` piped in from a thread (so a large input can't
     /// deadlock against a full stdout pipe), and `env` added.
     pub fn run_env(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
         let mut command = self.command(args);
-        command.envs(env.iter().copied());
         let mut child = command
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
