@@ -13,7 +13,7 @@ use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
-use kv_engine::bench::{self, BenchArgs};
+use kv::bench::{self, BenchArgs};
 
 /// Measures what each durability mode costs on this disk, beside the disk's own limits.
 #[derive(Parser)]

@@ -16,7 +16,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use kv_engine::bench::{key, put_value};
+use kv::bench::{key, put_value};
 use kv_engine::{Durability, KvStore, Mutation, Options};
 
 fn main() -> ExitCode {
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                     .iter()
                     .map(|&i| Mutation::Put {
                         key: key(i),
-                        value: kv_engine::bench::overwrite_value(),
+                        value: kv::bench::overwrite_value(),
                     })
                     .collect();
                 store.apply(batch)?;

@@ -1,15 +1,15 @@
 //! `kv`: parse the arguments, run the shell, exit with its status. Everything else is in
-//! `kv_engine::shell`.
+//! `kv::shell`.
 
 use std::process::ExitCode;
 
-use kv_engine::shell::cli::{Environment, parse_args, run};
+use kv::shell::cli::{Environment, parse_args, run};
 
 fn main() -> ExitCode {
     try_main().into()
 }
 
-fn try_main() -> kv_engine::shell::cli::Status {
+fn try_main() -> kv::shell::cli::Status {
     match parse_args() {
         Ok(cli) => run(cli, &Environment::current()),
         Err(status) => status,

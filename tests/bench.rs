@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use kv_engine::Durability;
-use kv_engine::bench::{
+use kv::bench::{
     self, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine, Memory,
     ModeKind, Op, OpResult, PipedBound, PipedCase, PipedPhase, PipedResult, Report, SizeLimits,
     TargetCheck, Timing,
 };
+use kv_engine::Durability;
 use serde_json::Value;
 
 fn entries(dir: &Path) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
 
-use common::sandbox::Sandbox;
+use common::Sandbox;
 
 /// SIGABRT: what `std::process::abort` dies of.
 const SIGABRT: i32 = 6;

@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output};
 
-use common::sandbox::Sandbox;
+use common::Sandbox;
 
 /// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
 #[track_caller]

@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use kv::shell::session::GroupCommit;
+use kv::shell::{Database, Layout, Renderer, Session, Theme};
 use kv_engine::Durability;
 use kv_engine::fs::SimFs;
 use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
-use kv_engine::shell::session::GroupCommit;
-use kv_engine::shell::{Database, Layout, Renderer, Session, Theme};
 
 /// Runs `kv ARGS` in `dir` with stdin read from the file `script` (so every line is
 /// already waiting, and the batches do not depend on how a pipe is scheduled).

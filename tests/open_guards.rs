@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::sandbox::Sandbox;
+use common::Sandbox;
 use kv_engine::fs::FileKind;
 use kv_engine::{Durability, Error, KvStore, Options};
 

@@ -2,11 +2,20 @@
 #![allow(clippy::unwrap_used)] // a panic here is a failing test
 //! The README's guarantee table, and each stage's write-up in `history/`, name the test
 //! behind each cell as `file.rs::test_name`: every such name must be a function in that
-//! file of `tests/`, so a renamed or deleted test cannot leave a table pointing at nothing.
+//! file of `tests/` (the shell's) or `engine/tests/` (the engine's), so a renamed or
+//! deleted test cannot leave a table pointing at nothing.
 //! The README's sample session is run through the binary, so it cannot go stale either.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The test file `file` (`crash.rs`, `crash/paths.rs`) of either crate of the workspace.
+fn test_file(root: &Path, file: &str) -> Option<PathBuf> {
+    ["tests", "engine/tests"]
+        .iter()
+        .map(|dir| root.join(dir).join(file))
+        .find(|path| path.is_file())
+}
 
 /// Every `file.rs::name` (or `folder/file.rs::name`) in `text` (`name` may start with `*`
 /// for a family of tests).
@@ -29,7 +38,7 @@ fn cited_tests(text: &str) -> Vec<(String, String)> {
     cited
 }
 
-/// Every `stem::name` in `text` where `tests/stem.rs` exists under `root` (the stage
+/// Every `stem::name` in `text` where a test file `stem.rs` exists under `root` (the stage
 /// write-ups cite tests by module path), leaving out longer paths such as `a::b::c`.
 fn cited_by_module(root: &Path, text: &str) -> Vec<(String, String)> {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -47,14 +56,14 @@ fn cited_by_module(root: &Path, text: &str) -> Vec<(String, String)> {
         if stem.is_empty() || name_end == 0 || longer {
             continue;
         }
-        if root.join("tests").join(format!("{stem}.rs")).is_file() {
+        if test_file(root, &format!("{stem}.rs")).is_some() {
             cited.push((format!("{stem}.rs"), rest[..name_end].to_string()));
         }
     }
     cited
 }
 
-/// The tests cited in `doc` (relative to the crate root) that are not in `tests/`.
+/// The tests cited in `doc` (relative to the crate root) that are in no test file.
 fn missing_citations(doc: &str) -> (usize, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join(doc)).unwrap();
@@ -62,7 +71,7 @@ fn missing_citations(doc: &str) -> (usize, Vec<String>) {
     cited.extend(cited_by_module(root, &text));
     let mut missing = Vec::new();
     for (file, name) in &cited {
-        let Ok(source) = std::fs::read_to_string(root.join("tests").join(file)) else {
+        let Some(Ok(source)) = test_file(root, file).map(std::fs::read_to_string) else {
             missing.push(format!("{doc}: {file} (no such file)"));
             continue;
         };

@@ -7,9 +7,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kv::shell::session::Session;
+use kv::shell::{Layout, Renderer, Theme};
 use kv_engine::fs::{Fs, FsFile, FsLock, Metadata, OpenMode, RealFs};
-use kv_engine::shell::session::Session;
-use kv_engine::shell::{Layout, Renderer, Theme};
 use kv_engine::{Durability, KvStore, Options};
 
 /// The real filesystem, except that opening a file to write fails.

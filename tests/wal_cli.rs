@@ -11,9 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::sandbox::Sandbox;
-use kv_engine::shell::cli::Status;
-use kv_engine::shell::maintenance::{RepairArgs, run_repair};
+use common::Sandbox;
+use kv::shell::cli::Status;
+use kv::shell::maintenance::{RepairArgs, run_repair};
 
 impl Sandbox {
     fn wal(&self, stdin: &str) -> Output {

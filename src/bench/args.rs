@@ -7,7 +7,7 @@ use super::config::BenchConfig;
 use super::progress::{Progress, clear_progress_line, render_progress_line};
 use super::report::Report;
 use super::{BenchError, run};
-use crate::durability::Durability;
+use kv_engine::Durability;
 
 /// The arguments of `kv bench`, for `#[command(flatten)]` or a subcommand variant; turn
 /// them into a [`BenchConfig`] with [`BenchArgs::to_config`].

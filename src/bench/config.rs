@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::durability::Durability;
+use kv_engine::Durability;
 
 /// How a benchmark run is set up. A plain struct, so a command line (clap, see
 /// [`super::BenchArgs`]) or a test can fill it; [`BenchConfig::default`] is the full run,

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::stats::Sample;
 use super::timing::time_each;
-use crate::error::{Error, Result};
-use crate::fs::{Fs, FsFile, OpenMode};
+use kv_engine::fs::{Fs, FsFile, OpenMode};
+use kv_engine::{Error, Result};
 
 /// The disk limits an engine figure can be bounded by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,7 +192,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::fs::{FsLock, Metadata, RealFs};
+    use kv_engine::fs::{FsLock, Metadata, RealFs};
 
     #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
     struct Counts {

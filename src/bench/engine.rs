@@ -15,10 +15,10 @@ use super::disk::Probe;
 use super::stats::{Sample, ops_per_sec};
 use super::system;
 use super::timing::{nanos, time_each, time_paired};
-use crate::durability::{Durability, Mutation};
-use crate::error::{Error, Result};
-use crate::fs::{Fs, OpenMode, RealFs};
-use crate::store::{KvStore, Options};
+use kv_engine::fs::{Fs, OpenMode, RealFs};
+use kv_engine::{Durability, Mutation};
+use kv_engine::{Error, Result};
+use kv_engine::{KvStore, Options};
 
 /// The key of the `i`-th entry: `k000000`, `k000001`, … (as in `docs/targets.md`).
 pub fn key(i: usize) -> String {
@@ -432,7 +432,7 @@ pub const MEMORY_PROBE_COMMAND: &str = "__memory-probe";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::RealFs;
+    use kv_engine::fs::RealFs;
 
     #[test]
     fn seed_is_byte_for_byte_what_the_snapshot_mode_writes() {

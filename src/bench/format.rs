@@ -27,7 +27,7 @@ pub fn rate(ops_per_sec: f64) -> String {
     }
 }
 
-pub use crate::human::duration_ns;
+pub use kv_engine::human::duration_ns;
 
 /// A byte count: exact below 10 KiB, then KiB with one decimal, MiB and GiB with two.
 pub fn bytes(count: f64) -> String {

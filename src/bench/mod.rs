@@ -4,7 +4,7 @@
 //! and deletes (throughput, p50 and p99 latency), reads the store's own counters for
 //! fsyncs and bytes written per operation, times reopening the store and measures the
 //! resident memory per key. In the same directory and the same run it measures the disk's
-//! own limits through the same [`Fs`](crate::fs::Fs) seam: an append plus fdatasync of a
+//! own limits through the same [`Fs`](kv_engine::fs::Fs) seam: an append plus fdatasync of a
 //! record, an overwrite plus fdatasync inside preallocated space, and the snapshot recipe
 //! for the snapshot's byte count. Each engine figure is reported beside the limit that
 //! bounds it, as a ratio, and the project's targets are checked.
@@ -14,7 +14,7 @@
 //! ([`Report::render_table`]) or as JSON ([`Report::to_json`]).
 //!
 //! ```no_run
-//! use kv_engine::bench::{self, BenchConfig};
+//! use kv::bench::{self, BenchConfig};
 //!
 //! let report = bench::run(&BenchConfig::quick(), &mut |progress| {
 //!     eprint!("\r{}/{} {}", progress.done, progress.total, progress.label);
@@ -53,10 +53,10 @@ pub use stats::{Sample, median, median_u64, percentile};
 pub use system::Machine;
 pub use targets::evaluate as evaluate_targets;
 
-use crate::durability::Durability;
-use crate::error::Error;
-use crate::fs::{Fs, RealFs};
 use engine::{CaseRun, MemoryRun, Pass};
+use kv_engine::Durability;
+use kv_engine::Error;
+use kv_engine::fs::{Fs, RealFs};
 use stats::Sample as RepSample;
 
 /// What can stop a benchmark run.

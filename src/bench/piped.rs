@@ -16,11 +16,11 @@ use std::time::Instant;
 use super::BenchError;
 use super::engine::{key, put_value, remove_with_prefix};
 use super::timing::nanos;
-use crate::durability::Durability;
-use crate::fs::Fs;
 use crate::shell::session::{GroupCommit, INPUT_BUFFER};
 use crate::shell::{Layout, Renderer, Session, Theme};
-use crate::store::{KvStore, Options};
+use kv_engine::Durability;
+use kv_engine::fs::Fs;
+use kv_engine::{KvStore, Options};
 
 /// The three phases of the workload, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn a_run_in_memory_checks_every_result() {
         let dir = tempfile::tempdir().unwrap();
-        let fs: Arc<dyn Fs> = Arc::new(crate::fs::RealFs);
+        let fs: Arc<dyn Fs> = Arc::new(kv_engine::fs::RealFs);
         let runs = run(&fs, dir.path(), Durability::Memory, 500).unwrap();
         let statements: Vec<usize> = runs.iter().map(|run| run.statements).collect();
         assert_eq!(statements, vec![500, 500, 5]);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::fs::Fs;
+use kv_engine::fs::Fs;
 
 /// The machine a report was measured on.
 #[derive(Debug, Clone, PartialEq, Serialize)]

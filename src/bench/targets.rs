@@ -6,7 +6,7 @@ use super::config::ModeKind;
 use super::format;
 use super::piped::PipedPhase;
 use super::report::{Op, Report, TargetCheck};
-use crate::durability::Durability;
+use kv_engine::Durability;
 
 /// Gets per second an in-memory store must reach.
 pub const GETS_PER_SEC: f64 = 1_000_000.0;

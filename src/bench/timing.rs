@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::stats::Sample;
-use crate::error::Result;
+use kv_engine::Result;
 
 /// Runs `op(0..ops)`, timing each call and the whole pass. Stops at the first error.
 pub(crate) fn time_each(ops: usize, mut op: impl FnMut(usize) -> Result<()>) -> Result<Sample> {

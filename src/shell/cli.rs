@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::Durability;
 use crate::shell::database::{Database, ModeSource, choose_mode};
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
@@ -19,6 +18,7 @@ use crate::shell::render::{Layout, Renderer, Theme};
 use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 use crate::shell::source::Pauses;
 use crate::shell::wrap::{self, Wrap};
+use kv_engine::Durability;
 
 pub use crate::shell::status::Status;
 

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::fs::CrashMode;
-use crate::{CrashPoint, JsonText};
+use kv_engine::fs::CrashMode;
+use kv_engine::{CrashPoint, JsonText};
 
 /// What a verb takes after it; drives argument checking, completion and hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::durability::guard::{self, Access};
-use crate::fs::trace::TraceEvent;
-use crate::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use crate::shell::command::PowerCut;
 use crate::shell::exec_error::{ExecError, READ_ONLY_NO_CRASH};
-use crate::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
+use kv_engine::durability::guard::{self, Access};
+use kv_engine::fs::trace::TraceEvent;
+use kv_engine::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
+use kv_engine::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
 
 /// Where the store's bytes live.
 #[derive(Debug, Clone)]
@@ -243,7 +243,7 @@ fn real_files(path: &Path, target: &Path) -> [(PathBuf, PathBuf); 3] {
 }
 
 /// The real file at `path` now, as [`Seen`] (`None` if it is missing).
-fn seen_now(real: &dyn Fs, path: &Path) -> crate::Result<Option<Seen>> {
+fn seen_now(real: &dyn Fs, path: &Path) -> kv_engine::Result<Option<Seen>> {
     match real.read(path) {
         Ok(bytes) => Ok(Some(Seen::of(&bytes))),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -257,14 +257,14 @@ fn describe_change(path: &Path, then: Option<Seen>, now: Option<Seen>) -> String
     match (then, now) {
         (None, Some(now)) => format!(
             "{path} was created ({})",
-            crate::plural::count(now.len, "byte")
+            kv_engine::human::count(now.len, "byte")
         ),
         (Some(_), None) => format!("{path} was removed"),
         (Some(then), Some(now)) if then.len != now.len => {
             format!(
                 "{path} changed from {} to {}",
                 then.len,
-                crate::plural::count(now.len, "byte")
+                kv_engine::human::count(now.len, "byte")
             )
         }
         _ => format!("{path} changed (same size, different bytes)"),
@@ -303,13 +303,13 @@ impl Database {
     }
 
     /// Opens `path` on the real disk, through a tracer (off until `trace on`).
-    pub fn open(path: &Path, durability: Durability) -> crate::Result<Self> {
+    pub fn open(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
         Database::open_on(path, durability, Medium::Real, Arc::new(RealFs))
     }
 
     /// Opens `path` on the real disk only to read it (`--read-only`: see
     /// [`Options::read_only`]): no lock, no file created, every mutation refused.
-    pub fn open_read_only(path: &Path) -> crate::Result<Self> {
+    pub fn open_read_only(path: &Path) -> kv_engine::Result<Self> {
         let tracer = TraceFs::new(Arc::new(RealFs));
         tracer.set_enabled(false);
         let options = Options::new().read_only(true).fs(Arc::new(tracer.clone()));
@@ -344,7 +344,7 @@ impl Database {
     /// Loads the database at `path` (if any) into a fresh simulated disk and opens it
     /// there. The real file is only read, and written again only by [`Database::save`].
     /// Refuses, reading nothing, a database file or log that is not a regular file.
-    pub fn simulate(path: &Path, durability: Durability) -> crate::Result<Self> {
+    pub fn simulate(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
         let real: &dyn Fs = &RealFs;
         let target = real
             .resolve(path)
@@ -352,7 +352,7 @@ impl Database {
         // A FIFO would block the load forever, `/dev/zero` never end it.
         guard::admit(real, &target, Access::Read)?;
         let sim = SimFs::new();
-        sim.create_dir_all(crate::fs::parent_dir(path));
+        sim.create_dir_all(kv_engine::fs::parent_dir(path));
         // Memory mode keeps nothing on any disk (see `open_store`): nothing to load.
         let load = match durability {
             Durability::Memory => Vec::new(),
@@ -378,9 +378,9 @@ impl Database {
     /// Opens `path` on an empty simulated disk, reading nothing of the real one (`kv
     /// --simulate --empty`). `save` refuses to overwrite a real file there: it was never
     /// loaded, so its commits would be lost.
-    pub fn simulate_empty(path: &Path, durability: Durability) -> crate::Result<Self> {
+    pub fn simulate_empty(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
         let sim = SimFs::new();
-        sim.create_dir_all(crate::fs::parent_dir(path));
+        sim.create_dir_all(kv_engine::fs::parent_dir(path));
         let mut db = Database::on_simulated_disk(sim, path, durability)?;
         db.started_empty = true;
         Ok(db)
@@ -393,7 +393,7 @@ impl Database {
         sim: SimFs,
         path: &Path,
         durability: Durability,
-    ) -> crate::Result<Self> {
+    ) -> kv_engine::Result<Self> {
         let target = RealFs
             .resolve(path)
             .map_err(|err| Error::io("resolve symlink", path, err))?;
@@ -415,7 +415,7 @@ impl Database {
         durability: Durability,
         medium: Medium,
         fs: Arc<dyn Fs>,
-    ) -> crate::Result<Self> {
+    ) -> kv_engine::Result<Self> {
         let tracer = TraceFs::new(fs);
         tracer.set_enabled(false);
         let store = open_store(path, durability, &medium, &tracer)?;
@@ -724,7 +724,7 @@ impl Database {
         // The store read these files, but check the bytes themselves: what replaces the
         // real database must open, with exactly what the store holds.
         let options = Options::new().fs(Arc::new(sim.clone()));
-        match crate::check(path, &options) {
+        match kv_engine::check(path, &options) {
             Ok(report) if report.keys == Some(store.len()) => {}
             Ok(report) => {
                 return Err(refuse(format!(
@@ -787,7 +787,7 @@ impl Database {
             sim.save_file(path, real, &target)
                 .map_err(|err| Error::io("save", &target, err))?;
         }
-        let dir = crate::fs::parent_dir(&target);
+        let dir = kv_engine::fs::parent_dir(&target);
         if log_bytes.is_some() {
             real.rename(&real_next, &real_wal)
                 .map_err(|err| Error::io("rename", &real_next, err))?;
@@ -861,7 +861,7 @@ fn open_store(
     durability: Durability,
     medium: &Medium,
     tracer: &TraceFs,
-) -> crate::Result<KvStore> {
+) -> kv_engine::Result<KvStore> {
     let action = match medium {
         // On the simulated disk memory mode is stage 0 itself: a map in the process and no
         // file at all, so its trace shows no operation, a reboot finds nothing to read,

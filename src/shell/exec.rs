@@ -6,7 +6,7 @@ use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 pub use crate::shell::exec_error::ExecError;
 use crate::shell::exec_error::READ_ONLY_NO_CRASH;
 use crate::shell::pattern::KeyPattern;
-use crate::{CrashPoint, Durability, KvStore, Stats};
+use kv_engine::{CrashPoint, Durability, KvStore, Stats};
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,7 +235,7 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
 fn mutate(
     db: &mut Database,
     verb: &'static str,
-    mutation: impl FnOnce(&mut KvStore) -> crate::Result<Outcome>,
+    mutation: impl FnOnce(&mut KvStore) -> kv_engine::Result<Outcome>,
 ) -> Result<Outcome, ExecError> {
     match mutation(db.store_mut()?) {
         Ok(outcome) => Ok(outcome),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{CrashPoint, Durability};
+use kv_engine::{CrashPoint, Durability};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +11,7 @@ use crate::{CrashPoint, Durability};
 pub enum ExecError {
     /// The store refused or failed.
     #[error(transparent)]
-    Store(#[from] crate::Error),
+    Store(#[from] kv_engine::Error),
     /// No store is open: a reopen after a reboot failed.
     #[error(
         "no database is open: {reason}. `powercut` reboots and tries to open it again; `exit` leaves"

@@ -195,7 +195,7 @@ pub fn run(
 /// Whether the history file can be appended to: opened (created, empty, if missing) as
 /// the first entry would open it.
 fn writable(path: &std::path::Path) -> io::Result<()> {
-    use crate::fs::{Fs, OpenMode, RealFs};
+    use kv_engine::fs::{Fs, OpenMode, RealFs};
     RealFs
         .open(path, OpenMode::CreateOrOpen { mode: 0o600 })
         .map(drop)

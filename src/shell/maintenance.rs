@@ -8,7 +8,7 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::shell::status::Status;
-use crate::{CheckReport, LogState, LogTail, Options, RepairAction, SnapshotState};
+use kv_engine::{CheckReport, LogState, LogTail, Options, RepairAction, SnapshotState};
 
 /// `kv check PATH`.
 #[derive(Debug, clap::Args)]
@@ -92,7 +92,7 @@ pub fn verdict(report: &CheckReport, path: &Path) -> (Verdict, String) {
 
 /// Runs `kv check`: prints the report and the verdict, changes nothing.
 pub fn run_check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    let report = match crate::check(&args.path, &Options::new()) {
+    let report = match kv_engine::check(&args.path, &Options::new()) {
         Ok(report) => report,
         Err(error) => {
             let _ = writeln!(err, "kv check: {error}");
@@ -135,7 +135,7 @@ fn repair_dialogue(
 ) -> Result<Status, String> {
     let options = Options::new();
     let io_error = |error: io::Error| format!("cannot write output: {error}");
-    let plan = crate::plan_repair(&args.path, &options).map_err(|error| error.to_string())?;
+    let plan = kv_engine::plan_repair(&args.path, &options).map_err(|error| error.to_string())?;
     if plan.action == RepairAction::Nothing {
         writeln!(
             out,
@@ -160,7 +160,7 @@ fn repair_dialogue(
             RepairAction::SetAsideLog { records_lost, .. } if *records_lost > 0 => {
                 format!(
                     "Set the whole log aside, losing its {}? [y/N] ",
-                    crate::plural::count(*records_lost, "record")
+                    kv_engine::human::count(*records_lost, "record")
                 )
             }
             RepairAction::SetAsideLog { .. } => "Set the whole log aside? [y/N] ".to_string(),
@@ -177,7 +177,7 @@ fn repair_dialogue(
             return Ok(Status::CommandFailed);
         }
     }
-    let outcome = crate::repair(&plan, &options).map_err(|error| error.to_string())?;
+    let outcome = kv_engine::repair(&plan, &options).map_err(|error| error.to_string())?;
     if let Some(backup) = &outcome.backup {
         writeln!(
             out,
@@ -187,13 +187,13 @@ fn repair_dialogue(
         .map_err(io_error)?;
     }
     // Say what the database is now, from the files themselves.
-    let report = crate::check(&args.path, &options).map_err(|error| error.to_string())?;
+    let report = kv_engine::check(&args.path, &options).map_err(|error| error.to_string())?;
     let (line, status) = match report.keys {
         Some(keys) => (
             format!(
                 "{} now opens with {}",
                 args.path.display(),
-                crate::plural::count(keys as u64, "key")
+                kv_engine::human::count(keys as u64, "key")
             ),
             Status::Success,
         ),

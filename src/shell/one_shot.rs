@@ -63,7 +63,7 @@ fn join(parts: impl Iterator<Item = String>) -> String {
 /// reports the JSON error instead of storing the typo as a string.
 fn value_syntax(word: &str) -> String {
     let trimmed = word.trim_start();
-    if crate::JsonText::parse(word).is_ok() || trimmed.starts_with(['{', '[', '"']) {
+    if kv_engine::JsonText::parse(word).is_ok() || trimmed.starts_with(['{', '[', '"']) {
         return word.to_string();
     }
     Value::String(word.to_string()).to_string()
@@ -138,7 +138,7 @@ mod tests {
     fn the_statement_parses_to_what_the_words_meant() {
         let put = |key: &str, json: &str| Command::Put {
             key: key.to_string(),
-            value: crate::JsonText::parse(json).unwrap(),
+            value: kv_engine::JsonText::parse(json).unwrap(),
         };
         let cases: Vec<(&[&str], Command)> = vec![
             (

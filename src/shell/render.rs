@@ -7,15 +7,15 @@ use std::time::Duration;
 use nu_ansi_term::{Color, Style};
 use serde_json::Value;
 
-use crate::CrashPoint;
-use crate::Durability;
-use crate::fs::CrashMode;
-use crate::fs::trace::TraceOp;
 use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
     Armed, Diff, ModeSource, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
 };
 use crate::shell::exec::{Checkpointed, Outcome, StatsReport};
+use kv_engine::CrashPoint;
+use kv_engine::Durability;
+use kv_engine::fs::CrashMode;
+use kv_engine::fs::trace::TraceOp;
 
 /// The styles used for each kind of output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,7 +293,7 @@ impl Renderer {
             ),
             Some(cut) => {
                 let how = match cut.mode {
-                    crate::fs::CrashMode::ProcessKill => "as if the process died".to_string(),
+                    kv_engine::fs::CrashMode::ProcessKill => "as if the process died".to_string(),
                     _ => format!("and the power goes ({})", describe_cut(cut)),
                 };
                 writeln!(
@@ -416,7 +416,7 @@ impl Renderer {
                 "{label} {}: {} B, {} (temp file, fsync, rename, directory fsync)",
                 saved.path.display(),
                 saved.bytes,
-                crate::plural::count(saved.keys as u64, "key")
+                kv_engine::human::count(saved.keys as u64, "key")
             ),
             Some(log) => writeln!(
                 w,
@@ -424,7 +424,7 @@ impl Renderer {
                  order: the log as .wal.next, the snapshot, then the log renamed into place)",
                 saved.path.display(),
                 saved.bytes,
-                crate::plural::count(saved.keys as u64, "key")
+                kv_engine::human::count(saved.keys as u64, "key")
             ),
         }
     }
@@ -471,11 +471,10 @@ impl Renderer {
             _ => {
                 let time = match (simulated, real_ops) {
                     (true, false) => "simulated disk, no real I/O time".to_string(),
-                    (true, true) => format!(
-                        "{} on the real disk",
-                        crate::fs::trace::human_duration(spent)
-                    ),
-                    (false, _) => crate::fs::trace::human_duration(spent),
+                    (true, true) => {
+                        format!("{} on the real disk", kv_engine::human::duration(spent))
+                    }
+                    (false, _) => kv_engine::human::duration(spent),
                 };
                 format!(
                     "  trace: {ops} operation{}, {written} B written, {syncs} sync{}, {time}",
@@ -785,19 +784,19 @@ fn byte_count(bytes: u64) -> String {
     }
     match unit {
         Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
-        None => crate::plural::count(bytes, "byte"),
+        None => kv_engine::human::count(bytes, "byte"),
     }
 }
 
-/// A duration as everything else prints one (`crate::human`).
+/// A duration as everything else prints one (`kv_engine::human`).
 fn duration(elapsed: Duration) -> String {
-    crate::human::duration(elapsed)
+    kv_engine::human::duration(elapsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KvStore, Stats};
+    use kv_engine::{KvStore, Stats};
 
     fn report(stats: Stats) -> StatsReport {
         StatsReport {
@@ -1071,8 +1070,8 @@ mod tests {
 
     #[test]
     fn a_trace_lists_each_operation_dimmed_then_what_it_cost() {
-        use crate::fs::OpenMode;
-        use crate::fs::trace::TraceEvent;
+        use kv_engine::fs::OpenMode;
+        use kv_engine::fs::trace::TraceEvent;
         use std::path::PathBuf;
         let event = |op, bytes, micros| {
             TraceEntry::Op(TraceEvent {
@@ -1139,8 +1138,8 @@ mod tests {
 
     #[test]
     fn a_reboot_names_what_was_lost_changed_and_appeared() {
-        use crate::fs::CrashMode;
         use crate::shell::database::{Cut, RebootCause, Reopened};
+        use kv_engine::fs::CrashMode;
         let lost: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
         let reboot = Reboot {
             cause: RebootCause::PowerCut(Cut {

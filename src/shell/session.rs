@@ -12,7 +12,7 @@ use crate::shell::exec::{ExecError, Outcome, execute};
 use crate::shell::render::Renderer;
 use crate::shell::source::{self, Pauses, Resume, Sourced};
 use crate::shell::wrap::{WIDTH, Wrap};
-use crate::{Error, Mutation};
+use kv_engine::{Error, Mutation};
 
 /// The longest line a script may hold, and the longest statement, over all the lines a
 /// multi-line value continues on. Longer lines and statements are reported and skipped
@@ -59,7 +59,7 @@ pub enum GroupCommit {
     #[default]
     Off,
     /// A run of `put`/`delete` statements whose lines are already buffered becomes one
-    /// [`KvStore::apply`](crate::KvStore::apply): one commit (one fsync in wal mode, one
+    /// [`KvStore::apply`](kv_engine::KvStore::apply): one commit (one fsync in wal mode, one
     /// snapshot in snapshot mode). Their results are printed only after it returns, in
     /// order. The batch ends before any other statement (so a read sees every earlier
     /// write), before a read that would wait for more input, and at [`MAX_BATCH`].
@@ -112,7 +112,7 @@ struct Batch {
 /// What each statement of a batch prints once it is committed: `OK`, or `(nil)` for the
 /// delete of a key that will not be there, as it would print if run alone. Worked out
 /// before the commit, on the store as it was (`None`: there is no store, the commit fails).
-fn batch_outcomes(store: Option<&crate::KvStore>, mutations: &[Mutation]) -> Vec<Outcome> {
+fn batch_outcomes(store: Option<&kv_engine::KvStore>, mutations: &[Mutation]) -> Vec<Outcome> {
     let has_delete = mutations
         .iter()
         .any(|mutation| matches!(mutation, Mutation::Delete { .. }));
@@ -176,7 +176,7 @@ pub enum Ran {
 }
 
 impl Session {
-    /// A session on `db` (a [`KvStore`](crate::KvStore) converts into one).
+    /// A session on `db` (a [`KvStore`](kv_engine::KvStore) converts into one).
     pub fn new(db: impl Into<Database>, out_renderer: Renderer, err_renderer: Renderer) -> Self {
         Session {
             db: db.into(),
@@ -575,7 +575,7 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Commits the gathered batch as one [`KvStore::apply`](crate::KvStore::apply), then
+    /// Commits the gathered batch as one [`KvStore::apply`](kv_engine::KvStore::apply), then
     /// prints each statement's result in order: `OK` only after the commit returned. If
     /// the commit fails, nothing of the batch was stored and every statement reports the
     /// error.
@@ -871,10 +871,10 @@ mod tests {
             theme: Theme::plain(),
             layout: Layout::Compact,
         };
-        Session::new(crate::KvStore::in_memory(), renderer, renderer)
+        Session::new(kv_engine::KvStore::in_memory(), renderer, renderer)
     }
 
-    fn store(session: &Session) -> &crate::KvStore {
+    fn store(session: &Session) -> &kv_engine::KvStore {
         session.db.store().unwrap()
     }
 

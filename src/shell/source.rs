@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::fs::{FileKind, Fs, RealFs};
+use kv_engine::fs::{FileKind, Fs, RealFs};
 
 /// How deep `source` may nest. A file that sources itself under another name (`./a.kv`
 /// inside `a.kv`) is caught here rather than by name; real demos nest one or two deep.

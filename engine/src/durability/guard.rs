@@ -35,7 +35,7 @@ fn read_files(path: &Path) -> [(std::path::PathBuf, &'static str); 3] {
 
 /// What an entry point will do with the database's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
     /// Read only, with no lock (memory mode, `check`, `plan_repair`, `repair` of the log).
     Read,
     /// Write under the lock `PATH.lock`.
@@ -47,7 +47,7 @@ pub(crate) enum Access {
 /// that is a directory, [`Error::NotARegularFile`] for anything else), or, for
 /// [`Access::Write`], has more than one name ([`Error::HardLinked`]). Only `stat`s, one
 /// per file.
-pub(crate) fn admit(fs: &dyn Fs, path: &Path, access: Access) -> Result<()> {
+pub fn admit(fs: &dyn Fs, path: &Path, access: Access) -> Result<()> {
     for (file, role) in read_files(path) {
         let Some(meta) = fs
             .metadata(&file)

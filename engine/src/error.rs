@@ -179,7 +179,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An [`Error::Io`] for `op` on `path`.
-    pub(crate) fn io(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub fn io(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             op: op.into(),
             path: path.into(),

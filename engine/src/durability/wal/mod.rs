@@ -332,7 +332,7 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
             offset: 0,
             reason: format!(
                 "a checkpoint's new log holds {}, where a new log holds none",
-                crate::plural::count(scan.records, "record")
+                crate::human::count(scan.records, "record")
             ),
         });
     }

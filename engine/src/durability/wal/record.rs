@@ -206,7 +206,7 @@ impl Header {
         let too_short = |len: usize| {
             format!(
                 "the file is {} long, shorter than the {len}-byte log header",
-                crate::plural::count(bytes.len() as u64, "byte")
+                crate::human::count(bytes.len() as u64, "byte")
             )
         };
         if bytes.len() < 48 {
@@ -335,7 +335,7 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64, layout: Layou
         } else {
             Frame::Bad(format!(
                 "{} at the end of the file, too short for a record",
-                crate::plural::count(rest.len() as u64, "byte")
+                crate::human::count(rest.len() as u64, "byte")
             ))
         };
     }

@@ -99,7 +99,7 @@ impl fmt::Display for Warning {
                 "{}: cut off a torn tail of {} at offset {offset} ({reason}); \
                  it held only unacknowledged writes",
                 path.display(),
-                crate::plural::count(*bytes, "byte")
+                crate::human::count(*bytes, "byte")
             ),
             Warning::FinishedCheckpoint { path } => write!(
                 f,
@@ -128,7 +128,7 @@ impl fmt::Display for Warning {
                 f,
                 "{}: folded {} into the snapshot and removed the log",
                 path.display(),
-                crate::plural::count(*records, "logged mutation")
+                crate::human::count(*records, "logged mutation")
             ),
             Warning::TornTailLeft {
                 path,
@@ -138,7 +138,7 @@ impl fmt::Display for Warning {
                 f,
                 "{}: ignored a torn tail of {} at offset {offset} (left on disk: opened read-only)",
                 path.display(),
-                crate::plural::count(*bytes, "byte")
+                crate::human::count(*bytes, "byte")
             ),
             Warning::UpgradedLog { path, from_version } => write!(
                 f,
@@ -158,8 +158,8 @@ impl fmt::Display for Warning {
                  {} missing from its end, losing any acknowledged commits held there (was \
                  it truncated or copied incompletely?); kept the {} before the cut",
                 path.display(),
-                crate::plural::count(expected - len, "byte"),
-                crate::plural::count(*records, "record")
+                crate::human::count(expected - len, "byte"),
+                crate::human::count(*records, "record")
             ),
             Warning::RemovedTempFiles { path, files } => {
                 let names: Vec<String> = files

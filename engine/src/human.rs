@@ -30,6 +30,17 @@ pub fn duration(elapsed: Duration) -> String {
     duration_ns(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// Counts in messages: `1 record`, `2 records`. Every noun counted in a message is a
+/// regular English plural (record, key, byte, mutation), so an `s` is all it takes.
+///
+/// `n` and `noun`, the noun plural unless `n` is 1: `count(1, "key")` is `1 key`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +53,16 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(2_140)), "2.14 ms");
         assert_eq!(duration(Duration::from_millis(3_250)), "3.25 s");
         assert_eq!(duration(Duration::MAX), "18446744074 s");
+    }
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(super::count(0u64, "key"), "0 keys");
+        assert_eq!(super::count(1u64, "valid record"), "1 valid record");
+        assert_eq!(super::count(2u32, "byte"), "2 bytes");
+        assert_eq!(
+            super::count(u64::MAX, "record"),
+            format!("{} records", u64::MAX)
+        );
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! The first test races real threads on the real disk. The others are deterministic: an
 //! [`Fs`] wrapper runs a writer's step (a whole checkpoint, half a checkpoint, the other
-//! half of a commit) in between two of the reader's reads, as `tests/crash.rs` wraps the
+//! half of a commit) in between two of the reader's reads, as `engine/tests/crash.rs` wraps the
 //! simulated disk.
 //!
 //! Environment: `KV_READERS_OPENS=N` sets the number of reads of the racing test (default

@@ -17,7 +17,7 @@ use super::recovery::{self, Analysis, LogChoice, NextLog};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
-use crate::plural::count;
+use crate::human::count;
 
 /// The state of a database's files, as [`check`] finds them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,7 +95,7 @@ impl TraceEvent {
             TraceOp::Lock => write!(f, "lock {path}")?,
         }
         if timed {
-            write!(f, " ({})", human_duration(self.duration))?;
+            write!(f, " ({})", crate::human::duration(self.duration))?;
         }
         if let Some(error) = &self.error {
             write!(f, " failed: {error}")?;
@@ -118,11 +118,6 @@ impl fmt::Display for Untimed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt_timed(f, false)
     }
-}
-
-/// `31 µs`, `2.1 ms`, `3.25 s`: shared with the shell's trace total.
-pub(crate) fn human_duration(duration: Duration) -> String {
-    crate::human::duration(duration)
 }
 
 #[derive(Debug, Default)]
@@ -461,9 +456,15 @@ mod tests {
 
     #[test]
     fn durations_read_like_a_person_would_write_them() {
-        assert_eq!(human_duration(Duration::from_micros(412)), "412 µs");
-        assert_eq!(human_duration(Duration::from_micros(2_140)), "2.14 ms");
-        assert_eq!(human_duration(Duration::from_millis(3_250)), "3.25 s");
+        assert_eq!(crate::human::duration(Duration::from_micros(412)), "412 µs");
+        assert_eq!(
+            crate::human::duration(Duration::from_micros(2_140)),
+            "2.14 ms"
+        );
+        assert_eq!(
+            crate::human::duration(Duration::from_millis(3_250)),
+            "3.25 s"
+        );
     }
 
     #[test]

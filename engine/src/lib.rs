@@ -1,0 +1,51 @@
+//! kv-engine: a key-value store whose durability and crash behaviour you can see and prove.
+//!
+//! String keys map to any JSON value, with numbers and object key order kept exactly as
+//! written. How a mutation survives is chosen per store by [`Durability`]:
+//!
+//! | mode | after `put` returns, a process kill… | …and a power loss |
+//! | --- | --- | --- |
+//! | [`Durability::Memory`] | loses everything | loses everything |
+//! | [`Durability::Naive`] | keeps it, unless it strikes mid-commit | may lose or corrupt the file |
+//! | [`Durability::Snapshot`] (default) | keeps it | keeps it |
+//! | [`Durability::Wal`] | keeps it | keeps it (one `fdatasync` of the log per commit) |
+//!
+//! Every byte goes through the [`fs::Fs`] seam, so tests can put a simulated disk behind
+//! the store and cut the power between any two system calls.
+//!
+//! ```
+//! use kv_engine::{KvStore, Options};
+//! use serde_json::json;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("db.json");
+//! let mut db = KvStore::open(&path, Options::new())?;
+//! db.put("A", json!(0))?;
+//! db.delete("A")?;
+//! assert_eq!(db.get("A"), None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod crash;
+#[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
+pub mod durability;
+mod error;
+pub mod files;
+pub mod fs;
+pub mod human;
+mod json_text;
+mod maintenance;
+mod store;
+
+pub use crash::{CrashAction, CrashPoint};
+pub use durability::wal::recovery::Warning;
+pub use durability::wal::repair::{
+    CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
+    SnapshotState,
+};
+pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
+pub use durability::{Durability, Mutation};
+pub use error::{Error, Result};
+pub use json_text::JsonText;
+pub use maintenance::{check, plan_repair, repair};
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};
