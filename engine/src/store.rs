@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
 use crate::json_text::JsonText;
+use crate::transaction::{Batch, Transaction};
 
 /// How deeply a stored value may nest arrays and objects.
 ///
@@ -469,6 +470,21 @@ impl KvStore {
         Ok(true)
     }
 
+    /// Commits every mutation of `batch` as one commit, as [`apply`](Self::apply) does,
+    /// returning how many the batch held: all of them become durable and visible, or on
+    /// error none of them does. What survives a crash is what survives any commit in this
+    /// store's mode (see [`Transaction`]).
+    pub fn commit(&mut self, batch: Batch) -> Result<usize> {
+        let held = batch.len();
+        self.apply(batch.into_mutations())?;
+        Ok(held)
+    }
+
+    /// A transaction on this store: see [`Transaction`].
+    pub fn transaction(&mut self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
     /// Applies `batch` as one commit (group commit): either all of it becomes durable and
     /// visible, or none of it does. Deletes of missing keys are skipped; a batch with
     /// nothing left writes nothing.
@@ -498,15 +514,11 @@ impl KvStore {
                     Change::Put { key, value }
                 }
                 Mutation::PutText { key, text } => {
-                    if text.depth() > MAX_VALUE_DEPTH {
-                        return Err(Error::ValueTooDeep {
-                            key,
-                            max: MAX_VALUE_DEPTH,
-                        });
+                    admit_text(&key, &text)?;
+                    Change::Put {
+                        key,
+                        value: text.into_boxed_str(),
                     }
-                    let value = text.into_boxed_str();
-                    entry_fits(&key, value.len() as u64)?;
-                    Change::Put { key, value }
                 }
                 Mutation::Delete { key } => Change::Delete { key },
             });
@@ -725,6 +737,17 @@ fn has_database(fs: &dyn Fs, path: &Path) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// `Err` if the store would refuse `text` under `key`: nested too deeply, or too large.
+pub(crate) fn admit_text(key: &str, text: &JsonText) -> Result<()> {
+    if text.depth() > MAX_VALUE_DEPTH {
+        return Err(Error::ValueTooDeep {
+            key: key.to_string(),
+            max: MAX_VALUE_DEPTH,
+        });
+    }
+    entry_fits(key, text.as_str().len() as u64)
 }
 
 /// `Err(EntryTooLarge)` if `key` with a value of `value_len` bytes is over
