@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
 use crate::json_text::JsonText;
-use crate::transaction::{Batch, Transaction};
 
 /// How deeply a stored value may nest arrays and objects.
 ///
@@ -468,21 +467,6 @@ impl KvStore {
             key: key.to_string(),
         }])?;
         Ok(true)
-    }
-
-    /// Commits every mutation of `batch` as one commit, as [`apply`](Self::apply) does,
-    /// returning how many the batch held: all of them become durable and visible, or on
-    /// error none of them does. What survives a crash is what survives any commit in this
-    /// store's mode (see [`Transaction`]).
-    pub fn commit(&mut self, batch: Batch) -> Result<usize> {
-        let held = batch.len();
-        self.apply(batch.into_mutations())?;
-        Ok(held)
-    }
-
-    /// A transaction on this store: see [`Transaction`].
-    pub fn transaction(&mut self) -> Transaction<'_> {
-        Transaction::new(self)
     }
 
     /// Applies `batch` as one commit (group commit): either all of it becomes durable and

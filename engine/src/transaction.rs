@@ -22,6 +22,24 @@ use crate::error::Result;
 use crate::json_text::JsonText;
 use crate::store::{KvStore, admit_text};
 
+// Here rather than in `store.rs`, so that the store knows nothing of transactions.
+impl KvStore {
+    /// Commits every mutation of `batch` as one commit, as [`apply`](Self::apply) does,
+    /// returning how many the batch held: all of them become durable and visible, or on
+    /// error none of them does. What survives a crash is what survives any commit in this
+    /// store's mode (see [`Transaction`]).
+    pub fn commit(&mut self, batch: Batch) -> Result<usize> {
+        let held = batch.len();
+        self.apply(batch.into_mutations())?;
+        Ok(held)
+    }
+
+    /// A transaction on this store: see [`Transaction`].
+    pub fn transaction(&mut self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+}
+
 /// Mutations queued for one commit, and the reads they imply. Owned, so a shell can keep
 /// one open across input lines; commit it with [`KvStore::commit`], roll it back by
 /// dropping it.
