@@ -37,6 +37,7 @@ mod json_text;
 mod maintenance;
 mod store;
 mod transaction;
+mod typed;
 
 pub use crash::{CrashAction, CrashPoint};
 pub use durability::wal::recovery::Warning;
