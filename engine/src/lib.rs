@@ -33,6 +33,7 @@ mod error;
 pub mod files;
 pub mod fs;
 pub mod human;
+pub mod json_scan;
 mod json_text;
 mod maintenance;
 mod store;
