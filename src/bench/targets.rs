@@ -169,8 +169,8 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                 format::ratio(memory.ratio_to_snapshot),
                 case.mode,
                 format::int(case.n as u64),
-                format::bytes(memory.bytes_per_key),
-                format::bytes(memory.snapshot_bytes as f64 / case.n as f64)
+                format::size(memory.bytes_per_key),
+                format::size(memory.snapshot_bytes as f64 / case.n as f64)
             ),
             met: memory.ratio_to_snapshot <= MEMORY_RATIO,
         });

@@ -766,31 +766,20 @@ fn crash_mode_summary(mode: CrashMode) -> &'static str {
     }
 }
 
-/// `812 bytes`, or with a binary-prefixed size for a person: `20480 bytes (20.0 KiB)`.
-/// A size inside a longer line: in the largest unit alone ("1.0 MiB"), or in bytes under
-/// 1 KiB, so the line does not nest `byte_count`'s parentheses.
+/// A size inside a longer line: [`kv_engine::human::size`] ("1.0 MiB"), but spelt out in
+/// bytes under 1 KiB ("600 bytes"), as the shell words exact counts.
 fn short_bytes(bytes: u64) -> String {
-    let full = byte_count(bytes);
-    match full.find(" (") {
-        Some(open) => full[open + 2..full.len() - 1].to_string(),
-        None => full,
+    match bytes {
+        0..1024 => kv_engine::human::count(bytes, "byte"),
+        _ => kv_engine::human::size(bytes as f64),
     }
 }
 
+/// `812 bytes`, or with the size for a person beside it: `20480 bytes (20.0 KiB)`.
 fn byte_count(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    let mut size = bytes as f64;
-    let mut unit = None;
-    for name in UNITS {
-        if size < 1024.0 {
-            break;
-        }
-        size /= 1024.0;
-        unit = Some(name);
-    }
-    match unit {
-        Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
-        None => kv_engine::human::count(bytes, "byte"),
+    match bytes {
+        0..1024 => kv_engine::human::count(bytes, "byte"),
+        _ => format!("{bytes} bytes ({})", kv_engine::human::size(bytes as f64)),
     }
 }
 
