@@ -26,6 +26,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[macro_use]
+mod named;
+
 mod crash;
 #[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
 pub mod durability;

@@ -66,11 +66,6 @@ mod tests {
         assert_eq!(rate(7_912.4), "7,912");
         assert_eq!(rate(12_345_678.0), "12.3 M");
         assert_eq!(rate(42.25), "42.2");
-        assert_eq!(duration_ns(85), "85 ns");
-        assert_eq!(duration_ns(1_250), "1.25 µs");
-        assert_eq!(duration_ns(130_000), "130 µs");
-        assert_eq!(duration_ns(3_300_000), "3.30 ms");
-        assert_eq!(duration_ns(12_000_000_000), "12.0 s");
         assert_eq!(ratio(0.8512), "0.85×");
         assert_eq!(ratio(f64::NAN), "-");
         assert_eq!(per_op(2.0), "2");
