@@ -347,9 +347,10 @@ pub(crate) fn repeated_key_message(key: &str) -> String {
 pub(crate) fn duplicate_key(text: &str) -> serde_json::Result<Option<DuplicateKey>> {
     match walk_for_duplicates(text) {
         (Err(err), Some(key)) => {
-            // serde_json stops at the repeat's closing quote; a key holds no raw newline,
-            // so its opening quote is on that line: the last quote before it that no
-            // backslash escapes.
+            // serde_json stops at or just past the repeat's closing quote (past it when
+            // whitespace follows an escaped key); a key holds no raw newline, and no line
+            // starts inside a string, so its opening quote is the start of the last string
+            // a scan of that line finds.
             let line_start = match err.line() {
                 0 | 1 => 0,
                 line => text
