@@ -165,6 +165,11 @@ pub enum Error {
         point: crate::CrashPoint,
     },
 
+    /// What an install was given is not a database that would open (a log image that
+    /// does not continue the snapshot image, say): refused before anything was written.
+    #[error("cannot install {}: {reason}; nothing was written", path.display())]
+    BadImage { path: PathBuf, reason: String },
+
     /// A file the engine wrote is damaged somewhere other than a torn tail.
     #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]
     Corrupt {

@@ -27,12 +27,12 @@
 //! ```
 
 mod crash;
-#[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
-pub mod durability;
+mod durability;
 mod error;
 pub mod files;
 pub mod fs;
 pub mod human;
+mod install;
 mod json_text;
 mod maintenance;
 mod store;
@@ -46,6 +46,7 @@ pub use durability::wal::repair::{
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
+pub use install::{Image, Installer};
 pub use json_text::JsonText;
-pub use maintenance::{check, plan_repair, repair};
+pub use maintenance::{admit_reader, check, plan_repair, repair};
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};

@@ -20,8 +20,16 @@ fn readable(path: impl AsRef<Path>, options: &Options) -> Result<Arc<dyn Fs>> {
     let resolved = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    admit(fs.as_ref(), &resolved, Access::Read)?;
+    admit_reader(fs.as_ref(), &resolved)?;
     Ok(fs)
+}
+
+/// Refuses, reading nothing, the database at `path` (symlinks resolved) if its file or a
+/// log beside it is not a regular file, as [`check`] does before it reads: for a program
+/// that reads a database's files itself (`kv --simulate` copies them onto a simulated
+/// disk). A file with several names is allowed: reading it is harmless.
+pub fn admit_reader(fs: &dyn Fs, path: &Path) -> Result<()> {
+    admit(fs, path, Access::Read)
 }
 
 /// Reports the state of the snapshot and the log of the database at `path` without

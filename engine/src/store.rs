@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::crash::{CrashAction, CrashPoint};
 use crate::durability::guard::{self, Access};
+use crate::durability::lock;
 use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
 use crate::durability::snapshot::{self, Snapshot};
@@ -298,17 +299,7 @@ impl KvStore {
             return Ok(store);
         }
 
-        let lock_path = files::lock_path(&path);
-        let lock = fs.lock(&lock_path).map_err(|err| {
-            if err.kind() == io::ErrorKind::WouldBlock {
-                Error::Locked {
-                    path: path.clone(),
-                    lock_path: lock_path.clone(),
-                }
-            } else {
-                Error::io("lock", &lock_path, err)
-            }
-        })?;
+        let lock = lock::lock(fs.as_ref(), &path)?;
         // Read and check everything before touching anything, so a file we cannot read is
         // never modified; then finish an interrupted checkpoint and cut a torn tail.
         let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, parent_dir};
 use crate::json_text::JsonText;
 
-pub mod guard;
+pub(crate) mod guard;
+pub(crate) mod lock;
 pub(crate) mod map;
 pub(crate) mod mode;
 pub(crate) mod naive;

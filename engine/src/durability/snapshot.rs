@@ -57,6 +57,18 @@ pub(crate) fn install(
     temp_counter: &mut u64,
 ) -> Result<(), CommitFailure> {
     let target = disk.path.clone();
+    install_at(disk, &target, bytes, temp_counter)
+}
+
+/// [`install`] of `bytes` as `target`, a file beside the database (an installed log's
+/// `PATH.wal.next`): the temp file is the database's, which open removes unread.
+pub(crate) fn install_at(
+    disk: &mut Disk,
+    target: &Path,
+    bytes: &[u8],
+    temp_counter: &mut u64,
+) -> Result<(), CommitFailure> {
+    let target = target.to_path_buf();
 
     // A rename installs the temp file's permission bits, so give it the target's.
     let mode = match disk.fs.metadata(&target) {

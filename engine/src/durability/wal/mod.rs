@@ -316,26 +316,52 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
 /// whose bytes the page cache still shows but the disk may never get (a failed fsync
 /// drops them, and a second fsync finds nothing to write: fsyncgate). Nor is it written
 /// over in place: on media without power-safe overwrite, a crash during that write could
-/// turn its header, durable until then, into garbage. A new log holds no record before it
-/// is renamed, so its content is known: it is written afresh into a temp file (its header
-/// as read, then zeros to whole chunks), synced, renamed over `PATH.wal`, and only then is
-/// `.next` removed. A crash at any step leaves `.next` as it was (the temp file is removed
-/// unread by the next open), or the fresh log with `.next` beside it, which the next open
-/// finishes the same way.
+/// turn its header, durable until then, into garbage. So it is written afresh into a temp
+/// file (its header as read, the records of its complete commits, then zeros to whole
+/// chunks), synced, renamed over `PATH.wal`, and only then is `.next` removed. A crash at
+/// any step leaves `.next` as it was (the temp file is removed unread by the next open),
+/// or the fresh log with `.next` beside it, which the next open finishes the same way (or,
+/// once the fresh log holds records past `.next`'s base, abandons: the log has them).
+///
+/// A checkpoint's new log holds no record. One that an install put in place (a saved
+/// database's log, see `crate::install`) may: it was complete and synced before it was
+/// renamed to `.next`, so its complete commits are copied with it.
 fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()> {
     let next_path = files::wal_next_path(&disk.path);
     let wal_path = files::wal_path(&disk.path);
-    if scan.records > 0 {
-        // Not a log any checkpoint of ours made: refuse to build on it.
-        return Err(Error::Corrupt {
-            path: next_path,
-            offset: 0,
-            reason: format!(
-                "a checkpoint's new log holds {}, where a new log holds none",
-                crate::human::count(scan.records, "record")
-            ),
-        });
-    }
+    let header_len = scan.header.layout.header_len();
+    let records = match scan.records {
+        0 => Vec::new(),
+        // Records of an older layout cannot follow a header of the current one; nothing
+        // of ours writes such a `.next`, so refuse to build on it.
+        records if scan.header.layout != Layout::CURRENT => {
+            return Err(Error::Corrupt {
+                path: next_path,
+                offset: 0,
+                reason: format!(
+                    "a checkpoint's new log of format version {} holds {}, where a new log \
+                     holds none",
+                    scan.header.layout.version(),
+                    crate::human::count(records, "record")
+                ),
+            });
+        }
+        _ => {
+            let bytes = disk
+                .fs
+                .read(&next_path)
+                .map_err(|err| Error::io("read", &next_path, err))?;
+            let end = usize::try_from(scan.end).unwrap_or(usize::MAX);
+            bytes
+                .get(header_len..end)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| Error::Corrupt {
+                    path: next_path.clone(),
+                    offset: bytes.len() as u64,
+                    reason: "the file changed while it was recovered".to_string(),
+                })?
+        }
+    };
     let mode = match disk.fs.metadata(&next_path) {
         Ok(Some(meta)) => meta.mode,
         _ => NEW_FILE_MODE,
@@ -349,9 +375,15 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
             chunk => chunk,
         },
     );
-    let len = header.whole_chunks(scan.file_len).unwrap_or(scan.file_len);
+    let end = match records.is_empty() {
+        true => header.layout.data_start(),
+        false => scan.end,
+    };
+    let len = header
+        .whole_chunks(scan.file_len.max(end))
+        .unwrap_or(scan.file_len.max(end));
     let (temp, mut file) = snapshot::create_temp(disk, mode, &mut 0)?;
-    write_empty_log(disk, file.as_mut(), &temp, &header, len)?;
+    write_log(disk, file.as_mut(), &temp, &header, &records, len)?;
     disk.sync_all(file.as_mut(), &temp)?;
     drop(file);
     disk.fs
@@ -364,26 +396,105 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()
     disk.sync_dir()?;
     scan.path = wal_path;
     scan.header = header;
-    scan.end = header.layout.data_start();
+    scan.end = end;
     scan.file_len = len;
     scan.short_of = None;
     scan.tail = LogTail::Clean;
     Ok(())
 }
 
-/// Writes a log that holds no record yet into the new, empty `file`: `header`, then zeros
-/// up to `len`, its allocated length (a multiple of the header's chunk size).
-fn write_empty_log(
+/// Writes a log into the new, empty `file`: `header`, then `after_header` (the padding and
+/// records that follow it, possibly none), then zeros up to `len`, its allocated length (a
+/// multiple of the header's chunk size).
+fn write_log(
     disk: &mut Disk,
     file: &mut dyn FsFile,
     path: &std::path::Path,
     header: &Header,
+    after_header: &[u8],
     len: u64,
 ) -> Result<()> {
     let encoded = header.encode();
     disk.write_at(file, path, 0, &encoded)?;
-    let from = encoded.len() as u64;
+    let mut from = encoded.len() as u64;
+    if !after_header.is_empty() {
+        disk.write_at(file, path, from, after_header)?;
+        from += after_header.len() as u64;
+    }
     zero_range(disk, file, path, from, len.saturating_sub(from))
+}
+
+/// The bytes of an empty log that folds the log beside `path` (if there is one) into the snapshot `snapshot`: the next generation, based on the
+/// old log's last commit, naming `snapshot`. What a checkpoint would write as
+/// `PATH.wal.next` before installing that snapshot, so that an install which replaces the
+/// snapshot of a database with a log can put it in place in a checkpoint's order.
+pub(crate) fn folding_log(disk: &Disk, snapshot: &[u8]) -> Result<Option<Vec<u8>>> {
+    let wal_path = files::wal_path(&disk.path);
+    let Some(old) = recovery::read_optional(disk.fs.as_ref(), &wal_path)? else {
+        return Ok(None);
+    };
+    // The old database does not open then; folding it would hide that.
+    let old_header = Header::decode(&old).map_err(|reason| Error::Corrupt {
+        path: wal_path.clone(),
+        offset: 0,
+        reason: format!("bad log header: {reason}"),
+    })?;
+    let chunk = match old_header.chunk_bytes {
+        0 => DEFAULT_CHUNK_BYTES,
+        chunk => chunk,
+    };
+    let header = Header::new(
+        old_header.generation + 1,
+        recovery::last_committed_seq(&old, old_header),
+        SnapshotId::of(Some(snapshot)),
+        chunk,
+    );
+    let data_start = header.layout.data_start();
+    let len = header.whole_chunks(data_start).unwrap_or(data_start);
+    let mut bytes = header.encode().to_vec();
+    bytes.resize(usize::try_from(len).unwrap_or(bytes.len()), 0);
+    Ok(Some(bytes))
+}
+
+/// After a step of a checkpoint (or an install) failed: removes `PATH.wal.next` and makes
+/// the removal durable before anything else is committed, so that no later open can
+/// mistake the half-made log for the live one. If that cannot be done, the disk's state is
+/// not what the writer believes: the failure becomes a poisoning one. A failure that
+/// already poisons is returned as it is: the snapshot may be in place, and then `.next` is
+/// what makes it open.
+pub(crate) fn discard_next_log(disk: &mut Disk, failure: CommitFailure) -> CommitFailure {
+    if failure.poisons {
+        return failure;
+    }
+    let next_path = files::wal_next_path(&disk.path);
+    let removed = match disk.fs.remove(&next_path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io("remove", &next_path, err)),
+    };
+    match removed.and_then(|()| disk.sync_dir()) {
+        Ok(()) => failure,
+        Err(cleanup) => CommitFailure::poisoning(Error::io(
+            format!("clean up after \"{}\" by removing", failure.error),
+            &next_path,
+            std::io::Error::other(cleanup.to_string()),
+        )),
+    }
+}
+
+/// Step 5 of a checkpoint (and of an install): renames `PATH.wal.next` over `PATH.wal`
+/// and makes that durable.
+pub(crate) fn switch_next_log(disk: &mut Disk) -> Result<(), CommitFailure> {
+    let next_path = files::wal_next_path(&disk.path);
+    let wal_path = files::wal_path(&disk.path);
+    disk.fs.rename(&next_path, &wal_path).map_err(|err| {
+        CommitFailure::poisoning(Error::io(
+            format!("rename {} over", next_path.display()),
+            &wal_path,
+            err,
+        ))
+    })?;
+    disk.sync_dir().map_err(CommitFailure::poisoning)
 }
 
 /// Writes `len` zeros at `offset`, in bounded pieces.
@@ -590,28 +701,9 @@ impl Wal {
         Ok(())
     }
 
-    /// After a checkpoint step failed: removes `PATH.wal.next` and makes the removal
-    /// durable before anything else is committed, so that no later open can mistake the
-    /// half-made log for the live one. If that cannot be done, the disk's state is not
-    /// what the store believes: the failure becomes a poisoning one.
+    /// After a checkpoint step failed: see [`discard_next_log`].
     fn discard_next_log(&mut self, failure: CommitFailure) -> CommitFailure {
-        if failure.poisons {
-            return failure;
-        }
-        let next_path = files::wal_next_path(&self.disk.path);
-        let removed = match self.disk.fs.remove(&next_path) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(Error::io("remove", &next_path, err)),
-        };
-        match removed.and_then(|()| self.disk.sync_dir()) {
-            Ok(()) => failure,
-            Err(cleanup) => CommitFailure::poisoning(Error::io(
-                format!("clean up after \"{}\" by removing", failure.error),
-                &next_path,
-                std::io::Error::other(cleanup.to_string()),
-            )),
-        }
+        discard_next_log(&mut self.disk, failure)
     }
 
     /// Creates the first log, continuing the snapshot `id` already on disk.
@@ -662,7 +754,7 @@ impl Wal {
             .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
         let data_start = header.layout.data_start();
         let allocated = header.whole_chunks(data_start).unwrap_or(data_start);
-        if let Err(error) = write_empty_log(disk, file.as_mut(), &path, &header, allocated) {
+        if let Err(error) = write_log(disk, file.as_mut(), &path, &header, &[], allocated) {
             // Disk full, say: the store goes on, so the half-made file must not stay.
             drop(file);
             return Err(self.discard_next_log(CommitFailure::clean(error)));
@@ -685,15 +777,8 @@ impl Wal {
 
     /// Step 5 of a checkpoint: rename `PATH.wal.next` over `PATH.wal` and make it durable.
     fn switch_to(&mut self, mut next: LiveLog) -> Result<(), CommitFailure> {
+        switch_next_log(&mut self.disk)?;
         let wal_path = files::wal_path(&self.disk.path);
-        self.disk.fs.rename(&next.path, &wal_path).map_err(|err| {
-            CommitFailure::poisoning(Error::io(
-                format!("rename {} over", next.path.display()),
-                &wal_path,
-                err,
-            ))
-        })?;
-        self.disk.sync_dir().map_err(CommitFailure::poisoning)?;
         next.path = wal_path;
         self.generation = next.header.generation;
         self.log = Some(next);

@@ -422,7 +422,7 @@ fn next_continues_log(wal: Option<&[u8]>, base_seq: u64) -> bool {
 
 /// The sequence number of the last complete commit of a log, or of any valid record
 /// found after damage if that is higher: without replaying anything.
-fn last_committed_seq(bytes: &[u8], header: Header) -> u64 {
+pub(crate) fn last_committed_seq(bytes: &[u8], header: Header) -> u64 {
     let layout = header.layout;
     let mut pos = layout.data_start() as usize;
     let mut last = header.base_seq;

@@ -14,6 +14,7 @@ use super::lockfree::{self, Finding};
 use super::record::{self, Frame, Header, Layout, Op, SnapshotId};
 pub use super::recovery::LogTail;
 use super::recovery::{self, Analysis, LogChoice, NextLog};
+use crate::durability::lock;
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
@@ -518,17 +519,7 @@ pub(crate) fn repair(plan: &RepairPlan, fs: Arc<dyn Fs>) -> Result<RepairOutcome
     if plan.action == RepairAction::Nothing {
         return Ok(RepairOutcome { backup: None });
     }
-    let lock_path = files::lock_path(path);
-    let _lock = fs.lock(&lock_path).map_err(|err| {
-        if err.kind() == io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: path.clone(),
-                lock_path: lock_path.clone(),
-            }
-        } else {
-            Error::io("lock", &lock_path, err)
-        }
-    })?;
+    let _lock = lock::lock(fs.as_ref(), path)?;
     let analysis = recovery::analyse(fs.as_ref(), path)?;
     let current = plan_from(fs.as_ref(), path.clone(), &analysis)?;
     if current != *plan {
