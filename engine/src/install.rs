@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::crash::CrashAction;
 use crate::durability::guard::{self, Access};
 use crate::durability::wal::record::{Header, SnapshotId};
-use crate::durability::{CommitFailure, Disk, IoCounters, lock, snapshot, wal};
+use crate::durability::{CommitFailure, Disk, IoCounters, Map, lock, snapshot, wal};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock};
@@ -110,11 +110,7 @@ impl Installer {
             });
         }
         self.check(image)?;
-        let folding = match (image.log, image.snapshot) {
-            (None, Some(snapshot)) => wal::folding_log(&self.disk, snapshot)?,
-            _ => None,
-        };
-        match self.steps(image, folding.as_deref()) {
+        match install(&mut self.disk, image, &mut self.temp_counter) {
             Ok(()) => Ok(()),
             Err(failure) => {
                 if failure.poisons {
@@ -147,36 +143,67 @@ impl Installer {
         }
         Ok(())
     }
+}
 
-    /// The three steps of the module doc; `folding` is the empty log that replaces a log
-    /// on disk when the image has none.
-    fn steps(&mut self, image: Image<'_>, folding: Option<&[u8]>) -> Result<(), CommitFailure> {
-        let disk = &mut self.disk;
-        let next = image.log.or(folding);
-        if let Some(log) = next {
-            let next_path = files::wal_next_path(&disk.path);
-            snapshot::install_at(disk, &next_path, log, &mut self.temp_counter)?;
-        }
-        if let Some(bytes) = image.snapshot
-            && let Err(failure) = snapshot::install(disk, bytes, &mut self.temp_counter)
-        {
-            return Err(match next {
-                // Until the snapshot is renamed, `.next` must not stay: naming the snapshot
-                // on disk, it could be taken for the live log.
-                Some(_) => wal::discard_next_log(disk, failure),
-                None => failure,
-            });
-        }
-        if next.is_some() {
-            wal::switch_next_log(disk)?;
-        }
-        if folding.is_some() {
-            let wal_path = files::wal_path(&disk.path);
-            disk.fs
-                .remove(&wal_path)
-                .map_err(|err| CommitFailure::poisoning(Error::io("remove", &wal_path, err)))?;
-            disk.sync_dir().map_err(CommitFailure::poisoning)?;
-        }
-        Ok(())
+/// The three steps of the module doc, under the lock the caller holds (an [`Installer`],
+/// or a store folding its log away on open); `temp_counter` keeps the caller's temp names
+/// apart. Without a log image, a log on disk is folded by an empty successor.
+pub(crate) fn install(
+    disk: &mut Disk,
+    image: Image<'_>,
+    temp_counter: &mut u64,
+) -> Result<(), CommitFailure> {
+    let folding = match (image.log, image.snapshot) {
+        (None, Some(snapshot)) => wal::folding_log(disk, snapshot).map_err(CommitFailure::clean)?,
+        _ => None,
+    };
+    let folding = folding.as_deref();
+    let next = image.log.or(folding);
+    if let Some(log) = next {
+        let next_path = files::wal_next_path(&disk.path);
+        snapshot::install_at(disk, &next_path, log, temp_counter)?;
     }
+    if let Some(bytes) = image.snapshot
+        && let Err(failure) = snapshot::install(disk, bytes, temp_counter)
+    {
+        return Err(match next {
+            // Until the snapshot is renamed, `.next` must not stay: naming the snapshot
+            // on disk, it could be taken for the live log.
+            Some(_) => wal::discard_next_log(disk, failure),
+            None => failure,
+        });
+    }
+    if next.is_some() {
+        wal::switch_next_log(disk)?;
+    }
+    if folding.is_some() {
+        let wal_path = files::wal_path(&disk.path);
+        disk.fs
+            .remove(&wal_path)
+            .map_err(|err| CommitFailure::poisoning(Error::io("remove", &wal_path, err)))?;
+        disk.sync_dir().map_err(CommitFailure::poisoning)?;
+    }
+    Ok(())
+}
+
+/// Folds the log of the database `disk` names, which holds `records` records, into a
+/// snapshot of `map` (what the snapshot and the log hold together), for a store opening
+/// in a mode without a log: [`install`] of that snapshot, which gives the log an empty
+/// successor first, so a crash at any step opens with the same data. A log with no record
+/// adds nothing to the snapshot it names: it is only removed.
+pub(crate) fn fold_log(disk: &mut Disk, map: &Map, records: u64) -> Result<()> {
+    if records == 0 {
+        let wal_path = files::wal_path(&disk.path);
+        disk.fs
+            .remove(&wal_path)
+            .map_err(|err| Error::io("remove", &wal_path, err))?;
+        return disk.sync_dir();
+    }
+    let mut bytes = Vec::new();
+    snapshot::serialise(map, &mut bytes);
+    let image = Image {
+        snapshot: Some(&bytes),
+        log: None,
+    };
+    install(disk, image, &mut 0).map_err(|failure| failure.error)
 }

@@ -23,6 +23,7 @@ use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Muta
 use crate::error::{Error, Result};
 use crate::files;
 use crate::fs::{Fs, FsLock, RealFs};
+use crate::install;
 use crate::json_text::JsonText;
 
 /// How deeply a stored value may nest arrays and objects.
@@ -305,9 +306,9 @@ impl KvStore {
         let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
         let removed_temps = snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
-        let mut wal = Wal::open(disk, &recovered, wal_settings)?;
+        let log_records = recovered.log_records();
         let map = std::mem::take(&mut recovered.map);
-        let mut warnings = recovered.warnings;
+        let mut warnings = std::mem::take(&mut recovered.warnings);
         if !removed_temps.is_empty() {
             warnings.push(Warning::RemovedTempFiles {
                 path: path.clone(),
@@ -316,6 +317,7 @@ impl KvStore {
         }
         let backend = match durability {
             Durability::Wal => {
+                let mut wal = Wal::open(disk, &recovered, wal_settings)?;
                 // Appending to a log of an older format would mix two formats in one file.
                 if let Some(from_version) = wal.old_log_version() {
                     wal.checkpoint_now(&map).map_err(|failure| failure.error)?;
@@ -327,18 +329,16 @@ impl KvStore {
                 Backend::Wal(Box::new(wal))
             }
             _ => {
-                // A mode without a log would never read it again: fold the log into the
-                // snapshot with a checkpoint (crash-safe), then remove the now-empty log.
-                if wal.has_log() {
-                    let records = wal.stats().records_since_checkpoint;
-                    wal.checkpoint(&map).map_err(|failure| failure.error)?;
-                    wal.remove_log()?;
+                // A mode without a log would never read it again: fold it into the snapshot
+                // (see `install`), crash-safely.
+                if let Some(records) = log_records {
+                    install::fold_log(&mut disk, &map, records)?;
                     warnings.push(Warning::FoldedLog {
                         path: path.clone(),
                         records,
                     });
                 }
-                let mut disk = wal.disk;
+                // Opening reads and repairs; its I/O is not the workload's.
                 disk.counters = IoCounters::default();
                 match durability {
                     Durability::Naive => Backend::Naive(Naive::new(disk)),

@@ -188,6 +188,13 @@ pub(crate) struct Recovered {
     analysis: Analysis,
 }
 
+impl Recovered {
+    /// The records of the log recovery continues from, or `None` if there is no log.
+    pub fn log_records(&self) -> Option<u64> {
+        self.analysis.scan().map(|scan| scan.records)
+    }
+}
+
 /// Reads the snapshot and the log, refuses damage that is not a torn tail (changing
 /// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
 /// checkpoint and cuts a torn tail off before anything new can be appended.
@@ -573,11 +580,6 @@ impl Wal {
         })
     }
 
-    /// Whether a log file exists (or will, once created).
-    pub fn has_log(&self) -> bool {
-        self.log.is_some()
-    }
-
     /// The format version of the open log, if it is older than the one this code writes
     /// (appending to it would mix formats: [`Wal::checkpoint_now`] replaces it).
     pub fn old_log_version(&self) -> Option<u32> {
@@ -783,17 +785,5 @@ impl Wal {
         self.generation = next.header.generation;
         self.log = Some(next);
         Ok(())
-    }
-
-    /// Removes the log after a checkpoint, for a store leaving WAL mode: the snapshot now
-    /// holds everything, and the empty log names it, so a crash at any point is harmless.
-    pub fn remove_log(&mut self) -> Result<()> {
-        self.log = None;
-        let wal_path = files::wal_path(&self.disk.path);
-        self.disk
-            .fs
-            .remove(&wal_path)
-            .map_err(|err| Error::io("remove", &wal_path, err))?;
-        self.disk.sync_dir()
     }
 }
