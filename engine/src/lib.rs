@@ -35,6 +35,7 @@ pub mod human;
 mod install;
 mod json_text;
 mod maintenance;
+mod options;
 mod store;
 
 pub use crash::{CrashAction, CrashPoint};
@@ -49,4 +50,5 @@ pub use error::{Error, Result};
 pub use install::{Image, Installer};
 pub use json_text::JsonText;
 pub use maintenance::{admit_reader, check, plan_repair, repair};
-pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};
+pub use options::Options;
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats};

@@ -10,7 +10,7 @@ use crate::durability::guard::{Access, admit};
 use crate::durability::wal::repair::{self, CheckReport, RepairOutcome, RepairPlan};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::store::Options;
+use crate::options::Options;
 
 /// The filesystem of `options`, once the files of the database `path` names (symlinks
 /// resolved) are known to be safe to read.

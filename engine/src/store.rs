@@ -1,7 +1,6 @@
 //! [`KvStore`]: the map, the public API, and the commit rule that memory only ever shows
 //! committed state.
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::crash::{CrashAction, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::durability::guard::{self, Access};
 use crate::durability::lock;
 use crate::durability::map::Entry;
@@ -18,13 +17,14 @@ use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
 use crate::durability::wal::record::MIN_BODY;
 use crate::durability::wal::recovery::Warning;
-use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
+use crate::durability::wal::{self, RecoveryMode, Wal};
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::fs::{Fs, FsLock, RealFs};
+use crate::fs::{Fs, FsLock};
 use crate::install;
 use crate::json_text::JsonText;
+use crate::options::Options;
 
 /// How deeply a stored value may nest arrays and objects.
 ///
@@ -42,107 +42,6 @@ pub const MAX_VALUE_DEPTH: usize = 100;
 /// mode, so any database can be opened in `wal` mode; a `put` over it is refused with
 /// [`Error::EntryTooLarge`] before anything is written.
 pub const MAX_ENTRY_BYTES: u64 = u32::MAX as u64 - MIN_BODY as u64;
-
-/// How to open a store.
-#[derive(Clone)]
-pub struct Options {
-    durability: Durability,
-    fs: Arc<dyn Fs>,
-    crash_action: CrashAction,
-    wal: WalSettings,
-    read_only: bool,
-}
-
-impl Options {
-    /// Snapshot durability on the real filesystem.
-    pub fn new() -> Self {
-        Options {
-            durability: Durability::default(),
-            fs: Arc::new(RealFs),
-            crash_action: CrashAction::Abort,
-            wal: WalSettings::default(),
-            read_only: false,
-        }
-    }
-
-    /// Chooses the durability mode.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// Chooses what an armed crash point does (default: abort the process).
-    pub fn crash_action(mut self, action: CrashAction) -> Self {
-        self.crash_action = action;
-        self
-    }
-
-    /// Opens the database only to read it, as a second process may while a writer has it
-    /// open: no lock is taken and no file is created, removed or written, ever (a missing
-    /// database is [`Error::NoDatabase`], not an empty store); the snapshot and log are
-    /// read as the lock-free reader reads them (`durability/wal/lockfree.rs`), so a writer
-    /// committing or checkpointing meanwhile is seen at one moment of its history, never
-    /// half of one; and every mutation is refused with [`Error::ReadOnly`]. The
-    /// durability mode is then irrelevant and ignored: nothing is committed.
-    ///
-    /// The difference from [`Durability::Memory`] with a path, which reads the same way:
-    /// that store accepts writes and keeps them in memory only, and a missing file opens
-    /// empty.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// Puts another filesystem (a simulated disk, a tracer) behind the store.
-    pub fn fs(mut self, fs: Arc<dyn Fs>) -> Self {
-        self.fs = fs;
-        self
-    }
-
-    /// [`Durability::Wal`]: checkpoint once the log holds this many bytes, or as many as
-    /// the snapshot if that is more (default
-    /// [`DEFAULT_CHECKPOINT_BYTES`](crate::DEFAULT_CHECKPOINT_BYTES), 64 MiB). Tying the
-    /// threshold to the snapshot's size keeps the bytes written per mutation bounded as
-    /// the store grows; the fixed floor keeps small stores from checkpointing constantly
-    /// and bounds the replay on open.
-    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
-        self.wal.checkpoint_bytes = bytes;
-        self
-    }
-
-    /// [`Durability::Wal`]: grow the log by zero-filled chunks of this many bytes
-    /// (default [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES), 1 MiB), so that
-    /// commits overwrite already-synced space instead of growing the file. Rounded up to
-    /// whole 512-byte sectors, so that growing the file never writes into a sector that
-    /// holds a commit. A log keeps the chunk size it was created with.
-    pub fn wal_chunk_bytes(mut self, bytes: u64) -> Self {
-        self.wal.chunk_bytes = bytes.max(1);
-        self
-    }
-
-    /// The filesystem the store will use.
-    pub(crate) fn filesystem(&self) -> Arc<dyn Fs> {
-        Arc::clone(&self.fs)
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options::new()
-    }
-}
-
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("durability", &self.durability)
-            .field("fs", &self.fs)
-            .field("crash_action", &self.crash_action)
-            .field("wal", &self.wal)
-            .field("read_only", &self.read_only)
-            .finish()
-    }
-}
 
 /// What a store has done, for the shell's `stats`.
 #[derive(Debug, Clone, PartialEq)]
