@@ -39,16 +39,16 @@ mod options;
 mod store;
 
 pub use crash::{CrashAction, CrashPoint};
-pub use durability::wal::recovery::Warning;
-pub use durability::wal::repair::{
-    CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
-    SnapshotState,
-};
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
+pub use durability::warning::Warning;
 pub use durability::{Durability, Mutation};
 pub use error::{Error, Result};
 pub use install::{Image, Installer};
 pub use json_text::JsonText;
+pub use maintenance::repair::{
+    CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
+    SnapshotState,
+};
 pub use maintenance::{admit_reader, check, plan_repair, repair};
 pub use options::Options;
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats};

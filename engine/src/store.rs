@@ -13,11 +13,12 @@ use crate::durability::guard::{self, Access};
 use crate::durability::lock;
 use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
+use crate::durability::recovery::{self, RecoveryMode};
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
+use crate::durability::wal::Wal;
 use crate::durability::wal::record::MIN_BODY;
-use crate::durability::wal::recovery::Warning;
-use crate::durability::wal::{self, RecoveryMode, Wal};
+use crate::durability::warning::Warning;
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
 use crate::error::{Error, Result};
 use crate::files;
@@ -187,7 +188,7 @@ impl KvStore {
                 return Err(Error::NoDatabase { path });
             }
             // Read the snapshot and replay any log, changing nothing on disk.
-            let recovered = wal::recover(&mut disk, RecoveryMode::ReadOnly)?;
+            let recovered = recovery::recover(&mut disk, RecoveryMode::ReadOnly)?;
             let mode = if read_only {
                 Durability::Memory
             } else {
@@ -202,7 +203,7 @@ impl KvStore {
         let lock = lock::lock(fs.as_ref(), &path)?;
         // Read and check everything before touching anything, so a file we cannot read is
         // never modified; then finish an interrupted checkpoint and cut a torn tail.
-        let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
+        let mut recovered = recovery::recover(&mut disk, RecoveryMode::Repair)?;
         let removed_temps = snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
         let log_records = recovered.log_records();

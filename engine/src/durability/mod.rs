@@ -15,9 +15,11 @@ pub(crate) mod lock;
 pub(crate) mod map;
 pub(crate) mod mode;
 pub(crate) mod naive;
+pub(crate) mod recovery;
 pub(crate) mod snapshot;
 pub(crate) mod text;
 pub(crate) mod wal;
+pub(crate) mod warning;
 
 pub(crate) use map::Map;
 pub use mode::Durability;

@@ -2,8 +2,9 @@
 //!
 //! Files: `PATH` (the snapshot, a plain JSON object), `PATH.wal` (the log: a header naming
 //! the snapshot it continues, then one record per mutation), `PATH.wal.next` (the log a
-//! checkpoint prepares). Formats in [`record`]; reading back in [`recovery`]; `check` and
-//! `repair` in [`repair`].
+//! checkpoint prepares). Formats in [`record`]; the space a log file is written in, in
+//! [`space`]. Reading a database back, in every mode, is `durability::recovery`'s; `check`
+//! and `repair` are `maintenance`'s.
 //!
 //! # Append (one commit = one batch = one sync)
 //!
@@ -54,13 +55,15 @@
 
 use std::path::PathBuf;
 
-pub(crate) mod lockfree;
 pub(crate) mod record;
-pub(crate) mod recovery;
-pub(crate) mod repair;
+pub(crate) mod space;
 
 use record::{Header, Layout, SnapshotId};
-use recovery::{Analysis, LogChoice, LogTail, NextLog, Warning};
+pub use space::DEFAULT_CHUNK_BYTES;
+use space::{write_log, zero_range};
+
+use super::recovery::Recovered;
+use super::recovery::analyse;
 
 use super::{Change, CommitFailure, Disk, Map, snapshot};
 use crate::crash::CrashPoint;
@@ -75,9 +78,6 @@ use crate::fs::{FsFile, OpenMode};
 /// stores from rewriting their snapshot often, while bounding the replay on open to a few
 /// hundred thousand records (well under a second in a release build).
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
-/// Default size of the zero-filled chunks the log grows by. One extra `fsync` per chunk
-/// buys `fdatasync`s that commit no metadata for the thousands of records that fit in it.
-pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 20;
 
 /// Tunables of the log, from `Options`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,273 +171,14 @@ pub(crate) struct WalStats {
     pub last_checkpoint_error: Option<String>,
 }
 
-/// How far open may change the files while recovering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RecoveryMode {
-    /// Finish or abandon an interrupted checkpoint and cut a torn tail (holding the lock).
-    Repair,
-    /// Change nothing (a memory store reading a database it does not own).
-    ReadOnly,
-}
-
-/// The result of recovering a database on open.
-#[derive(Debug)]
-pub(crate) struct Recovered {
-    pub map: Map,
-    pub warnings: Vec<Warning>,
-    analysis: Analysis,
-}
-
-impl Recovered {
-    /// The records of the log recovery continues from, or `None` if there is no log.
-    pub fn log_records(&self) -> Option<u64> {
-        self.analysis.scan().map(|scan| scan.records)
-    }
-}
-
-/// Reads the snapshot and the log, refuses damage that is not a torn tail (changing
-/// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
-/// checkpoint and cuts a torn tail off before anything new can be appended.
-pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> {
-    let mut analysis = match mode {
-        RecoveryMode::Repair => recovery::analyse(disk.fs.as_ref(), &disk.path)?,
-        // Without the lock a writer may change the files while they are read.
-        RecoveryMode::ReadOnly => lockfree::analyse(disk.fs.as_ref(), &disk.path)?,
-    };
-    if let Some(refusal) = analysis.refusal() {
-        return Err(refusal);
-    }
-    let map = std::mem::take(&mut analysis.map);
-    let mut warnings = Vec::new();
-    let next_path = files::wal_next_path(&disk.path);
-    let read_only = mode == RecoveryMode::ReadOnly;
-
-    let has_log = matches!(analysis.log, LogChoice::Log(_)) || analysis.next != NextLog::Absent;
-    if !read_only && has_log {
-        // A killed process may have left renames visible but not durable (a snapshot a
-        // checkpoint installed, a first log put in place). Recovery builds on what it
-        // sees, so make those durable before changing anything or appending anything.
-        disk.sync_dir()?;
-    }
-
-    match analysis.next {
-        NextLog::Absent => {}
-        NextLog::Finish => {
-            if !read_only && let LogChoice::Log(scan) = &mut analysis.log {
-                finish_checkpoint(disk, scan)?;
-            }
-            let path = disk.path.clone();
-            warnings.push(if read_only {
-                Warning::CheckpointLeft { path }
-            } else {
-                Warning::FinishedCheckpoint { path }
-            });
-        }
-        NextLog::Abandon => {
-            if !read_only {
-                disk.fs
-                    .remove(&next_path)
-                    .map_err(|err| Error::io("remove", &next_path, err))?;
-                disk.sync_dir()?;
-            }
-            let path = disk.path.clone();
-            warnings.push(if read_only {
-                Warning::UnusedCheckpointLogLeft { path }
-            } else {
-                Warning::AbandonedCheckpoint { path }
-            });
-        }
-    }
-
-    if let LogChoice::Log(scan) = &analysis.log
-        && let LogTail::Torn {
-            offset,
-            bytes,
-            reason,
-        } = &scan.tail
-    {
-        if read_only {
-            warnings.push(Warning::TornTailLeft {
-                path: scan.path.clone(),
-                offset: *offset,
-                bytes: *bytes,
-            });
-        } else {
-            // Zero the torn bytes (rather than truncating) so the preallocated space stays
-            // allocated, and make that durable before anything new is appended: appending
-            // after garbage would turn it into corruption in the middle of the log.
-            let mut file = disk
-                .fs
-                .open(&scan.path, OpenMode::Existing)
-                .map_err(|err| Error::io("open", &scan.path, err))?;
-            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes, scan.header.layout)
-                .map_err(|err| Error::io("cut the torn tail of", &scan.path, err))?;
-            warnings.push(Warning::TornTail {
-                path: scan.path.clone(),
-                offset: *offset,
-                bytes: *bytes,
-                reason: reason.clone(),
-            });
-        }
-    }
-    if let LogChoice::Log(scan) = &mut analysis.log
-        && let Some(expected) = scan.short_of
-    {
-        warnings.push(Warning::ShortLog {
-            path: scan.path.clone(),
-            len: scan.file_len,
-            expected,
-            records: scan.records,
-        });
-        if !read_only {
-            // Grow it back to whole chunks (the warning has told what was lost), so that
-            // appends go on into synced, allocated space and the next open is quiet.
-            let mut file = disk
-                .fs
-                .open(&scan.path, OpenMode::Existing)
-                .map_err(|err| Error::io("open", &scan.path, err))?;
-            zero_range(
-                disk,
-                file.as_mut(),
-                &scan.path,
-                scan.file_len,
-                expected - scan.file_len,
-            )?;
-            disk.sync_all(file.as_mut(), &scan.path)?;
-            scan.file_len = expected;
-            scan.short_of = None;
-        }
-    }
-    Ok(Recovered {
-        map,
-        warnings,
-        analysis,
-    })
-}
-
-/// Makes the new log of an interrupted checkpoint (`.next`, read into `scan`) the live
-/// log `PATH.wal`.
-///
-/// `.next` is not trusted to be on disk as read. A process killed while creating a first
-/// log leaves one that was never synced; a process whose fsync of it failed leaves one
-/// whose bytes the page cache still shows but the disk may never get (a failed fsync
-/// drops them, and a second fsync finds nothing to write: fsyncgate). Nor is it written
-/// over in place: on media without power-safe overwrite, a crash during that write could
-/// turn its header, durable until then, into garbage. So it is written afresh into a temp
-/// file (its header as read, the records of its complete commits, then zeros to whole
-/// chunks), synced, renamed over `PATH.wal`, and only then is `.next` removed. A crash at
-/// any step leaves `.next` as it was (the temp file is removed unread by the next open),
-/// or the fresh log with `.next` beside it, which the next open finishes the same way (or,
-/// once the fresh log holds records past `.next`'s base, abandons: the log has them).
-///
-/// A checkpoint's new log holds no record. One that an install put in place (a saved
-/// database's log, see `crate::install`) may: it was complete and synced before it was
-/// renamed to `.next`, so its complete commits are copied with it.
-fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()> {
-    let next_path = files::wal_next_path(&disk.path);
-    let wal_path = files::wal_path(&disk.path);
-    let header_len = scan.header.layout.header_len();
-    let records = match scan.records {
-        0 => Vec::new(),
-        // Records of an older layout cannot follow a header of the current one; nothing
-        // of ours writes such a `.next`, so refuse to build on it.
-        records if scan.header.layout != Layout::CURRENT => {
-            return Err(Error::Corrupt {
-                path: next_path,
-                offset: 0,
-                reason: format!(
-                    "a checkpoint's new log of format version {} holds {}, where a new log \
-                     holds none",
-                    scan.header.layout.version(),
-                    crate::human::count(records, "record")
-                ),
-            });
-        }
-        _ => {
-            let bytes = disk
-                .fs
-                .read(&next_path)
-                .map_err(|err| Error::io("read", &next_path, err))?;
-            let end = usize::try_from(scan.end).unwrap_or(usize::MAX);
-            bytes
-                .get(header_len..end)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| Error::Corrupt {
-                    path: next_path.clone(),
-                    offset: bytes.len() as u64,
-                    reason: "the file changed while it was recovered".to_string(),
-                })?
-        }
-    };
-    let mode = match disk.fs.metadata(&next_path) {
-        Ok(Some(meta)) => meta.mode,
-        _ => NEW_FILE_MODE,
-    };
-    let header = Header::new(
-        scan.header.generation,
-        scan.header.base_seq,
-        scan.header.snapshot,
-        match scan.header.chunk_bytes {
-            0 => DEFAULT_CHUNK_BYTES,
-            chunk => chunk,
-        },
-    );
-    let end = match records.is_empty() {
-        true => header.layout.data_start(),
-        false => scan.end,
-    };
-    let len = header
-        .whole_chunks(scan.file_len.max(end))
-        .unwrap_or(scan.file_len.max(end));
-    let (temp, mut file) = snapshot::create_temp(disk, mode, &mut 0)?;
-    write_log(disk, file.as_mut(), &temp, &header, &records, len)?;
-    disk.sync_all(file.as_mut(), &temp)?;
-    drop(file);
-    disk.fs
-        .rename(&temp, &wal_path)
-        .map_err(|err| Error::io(format!("rename {} over", temp.display()), &wal_path, err))?;
-    disk.sync_dir()?;
-    disk.fs
-        .remove(&next_path)
-        .map_err(|err| Error::io("remove", &next_path, err))?;
-    disk.sync_dir()?;
-    scan.path = wal_path;
-    scan.header = header;
-    scan.end = end;
-    scan.file_len = len;
-    scan.short_of = None;
-    scan.tail = LogTail::Clean;
-    Ok(())
-}
-
-/// Writes a log into the new, empty `file`: `header`, then `after_header` (the padding and
-/// records that follow it, possibly none), then zeros up to `len`, its allocated length (a
-/// multiple of the header's chunk size).
-fn write_log(
-    disk: &mut Disk,
-    file: &mut dyn FsFile,
-    path: &std::path::Path,
-    header: &Header,
-    after_header: &[u8],
-    len: u64,
-) -> Result<()> {
-    let encoded = header.encode();
-    disk.write_at(file, path, 0, &encoded)?;
-    let mut from = encoded.len() as u64;
-    if !after_header.is_empty() {
-        disk.write_at(file, path, from, after_header)?;
-        from += after_header.len() as u64;
-    }
-    zero_range(disk, file, path, from, len.saturating_sub(from))
-}
-
-/// The bytes of an empty log that folds the log beside `path` (if there is one) into the snapshot `snapshot`: the next generation, based on the
-/// old log's last commit, naming `snapshot`. What a checkpoint would write as
-/// `PATH.wal.next` before installing that snapshot, so that an install which replaces the
-/// snapshot of a database with a log can put it in place in a checkpoint's order.
+/// The bytes of an empty log that folds the log beside `path` (if there is one) into the
+/// snapshot `snapshot`: the next generation, based on the old log's last commit, naming
+/// `snapshot`. What a checkpoint would write as `PATH.wal.next` before installing that
+/// snapshot, so that an install which replaces the snapshot of a database with a log can
+/// put it in place in a checkpoint's order.
 pub(crate) fn folding_log(disk: &Disk, snapshot: &[u8]) -> Result<Option<Vec<u8>>> {
     let wal_path = files::wal_path(&disk.path);
-    let Some(old) = recovery::read_optional(disk.fs.as_ref(), &wal_path)? else {
+    let Some(old) = analyse::read_optional(disk.fs.as_ref(), &wal_path)? else {
         return Ok(None);
     };
     // The old database does not open then; folding it would hide that.
@@ -452,7 +193,7 @@ pub(crate) fn folding_log(disk: &Disk, snapshot: &[u8]) -> Result<Option<Vec<u8>
     };
     let header = Header::new(
         old_header.generation + 1,
-        recovery::last_committed_seq(&old, old_header),
+        analyse::last_committed_seq(&old, old_header),
         SnapshotId::of(Some(snapshot)),
         chunk,
     );
@@ -504,29 +245,9 @@ pub(crate) fn switch_next_log(disk: &mut Disk) -> Result<(), CommitFailure> {
     disk.sync_dir().map_err(CommitFailure::poisoning)
 }
 
-/// Writes `len` zeros at `offset`, in bounded pieces.
-fn zero_range(
-    disk: &mut Disk,
-    file: &mut dyn FsFile,
-    path: &std::path::Path,
-    offset: u64,
-    len: u64,
-) -> Result<()> {
-    const PIECE: u64 = 1 << 20;
-    let zeros = vec![0u8; len.min(PIECE) as usize];
-    let mut done = 0;
-    while done < len {
-        let piece = (len - done).min(PIECE) as usize;
-        disk.write_at(file, path, offset + done, &zeros[..piece])?;
-        disk.counters.zero_filled += piece as u64;
-        done += piece as u64;
-    }
-    Ok(())
-}
-
 impl Wal {
-    /// The backend for a database just recovered with [`recover`] in
-    /// [`RecoveryMode::Repair`] (the lock held).
+    /// The backend for a database just recovered with [`recover`](super::recovery::recover) in
+    /// [`RecoveryMode::Repair`](super::recovery::RecoveryMode::Repair) (the lock held).
     pub fn open(mut disk: Disk, recovered: &Recovered, settings: WalSettings) -> Result<Self> {
         let analysis = &recovered.analysis;
         let snapshot_len = analysis.snapshot_len.unwrap_or(0);

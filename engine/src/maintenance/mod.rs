@@ -1,16 +1,18 @@
 //! `check`, `plan_repair` and `repair`: the library's entry points for inspecting and
 //! mending a database, over the same [`Options`] a store opens with. Each first refuses,
 //! reading nothing, files that are not regular files (`durability::guard`), then hands the
-//! filesystem down to `durability::wal::repair`, which never reaches up for `Options`.
+//! filesystem down to `maintenance/repair.rs`, which never reaches up for `Options`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::durability::guard::{Access, admit};
-use crate::durability::wal::repair::{self, CheckReport, RepairOutcome, RepairPlan};
+pub(crate) mod repair;
+
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::options::Options;
+use repair::{CheckReport, RepairOutcome, RepairPlan};
 
 /// The filesystem of `options`, once the files of the database `path` names (symlinks
 /// resolved) are known to be safe to read.
