@@ -1,7 +1,6 @@
 //! [`KvStore`]: the map, the public API, and the commit rule that memory only ever shows
 //! committed state.
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,20 +147,17 @@ impl KvStore {
         // Without a file name there is nowhere to put the lock or the temp files beside it
         // (`""` would lock `.lock` in the working directory and fail at the first commit).
         if path.file_name().is_none() {
-            return Err(Error::io(
-                "open",
-                given,
-                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-            ));
+            return Err(Error::NoFileName {
+                path: given.to_path_buf(),
+            });
         }
         // Said plainly here, or the first error would be about the lock file beside it.
         let dir = crate::fs::parent_dir(&path);
         if let Ok(None) = fs.metadata(dir) {
-            let missing = io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("directory {} does not exist", dir.display()),
-            );
-            return Err(Error::io("open", &path, missing));
+            return Err(Error::NoDirectory {
+                dir: dir.to_path_buf(),
+                path,
+            });
         }
         // Before anything is created, locked or read: a FIFO would block the read forever,
         // a device would never end it, and the lock is found by name, so a file with a
@@ -378,12 +374,10 @@ impl KvStore {
                             max: MAX_VALUE_DEPTH,
                         });
                     }
-                    let value = text::from_value(&value).map_err(|err| {
-                        Error::io(
-                            format!("serialise the value of key {key:?} for"),
-                            self.path().unwrap_or(Path::new("the store")),
-                            io::Error::other(err),
-                        )
+                    let value = text::from_value(&value).map_err(|err| Error::Unserialisable {
+                        key: key.clone(),
+                        path: self.path().unwrap_or(Path::new("the store")).to_path_buf(),
+                        reason: err.to_string(),
                     })?;
                     entry_fits(&key, value.len() as u64)?;
                     Change::Put { key, value }

@@ -437,3 +437,61 @@ fn wal_a_failed_log_fsync_poisons_and_reopening_recovers_the_committed_state() {
     reopened.put("c", json!(3)).unwrap();
     assert_eq!(reopened.get("c"), Some(json!(3)));
 }
+
+/// A checkpoint whose snapshot write fails (disk full) removes the new log it made; if
+/// that removal fails too, what is on disk is unknown: the store is poisoned, and the
+/// error is its own kind, naming the new log and both failures (not an I/O error made up
+/// around the second one's text).
+#[test]
+fn a_checkpoint_that_cannot_remove_its_new_log_after_a_failure_poisons_with_both_causes() {
+    let sim = disk();
+    // No automatic checkpoint: the one asked for is the one that fails.
+    let options = kv_engine::Options::new()
+        .durability(Durability::Wal)
+        .fs(std::sync::Arc::new(sim.clone()));
+    let mut store = KvStore::open(PATH, options).unwrap();
+    store.put("a", json!(1)).unwrap();
+    store.put("b", json!(1)).unwrap();
+    // The new log's header and zeros are the checkpoint's first writes, the snapshot's
+    // temp file its third; every removal after the first (the leftover `.next`) fails.
+    sim.fail(Some(OpKind::Write), 3, FaultError::Enospc, Repeat::Once);
+    sim.fail(Some(OpKind::Remove), 2, FaultError::Eio, Repeat::Always);
+    let err = store.checkpoint().unwrap_err();
+    let Error::CleanupFailed {
+        path,
+        failure,
+        cleanup,
+    } = &err
+    else {
+        panic!("expected CleanupFailed, got {err:?}");
+    };
+    assert_eq!(path, &PathBuf::from(format!("{PATH}.wal.next")));
+    assert_eq!(io_failure(failure).1, Some(ENOSPC), "{failure:?}");
+    let (op, errno, _) = io_failure(cleanup);
+    assert_eq!((op, errno), ("remove", Some(EIO)), "{cleanup:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot clean up after \"cannot write {PATH}.kv-tmp."
+        )),
+        "{err}"
+    );
+    assert_poisoned(&mut store);
+}
+
+/// A database in a directory that does not exist is its own error, not an I/O failure
+/// made up around a message, and nothing is created.
+#[test]
+fn a_database_in_a_missing_directory_is_refused_with_its_own_error() {
+    let sim = disk();
+    let err =
+        KvStore::open("/nowhere/db.json", simdisk::options(&sim, Durability::Wal)).unwrap_err();
+    assert!(
+        matches!(&err, Error::NoDirectory { dir, .. } if dir == &PathBuf::from("/nowhere")),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot open /nowhere/db.json: directory /nowhere does not exist"
+    );
+    assert!(sim.files().is_empty());
+}

@@ -129,11 +129,10 @@ pub(crate) fn create_temp(
             Err(err) => return Err(Error::io("create", candidate, err)),
         }
     }
-    Err(Error::io(
-        "create a temp file beside",
-        &disk.path,
-        io::Error::from(io::ErrorKind::AlreadyExists),
-    ))
+    Err(Error::NoFreeName {
+        path: disk.path.clone(),
+        what: "create a temp file",
+    })
 }
 
 /// Serialises `map` as one compact JSON object and a newline into `buf`, replacing its
@@ -210,8 +209,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
         return values
             .into_iter()
             .map(|(key, value)| {
-                let text = text::from_value(&value).map_err(|err| {
-                    Error::io("re-serialise a value of", path, io::Error::other(err))
+                let text = text::from_value(&value).map_err(|err| Error::Unserialisable {
+                    key: key.clone(),
+                    path: path.to_path_buf(),
+                    reason: err.to_string(),
                 })?;
                 Ok(Entry::new(&key, &text))
             })

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -523,11 +522,7 @@ pub(crate) fn repair(plan: &RepairPlan, fs: Arc<dyn Fs>) -> Result<RepairOutcome
     let analysis = analyse::analyse(fs.as_ref(), path)?;
     let current = plan_from(fs.as_ref(), path.clone(), &analysis)?;
     if current != *plan {
-        return Err(Error::io(
-            "repair",
-            path,
-            io::Error::other("the files changed since the repair was planned; check again"),
-        ));
+        return Err(Error::StalePlan { path: path.clone() });
     }
     let dir = parent_dir(path);
     match &plan.action {
@@ -778,9 +773,8 @@ fn free_backup_path(fs: &dyn Fs, path: &Path) -> Result<PathBuf> {
             Err(err) => return Err(Error::io("stat", candidate, err)),
         }
     }
-    Err(Error::io(
-        "find a free backup name for",
-        path,
-        io::Error::other("every name is taken"),
-    ))
+    Err(Error::NoFreeName {
+        path: path.to_path_buf(),
+        what: "name a backup of the log",
+    })
 }

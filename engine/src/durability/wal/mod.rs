@@ -222,11 +222,11 @@ pub(crate) fn discard_next_log(disk: &mut Disk, failure: CommitFailure) -> Commi
     };
     match removed.and_then(|()| disk.sync_dir()) {
         Ok(()) => failure,
-        Err(cleanup) => CommitFailure::poisoning(Error::io(
-            format!("clean up after \"{}\" by removing", failure.error),
-            &next_path,
-            std::io::Error::other(cleanup.to_string()),
-        )),
+        Err(cleanup) => CommitFailure::poisoning(Error::CleanupFailed {
+            path: next_path,
+            failure: Box::new(failure.error),
+            cleanup: Box::new(cleanup),
+        }),
     }
 }
 
@@ -319,16 +319,11 @@ impl Wal {
 
     /// Appends `batch` to the log and makes it durable (see the module doc).
     pub fn commit(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
-        if self.log.is_none() {
-            self.start_log(self.snapshot_id)?;
-        }
-        let Some(log) = self.log.as_mut() else {
-            return Err(CommitFailure::clean(Error::io(
-                "append to",
-                files::wal_path(&self.disk.path),
-                std::io::Error::other("the log is not open"),
-            )));
+        let log = match self.log.take() {
+            Some(log) => log,
+            None => self.start_log(self.snapshot_id)?,
         };
+        let log = self.log.insert(log);
         let disk = &mut self.disk;
         self.buf.clear();
         record::encode_batch(
@@ -414,7 +409,7 @@ impl Wal {
         self.disk.crash_point(CrashPoint::MidCheckpoint)?;
         self.snapshot_id = id;
         self.snapshot_len = self.snapshot_buf.len() as u64;
-        self.switch_to(next)?;
+        self.log = Some(self.switch_to(next)?);
         self.records_since_checkpoint = 0;
         self.checkpoints += 1;
         self.retry_checkpoint_at = 0;
@@ -430,7 +425,7 @@ impl Wal {
     }
 
     /// Creates the first log, continuing the snapshot `id` already on disk.
-    fn start_log(&mut self, id: SnapshotId) -> Result<(), CommitFailure> {
+    fn start_log(&mut self, id: SnapshotId) -> Result<LiveLog, CommitFailure> {
         // The snapshot may have been written by someone who never synced it (naive mode,
         // `cp`, an editor): a log that names it must not become durable before it does,
         // or a power loss could leave a log whose records continue a snapshot that is
@@ -499,12 +494,11 @@ impl Wal {
     }
 
     /// Step 5 of a checkpoint: rename `PATH.wal.next` over `PATH.wal` and make it durable.
-    fn switch_to(&mut self, mut next: LiveLog) -> Result<(), CommitFailure> {
+    /// Returns the log, now the live one, for the caller to keep.
+    fn switch_to(&mut self, mut next: LiveLog) -> Result<LiveLog, CommitFailure> {
         switch_next_log(&mut self.disk)?;
-        let wal_path = files::wal_path(&self.disk.path);
-        next.path = wal_path;
+        next.path = files::wal_path(&self.disk.path);
         self.generation = next.header.generation;
-        self.log = Some(next);
-        Ok(())
+        Ok(next)
     }
 }
