@@ -495,3 +495,76 @@ fn a_database_in_a_missing_directory_is_refused_with_its_own_error() {
     );
     assert!(sim.files().is_empty());
 }
+
+/// A filesystem on which every name a file is created under exclusively is taken.
+#[derive(Debug)]
+struct Crowded(SimFs);
+
+impl kv_engine::fs::Fs for Crowded {
+    fn read(&self, path: &std::path::Path) -> io::Result<Vec<u8>> {
+        self.0.read(path)
+    }
+    fn open(
+        &self,
+        path: &std::path::Path,
+        mode: kv_engine::fs::OpenMode,
+    ) -> io::Result<Box<dyn kv_engine::fs::FsFile>> {
+        match mode {
+            kv_engine::fs::OpenMode::CreateNew { .. } => Err(io::ErrorKind::AlreadyExists.into()),
+            _ => self.0.open(path, mode),
+        }
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, path: &std::path::Path) -> io::Result<()> {
+        self.0.remove(path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &std::path::Path) -> io::Result<Vec<std::ffi::OsString>> {
+        self.0.list_dir(dir)
+    }
+    fn metadata(&self, path: &std::path::Path) -> io::Result<Option<kv_engine::fs::Metadata>> {
+        self.0.metadata(path)
+    }
+    fn resolve(&self, path: &std::path::Path) -> io::Result<PathBuf> {
+        self.0.resolve(path)
+    }
+    fn lock(&self, path: &std::path::Path) -> io::Result<Box<dyn kv_engine::fs::FsLock>> {
+        self.0.lock(path)
+    }
+}
+
+/// When every temp name is taken, a commit gives up after a bounded number of tries with
+/// its own error (not an I/O error of the last name tried), writing nothing and leaving
+/// the store writable: nothing on disk changed.
+#[test]
+fn a_commit_that_finds_every_temp_name_taken_says_so_and_changes_nothing() {
+    let (sim, store) = committed();
+    drop(store);
+    let options = kv_engine::Options::new()
+        .durability(Durability::Snapshot)
+        .fs(std::sync::Arc::new(Crowded(sim.clone())));
+    let mut store = KvStore::open(PATH, options).unwrap();
+    let before = sim.contents(PATH);
+    let err = store.put("c", json!(3)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::NoFreeName {
+                what: "create a temp file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("cannot create a temp file beside {PATH}: every name tried is taken")
+    );
+    assert_eq!(sim.contents(PATH), before);
+    assert!(store.poisoned().is_none());
+    assert_eq!(contents(&store), model(&[("a", 1), ("b", 1)]));
+}
