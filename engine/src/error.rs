@@ -25,6 +25,54 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The path names no file (`""`, `/`): there is nowhere to put the lock or a temp
+    /// file beside it. Refused before anything is created.
+    #[error("cannot open {}: the path names no file", path.display())]
+    NoFileName { path: PathBuf },
+
+    /// The directory the database would live in does not exist. Said plainly, before the
+    /// first error would be about the lock file beside it.
+    #[error("cannot open {}: directory {} does not exist", path.display(), dir.display())]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+
+    /// A value could not be turned into the JSON text the store keeps (serde_json refused
+    /// it). Nothing was written.
+    #[error("cannot serialise the value of key {key:?} for {}: {reason}", path.display())]
+    Unserialisable {
+        key: String,
+        /// The database file (or "the store" for one in memory).
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// Every name tried for a new file beside the database (a temp file, a backup of the
+    /// log) was taken: the names are random, so something keeps creating them.
+    #[error("cannot {what} beside {}: every name tried is taken", path.display())]
+    NoFreeName {
+        path: PathBuf,
+        /// What was to be created, as a verb phrase ("create a temp file").
+        what: &'static str,
+    },
+
+    /// `repair` was given a plan made from other bytes than the files hold now (a writer
+    /// committed since): nothing was cut.
+    #[error(
+        "cannot repair {}: the files changed since the repair was planned; check again",
+        path.display()
+    )]
+    StalePlan { path: PathBuf },
+
+    /// A step of a checkpoint or an install failed (`failure`), and removing the new log
+    /// it had made failed too (`cleanup`): what is on disk is not known.
+    #[error("cannot clean up after \"{failure}\" by removing {}: {cleanup}", path.display())]
+    CleanupFailed {
+        /// The new log that could not be removed (`PATH.wal.next`).
+        path: PathBuf,
+        failure: Box<Error>,
+        #[source]
+        cleanup: Box<Error>,
+    },
+
     /// The database file is not valid JSON. The file was not modified.
     #[error(
         "{} is not valid JSON: {reason} at line {line} column {column} (the file was left untouched)",
@@ -180,6 +228,11 @@ pub enum Error {
         path: PathBuf,
         point: crate::CrashPoint,
     },
+
+    /// What an install was given is not a database that would open (a log image that
+    /// does not continue the snapshot image, say): refused before anything was written.
+    #[error("cannot install {}: {reason}; nothing was written", path.display())]
+    BadImage { path: PathBuf, reason: String },
 
     /// A file the engine wrote is damaged somewhere other than a torn tail.
     #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]

@@ -30,29 +30,32 @@
 mod named;
 
 mod crash;
-#[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
-pub mod durability;
+mod durability;
 mod error;
 pub mod files;
 pub mod fs;
 pub mod human;
+mod install;
 pub mod json_scan;
 mod json_text;
 mod maintenance;
+mod options;
 mod store;
 mod transaction;
 mod typed;
 
 pub use crash::{CrashAction, CrashPoint};
-pub use durability::wal::recovery::Warning;
-pub use durability::wal::repair::{
+pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
+pub use durability::warning::Warning;
+pub use durability::{Durability, Mutation};
+pub use error::{Error, Result};
+pub use install::{Image, Installer};
+pub use json_text::JsonText;
+pub use maintenance::repair::{
     CheckReport, LogState, LogTail, PendingCheckpoint, RepairAction, RepairOutcome, RepairPlan,
     SnapshotState,
 };
-pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
-pub use durability::{Durability, Mutation};
-pub use error::{Error, Result};
-pub use json_text::JsonText;
-pub use maintenance::{check, plan_repair, repair};
-pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};
+pub use maintenance::{admit_reader, check, plan_repair, repair};
+pub use options::Options;
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats};
 pub use transaction::{Batch, Transaction};

@@ -1,28 +1,30 @@
 //! [`KvStore`]: the map, the public API, and the commit rule that memory only ever shows
 //! committed state.
 
-use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::crash::{CrashAction, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::durability::guard::{self, Access};
+use crate::durability::lock;
 use crate::durability::map::Entry;
 use crate::durability::naive::Naive;
+use crate::durability::recovery::{self, RecoveryMode};
 use crate::durability::snapshot::{self, Snapshot};
 use crate::durability::text;
+use crate::durability::wal::Wal;
 use crate::durability::wal::record::MIN_BODY;
-use crate::durability::wal::recovery::Warning;
-use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
+use crate::durability::warning::Warning;
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::fs::{Fs, FsLock, RealFs};
+use crate::fs::{Fs, FsLock};
+use crate::install;
 use crate::json_text::JsonText;
+use crate::options::Options;
 
 /// How deeply a stored value may nest arrays and objects.
 ///
@@ -40,107 +42,6 @@ pub const MAX_VALUE_DEPTH: usize = 100;
 /// mode, so any database can be opened in `wal` mode; a `put` over it is refused with
 /// [`Error::EntryTooLarge`] before anything is written.
 pub const MAX_ENTRY_BYTES: u64 = u32::MAX as u64 - MIN_BODY as u64;
-
-/// How to open a store.
-#[derive(Clone)]
-pub struct Options {
-    durability: Durability,
-    fs: Arc<dyn Fs>,
-    crash_action: CrashAction,
-    wal: WalSettings,
-    read_only: bool,
-}
-
-impl Options {
-    /// Snapshot durability on the real filesystem.
-    pub fn new() -> Self {
-        Options {
-            durability: Durability::default(),
-            fs: Arc::new(RealFs),
-            crash_action: CrashAction::Abort,
-            wal: WalSettings::default(),
-            read_only: false,
-        }
-    }
-
-    /// Chooses the durability mode.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// Chooses what an armed crash point does (default: abort the process).
-    pub fn crash_action(mut self, action: CrashAction) -> Self {
-        self.crash_action = action;
-        self
-    }
-
-    /// Opens the database only to read it, as a second process may while a writer has it
-    /// open: no lock is taken and no file is created, removed or written, ever (a missing
-    /// database is [`Error::NoDatabase`], not an empty store); the snapshot and log are
-    /// read as the lock-free reader reads them (`durability/wal/lockfree.rs`), so a writer
-    /// committing or checkpointing meanwhile is seen at one moment of its history, never
-    /// half of one; and every mutation is refused with [`Error::ReadOnly`]. The
-    /// durability mode is then irrelevant and ignored: nothing is committed.
-    ///
-    /// The difference from [`Durability::Memory`] with a path, which reads the same way:
-    /// that store accepts writes and keeps them in memory only, and a missing file opens
-    /// empty.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// Puts another filesystem (a simulated disk, a tracer) behind the store.
-    pub fn fs(mut self, fs: Arc<dyn Fs>) -> Self {
-        self.fs = fs;
-        self
-    }
-
-    /// [`Durability::Wal`]: checkpoint once the log holds this many bytes, or as many as
-    /// the snapshot if that is more (default
-    /// [`DEFAULT_CHECKPOINT_BYTES`](crate::DEFAULT_CHECKPOINT_BYTES), 64 MiB). Tying the
-    /// threshold to the snapshot's size keeps the bytes written per mutation bounded as
-    /// the store grows; the fixed floor keeps small stores from checkpointing constantly
-    /// and bounds the replay on open.
-    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
-        self.wal.checkpoint_bytes = bytes;
-        self
-    }
-
-    /// [`Durability::Wal`]: grow the log by zero-filled chunks of this many bytes
-    /// (default [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES), 1 MiB), so that
-    /// commits overwrite already-synced space instead of growing the file. Rounded up to
-    /// whole 512-byte sectors, so that growing the file never writes into a sector that
-    /// holds a commit. A log keeps the chunk size it was created with.
-    pub fn wal_chunk_bytes(mut self, bytes: u64) -> Self {
-        self.wal.chunk_bytes = bytes.max(1);
-        self
-    }
-
-    /// The filesystem the store will use.
-    pub(crate) fn filesystem(&self) -> Arc<dyn Fs> {
-        Arc::clone(&self.fs)
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options::new()
-    }
-}
-
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("durability", &self.durability)
-            .field("fs", &self.fs)
-            .field("crash_action", &self.crash_action)
-            .field("wal", &self.wal)
-            .field("read_only", &self.read_only)
-            .finish()
-    }
-}
 
 /// What a store has done, for the shell's `stats`.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,20 +147,17 @@ impl KvStore {
         // Without a file name there is nowhere to put the lock or the temp files beside it
         // (`""` would lock `.lock` in the working directory and fail at the first commit).
         if path.file_name().is_none() {
-            return Err(Error::io(
-                "open",
-                given,
-                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-            ));
+            return Err(Error::NoFileName {
+                path: given.to_path_buf(),
+            });
         }
         // Said plainly here, or the first error would be about the lock file beside it.
         let dir = crate::fs::parent_dir(&path);
         if let Ok(None) = fs.metadata(dir) {
-            let missing = io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("directory {} does not exist", dir.display()),
-            );
-            return Err(Error::io("open", &path, missing));
+            return Err(Error::NoDirectory {
+                dir: dir.to_path_buf(),
+                path,
+            });
         }
         // Before anything is created, locked or read: a FIFO would block the read forever,
         // a device would never end it, and the lock is found by name, so a file with a
@@ -286,7 +184,7 @@ impl KvStore {
                 return Err(Error::NoDatabase { path });
             }
             // Read the snapshot and replay any log, changing nothing on disk.
-            let recovered = wal::recover(&mut disk, RecoveryMode::ReadOnly)?;
+            let recovered = recovery::recover(&mut disk, RecoveryMode::ReadOnly)?;
             let mode = if read_only {
                 Durability::Memory
             } else {
@@ -298,25 +196,15 @@ impl KvStore {
             return Ok(store);
         }
 
-        let lock_path = files::lock_path(&path);
-        let lock = fs.lock(&lock_path).map_err(|err| {
-            if err.kind() == io::ErrorKind::WouldBlock {
-                Error::Locked {
-                    path: path.clone(),
-                    lock_path: lock_path.clone(),
-                }
-            } else {
-                Error::io("lock", &lock_path, err)
-            }
-        })?;
+        let lock = lock::lock(fs.as_ref(), &path)?;
         // Read and check everything before touching anything, so a file we cannot read is
         // never modified; then finish an interrupted checkpoint and cut a torn tail.
-        let mut recovered = wal::recover(&mut disk, RecoveryMode::Repair)?;
+        let mut recovered = recovery::recover(&mut disk, RecoveryMode::Repair)?;
         let removed_temps = snapshot::remove_stray_temps(fs.as_ref(), &path)?;
 
-        let mut wal = Wal::open(disk, &recovered, wal_settings)?;
+        let log_records = recovered.log_records();
         let map = std::mem::take(&mut recovered.map);
-        let mut warnings = recovered.warnings;
+        let mut warnings = std::mem::take(&mut recovered.warnings);
         if !removed_temps.is_empty() {
             warnings.push(Warning::RemovedTempFiles {
                 path: path.clone(),
@@ -325,6 +213,7 @@ impl KvStore {
         }
         let backend = match durability {
             Durability::Wal => {
+                let mut wal = Wal::open(disk, &recovered, wal_settings)?;
                 // Appending to a log of an older format would mix two formats in one file.
                 if let Some(from_version) = wal.old_log_version() {
                     wal.checkpoint_now(&map).map_err(|failure| failure.error)?;
@@ -336,18 +225,16 @@ impl KvStore {
                 Backend::Wal(Box::new(wal))
             }
             _ => {
-                // A mode without a log would never read it again: fold the log into the
-                // snapshot with a checkpoint (crash-safe), then remove the now-empty log.
-                if wal.has_log() {
-                    let records = wal.stats().records_since_checkpoint;
-                    wal.checkpoint(&map).map_err(|failure| failure.error)?;
-                    wal.remove_log()?;
+                // A mode without a log would never read it again: fold it into the snapshot
+                // (see `install`), crash-safely.
+                if let Some(records) = log_records {
+                    install::fold_log(&mut disk, &map, records)?;
                     warnings.push(Warning::FoldedLog {
                         path: path.clone(),
                         records,
                     });
                 }
-                let mut disk = wal.disk;
+                // Opening reads and repairs; its I/O is not the workload's.
                 disk.counters = IoCounters::default();
                 match durability {
                     Durability::Naive => Backend::Naive(Naive::new(disk)),
@@ -487,12 +374,10 @@ impl KvStore {
                             max: MAX_VALUE_DEPTH,
                         });
                     }
-                    let value = text::from_value(&value).map_err(|err| {
-                        Error::io(
-                            format!("serialise the value of key {key:?} for"),
-                            self.path().unwrap_or(Path::new("the store")),
-                            io::Error::other(err),
-                        )
+                    let value = text::from_value(&value).map_err(|err| Error::Unserialisable {
+                        key: key.clone(),
+                        path: self.path().unwrap_or(Path::new("the store")).to_path_buf(),
+                        reason: err.to_string(),
                     })?;
                     entry_fits(&key, value.len() as u64)?;
                     Change::Put { key, value }

@@ -33,6 +33,9 @@ mod simdisk;
 // foreign unsynced files, group commits); it shares this file's oracle and tally.
 #[path = "crash/paths.rs"]
 mod paths;
+// The install that `save` writes a database with: old or new after a crash at every step.
+#[path = "crash/install.rs"]
+mod install;
 
 use std::collections::BTreeMap;
 use std::env;
@@ -518,6 +521,7 @@ impl Filter {
                 .iter()
                 .map(|workload| workload.name)
                 .chain(paths::scenarios().iter().map(|scenario| scenario.name))
+                .chain(install::scenarios().iter().map(|scenario| scenario.name))
                 .collect();
             assert!(
                 names.contains(&name.as_str()),
@@ -562,7 +566,9 @@ impl Filter {
             || self.workload.as_deref().is_some_and(|name| {
                 paths::scenarios()
                     .iter()
-                    .any(|scenario| scenario.name == name)
+                    .map(|scenario| scenario.name)
+                    .chain(install::scenarios().iter().map(|scenario| scenario.name))
+                    .any(|scenario| scenario == name)
             })
     }
 

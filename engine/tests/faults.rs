@@ -437,3 +437,134 @@ fn wal_a_failed_log_fsync_poisons_and_reopening_recovers_the_committed_state() {
     reopened.put("c", json!(3)).unwrap();
     assert_eq!(reopened.get("c"), Some(json!(3)));
 }
+
+/// A checkpoint whose snapshot write fails (disk full) removes the new log it made; if
+/// that removal fails too, what is on disk is unknown: the store is poisoned, and the
+/// error is its own kind, naming the new log and both failures (not an I/O error made up
+/// around the second one's text).
+#[test]
+fn a_checkpoint_that_cannot_remove_its_new_log_after_a_failure_poisons_with_both_causes() {
+    let sim = disk();
+    // No automatic checkpoint: the one asked for is the one that fails.
+    let options = kv_engine::Options::new()
+        .durability(Durability::Wal)
+        .fs(std::sync::Arc::new(sim.clone()));
+    let mut store = KvStore::open(PATH, options).unwrap();
+    store.put("a", json!(1)).unwrap();
+    store.put("b", json!(1)).unwrap();
+    // The new log's header and zeros are the checkpoint's first writes, the snapshot's
+    // temp file its third; every removal after the first (the leftover `.next`) fails.
+    sim.fail(Some(OpKind::Write), 3, FaultError::Enospc, Repeat::Once);
+    sim.fail(Some(OpKind::Remove), 2, FaultError::Eio, Repeat::Always);
+    let err = store.checkpoint().unwrap_err();
+    let Error::CleanupFailed {
+        path,
+        failure,
+        cleanup,
+    } = &err
+    else {
+        panic!("expected CleanupFailed, got {err:?}");
+    };
+    assert_eq!(path, &PathBuf::from(format!("{PATH}.wal.next")));
+    assert_eq!(io_failure(failure).1, Some(ENOSPC), "{failure:?}");
+    let (op, errno, _) = io_failure(cleanup);
+    assert_eq!((op, errno), ("remove", Some(EIO)), "{cleanup:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot clean up after \"cannot write {PATH}.kv-tmp."
+        )),
+        "{err}"
+    );
+    assert_poisoned(&mut store);
+}
+
+/// A database in a directory that does not exist is its own error, not an I/O failure
+/// made up around a message, and nothing is created.
+#[test]
+fn a_database_in_a_missing_directory_is_refused_with_its_own_error() {
+    let sim = disk();
+    let err =
+        KvStore::open("/nowhere/db.json", simdisk::options(&sim, Durability::Wal)).unwrap_err();
+    assert!(
+        matches!(&err, Error::NoDirectory { dir, .. } if dir == &PathBuf::from("/nowhere")),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot open /nowhere/db.json: directory /nowhere does not exist"
+    );
+    assert!(sim.files().is_empty());
+}
+
+/// A filesystem on which every name a file is created under exclusively is taken.
+#[derive(Debug)]
+struct Crowded(SimFs);
+
+impl kv_engine::fs::Fs for Crowded {
+    fn read(&self, path: &std::path::Path) -> io::Result<Vec<u8>> {
+        self.0.read(path)
+    }
+    fn open(
+        &self,
+        path: &std::path::Path,
+        mode: kv_engine::fs::OpenMode,
+    ) -> io::Result<Box<dyn kv_engine::fs::FsFile>> {
+        match mode {
+            kv_engine::fs::OpenMode::CreateNew { .. } => Err(io::ErrorKind::AlreadyExists.into()),
+            _ => self.0.open(path, mode),
+        }
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, path: &std::path::Path) -> io::Result<()> {
+        self.0.remove(path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &std::path::Path) -> io::Result<Vec<std::ffi::OsString>> {
+        self.0.list_dir(dir)
+    }
+    fn metadata(&self, path: &std::path::Path) -> io::Result<Option<kv_engine::fs::Metadata>> {
+        self.0.metadata(path)
+    }
+    fn resolve(&self, path: &std::path::Path) -> io::Result<PathBuf> {
+        self.0.resolve(path)
+    }
+    fn lock(&self, path: &std::path::Path) -> io::Result<Box<dyn kv_engine::fs::FsLock>> {
+        self.0.lock(path)
+    }
+}
+
+/// When every temp name is taken, a commit gives up after a bounded number of tries with
+/// its own error (not an I/O error of the last name tried), writing nothing and leaving
+/// the store writable: nothing on disk changed.
+#[test]
+fn a_commit_that_finds_every_temp_name_taken_says_so_and_changes_nothing() {
+    let (sim, store) = committed();
+    drop(store);
+    let options = kv_engine::Options::new()
+        .durability(Durability::Snapshot)
+        .fs(std::sync::Arc::new(Crowded(sim.clone())));
+    let mut store = KvStore::open(PATH, options).unwrap();
+    let before = sim.contents(PATH);
+    let err = store.put("c", json!(3)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::NoFreeName {
+                what: "create a temp file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("cannot create a temp file beside {PATH}: every name tried is taken")
+    );
+    assert_eq!(sim.contents(PATH), before);
+    assert!(store.poisoned().is_none());
+    assert_eq!(contents(&store), model(&[("a", 1), ("b", 1)]));
+}

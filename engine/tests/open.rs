@@ -662,6 +662,10 @@ fn a_path_that_names_no_file_is_refused() {
                 message.contains("names no file"),
                 "{mode} {path:?}: {message}"
             );
+            assert!(
+                matches!(&err, Error::NoFileName { .. }),
+                "{mode} {path:?}: not an I/O failure but its own error: {err:?}"
+            );
         }
     }
 }

@@ -489,7 +489,18 @@ fn a_repair_planned_on_other_bytes_is_refused() {
     bytes[start(ends[3]) as usize + 12] ^= 0x08;
     fs::write(&wal, &bytes).unwrap();
     let before = dir_bytes(dir.path());
-    assert!(repair(&plan, &options()).is_err());
+    let refused = repair(&plan, &options());
+    assert!(
+        matches!(&refused, Err(Error::StalePlan { path: stale }) if *stale == path),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        format!(
+            "cannot repair {}: the files changed since the repair was planned; check again",
+            path.display()
+        )
+    );
     assert_eq!(dir_bytes(dir.path()), before);
 }
 

@@ -16,10 +16,11 @@ use serde_json::Value;
 
 use crate::shell::command::PowerCut;
 use crate::shell::exec_error::{ExecError, NoStore, READ_ONLY_NO_CRASH};
-use kv_engine::durability::guard::{self, Access};
 use kv_engine::fs::trace::TraceEvent;
 use kv_engine::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
-use kv_engine::{CrashAction, CrashPoint, Durability, Error, KvStore, Options, Warning, files};
+use kv_engine::{
+    CrashAction, CrashPoint, Durability, Error, Image, Installer, KvStore, Options, Warning, files,
+};
 
 /// Where the store's bytes live.
 #[derive(Debug, Clone)]
@@ -340,7 +341,7 @@ impl Database {
             .resolve(path)
             .map_err(|err| Error::io("resolve symlink", path, err))?;
         // A FIFO would block the load forever, `/dev/zero` never end it.
-        guard::admit(real, &target, Access::Read)?;
+        kv_engine::admit_reader(real, &target)?;
         let sim = SimFs::new();
         sim.create_dir_all(kv_engine::fs::parent_dir(path));
         // Memory mode keeps nothing on any disk (see `open_store`): nothing to load.
@@ -653,11 +654,9 @@ impl Database {
     /// real file's lock meanwhile. Refuses a simulated database that does not open, so a
     /// demo's corruption never reaches the real file.
     ///
-    /// Without a log, the snapshot is written as a commit writes it (temp file, fsync,
-    /// rename, directory fsync), then a stale real log is removed. With a log (wal mode),
-    /// the order is a checkpoint's: the log is installed as `PATH.wal.next`, then the
-    /// snapshot, then the log is renamed over `PATH.wal`. The log names the snapshot it
-    /// continues, so a crash at any step reopens as the old database or the new one.
+    /// The simulated snapshot and log are written by the engine's [`Installer`], in a
+    /// checkpoint's order (a real log the simulation folded away is folded on the real
+    /// disk too), so a crash at any step reopens as the old database or the new one.
     ///
     /// Refuses, writing nothing, if any real file (`PATH`, `PATH.wal`, `PATH.wal.next`)
     /// changed since it was loaded (or last saved): another process committed to the
@@ -668,14 +667,14 @@ impl Database {
         // operations marked as real (their time is real I/O time).
         let real = TraceFs::new(Arc::new(RealFs));
         real.set_enabled(self.tracing());
-        let saved = self.save_to(&real);
+        let saved = self.save_to(Arc::new(real.clone()));
         self.pending_trace
             .extend(real.drain().into_iter().map(TraceEntry::Real));
         saved
     }
 
     /// [`Database::save`] through `real`, the real filesystem.
-    fn save_to(&mut self, real: &dyn Fs) -> Result<Saved, ExecError> {
+    fn save_to(&mut self, real: Arc<dyn Fs>) -> Result<Saved, ExecError> {
         let (Medium::Simulated(sim), Some(path)) = (&self.medium, &self.path) else {
             return Err(ExecError::NeedsSimulate { what: "save" });
         };
@@ -696,10 +695,9 @@ impl Database {
                 "memory mode never writes the simulated file, so it holds nothing new".into(),
             ));
         }
-        let wal = files::wal_path(path);
-        let snapshot_bytes = sim.contents(path).map(|bytes| bytes.len() as u64);
-        let log_bytes = sim.contents(&wal).map(|bytes| bytes.len() as u64);
-        if snapshot_bytes.is_none() && log_bytes.is_none() {
+        let snapshot = sim.contents(path);
+        let log = sim.contents(files::wal_path(path));
+        if snapshot.is_none() && log.is_none() {
             return Err(refuse(
                 "no commit has created the file on the simulated disk yet".into(),
             ));
@@ -721,26 +719,12 @@ impl Database {
                 )));
             }
         }
-        let target = real
-            .resolve(path)
-            .map_err(|err| Error::io("open", path, err))?;
-        let lock_path = files::lock_path(&target);
-        let _lock = real.lock(&lock_path).map_err(|err| {
-            if err.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Locked {
-                    path: target.clone(),
-                    lock_path: lock_path.clone(),
-                }
-            } else {
-                Error::io("lock", &lock_path, err)
-            }
-        })?;
-        // Under the lock: a writer of the real database has finished its commits, and
-        // none can start until the save is done.
-        guard::admit(real, &target, Access::Write)?;
+        // Under the installer's lock: a writer of the real database has finished its
+        // commits, and none can start until the save is done.
+        let mut installer = Installer::lock(path, Arc::clone(&real))?;
         let mut changes = Vec::new();
         for loaded in &self.loaded {
-            let now = seen_now(real, &loaded.path)?;
+            let now = seen_now(real.as_ref(), &loaded.path)?;
             if now != loaded.seen {
                 changes.push(describe_change(&loaded.path, loaded.seen, now));
             }
@@ -760,48 +744,22 @@ impl Database {
                 changes.join("; ")
             )));
         }
-        let real_wal = files::wal_path(&target);
-        let real_next = files::wal_next_path(&target);
-        if log_bytes.is_some() {
-            sim.save_file(&wal, real, &real_next)
-                .map_err(|err| Error::io("save", &real_next, err))?;
-        }
-        if snapshot_bytes.is_some() {
-            sim.save_file(path, real, &target)
-                .map_err(|err| Error::io("save", &target, err))?;
-        }
-        let dir = kv_engine::fs::parent_dir(&target);
-        if log_bytes.is_some() {
-            real.rename(&real_next, &real_wal)
-                .map_err(|err| Error::io("rename", &real_next, err))?;
-            real.sync_dir(dir)
-                .map_err(|err| Error::io("fsync directory", dir, err))?;
-        } else if real
-            .metadata(&real_wal)
-            .map_err(|err| Error::io("stat", &real_wal, err))?
-            .is_some()
-        {
-            // The simulated store folded the log into its snapshot: the real log names
-            // the old snapshot and would make the new one refuse to open. (A crash before
-            // this removal leaves that refusal, loud and with nothing lost: `kv repair`
-            // sets the stale log aside.)
-            real.remove(&real_wal)
-                .map_err(|err| Error::io("remove", &real_wal, err))?;
-            real.sync_dir(dir)
-                .map_err(|err| Error::io("fsync directory", dir, err))?;
-        }
+        installer.install(Image {
+            snapshot: snapshot.as_deref(),
+            log: log.as_deref(),
+        })?;
         // What a later `save` must find unchanged is what this one left.
         let mut now = Vec::with_capacity(self.loaded.len());
         for loaded in &self.loaded {
             now.push(Loaded {
                 path: loaded.path.clone(),
-                seen: seen_now(real, &loaded.path)?,
+                seen: seen_now(real.as_ref(), &loaded.path)?,
             });
         }
         let saved = Saved {
             path: path.clone(),
-            bytes: snapshot_bytes.unwrap_or(0),
-            log_bytes,
+            bytes: snapshot.map_or(0, |bytes| bytes.len() as u64),
+            log_bytes: log.map(|bytes| bytes.len() as u64),
             keys: store.len(),
         };
         self.loaded = now;

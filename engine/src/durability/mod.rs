@@ -10,13 +10,16 @@ use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile, parent_dir};
 use crate::json_text::JsonText;
 
-pub mod guard;
+pub(crate) mod guard;
+pub(crate) mod lock;
 pub(crate) mod map;
 pub(crate) mod mode;
 pub(crate) mod naive;
+pub(crate) mod recovery;
 pub(crate) mod snapshot;
 pub(crate) mod text;
 pub(crate) mod wal;
+pub(crate) mod warning;
 
 pub(crate) use map::Map;
 pub use mode::Durability;

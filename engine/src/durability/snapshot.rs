@@ -57,6 +57,18 @@ pub(crate) fn install(
     temp_counter: &mut u64,
 ) -> Result<(), CommitFailure> {
     let target = disk.path.clone();
+    install_at(disk, &target, bytes, temp_counter)
+}
+
+/// [`install`] of `bytes` as `target`, a file beside the database (an installed log's
+/// `PATH.wal.next`): the temp file is the database's, which open removes unread.
+pub(crate) fn install_at(
+    disk: &mut Disk,
+    target: &Path,
+    bytes: &[u8],
+    temp_counter: &mut u64,
+) -> Result<(), CommitFailure> {
+    let target = target.to_path_buf();
 
     // A rename installs the temp file's permission bits, so give it the target's.
     let mode = match disk.fs.metadata(&target) {
@@ -117,11 +129,10 @@ pub(crate) fn create_temp(
             Err(err) => return Err(Error::io("create", candidate, err)),
         }
     }
-    Err(Error::io(
-        "create a temp file beside",
-        &disk.path,
-        io::Error::from(io::ErrorKind::AlreadyExists),
-    ))
+    Err(Error::NoFreeName {
+        path: disk.path.clone(),
+        what: "create a temp file",
+    })
 }
 
 /// Serialises `map` as one compact JSON object and a newline into `buf`, replacing its
@@ -198,8 +209,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Map> {
         return values
             .into_iter()
             .map(|(key, value)| {
-                let text = text::from_value(&value).map_err(|err| {
-                    Error::io("re-serialise a value of", path, io::Error::other(err))
+                let text = text::from_value(&value).map_err(|err| Error::Unserialisable {
+                    key: key.clone(),
+                    path: path.to_path_buf(),
+                    reason: err.to_string(),
                 })?;
                 Ok(Entry::new(&key, &text))
             })

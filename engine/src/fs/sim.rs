@@ -825,37 +825,6 @@ impl SimFs {
         Ok(true)
     }
 
-    /// Writes the sim's visible file at `path` to `target` on `to` (the real disk, say)
-    /// the safe way: temp file, fsync, rename, directory fsync. `NotFound` if the sim has
-    /// no file at `path`.
-    pub fn save_file(
-        &self,
-        path: impl AsRef<Path>,
-        to: &dyn Fs,
-        target: impl AsRef<Path>,
-    ) -> io::Result<()> {
-        let path = path.as_ref();
-        let target = to.resolve(target.as_ref())?;
-        let (bytes, mode) = {
-            let state = self.state();
-            let ino = state
-                .names
-                .get(&normalise(path))
-                .ok_or_else(|| not_found(path))?;
-            let inode = state.inodes.get(ino).ok_or_else(|| not_found(path))?;
-            (inode.written.clone(), inode.mode)
-        };
-        let mode = to.metadata(&target)?.map_or(mode, |meta| meta.mode);
-        // Counter 0: the engine's own temp files count from 1, and open removes either.
-        let temp = files::temp_path(&target, 0);
-        let mut file = to.open(&temp, OpenMode::Truncate { mode })?;
-        file.write_all_at(0, &bytes)?;
-        file.sync_all()?;
-        drop(file);
-        to.rename(&temp, &target)?;
-        to.sync_dir(parent_dir(&target))
-    }
-
     /// Writes everything back, as the kernel's periodic flush would: all data and all
     /// directory entries become durable. Not counted: the process does not ask for it.
     pub fn writeback(&self) {
@@ -1875,7 +1844,7 @@ mod tests {
     }
 
     #[test]
-    fn load_and_save_copy_files_between_the_real_disk_and_the_sim() {
+    fn load_copies_a_real_file_onto_the_sim_and_never_writes_it_back() {
         use crate::fs::RealFs;
         let dir = tempfile::tempdir().unwrap();
         let real_path = dir.path().join("db.json");
@@ -1908,16 +1877,6 @@ mod tests {
             RealFs.read(&real_path).unwrap(),
             b"{\"a\":1}\n",
             "the sim never touches the real file"
-        );
-        sim.save_file(&real_path, &RealFs, &real_path).unwrap();
-        assert_eq!(RealFs.read(&real_path).unwrap(), b"{}\n");
-        assert_eq!(
-            RealFs.metadata(&real_path).unwrap().map(|m| m.mode),
-            Some(0o640)
-        );
-        assert_eq!(
-            RealFs.list_dir(dir.path()).unwrap(),
-            vec![OsString::from("db.json")]
         );
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Files: `PATH` (the snapshot, a plain JSON object), `PATH.wal` (the log: a header naming
 //! the snapshot it continues, then one record per mutation), `PATH.wal.next` (the log a
-//! checkpoint prepares). Formats in [`record`]; reading back in [`recovery`]; `check` and
-//! `repair` in [`repair`].
+//! checkpoint prepares). Formats in [`record`]; the space a log file is written in, in
+//! [`space`]. Reading a database back, in every mode, is `durability::recovery`'s; `check`
+//! and `repair` are `maintenance`'s.
 //!
 //! # Append (one commit = one batch = one sync)
 //!
@@ -54,13 +55,15 @@
 
 use std::path::PathBuf;
 
-pub(crate) mod lockfree;
 pub(crate) mod record;
-pub(crate) mod recovery;
-pub(crate) mod repair;
+pub(crate) mod space;
 
 use record::{Header, Layout, SnapshotId};
-use recovery::{Analysis, LogChoice, LogTail, NextLog, Warning};
+pub use space::DEFAULT_CHUNK_BYTES;
+use space::{write_log, zero_range};
+
+use super::recovery::Recovered;
+use super::recovery::analyse;
 
 use super::{Change, CommitFailure, Disk, Map, snapshot};
 use crate::crash::CrashPoint;
@@ -75,9 +78,6 @@ use crate::fs::{FsFile, OpenMode};
 /// stores from rewriting their snapshot often, while bounding the replay on open to a few
 /// hundred thousand records (well under a second in a release build).
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
-/// Default size of the zero-filled chunks the log grows by. One extra `fsync` per chunk
-/// buys `fdatasync`s that commit no metadata for the thousands of records that fit in it.
-pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 20;
 
 /// Tunables of the log, from `Options`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,244 +171,83 @@ pub(crate) struct WalStats {
     pub last_checkpoint_error: Option<String>,
 }
 
-/// How far open may change the files while recovering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RecoveryMode {
-    /// Finish or abandon an interrupted checkpoint and cut a torn tail (holding the lock).
-    Repair,
-    /// Change nothing (a memory store reading a database it does not own).
-    ReadOnly,
-}
-
-/// The result of recovering a database on open.
-#[derive(Debug)]
-pub(crate) struct Recovered {
-    pub map: Map,
-    pub warnings: Vec<Warning>,
-    analysis: Analysis,
-}
-
-/// Reads the snapshot and the log, refuses damage that is not a torn tail (changing
-/// nothing), then in [`RecoveryMode::Repair`] finishes or abandons an interrupted
-/// checkpoint and cuts a torn tail off before anything new can be appended.
-pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> {
-    let mut analysis = match mode {
-        RecoveryMode::Repair => recovery::analyse(disk.fs.as_ref(), &disk.path)?,
-        // Without the lock a writer may change the files while they are read.
-        RecoveryMode::ReadOnly => lockfree::analyse(disk.fs.as_ref(), &disk.path)?,
-    };
-    if let Some(refusal) = analysis.refusal() {
-        return Err(refusal);
-    }
-    let map = std::mem::take(&mut analysis.map);
-    let mut warnings = Vec::new();
-    let next_path = files::wal_next_path(&disk.path);
-    let read_only = mode == RecoveryMode::ReadOnly;
-
-    let has_log = matches!(analysis.log, LogChoice::Log(_)) || analysis.next != NextLog::Absent;
-    if !read_only && has_log {
-        // A killed process may have left renames visible but not durable (a snapshot a
-        // checkpoint installed, a first log put in place). Recovery builds on what it
-        // sees, so make those durable before changing anything or appending anything.
-        disk.sync_dir()?;
-    }
-
-    match analysis.next {
-        NextLog::Absent => {}
-        NextLog::Finish => {
-            if !read_only && let LogChoice::Log(scan) = &mut analysis.log {
-                finish_checkpoint(disk, scan)?;
-            }
-            let path = disk.path.clone();
-            warnings.push(if read_only {
-                Warning::CheckpointLeft { path }
-            } else {
-                Warning::FinishedCheckpoint { path }
-            });
-        }
-        NextLog::Abandon => {
-            if !read_only {
-                disk.fs
-                    .remove(&next_path)
-                    .map_err(|err| Error::io("remove", &next_path, err))?;
-                disk.sync_dir()?;
-            }
-            let path = disk.path.clone();
-            warnings.push(if read_only {
-                Warning::UnusedCheckpointLogLeft { path }
-            } else {
-                Warning::AbandonedCheckpoint { path }
-            });
-        }
-    }
-
-    if let LogChoice::Log(scan) = &analysis.log
-        && let LogTail::Torn {
-            offset,
-            bytes,
-            reason,
-        } = &scan.tail
-    {
-        if read_only {
-            warnings.push(Warning::TornTailLeft {
-                path: scan.path.clone(),
-                offset: *offset,
-                bytes: *bytes,
-            });
-        } else {
-            // Zero the torn bytes (rather than truncating) so the preallocated space stays
-            // allocated, and make that durable before anything new is appended: appending
-            // after garbage would turn it into corruption in the middle of the log.
-            let mut file = disk
-                .fs
-                .open(&scan.path, OpenMode::Existing)
-                .map_err(|err| Error::io("open", &scan.path, err))?;
-            recovery::zero_back_to_front(file.as_mut(), *offset, *bytes, scan.header.layout)
-                .map_err(|err| Error::io("cut the torn tail of", &scan.path, err))?;
-            warnings.push(Warning::TornTail {
-                path: scan.path.clone(),
-                offset: *offset,
-                bytes: *bytes,
-                reason: reason.clone(),
-            });
-        }
-    }
-    if let LogChoice::Log(scan) = &mut analysis.log
-        && let Some(expected) = scan.short_of
-    {
-        warnings.push(Warning::ShortLog {
-            path: scan.path.clone(),
-            len: scan.file_len,
-            expected,
-            records: scan.records,
-        });
-        if !read_only {
-            // Grow it back to whole chunks (the warning has told what was lost), so that
-            // appends go on into synced, allocated space and the next open is quiet.
-            let mut file = disk
-                .fs
-                .open(&scan.path, OpenMode::Existing)
-                .map_err(|err| Error::io("open", &scan.path, err))?;
-            zero_range(
-                disk,
-                file.as_mut(),
-                &scan.path,
-                scan.file_len,
-                expected - scan.file_len,
-            )?;
-            disk.sync_all(file.as_mut(), &scan.path)?;
-            scan.file_len = expected;
-            scan.short_of = None;
-        }
-    }
-    Ok(Recovered {
-        map,
-        warnings,
-        analysis,
-    })
-}
-
-/// Makes the new log of an interrupted checkpoint (`.next`, read into `scan`) the live
-/// log `PATH.wal`.
-///
-/// `.next` is not trusted to be on disk as read. A process killed while creating a first
-/// log leaves one that was never synced; a process whose fsync of it failed leaves one
-/// whose bytes the page cache still shows but the disk may never get (a failed fsync
-/// drops them, and a second fsync finds nothing to write: fsyncgate). Nor is it written
-/// over in place: on media without power-safe overwrite, a crash during that write could
-/// turn its header, durable until then, into garbage. A new log holds no record before it
-/// is renamed, so its content is known: it is written afresh into a temp file (its header
-/// as read, then zeros to whole chunks), synced, renamed over `PATH.wal`, and only then is
-/// `.next` removed. A crash at any step leaves `.next` as it was (the temp file is removed
-/// unread by the next open), or the fresh log with `.next` beside it, which the next open
-/// finishes the same way.
-fn finish_checkpoint(disk: &mut Disk, scan: &mut recovery::LogScan) -> Result<()> {
-    let next_path = files::wal_next_path(&disk.path);
+/// The bytes of an empty log that folds the log beside `path` (if there is one) into the
+/// snapshot `snapshot`: the next generation, based on the old log's last commit, naming
+/// `snapshot`. What a checkpoint would write as `PATH.wal.next` before installing that
+/// snapshot, so that an install which replaces the snapshot of a database with a log can
+/// put it in place in a checkpoint's order.
+pub(crate) fn folding_log(disk: &Disk, snapshot: &[u8]) -> Result<Option<Vec<u8>>> {
     let wal_path = files::wal_path(&disk.path);
-    if scan.records > 0 {
-        // Not a log any checkpoint of ours made: refuse to build on it.
-        return Err(Error::Corrupt {
-            path: next_path,
-            offset: 0,
-            reason: format!(
-                "a checkpoint's new log holds {}, where a new log holds none",
-                crate::human::count(scan.records, "record")
-            ),
-        });
-    }
-    let mode = match disk.fs.metadata(&next_path) {
-        Ok(Some(meta)) => meta.mode,
-        _ => NEW_FILE_MODE,
+    let Some(old) = analyse::read_optional(disk.fs.as_ref(), &wal_path)? else {
+        return Ok(None);
+    };
+    // The old database does not open then; folding it would hide that.
+    let old_header = Header::decode(&old).map_err(|reason| Error::Corrupt {
+        path: wal_path.clone(),
+        offset: 0,
+        reason: format!("bad log header: {reason}"),
+    })?;
+    let chunk = match old_header.chunk_bytes {
+        0 => DEFAULT_CHUNK_BYTES,
+        chunk => chunk,
     };
     let header = Header::new(
-        scan.header.generation,
-        scan.header.base_seq,
-        scan.header.snapshot,
-        match scan.header.chunk_bytes {
-            0 => DEFAULT_CHUNK_BYTES,
-            chunk => chunk,
-        },
+        old_header.generation + 1,
+        analyse::last_committed_seq(&old, old_header),
+        SnapshotId::of(Some(snapshot)),
+        chunk,
     );
-    let len = header.whole_chunks(scan.file_len).unwrap_or(scan.file_len);
-    let (temp, mut file) = snapshot::create_temp(disk, mode, &mut 0)?;
-    write_empty_log(disk, file.as_mut(), &temp, &header, len)?;
-    disk.sync_all(file.as_mut(), &temp)?;
-    drop(file);
-    disk.fs
-        .rename(&temp, &wal_path)
-        .map_err(|err| Error::io(format!("rename {} over", temp.display()), &wal_path, err))?;
-    disk.sync_dir()?;
-    disk.fs
-        .remove(&next_path)
-        .map_err(|err| Error::io("remove", &next_path, err))?;
-    disk.sync_dir()?;
-    scan.path = wal_path;
-    scan.header = header;
-    scan.end = header.layout.data_start();
-    scan.file_len = len;
-    scan.short_of = None;
-    scan.tail = LogTail::Clean;
-    Ok(())
+    let data_start = header.layout.data_start();
+    let len = header.whole_chunks(data_start).unwrap_or(data_start);
+    let mut bytes = header.encode().to_vec();
+    bytes.resize(usize::try_from(len).unwrap_or(bytes.len()), 0);
+    Ok(Some(bytes))
 }
 
-/// Writes a log that holds no record yet into the new, empty `file`: `header`, then zeros
-/// up to `len`, its allocated length (a multiple of the header's chunk size).
-fn write_empty_log(
-    disk: &mut Disk,
-    file: &mut dyn FsFile,
-    path: &std::path::Path,
-    header: &Header,
-    len: u64,
-) -> Result<()> {
-    let encoded = header.encode();
-    disk.write_at(file, path, 0, &encoded)?;
-    let from = encoded.len() as u64;
-    zero_range(disk, file, path, from, len.saturating_sub(from))
-}
-
-/// Writes `len` zeros at `offset`, in bounded pieces.
-fn zero_range(
-    disk: &mut Disk,
-    file: &mut dyn FsFile,
-    path: &std::path::Path,
-    offset: u64,
-    len: u64,
-) -> Result<()> {
-    const PIECE: u64 = 1 << 20;
-    let zeros = vec![0u8; len.min(PIECE) as usize];
-    let mut done = 0;
-    while done < len {
-        let piece = (len - done).min(PIECE) as usize;
-        disk.write_at(file, path, offset + done, &zeros[..piece])?;
-        disk.counters.zero_filled += piece as u64;
-        done += piece as u64;
+/// After a step of a checkpoint (or an install) failed: removes `PATH.wal.next` and makes
+/// the removal durable before anything else is committed, so that no later open can
+/// mistake the half-made log for the live one. If that cannot be done, the disk's state is
+/// not what the writer believes: the failure becomes a poisoning one. A failure that
+/// already poisons is returned as it is: the snapshot may be in place, and then `.next` is
+/// what makes it open.
+pub(crate) fn discard_next_log(disk: &mut Disk, failure: CommitFailure) -> CommitFailure {
+    if failure.poisons {
+        return failure;
     }
-    Ok(())
+    let next_path = files::wal_next_path(&disk.path);
+    let removed = match disk.fs.remove(&next_path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io("remove", &next_path, err)),
+    };
+    match removed.and_then(|()| disk.sync_dir()) {
+        Ok(()) => failure,
+        Err(cleanup) => CommitFailure::poisoning(Error::CleanupFailed {
+            path: next_path,
+            failure: Box::new(failure.error),
+            cleanup: Box::new(cleanup),
+        }),
+    }
+}
+
+/// Step 5 of a checkpoint (and of an install): renames `PATH.wal.next` over `PATH.wal`
+/// and makes that durable.
+pub(crate) fn switch_next_log(disk: &mut Disk) -> Result<(), CommitFailure> {
+    let next_path = files::wal_next_path(&disk.path);
+    let wal_path = files::wal_path(&disk.path);
+    disk.fs.rename(&next_path, &wal_path).map_err(|err| {
+        CommitFailure::poisoning(Error::io(
+            format!("rename {} over", next_path.display()),
+            &wal_path,
+            err,
+        ))
+    })?;
+    disk.sync_dir().map_err(CommitFailure::poisoning)
 }
 
 impl Wal {
-    /// The backend for a database just recovered with [`recover`] in
-    /// [`RecoveryMode::Repair`] (the lock held).
+    /// The backend for a database just recovered with [`recover`](super::recovery::recover) in
+    /// [`RecoveryMode::Repair`](super::recovery::RecoveryMode::Repair) (the lock held).
     pub fn open(mut disk: Disk, recovered: &Recovered, settings: WalSettings) -> Result<Self> {
         let analysis = &recovered.analysis;
         let snapshot_len = analysis.snapshot_len.unwrap_or(0);
@@ -462,11 +301,6 @@ impl Wal {
         })
     }
 
-    /// Whether a log file exists (or will, once created).
-    pub fn has_log(&self) -> bool {
-        self.log.is_some()
-    }
-
     /// The format version of the open log, if it is older than the one this code writes
     /// (appending to it would mix formats: [`Wal::checkpoint_now`] replaces it).
     pub fn old_log_version(&self) -> Option<u32> {
@@ -485,16 +319,11 @@ impl Wal {
 
     /// Appends `batch` to the log and makes it durable (see the module doc).
     pub fn commit(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
-        if self.log.is_none() {
-            self.start_log(self.snapshot_id)?;
-        }
-        let Some(log) = self.log.as_mut() else {
-            return Err(CommitFailure::clean(Error::io(
-                "append to",
-                files::wal_path(&self.disk.path),
-                std::io::Error::other("the log is not open"),
-            )));
+        let log = match self.log.take() {
+            Some(log) => log,
+            None => self.start_log(self.snapshot_id)?,
         };
+        let log = self.log.insert(log);
         let disk = &mut self.disk;
         self.buf.clear();
         record::encode_batch(
@@ -580,7 +409,7 @@ impl Wal {
         self.disk.crash_point(CrashPoint::MidCheckpoint)?;
         self.snapshot_id = id;
         self.snapshot_len = self.snapshot_buf.len() as u64;
-        self.switch_to(next)?;
+        self.log = Some(self.switch_to(next)?);
         self.records_since_checkpoint = 0;
         self.checkpoints += 1;
         self.retry_checkpoint_at = 0;
@@ -590,32 +419,13 @@ impl Wal {
         Ok(())
     }
 
-    /// After a checkpoint step failed: removes `PATH.wal.next` and makes the removal
-    /// durable before anything else is committed, so that no later open can mistake the
-    /// half-made log for the live one. If that cannot be done, the disk's state is not
-    /// what the store believes: the failure becomes a poisoning one.
+    /// After a checkpoint step failed: see [`discard_next_log`].
     fn discard_next_log(&mut self, failure: CommitFailure) -> CommitFailure {
-        if failure.poisons {
-            return failure;
-        }
-        let next_path = files::wal_next_path(&self.disk.path);
-        let removed = match self.disk.fs.remove(&next_path) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(Error::io("remove", &next_path, err)),
-        };
-        match removed.and_then(|()| self.disk.sync_dir()) {
-            Ok(()) => failure,
-            Err(cleanup) => CommitFailure::poisoning(Error::io(
-                format!("clean up after \"{}\" by removing", failure.error),
-                &next_path,
-                std::io::Error::other(cleanup.to_string()),
-            )),
-        }
+        discard_next_log(&mut self.disk, failure)
     }
 
     /// Creates the first log, continuing the snapshot `id` already on disk.
-    fn start_log(&mut self, id: SnapshotId) -> Result<(), CommitFailure> {
+    fn start_log(&mut self, id: SnapshotId) -> Result<LiveLog, CommitFailure> {
         // The snapshot may have been written by someone who never synced it (naive mode,
         // `cp`, an editor): a log that names it must not become durable before it does,
         // or a power loss could leave a log whose records continue a snapshot that is
@@ -662,7 +472,7 @@ impl Wal {
             .map_err(|err| CommitFailure::clean(Error::io("create", &path, err)))?;
         let data_start = header.layout.data_start();
         let allocated = header.whole_chunks(data_start).unwrap_or(data_start);
-        if let Err(error) = write_empty_log(disk, file.as_mut(), &path, &header, allocated) {
+        if let Err(error) = write_log(disk, file.as_mut(), &path, &header, &[], allocated) {
             // Disk full, say: the store goes on, so the half-made file must not stay.
             drop(file);
             return Err(self.discard_next_log(CommitFailure::clean(error)));
@@ -684,31 +494,11 @@ impl Wal {
     }
 
     /// Step 5 of a checkpoint: rename `PATH.wal.next` over `PATH.wal` and make it durable.
-    fn switch_to(&mut self, mut next: LiveLog) -> Result<(), CommitFailure> {
-        let wal_path = files::wal_path(&self.disk.path);
-        self.disk.fs.rename(&next.path, &wal_path).map_err(|err| {
-            CommitFailure::poisoning(Error::io(
-                format!("rename {} over", next.path.display()),
-                &wal_path,
-                err,
-            ))
-        })?;
-        self.disk.sync_dir().map_err(CommitFailure::poisoning)?;
-        next.path = wal_path;
+    /// Returns the log, now the live one, for the caller to keep.
+    fn switch_to(&mut self, mut next: LiveLog) -> Result<LiveLog, CommitFailure> {
+        switch_next_log(&mut self.disk)?;
+        next.path = files::wal_path(&self.disk.path);
         self.generation = next.header.generation;
-        self.log = Some(next);
-        Ok(())
-    }
-
-    /// Removes the log after a checkpoint, for a store leaving WAL mode: the snapshot now
-    /// holds everything, and the empty log names it, so a crash at any point is harmless.
-    pub fn remove_log(&mut self) -> Result<()> {
-        self.log = None;
-        let wal_path = files::wal_path(&self.disk.path);
-        self.disk
-            .fs
-            .remove(&wal_path)
-            .map_err(|err| Error::io("remove", &wal_path, err))?;
-        self.disk.sync_dir()
+        Ok(next)
     }
 }

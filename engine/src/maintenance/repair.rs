@@ -6,14 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::lockfree::{self, Finding};
-use super::record::{self, Frame, Header, Layout, Op, SnapshotId};
-pub use super::recovery::LogTail;
-use super::recovery::{self, Analysis, LogChoice, NextLog};
+use crate::durability::lock;
+pub use crate::durability::recovery::analyse::LogTail;
+use crate::durability::recovery::analyse::{self, Analysis, LogChoice, NextLog};
+use crate::durability::recovery::lockfree::{self, Finding};
+use crate::durability::wal::record::{self, Frame, Header, Layout, Op, SnapshotId};
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
@@ -150,7 +150,7 @@ fn judge_report(result: &Result<CheckReport>) -> Finding {
 /// One reading of the files for [`check`].
 fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
     let path = path.to_path_buf();
-    let analysis = match recovery::analyse(fs, &path) {
+    let analysis = match analyse::analyse(fs, &path) {
         Ok(analysis) => analysis,
         Err(error @ (Error::Syntax { .. } | Error::NotAnObject { .. } | Error::NotUtf8 { .. })) => {
             return Ok(CheckReport {
@@ -169,7 +169,7 @@ fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
     let snapshot = match analysis.snapshot_id {
         SnapshotId::Absent => SnapshotState::Absent,
         SnapshotId::Present { len, .. } => {
-            let bytes = recovery::read_optional(fs, &path)?.unwrap_or_default();
+            let bytes = analyse::read_optional(fs, &path)?.unwrap_or_default();
             match crate::durability::snapshot::parse(&path, &bytes) {
                 Ok(map) => SnapshotState::Valid {
                     bytes: len,
@@ -294,7 +294,7 @@ pub(crate) fn plan_repair(path: impl AsRef<Path>, fs: Arc<dyn Fs>) -> Result<Rep
 
 /// One reading of the files for a plan, and how far what it read can be believed.
 fn plan_pass(fs: &dyn Fs, path: &Path) -> Result<(Finding, RepairPlan)> {
-    let analysis = recovery::analyse(fs, path)?;
+    let analysis = analyse::analyse(fs, path)?;
     let finding = lockfree::judge(&analysis);
     let plan = plan_from(fs, path.to_path_buf(), &analysis)?;
     Ok((finding, plan))
@@ -304,7 +304,7 @@ fn plan_from(fs: &dyn Fs, path: PathBuf, analysis: &Analysis) -> Result<RepairPl
     let (action, fingerprint) = match &analysis.log {
         LogChoice::Unusable(unusable) => {
             // Count what setting it aside drops, though its header cannot be trusted.
-            let bytes = recovery::read_optional(fs, &unusable.path)?.unwrap_or_default();
+            let bytes = analyse::read_optional(fs, &unusable.path)?.unwrap_or_default();
             let loss = set_aside_loss(&bytes);
             (
                 RepairAction::SetAsideLog {
@@ -326,7 +326,7 @@ fn plan_from(fs: &dyn Fs, path: PathBuf, analysis: &Analysis) -> Result<RepairPl
                 bytes,
                 records_after,
             } => {
-                let log = recovery::read_optional(fs, &scan.path)?.unwrap_or_default();
+                let log = analyse::read_optional(fs, &scan.path)?.unwrap_or_default();
                 let after = usize::try_from(*cut).unwrap_or(usize::MAX);
                 let loss = records_from(
                     &log,
@@ -518,25 +518,11 @@ pub(crate) fn repair(plan: &RepairPlan, fs: Arc<dyn Fs>) -> Result<RepairOutcome
     if plan.action == RepairAction::Nothing {
         return Ok(RepairOutcome { backup: None });
     }
-    let lock_path = files::lock_path(path);
-    let _lock = fs.lock(&lock_path).map_err(|err| {
-        if err.kind() == io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: path.clone(),
-                lock_path: lock_path.clone(),
-            }
-        } else {
-            Error::io("lock", &lock_path, err)
-        }
-    })?;
-    let analysis = recovery::analyse(fs.as_ref(), path)?;
+    let _lock = lock::lock(fs.as_ref(), path)?;
+    let analysis = analyse::analyse(fs.as_ref(), path)?;
     let current = plan_from(fs.as_ref(), path.clone(), &analysis)?;
     if current != *plan {
-        return Err(Error::io(
-            "repair",
-            path,
-            io::Error::other("the files changed since the repair was planned; check again"),
-        ));
+        return Err(Error::StalePlan { path: path.clone() });
     }
     let dir = parent_dir(path);
     match &plan.action {
@@ -581,7 +567,7 @@ pub(crate) fn repair(plan: &RepairPlan, fs: Arc<dyn Fs>) -> Result<RepairOutcome
             let layout = analysis
                 .scan()
                 .map_or(Layout::CURRENT, |scan| scan.header.layout);
-            recovery::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64, layout)
+            analyse::zero_back_to_front(file.as_mut(), *offset, cut.len() as u64, layout)
                 .map_err(|err| Error::io("cut", log, err))?;
             Ok(RepairOutcome {
                 backup: Some(backup),
@@ -787,9 +773,8 @@ fn free_backup_path(fs: &dyn Fs, path: &Path) -> Result<PathBuf> {
             Err(err) => return Err(Error::io("stat", candidate, err)),
         }
     }
-    Err(Error::io(
-        "find a free backup name for",
-        path,
-        io::Error::other("every name is taken"),
-    ))
+    Err(Error::NoFreeName {
+        path: path.to_path_buf(),
+        what: "name a backup of the log",
+    })
 }

@@ -1,6 +1,6 @@
 //! Reading a database without its lock: what `check`, `plan_repair` and a memory store do.
 //!
-//! [`recovery::analyse`] reads the snapshot, then `PATH.wal.next`, then the log, one after
+//! [`analyse::analyse`] reads the snapshot, then `PATH.wal.next`, then the log, one after
 //! another. A writer holding the lock may checkpoint or append in between, so one pass can
 //! pair an old snapshot with the new log that names the new one ("corrupt at offset 0"),
 //! see a checkpoint in the middle of its steps, or see one commit's `pwrite` half copied
@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::recovery::{self, Analysis, LogChoice, LogTail, NextLog};
+use super::analyse::{self, Analysis, LogChoice, LogTail, NextLog};
 use crate::error::Result;
 use crate::fs::{Fs, FsFile, FsLock, Metadata, OpenMode};
 
@@ -99,11 +99,11 @@ pub(crate) fn judge(analysis: &Analysis) -> Finding {
     }
 }
 
-/// [`recovery::analyse`] for a reader that holds no lock (see the module doc).
+/// [`analyse::analyse`] for a reader that holds no lock (see the module doc).
 pub(crate) fn analyse(fs: &dyn Fs, path: &Path) -> Result<Analysis> {
     read_settled(
         fs,
-        |fs| recovery::analyse(fs, path),
+        |fs| analyse::analyse(fs, path),
         |result| result.as_ref().map_or(Finding::Damage, judge),
     )
 }

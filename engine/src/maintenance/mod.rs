@@ -1,16 +1,18 @@
 //! `check`, `plan_repair` and `repair`: the library's entry points for inspecting and
 //! mending a database, over the same [`Options`] a store opens with. Each first refuses,
 //! reading nothing, files that are not regular files (`durability::guard`), then hands the
-//! filesystem down to `durability::wal::repair`, which never reaches up for `Options`.
+//! filesystem down to `maintenance/repair.rs`, which never reaches up for `Options`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::durability::guard::{Access, admit};
-use crate::durability::wal::repair::{self, CheckReport, RepairOutcome, RepairPlan};
+pub(crate) mod repair;
+
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::store::Options;
+use crate::options::Options;
+use repair::{CheckReport, RepairOutcome, RepairPlan};
 
 /// The filesystem of `options`, once the files of the database `path` names (symlinks
 /// resolved) are known to be safe to read.
@@ -20,8 +22,16 @@ fn readable(path: impl AsRef<Path>, options: &Options) -> Result<Arc<dyn Fs>> {
     let resolved = fs
         .resolve(given)
         .map_err(|err| Error::io("resolve symlink", given, err))?;
-    admit(fs.as_ref(), &resolved, Access::Read)?;
+    admit_reader(fs.as_ref(), &resolved)?;
     Ok(fs)
+}
+
+/// Refuses, reading nothing, the database at `path` (symlinks resolved) if its file or a
+/// log beside it is not a regular file, as [`check`] does before it reads: for a program
+/// that reads a database's files itself (`kv --simulate` copies them onto a simulated
+/// disk). A file with several names is allowed: reading it is harmless.
+pub fn admit_reader(fs: &dyn Fs, path: &Path) -> Result<()> {
+    admit(fs, path, Access::Read)
 }
 
 /// Reports the state of the snapshot and the log of the database at `path` without
