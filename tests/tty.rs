@@ -71,6 +71,12 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
     send(&mut kv, "get gam\t");
     kv.exp_string("get gamma_new").unwrap();
     run(&mut kv, "", "7", prompt);
+    // A deleted key is no longer offered: the only key left to complete is the other.
+    run(&mut kv, "put gamma_other 8", "OK", prompt);
+    run(&mut kv, "delete gamma_new", "OK", prompt);
+    send(&mut kv, "get gam\t");
+    kv.exp_string("get gamma_other").unwrap();
+    run(&mut kv, "", "8", prompt);
 
     // Ctrl-C drops the half-typed line and the shell keeps running.
     send(&mut kv, "put half 1");

@@ -36,6 +36,10 @@ pub enum ExecError {
         mode: Durability,
         points: Vec<CrashPoint>,
     },
+    /// The commit of a group of statements (`--group-commit`) failed: nothing of it was
+    /// stored, and each of its statements reports it.
+    #[error("{reason} (the whole group commit failed: nothing of it was stored)")]
+    GroupFailed { reason: String },
     /// The store refused to arm a point.
     #[error("{0}")]
     Refused(String),

@@ -11,7 +11,7 @@ use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
-use crate::shell::command::{Command, needs_more_input, parse};
+use crate::shell::command::needs_more_input;
 use crate::shell::editor::{CtrlC, KvHelper, ctrl_c_column};
 use crate::shell::exec::Outcome;
 use crate::shell::session::{Flow, Ran, Session};
@@ -221,15 +221,14 @@ fn run_entry(
         return Ok(flow);
     }
     let (flow, ran) = session.run_statement(line, None, out, err)?;
-    if let (Ran::Outcome(outcome), Some(helper)) = (&ran, helper)
-        && outcome.changed_keys()
-    {
-        // One put or delete changed one key: patch the completion list rather than copy
-        // every key of a large store. The outcome does not name the key; the line does.
-        match (parse(line), outcome) {
-            (Ok(Some(Command::Put { key, .. })), Outcome::Done) => helper.add_key(key),
-            (Ok(Some(Command::Delete { key })), Outcome::Done) => helper.remove_key(&key),
-            _ => helper.set_keys(session.db.keys()),
+    if let (Ran::Outcome(outcome), Some(helper)) = (&ran, helper) {
+        // One put or delete changed the one key its outcome names: patch the completion
+        // list rather than copy every key of a large store.
+        match outcome {
+            Outcome::Stored(key) => helper.add_key(key.clone()),
+            Outcome::Deleted(key) => helper.remove_key(key),
+            outcome if outcome.changed_keys() => helper.set_keys(session.db.keys()),
+            _ => {}
         }
     }
     Ok(flow)

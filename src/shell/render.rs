@@ -134,7 +134,7 @@ impl Renderer {
             }
             Outcome::Value(json) => writeln!(w, "{}", theme.text_style(json).paint(json.as_str())),
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
-            Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
+            Outcome::Stored(_) | Outcome::Deleted(_) => writeln!(w, "{}", theme.ok.paint("OK")),
             Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
             // A person at a terminal is told there are none; a script gets no lines.
             Outcome::Keys(keys) if keys.is_empty() && self.layout == Layout::Pretty => {
@@ -834,7 +834,8 @@ mod tests {
             plain(&Outcome::Value(json!({"a": [1, 2]}).to_string())),
             "{\"a\":[1,2]}\n"
         );
-        assert_eq!(plain(&Outcome::Done), "OK\n");
+        assert_eq!(plain(&Outcome::Stored("k".into())), "OK\n");
+        assert_eq!(plain(&Outcome::Deleted("k".into())), "OK\n");
         assert_eq!(plain(&Outcome::Bool(false)), "false\n");
         assert_eq!(plain(&Outcome::Count(3)), "3\n");
         assert_eq!(plain(&Outcome::Exit), "");
@@ -897,7 +898,7 @@ mod tests {
         let outcomes = [
             Outcome::Value(json!("x").to_string()),
             Outcome::Missing,
-            Outcome::Done,
+            Outcome::Stored("k".into()),
             Outcome::Stats(Box::new(report(KvStore::in_memory().stats()))),
             Outcome::Help(None),
         ];
