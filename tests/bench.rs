@@ -82,10 +82,10 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
             assert_eq!(ops, Op::ALL);
             let timed = config.timed_ops(mode, n);
             for result in &case.ops {
-                let expected = if result.op == Op::Get {
-                    config.timed_gets(n)
-                } else {
-                    timed
+                let expected = match result.op {
+                    Op::Get => config.timed_gets(n),
+                    Op::Transaction => config.timed_transactions(mode, n),
+                    _ => timed,
                 };
                 assert_eq!(result.timing.ops, expected, "{mode} {n} {:?}", result.op);
                 assert_eq!(result.timing.reps, 2);
@@ -93,7 +93,9 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
                 // Every get and delete found its key.
                 match result.op {
                     Op::Get | Op::Delete => assert_eq!(result.found, Some(expected)),
-                    Op::Put | Op::Overwrite => assert_eq!(result.found, None),
+                    Op::Put | Op::Overwrite | Op::Transaction => {
+                        assert_eq!(result.found, None)
+                    }
                 }
                 // The limit was timed op by op beside the engine: as many times.
                 if let Some(bound) = result.bound {
@@ -106,6 +108,7 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
             let overwrite = case.op(Op::Overwrite).unwrap();
             let get = case.op(Op::Get).unwrap();
             let delete = case.op(Op::Delete).unwrap();
+            let transaction = case.op(Op::Transaction).unwrap();
             assert_eq!(get.fsyncs_per_op, 0.0);
             assert_eq!(get.bytes_per_op, 0.0);
             assert_eq!(get.bound, None);
@@ -148,7 +151,9 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
                     } else {
                         (0.0, LimitKind::RewriteUnsynced)
                     };
-                    for result in [put, overwrite, delete] {
+                    // A transaction of 100 overwrites is one commit: one rewrite of the file.
+                    assert_eq!(transaction.bytes_per_op, file as f64);
+                    for result in [put, overwrite, delete, transaction] {
                         assert_eq!(result.fsyncs_per_op, fsyncs, "{mode} {:?}", result.op);
                         assert_eq!(result.bound.unwrap().limit, limit);
                     }
@@ -157,11 +162,19 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
                 }
                 ModeKind::RecordLog => {
                     // A durable log makes each separate put durable: at least one fsync.
-                    for result in [put, overwrite, delete] {
+                    for result in [put, overwrite, delete, transaction] {
                         assert!(result.fsyncs_per_op >= 1.0, "{mode} {:?}", result.op);
                         assert!(result.bytes_per_op > 0.0);
                         assert_eq!(result.bound.unwrap().limit, LimitKind::OverwriteFdatasync);
                     }
+                    // One log commit of 100 records: one fdatasync, a hundred records' bytes.
+                    assert_eq!(transaction.fsyncs_per_op, 1.0);
+                    assert!(
+                        transaction.bytes_per_op >= 100.0 * overwrite.bytes_per_op * 0.9,
+                        "{} vs {}",
+                        transaction.bytes_per_op,
+                        overwrite.bytes_per_op
+                    );
                     assert_eq!(case.keys_after_open, n);
                 }
             }
@@ -659,4 +672,57 @@ fn the_binary_runs_bench_as_a_subcommand() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}
+
+/// A wal transaction of 100 puts is judged against two single put commits plus the extra
+/// time the disk took to write its bytes, all from the same case.
+#[test]
+fn a_log_transaction_is_judged_against_two_put_commits_and_its_bytes() {
+    let limit = |rate: f64, p50_ns: u64| Bound {
+        limit: LimitKind::OverwriteFdatasync,
+        limit_timing: timing(rate, p50_ns, p50_ns * 2),
+        ratio: 1.0,
+    };
+    let wal = |tx_rate: f64| Case {
+        mode: "wal".into(),
+        n: 10_000,
+        file_bytes: None,
+        open_ns: Some(1_000_000),
+        keys_after_open: 10_000,
+        memory: None,
+        ops: vec![
+            // A put commit of 100 µs beside a 90 µs record limit; the transaction's
+            // bytes take the disk 30 µs more: 230 µs allowed.
+            op(Op::Put, 10_000.0, 1.0, 51.0, Some(limit(11_000.0, 90_000))),
+            op(
+                Op::Transaction,
+                tx_rate,
+                1.0,
+                5_100.0,
+                Some(limit(8_300.0, 120_000)),
+            ),
+        ],
+    };
+    let judged = |tx_rate: f64| {
+        let report = Report {
+            cases: vec![wal(tx_rate)],
+            piped: Vec::new(),
+            ..synthetic()
+        };
+        let checks = bench::evaluate_targets(&report);
+        let check = checks
+            .into_iter()
+            .find(|check| check.target.starts_with("wal tx of 100 puts"))
+            .unwrap();
+        (check.met, check.measured)
+    };
+    // 1/5,000 s = 200 µs: met. 1/4,000 s = 250 µs: not.
+    assert_eq!(
+        judged(5_000.0),
+        (
+            true,
+            "0.87× (p50 200 µs vs put 100 µs + bytes 30.0 µs)".to_string()
+        )
+    );
+    assert!(!judged(4_000.0).0);
 }

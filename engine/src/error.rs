@@ -157,6 +157,22 @@ pub enum Error {
     )]
     EntryTooLarge { key: String, bytes: u64, max: u64 },
 
+    /// A typed value ([`KvStore::put_as`](crate::KvStore::put_as)) that does not serialise
+    /// to JSON: for example a map whose keys are not strings.
+    #[error("the value for key {key:?} cannot be stored as JSON: {reason}; nothing was written")]
+    NotJson { key: String, reason: String },
+
+    /// A stored value that does not deserialise to the type asked for
+    /// ([`KvStore::get_as`](crate::KvStore::get_as)).
+    #[error("the value of key {key:?} is not a {type_name}: {reason}")]
+    WrongType {
+        key: String,
+        /// The Rust type asked for.
+        type_name: &'static str,
+        /// serde's account of what did not fit, with its line and column in the value.
+        reason: String,
+    },
+
     /// An armed crash point was reached with [`CrashAction::Halt`](crate::CrashAction):
     /// the commit stopped there as if the process had died.
     #[error("simulated crash at {point} while committing to {}: the commit stopped there", path.display())]

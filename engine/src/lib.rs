@@ -36,6 +36,8 @@ pub mod human;
 mod json_text;
 mod maintenance;
 mod store;
+mod transaction;
+mod typed;
 
 pub use crash::{CrashAction, CrashPoint};
 pub use durability::wal::recovery::Warning;
@@ -49,3 +51,4 @@ pub use error::{Error, Result};
 pub use json_text::JsonText;
 pub use maintenance::{check, plan_repair, repair};
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};
+pub use transaction::{Batch, Transaction};

@@ -498,15 +498,11 @@ impl KvStore {
                     Change::Put { key, value }
                 }
                 Mutation::PutText { key, text } => {
-                    if text.depth() > MAX_VALUE_DEPTH {
-                        return Err(Error::ValueTooDeep {
-                            key,
-                            max: MAX_VALUE_DEPTH,
-                        });
+                    admit_text(&key, &text)?;
+                    Change::Put {
+                        key,
+                        value: text.into_boxed_str(),
                     }
-                    let value = text.into_boxed_str();
-                    entry_fits(&key, value.len() as u64)?;
-                    Change::Put { key, value }
                 }
                 Mutation::Delete { key } => Change::Delete { key },
             });
@@ -725,6 +721,17 @@ fn has_database(fs: &dyn Fs, path: &Path) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// `Err` if the store would refuse `text` under `key`: nested too deeply, or too large.
+pub(crate) fn admit_text(key: &str, text: &JsonText) -> Result<()> {
+    if text.depth() > MAX_VALUE_DEPTH {
+        return Err(Error::ValueTooDeep {
+            key: key.to_string(),
+            max: MAX_VALUE_DEPTH,
+        });
+    }
+    entry_fits(key, text.as_str().len() as u64)
 }
 
 /// `Err(EntryTooLarge)` if `key` with a value of `value_len` bytes is over

@@ -76,6 +76,9 @@ enum Step {
     Writeback,
     /// `checkpoint` (wal: fold the log into a new snapshot; other modes: nothing to do).
     Checkpoint,
+    /// A transaction of puts (`Some`) and deletes (`None`): one mutation of the history,
+    /// all of it or none of it.
+    Transaction(Vec<(&'static str, Option<Value>)>),
 }
 
 struct Workload {
@@ -87,6 +90,8 @@ struct Workload {
 fn workloads() -> Vec<Workload> {
     // Several sectors, so a torn write can land part of it.
     let big = |fill: &str| Value::String(fill.repeat(1500));
+    // Two sectors: three of them in one commit span several of the sweep's 1 KiB chunks.
+    let page = |fill: &str| Value::String(fill.repeat(350));
     vec![
         Workload {
             name: "a-few-puts",
@@ -135,6 +140,37 @@ fn workloads() -> Vec<Workload> {
             ],
         },
         Workload {
+            // The money transfer: no crash may leave it half moved.
+            name: "transfer-in-a-transaction",
+            steps: vec![
+                Step::Transaction(vec![("alice", Some(json!(100))), ("bob", Some(json!(0)))]),
+                Step::Transaction(vec![
+                    ("alice", Some(json!(70))),
+                    ("bob", Some(json!(30))),
+                    ("pending", Some(json!("transfer 1"))),
+                ]),
+                Step::Transaction(vec![
+                    ("pending", None),
+                    ("alice", Some(json!(40))),
+                    ("bob", Some(json!(60))),
+                ]),
+            ],
+        },
+        Workload {
+            // One commit over many sectors and several of the log's 1 KiB chunks (wal),
+            // or one large snapshot: a torn or reordered write must not show part of it.
+            name: "transaction-across-pages-and-chunks",
+            steps: vec![
+                Step::Put("a", json!(0)),
+                Step::Transaction(vec![
+                    ("a", Some(page("a1"))),
+                    ("b", Some(page("b1"))),
+                    ("c", Some(page("c1"))),
+                    ("a", None),
+                ]),
+            ],
+        },
+        Workload {
             name: "reopen-then-write",
             steps: vec![
                 Step::Put("a", json!(1)),
@@ -159,6 +195,14 @@ impl Workload {
                 }
                 Step::Delete(key) => {
                     model.remove(*key);
+                }
+                Step::Transaction(ops) => {
+                    for (key, value) in ops {
+                        match value {
+                            Some(value) => model.insert(key.to_string(), value.clone()),
+                            None => model.remove(*key),
+                        };
+                    }
                 }
                 Step::Reopen | Step::Writeback | Step::Checkpoint => continue,
             }
@@ -246,6 +290,21 @@ fn run(sim: &SimFs, subject: Subject, workload: &Workload) -> Run {
             Step::Delete(key) => {
                 progress.issued += 1;
                 store.delete(key).map(|_| ())
+            }
+            Step::Transaction(ops) => {
+                progress.issued += 1;
+                let mut tx = store.transaction();
+                for (key, value) in ops {
+                    match value {
+                        Some(value) => tx.put(*key, value.clone()).map(|_| ()),
+                        None => {
+                            tx.delete(key);
+                            Ok(())
+                        }
+                    }
+                    .unwrap_or_else(|err| panic!("queueing {key}: {err}"));
+                }
+                tx.commit().map(|_| ())
             }
         };
         if result.is_err() {

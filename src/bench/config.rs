@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use kv_engine::Durability;
 
+/// Puts in each timed transaction (`kv bench`'s "tx of 100" rows).
+pub const TRANSACTION_PUTS: usize = 100;
+
 /// How a benchmark run is set up. A plain struct, so a command line (clap, see
 /// [`super::BenchArgs`]) or a test can fill it; [`BenchConfig::default`] is the full run,
 /// [`BenchConfig::quick`] a run of a few seconds.
@@ -119,6 +122,20 @@ impl BenchConfig {
             ModeKind::RecordLog => self.record_ops,
         };
         cap.min(n - self.warmup_for(n)).max(1)
+    }
+
+    /// How many transactions of [`TRANSACTION_PUTS`] overwrites are timed in each pass of
+    /// `mode` at `n` keys: a hundredth as many as single puts in memory (the same number of
+    /// mutations), a quarter in the record log (so the log stays short of a checkpoint),
+    /// and as many as single puts where each commit rewrites the file anyway.
+    pub fn timed_transactions(&self, mode: Durability, n: usize) -> usize {
+        let single = self.timed_ops(mode, n);
+        match ModeKind::of(mode) {
+            ModeKind::InMemory => single / TRANSACTION_PUTS,
+            ModeKind::FullRewrite { .. } => single,
+            ModeKind::RecordLog => single / 4,
+        }
+        .max(1)
     }
 
     /// How many gets are timed in each pass at `n` keys (gets cost the same in every mode).

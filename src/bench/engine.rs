@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::config::BenchConfig;
+use super::config::{BenchConfig, TRANSACTION_PUTS};
 use super::disk::LimitKind;
 use super::disk::Probe;
 use super::stats::{Sample, ops_per_sec};
 use super::system;
 use super::timing::{nanos, time_each, time_paired};
 use kv_engine::fs::{Fs, OpenMode, RealFs};
-use kv_engine::{Durability, Mutation};
+use kv_engine::{Batch, Durability, Mutation};
 use kv_engine::{Error, Result};
 use kv_engine::{KvStore, Options};
 
@@ -60,6 +60,8 @@ pub(crate) struct CaseRun {
     pub overwrites: Pass,
     pub gets: Pass,
     pub deletes: Pass,
+    /// Transactions of [`TRANSACTION_PUTS`] overwrites, each one commit.
+    pub transactions: Pass,
     /// Time to reopen the store once it holds `n` keys; `None` in memory (no file).
     pub open_ns: Option<u64>,
     /// Keys the reopened store holds (must be `n`).
@@ -170,6 +172,31 @@ fn run_case_in(
         store.put(key, overwrite_value())
     })?;
 
+    phase("transactions");
+    // Overwrites again, so the snapshot keeps the size its limit is measured at; each
+    // transaction's keys are distinct while the store holds TRANSACTION_PUTS keys or more.
+    let tx_timed = config.timed_transactions(case.mode, n);
+    let tx_limit = match case.limit {
+        // A log commit of the transaction's records: one fdatasync, and its bytes.
+        Some(Limit {
+            kind: LimitKind::OverwriteFdatasync,
+            ..
+        }) => Some(Limit {
+            kind: LimitKind::OverwriteFdatasync,
+            bytes: transaction_bytes(&mut store)?,
+        }),
+        other => other,
+    };
+    let mut next_tx = 0;
+    let transactions = timed_pass(case, tx_limit, &mut store, warmup, tx_timed, |store| {
+        let mut batch = Batch::new();
+        for j in 0..TRANSACTION_PUTS {
+            batch.put(key((next_tx * TRANSACTION_PUTS + j) % n), overwrite_value())?;
+        }
+        next_tx += 1;
+        store.commit(batch).map(drop)
+    })?;
+
     phase("gets");
     let gets_count = config.timed_gets(n);
     let get_keys = shuffled(spread(gets_count).collect());
@@ -211,12 +238,25 @@ fn run_case_in(
         overwrites,
         gets,
         deletes,
+        transactions,
         open_ns,
         keys_after_open,
         file_bytes,
         gets_found,
         deletes_found,
     })
+}
+
+/// The bytes one transaction of [`TRANSACTION_PUTS`] overwrites adds to `store`'s log,
+/// measured by committing one (untimed).
+fn transaction_bytes(store: &mut KvStore) -> Result<usize> {
+    let before = store.stats().bytes_written;
+    let mut batch = Batch::new();
+    for j in 0..TRANSACTION_PUTS {
+        batch.put(key(j), overwrite_value())?;
+    }
+    store.commit(batch)?;
+    Ok((store.stats().bytes_written - before) as usize)
 }
 
 /// Runs `op` `warmup` times untimed, then `ops` times timed (each followed by one

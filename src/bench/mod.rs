@@ -129,7 +129,7 @@ impl Steps<'_> {
 }
 
 /// The engine phases of one case, each a progress step.
-const CASE_PHASES: usize = 5;
+const CASE_PHASES: usize = 6;
 
 fn run_in(
     config: &BenchConfig,
@@ -381,6 +381,7 @@ fn summarise_case(
                 Op::Overwrite => run.overwrites,
                 Op::Get => run.gets,
                 Op::Delete => run.deletes,
+                Op::Transaction => run.transactions,
             })
             .collect();
         let samples: Vec<RepSample> = passes.iter().map(|pass| pass.sample).collect();
@@ -396,7 +397,7 @@ fn summarise_case(
         let found = match op {
             Op::Get => runs.iter().map(|run| run.gets_found).min(),
             Op::Delete => runs.iter().map(|run| run.deletes_found).min(),
-            Op::Put | Op::Overwrite => None,
+            Op::Put | Op::Overwrite | Op::Transaction => None,
         };
         // The ratio of each repetition's paired measurements, then the median: both
         // sides of a ratio saw the same moments of a noisy machine.

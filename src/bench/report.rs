@@ -138,11 +138,14 @@ pub enum Op {
     Get,
     /// Delete of a key that is in the store.
     Delete,
+    /// A transaction of [`TRANSACTION_PUTS`](super::config::TRANSACTION_PUTS) overwrites,
+    /// committed as one commit.
+    Transaction,
 }
 
 impl Op {
     /// Every operation, in workload order.
-    pub const ALL: [Op; 4] = [Op::Put, Op::Overwrite, Op::Get, Op::Delete];
+    pub const ALL: [Op; 5] = [Op::Put, Op::Overwrite, Op::Get, Op::Delete, Op::Transaction];
 
     /// The name used in tables and JSON.
     pub fn name(self) -> &'static str {
@@ -151,6 +154,7 @@ impl Op {
             Op::Overwrite => "overwrite",
             Op::Get => "get",
             Op::Delete => "delete",
+            Op::Transaction => "tx of 100",
         }
     }
 }

@@ -16,6 +16,9 @@ pub const SNAPSHOT_RATIO: f64 = 0.8;
 pub const SNAPSHOT_TARGET_KEYS: usize = 10_000;
 /// Durable log put ÷ overwrite + fdatasync of a record.
 pub const LOG_PUT_RATIO: f64 = 0.85;
+/// A log transaction of 100 puts costs at most this many single put commits, plus the
+/// time the disk takes to write its extra bytes.
+pub const TRANSACTION_COMMITS: f64 = 2.0;
 /// Resident memory ÷ snapshot size on disk, at most.
 pub const MEMORY_RATIO: f64 = 3.0;
 /// Below this many keys the resident-set growth is a few pages, too coarse to judge.
@@ -87,6 +90,44 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                 met: bound.ratio >= LOG_PUT_RATIO,
             });
         }
+    }
+
+    // A transaction's one log commit: at most two single put commits, plus the time the
+    // disk takes to write its extra bytes (its overwrite + fdatasync of the transaction's
+    // bytes less that of one record, both measured beside the engine in this case).
+    for case in &report.cases {
+        if kind(&case.mode) != Some(ModeKind::RecordLog) {
+            continue;
+        }
+        let bounded = |op| {
+            case.op(op)
+                .and_then(|result| result.bound.map(|bound| (result, bound)))
+        };
+        let (Some((put, put_bound)), Some((tx, tx_bound))) =
+            (bounded(Op::Put), bounded(Op::Transaction))
+        else {
+            continue;
+        };
+        let extra_bytes_ns = tx_bound
+            .limit_timing
+            .p50_ns
+            .saturating_sub(put_bound.limit_timing.p50_ns);
+        let allowed_ns = TRANSACTION_COMMITS * put.timing.p50_ns as f64 + extra_bytes_ns as f64;
+        checks.push(TargetCheck {
+            target: format!(
+                "{} tx of 100 puts at {} keys ≤ {TRANSACTION_COMMITS} put commits + writing its bytes",
+                case.mode,
+                format::int(case.n as u64)
+            ),
+            measured: format!(
+                "{} (p50 {} vs put {} + bytes {})",
+                format::ratio(tx.timing.p50_ns as f64 / allowed_ns),
+                kv_engine::human::duration_ns(tx.timing.p50_ns),
+                kv_engine::human::duration_ns(put.timing.p50_ns),
+                kv_engine::human::duration_ns(extra_bytes_ns)
+            ),
+            met: tx.timing.p50_ns as f64 <= allowed_ns,
+        });
     }
 
     // Put cost flat across sizes, for log modes: compared through each size's ratio to
