@@ -3,6 +3,8 @@
 //! `--group-commit`: the same transcript as one commit per statement, fewer commits, and
 //! no `OK` for a batch whose commit failed.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -248,20 +250,6 @@ fn no_ok_of_a_batch_is_written_before_its_fsync() {
     }
 }
 
-/// `stdout` with the process id and random part of each temp file's name (which differ
-/// from one run to the next, grouped or not) taken out.
-fn same_temp_names(stdout: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stdout);
-    let mut parts = text.split(".kv-tmp.");
-    let mut same = parts.next().unwrap_or_default().to_string();
-    for part in parts {
-        let name_end = part.find([' ', ',', ')']).unwrap_or(part.len());
-        same.push_str(".kv-tmp.*");
-        same.push_str(&part[name_end..]);
-    }
-    same
-}
-
 /// Runs `script` on a fresh simulated disk with and without `--group-commit` (and, if
 /// `echo_too`, with and without `--echo`), and checks the two transcripts are the same byte
 /// for byte.
@@ -286,8 +274,8 @@ fn same_with_and_without_group_commit(mode: &str, script: &str, echo_too: bool) 
         let (one, grouped) = (&transcripts[0], &transcripts[1]);
         let what = format!("{mode}, echo {echo}, script:\n{script}");
         assert_eq!(
-            same_temp_names(&grouped.stdout),
-            same_temp_names(&one.stdout),
+            common::same_temp_names(&grouped.stdout),
+            common::same_temp_names(&one.stdout),
             "{what}"
         );
         assert_eq!(

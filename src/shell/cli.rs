@@ -544,13 +544,14 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
         if commands.is_empty() {
             // Our own buffer, so group commit can see what is already waiting.
             let mut input = io::BufReader::with_capacity(script::INPUT_BUFFER, io::stdin().lock());
-            session.run_script(&mut input, out, err)?;
+            session.run_input(&mut input, out, err)?;
         } else {
             for command in commands {
                 if session.run_statement(command, None, out, err)?.0 == Flow::Stop {
                     break;
                 }
             }
+            session.end_input(None, out, err)?;
         }
         err.flush()?;
         out.flush()

@@ -11,7 +11,7 @@ use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 pub use crate::shell::exec_error::ExecError;
 use crate::shell::exec_error::READ_ONLY_NO_CRASH;
 use crate::shell::pattern::KeyPattern;
-use kv_engine::{CrashPoint, Durability, JsonText, KvStore, Mutation, Stats};
+use kv_engine::{Batch, CrashPoint, Durability, JsonText, KvStore, Mutation, Stats};
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,14 @@ pub enum Outcome {
     Stored(String),
     /// A `delete` that is now durable as the store's mode promises: the key it removed.
     Deleted(String),
+    /// A transaction was opened (`begin`).
+    Begun,
+    /// A put or delete inside a transaction: queued, not durable, until `commit`.
+    Queued,
+    /// A transaction's mutations (this many) are now durable as one commit.
+    Committed(usize),
+    /// A transaction's mutations (this many) were dropped: nothing of them was stored.
+    RolledBack(usize),
     /// The answer to `exists`.
     Bool(bool),
     /// Keys, in order (`keys`).
@@ -107,6 +115,8 @@ pub struct StatsReport {
     /// Reboots of the simulated disk since the shell started: the counters are the
     /// reopened store's, so they restarted at the last one.
     pub reboots: u64,
+    /// The mutations queued in the open transaction, if one is open.
+    pub transaction: Option<usize>,
 }
 
 /// What `checkpoint` did: in a mode without a log, nothing (the database file already
@@ -147,8 +157,14 @@ pub enum Checkpointed {
 /// after the reboot, never an `OK`.
 pub fn run_next(
     db: &mut Database,
+    tx: &mut Option<Batch>,
     batch: &mut VecDeque<Command>,
 ) -> Vec<Result<Outcome, ExecError>> {
+    if let Some(open) = tx.as_mut()
+        && let Some(Command::Put { .. } | Command::Delete { .. }) = batch.front()
+    {
+        return queue(db, open, batch);
+    }
     let alone = db.is_armed();
     let mut mutations = Vec::new();
     loop {
@@ -174,7 +190,7 @@ pub fn run_next(
     match mutations.len() {
         0 => batch
             .pop_front()
-            .map(|command| vec![execute(db, command)])
+            .map(|command| vec![execute(db, tx, command)])
             .unwrap_or_default(),
         1 => mutations
             .pop()
@@ -186,11 +202,40 @@ pub fn run_next(
 
 /// Runs every statement of `commands`, in order, as [`run_next`] groups them, and returns
 /// what each did.
-pub fn run(db: &mut Database, commands: Vec<Command>) -> Vec<Result<Outcome, ExecError>> {
+pub fn run(
+    db: &mut Database,
+    tx: &mut Option<Batch>,
+    commands: Vec<Command>,
+) -> Vec<Result<Outcome, ExecError>> {
     let mut batch = VecDeque::from(commands);
     let mut results = Vec::with_capacity(batch.len());
     while !batch.is_empty() {
-        results.extend(run_next(db, &mut batch));
+        results.extend(run_next(db, tx, &mut batch));
+    }
+    results
+}
+
+/// Inside a transaction: queues the puts and deletes at the front of `batch`. Nothing is
+/// written until `commit`; a value the store would refuse is refused now, and not queued.
+fn queue(
+    db: &mut Database,
+    open: &mut Batch,
+    batch: &mut VecDeque<Command>,
+) -> Vec<Result<Outcome, ExecError>> {
+    let mut results = Vec::new();
+    while let Some(Command::Put { .. } | Command::Delete { .. }) = batch.front() {
+        let Some(command) = batch.pop_front() else {
+            break;
+        };
+        let queued = db.store_mut().and_then(|store| match command {
+            Command::Put { key, value } => Ok(open.put_text(key, value)?),
+            Command::Delete { key } => {
+                open.delete(store, &key);
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        results.push(queued.map(|()| Outcome::Queued));
     }
     results
 }
@@ -304,9 +349,14 @@ fn acknowledgement(mutation: &Mutation, there: impl FnOnce(&str) -> bool) -> Out
 
 /// Runs one statement other than a put or delete (those go through [`run_next`], which
 /// commits them).
-fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError> {
+fn execute(
+    db: &mut Database,
+    tx: &mut Option<Batch>,
+    command: Command,
+) -> Result<Outcome, ExecError> {
     Ok(match command {
-        // `run_next` commits runs of writes itself; one given here commits alone.
+        // `run_next` commits runs of writes (or queues them in a transaction) itself; one
+        // given here commits alone.
         Command::Put { key, value } => {
             return commit_one(db, Mutation::PutText { key, text: value });
         }
@@ -349,7 +399,33 @@ fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError> {
             point: Some(point),
             cut,
         } => Outcome::Armed(db.arm(point, cut)?),
-        Command::PowerCut(cut) => Outcome::Rebooted(Box::new(db.power_cut(cut)?)),
+        Command::PowerCut(cut) => {
+            let reboot = db.power_cut(cut)?;
+            // The process died with the transaction it held: nothing of it was committed.
+            *tx = None;
+            Outcome::Rebooted(Box::new(reboot))
+        }
+        Command::Begin => match tx {
+            Some(open) => {
+                return Err(ExecError::InTransaction { queued: open.len() });
+            }
+            None => {
+                *tx = Some(Batch::new());
+                Outcome::Begun
+            }
+        },
+        Command::Commit => {
+            let open = tx
+                .take()
+                .ok_or(ExecError::NoTransaction { verb: "commit" })?;
+            return commit_transaction(db, open);
+        }
+        Command::Rollback => {
+            let open = tx
+                .take()
+                .ok_or(ExecError::NoTransaction { verb: "roll back" })?;
+            Outcome::RolledBack(open.len())
+        }
         Command::Writeback => {
             db.writeback()?;
             Outcome::WrittenBack
@@ -370,39 +446,112 @@ fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError> {
         Command::Exit => Outcome::Exit,
         Command::Source { path, step } => Outcome::Source { path, step },
         Command::Pause => Outcome::Pause,
-        // The stored text is printed as it is: no parse, no re-serialisation.
-        Command::Get { key } => match db.store_mut()?.get_raw(&key) {
-            Some(json) => Outcome::Value(json.to_string()),
-            None => Outcome::Missing,
-        },
-        Command::Exists { key } => Outcome::Bool(db.store_mut()?.contains_key(&key)),
-        Command::Keys { pattern } => {
-            let store = db.store_mut()?;
-            let keys = match pattern {
-                // Only the keys under the pattern's literal start are read.
-                Some(pattern) => {
-                    let pattern = KeyPattern::parse(&pattern);
-                    store
-                        .scan_prefix(&pattern.scan_prefix())
-                        .filter(|(key, _)| pattern.matches(key))
-                        .map(|(key, _)| key.to_string())
-                        .collect()
-                }
-                None => store.keys().map(str::to_string).collect(),
-            };
-            Outcome::Keys(keys)
-        }
-        Command::Count => Outcome::Count(db.store_mut()?.len()),
-        Command::Dump => Outcome::Dump(db.store_mut()?.to_json()),
         Command::Stats => {
             let (source, reboots) = (db.mode_source(), db.reboots());
             Outcome::Stats(Box::new(StatsReport {
                 stats: db.store_mut()?.stats(),
                 source,
                 reboots,
+                transaction: tx.as_ref().map(Batch::len),
             }))
         }
+        // A read inside a transaction sees the transaction's own writes.
+        read => return View::of(db.store_mut()?, tx.as_ref()).read(read),
     })
+}
+
+/// The store as a statement reads it: with the open transaction's writes, if any, laid
+/// over it.
+struct View<'a> {
+    store: &'a KvStore,
+    tx: Option<&'a Batch>,
+}
+
+impl<'a> View<'a> {
+    fn of(store: &'a KvStore, tx: Option<&'a Batch>) -> Self {
+        View { store, tx }
+    }
+
+    /// Runs a read (`get`, `exists`, `keys`, `count`, `dump`).
+    fn read(&self, command: Command) -> Result<Outcome, ExecError> {
+        let store = self.store;
+        Ok(match command {
+            // The stored text is printed as it is: no parse, no re-serialisation.
+            Command::Get { key } => {
+                let text = match self.tx {
+                    Some(tx) => tx.get_raw(store, &key),
+                    None => store.get_raw(&key),
+                };
+                match text {
+                    Some(json) => Outcome::Value(json.to_string()),
+                    None => Outcome::Missing,
+                }
+            }
+            Command::Exists { key } => Outcome::Bool(match self.tx {
+                Some(tx) => tx.contains_key(store, &key),
+                None => store.contains_key(&key),
+            }),
+            Command::Keys { pattern } => Outcome::Keys(match pattern {
+                Some(pattern) => {
+                    let pattern = KeyPattern::parse(&pattern);
+                    self.from(&pattern.scan_prefix())
+                        .filter(|(key, _)| pattern.matches(key))
+                        .map(|(key, _)| key.to_string())
+                        .collect()
+                }
+                None => self.from("").map(|(key, _)| key.to_string()).collect(),
+            }),
+            Command::Count => Outcome::Count(match self.tx {
+                Some(tx) => tx.count(store),
+                None => store.len(),
+            }),
+            Command::Dump => Outcome::Dump(match self.tx {
+                Some(tx) => {
+                    let entries: Vec<String> = tx
+                        .iter(store)
+                        .map(|(key, value)| format!("{}:{value}", JsonText::string(key)))
+                        .collect();
+                    format!("{{{}}}", entries.join(","))
+                }
+                None => store.to_json(),
+            }),
+            other => {
+                return Err(ExecError::Refused(format!(
+                    "not a read: {other:?} (the executor runs it elsewhere)"
+                )));
+            }
+        })
+    }
+
+    /// The entries whose key starts with `prefix`, in key order: only those are read.
+    fn from(&self, prefix: &'a str) -> Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a> {
+        match self.tx {
+            Some(tx) => Box::new(
+                tx.iter(self.store)
+                    .filter(move |(key, _)| key.starts_with(prefix)),
+            ),
+            None => Box::new(self.store.scan_prefix(prefix)),
+        }
+    }
+}
+
+/// `commit`: the transaction's mutations as one commit (one snapshot in `snapshot` mode,
+/// one log commit with one fdatasync in `wal` mode). An armed point fires in it as in any
+/// commit: the reboot shows all of the transaction or none of it.
+fn commit_transaction(db: &mut Database, open: Batch) -> Result<Outcome, ExecError> {
+    let mutations = open.len();
+    if mutations == 0 {
+        // Nothing to write: no commit, no fsync.
+        return Ok(Outcome::Committed(0));
+    }
+    match on_store(db, "commit", |store| store.commit(open)) {
+        Ok(committed) => Ok(Outcome::Committed(committed)),
+        Err(Failed::Rebooted(reboot)) => Ok(Outcome::Rebooted(reboot)),
+        Err(Failed::Error(error)) => Err(ExecError::TransactionFailed {
+            reason: error.to_string(),
+            mutations,
+        }),
+    }
 }
 
 /// Runs `action` on the store: a statement that writes. An armed point firing on a
@@ -451,7 +600,7 @@ mod tests {
 
     fn run(store: &mut Database, line: &str) -> Outcome {
         let command = parse(line).unwrap().unwrap();
-        execute(store, command).unwrap()
+        execute(store, &mut None, command).unwrap()
     }
 
     fn done(key: &str) -> Outcome {
@@ -518,7 +667,7 @@ mod tests {
             "delete b",
             "get a",
         ]));
-        let results: Vec<Outcome> = run_next(&mut db, &mut batch)
+        let results: Vec<Outcome> = run_next(&mut db, &mut None, &mut batch)
             .into_iter()
             .map(Result::unwrap)
             .collect();
@@ -536,7 +685,7 @@ mod tests {
         assert_eq!(db.store().unwrap().stats().commits, before + 1);
         // The read after the run is the next round, alone.
         assert_eq!(batch.len(), 1);
-        let results = run_next(&mut db, &mut batch);
+        let results = run_next(&mut db, &mut None, &mut batch);
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].as_ref().unwrap(), &Outcome::Value("1".into()));
         assert!(batch.is_empty());
@@ -548,6 +697,7 @@ mod tests {
         let mut db = Database::in_memory();
         let results = super::run(
             &mut db,
+            &mut None,
             commands(&["put a 1", "put b 2", &deep, "put c 3", "put d 4"]),
         );
         let shown: Vec<String> = results
@@ -579,7 +729,7 @@ mod tests {
         let mut db = simulated(Durability::Snapshot);
         run(&mut db, "crash after-temp-sync");
         let mut batch = VecDeque::from(commands(&["put a 1", "put b 2", "put c 3"]));
-        let first = run_next(&mut db, &mut batch);
+        let first = run_next(&mut db, &mut None, &mut batch);
         assert_eq!(first.len(), 1, "the armed write alone");
         assert!(
             matches!(&first[0], Ok(Outcome::Rebooted(_))),
@@ -588,7 +738,7 @@ mod tests {
         );
         assert_eq!(batch.len(), 2);
         // The point fired: the rest commit together again.
-        let rest: Vec<Outcome> = run_next(&mut db, &mut batch)
+        let rest: Vec<Outcome> = run_next(&mut db, &mut None, &mut batch)
             .into_iter()
             .map(Result::unwrap)
             .collect();
@@ -599,7 +749,7 @@ mod tests {
     #[test]
     fn a_failed_group_commit_fails_every_statement_in_it() {
         let mut db = Database::in_memory();
-        let results = super::run(&mut db, commands(&["put a 1", "put b 2"]));
+        let results = super::run(&mut db, &mut None, commands(&["put a 1", "put b 2"]));
         assert!(results.iter().all(Result::is_ok));
         let read_only = tempfile::tempdir().unwrap();
         let path = read_only.path().join("db.json");
@@ -607,7 +757,11 @@ mod tests {
         writer.put("b", json!(1)).unwrap();
         drop(writer);
         let mut db = Database::open_read_only(&path).unwrap();
-        let results = super::run(&mut db, commands(&["put a 1", "delete b", "put c 3"]));
+        let results = super::run(
+            &mut db,
+            &mut None,
+            commands(&["put a 1", "delete b", "put c 3"]),
+        );
         assert_eq!(results.len(), 3);
         for result in results {
             let error = result.unwrap_err().to_string();
@@ -617,7 +771,7 @@ mod tests {
             );
         }
         // Alone, a write reports the store's own error.
-        let alone = super::run(&mut db, commands(&["put a 1"]));
+        let alone = super::run(&mut db, &mut None, commands(&["put a 1"]));
         let error = alone[0].as_ref().unwrap_err().to_string();
         assert!(!error.contains("group commit"), "{error}");
     }

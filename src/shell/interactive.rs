@@ -54,9 +54,6 @@ pub fn run(
             ColorMode::Disabled
         })
         .build();
-    let prompt = format!("kv {db_name}> ");
-    // Lines after the first of an open value, aligned under the prompt as sqlite3 does.
-    let continuation = format!("{:>width$}", "...> ", width = prompt.chars().count());
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
     let mut helper = KvHelper::new(session.out_renderer.theme);
     helper.set_keys(session.db.keys());
@@ -112,6 +109,9 @@ pub fn run(
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
         // came after the last output stopped has nothing left to stop.
         interrupted.store(false, Ordering::SeqCst);
+        let prompt = prompt(db_name, session.transaction_size());
+        // Lines after the first of an open value, aligned under the prompt as sqlite3 does.
+        let continuation = format!("{:>width$}", "...> ", width = prompt.chars().count());
         let shown = if pending.is_empty() {
             &prompt
         } else {
@@ -188,8 +188,24 @@ pub fn run(
             Err(err) => return Err(err.into()),
         }
     }
-
+    // Leaving (Ctrl-D or `exit`) ends the process that holds the transaction.
+    if let Some(dropped) = session.roll_back() {
+        let message = format!(
+            "the open transaction was rolled back: none of its {} was stored",
+            kv_engine::human::count(dropped as u64, "queued mutation")
+        );
+        session.err_renderer.warning(&mut stderr, &message)?;
+    }
     Ok(())
+}
+
+/// The prompt: the database, and the open transaction with its size (`[tx: 2]`), so
+/// that queued writes are never taken for committed ones.
+fn prompt(db_name: &str, transaction: Option<usize>) -> String {
+    match transaction {
+        Some(queued) => format!("kv {db_name} [tx: {queued}]> "),
+        None => format!("kv {db_name}> "),
+    }
 }
 
 /// Whether the history file can be appended to: opened (created, empty, if missing) as

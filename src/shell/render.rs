@@ -134,7 +134,23 @@ impl Renderer {
             }
             Outcome::Value(json) => writeln!(w, "{}", theme.text_style(json).paint(json.as_str())),
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
-            Outcome::Stored(_) | Outcome::Deleted(_) => writeln!(w, "{}", theme.ok.paint("OK")),
+            Outcome::Stored(_) | Outcome::Deleted(_) | Outcome::Begun => {
+                writeln!(w, "{}", theme.ok.paint("OK"))
+            }
+            // Not OK: nothing is durable until the commit (redis-cli prints the same).
+            Outcome::Queued => writeln!(w, "{}", theme.nil.paint("QUEUED")),
+            Outcome::Committed(mutations) => writeln!(
+                w,
+                "{} ({})",
+                theme.ok.paint("OK"),
+                kv_engine::human::count(*mutations as u64, "mutation")
+            ),
+            Outcome::RolledBack(mutations) => writeln!(
+                w,
+                "{} (rolled back {}: nothing of them was stored)",
+                theme.ok.paint("OK"),
+                kv_engine::human::count(*mutations as u64, "mutation")
+            ),
             Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
             // A person at a terminal is told there are none; a script gets no lines.
             Outcome::Keys(keys) if keys.is_empty() && self.layout == Layout::Pretty => {
@@ -491,6 +507,7 @@ impl Renderer {
             stats,
             source,
             reboots,
+            transaction,
         } = report;
         let file = match &stats.path {
             Some(path) => path.display().to_string(),
@@ -533,6 +550,15 @@ impl Renderer {
             ("size on disk", size),
             ("keys", stats.keys.to_string()),
         ];
+        if let Some(queued) = transaction {
+            rows.push((
+                "transaction",
+                format!(
+                    "open: {} queued, not committed (the keys above do not count them)",
+                    kv_engine::human::count(*queued as u64, "mutation")
+                ),
+            ));
+        }
         // The counters are the store's, and a reboot reopens a new one, as a real
         // restart would start a new process: said, so nobody reads "0 commits" as lost.
         if *reboots > 0 {
@@ -803,6 +829,7 @@ mod tests {
             stats,
             source: ModeSource::NoFile,
             reboots: 0,
+            transaction: None,
         }
     }
     use serde_json::json;
@@ -1002,6 +1029,7 @@ mod tests {
             stats,
             source: ModeSource::HasLog,
             reboots: 1,
+            transaction: None,
         })));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "mode:          wal (the database has a log)");
@@ -1183,6 +1211,29 @@ mod tests {
             plain(&outcome)
                 .ends_with("disk after the reboot: db.json (40 B), db.json.lock (0 B)\n"),
             "the error itself goes to the error stream"
+        );
+    }
+
+    #[test]
+    fn transactions_say_what_is_queued_committed_or_rolled_back() {
+        assert_eq!(plain(&Outcome::Begun), "OK\n");
+        assert_eq!(plain(&Outcome::Queued), "QUEUED\n");
+        assert_eq!(plain(&Outcome::Committed(3)), "OK (3 mutations)\n");
+        assert_eq!(plain(&Outcome::Committed(1)), "OK (1 mutation)\n");
+        assert_eq!(
+            plain(&Outcome::RolledBack(2)),
+            "OK (rolled back 2 mutations: nothing of them was stored)\n"
+        );
+        let mut report = report(KvStore::in_memory().stats());
+        assert!(!plain(&Outcome::Stats(Box::new(report.clone()))).contains("transaction"));
+        report.transaction = Some(2);
+        let text = plain(&Outcome::Stats(Box::new(report)));
+        assert!(
+            text.contains(
+                "\ntransaction:   open: 2 mutations queued, not committed (the keys above do \
+                 not count them)\n"
+            ),
+            "{text}"
         );
     }
 }

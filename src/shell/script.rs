@@ -97,6 +97,11 @@ impl<'a> ScriptReader<'a> {
         }
     }
 
+    /// How many lines were read from the input so far.
+    pub fn lines_read(&self) -> usize {
+        self.line_no
+    }
+
     /// Whether the next step may wait for input that is not there yet (so what is
     /// gathered for a group commit must be committed first).
     pub fn may_wait(&self) -> bool {

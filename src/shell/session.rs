@@ -15,6 +15,7 @@ use crate::shell::render::Renderer;
 use crate::shell::script::{Read, ScriptInput, ScriptReader, locate};
 use crate::shell::source::{self, Pauses, Resume, Sourced};
 use crate::shell::wrap::{WIDTH, Wrap};
+use kv_engine::Batch;
 
 /// Whether to go on reading statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,12 +82,12 @@ struct Pending {
 /// Statements parsed and waiting for the executor, with what is kept to report each
 /// (apart, so the commands move into the executor without a copy).
 #[derive(Debug, Default)]
-struct Batch {
+struct Statements {
     commands: VecDeque<Command>,
     statements: VecDeque<Pending>,
 }
 
-impl Batch {
+impl Statements {
     fn push(&mut self, command: Command, pending: Pending) {
         self.commands.push_back(command);
         self.statements.push_back(pending);
@@ -109,7 +110,13 @@ pub struct Session {
     /// Where `pause` and `source --step` wait for Enter (only at a terminal).
     pub pauses: Pauses,
     failures: usize,
-    batch: Batch,
+    batch: Statements,
+    /// The open transaction (`begin`): its puts and deletes, queued until `commit`.
+    transaction: Option<Batch>,
+    /// The script line the open transaction began on.
+    transaction_line: Option<usize>,
+    /// The last line the outermost script read (where its end is reported).
+    last_line: usize,
     /// The command files `source` is running, outermost first.
     sources: Vec<Sourced>,
     /// Whether the files being run wait before each statement (`source --step`).
@@ -139,7 +146,10 @@ impl Session {
             group_commit: GroupCommit::Off,
             pauses: Pauses::Skip,
             failures: 0,
-            batch: Batch::default(),
+            batch: Statements::default(),
+            transaction: None,
+            transaction_line: None,
+            last_line: 0,
             sources: Vec::new(),
             stepping: false,
             abandoned: false,
@@ -149,6 +159,57 @@ impl Session {
     /// How many statements failed so far (the exit status is 1 if any did).
     pub fn failures(&self) -> usize {
         self.failures
+    }
+
+    /// How many mutations the open transaction holds; `None` if none is open.
+    pub fn transaction_size(&self) -> Option<usize> {
+        self.transaction.as_ref().map(Batch::len)
+    }
+
+    /// Rolls back the open transaction, if any, and says how many mutations it dropped.
+    pub fn roll_back(&mut self) -> Option<usize> {
+        self.transaction_line = None;
+        self.transaction.take().map(|open| open.len())
+    }
+
+    /// Runs a whole script that is the shell's input (stdin): as
+    /// [`run_script`](Self::run_script), and then a transaction still open (the input
+    /// ended, `exit`, or a `--bail` failure stopped it) is rolled back and reported as a
+    /// failure: what it queued was never committed.
+    pub fn run_input(
+        &mut self,
+        input: &mut dyn ScriptInput,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let flow = self.run_script(input, out, err)?;
+        let last = self.last_line;
+        self.end_input(Some(last), out, err)?;
+        Ok(flow)
+    }
+
+    /// The input is over (piped input at `last`, or the `-c` commands): an open
+    /// transaction is rolled back and reported as a failure.
+    pub fn end_input(
+        &mut self,
+        last: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<()> {
+        let began = self.transaction_line;
+        let Some(dropped) = self.roll_back() else {
+            return Ok(());
+        };
+        let began = match began {
+            Some(line) => format!("transaction begun on line {line}"),
+            None => "transaction".to_string(),
+        };
+        let message = format!(
+            "{began} was not committed; rolled back {}",
+            kv_engine::human::count(dropped as u64, "mutation")
+        );
+        self.fail(out, err, last, &message)?;
+        Ok(())
     }
 
     /// Parses, runs and renders one statement. `line` is where it starts in a script
@@ -228,6 +289,8 @@ impl Session {
             // `trace` itself shows none.
             let writes = matches!(first, Command::Put { .. } | Command::Delete { .. });
             let is_trace_switch = matches!(first, Command::Trace { .. });
+            let is_power_cut = matches!(first, Command::PowerCut(_));
+            let open = self.transaction_size();
             if self.db.may_abort() {
                 // The next commit may abort the process: whatever was printed, and the
                 // statement about to run, must not die in a buffer with it.
@@ -236,17 +299,31 @@ impl Session {
                 }
                 out.flush()?;
             }
-            let results = exec::run_next(&mut self.db, &mut batch.commands);
+            let results = exec::run_next(&mut self.db, &mut self.transaction, &mut batch.commands);
             let mut flow = Flow::Continue;
             for result in results {
                 let Some(pending) = batch.statements.pop_front() else {
                     break;
                 };
+                let line = pending.line;
                 let (reported, ran) = self.report(pending, result, out, err)?;
+                match &ran {
+                    Ran::Outcome(Outcome::Begun) => self.transaction_line = line,
+                    _ if self.transaction.is_none() => self.transaction_line = None,
+                    _ => {}
+                }
                 if reported == Flow::Stop {
                     flow = Flow::Stop;
                 }
                 last = (flow, ran);
+            }
+            if let (true, Some(queued), None) = (is_power_cut, open, &self.transaction) {
+                writeln!(
+                    out,
+                    "the open transaction was lost with the process: none of its {} was \
+                     committed",
+                    kv_engine::human::count(queued as u64, "queued mutation")
+                )?;
             }
             if self.db.tracing() && !is_trace_switch {
                 let entries = self.db.take_trace();
@@ -418,6 +495,18 @@ impl Session {
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
         let mut reader = ScriptReader::new(input);
+        let flow = self.read_script(&mut reader, out, err);
+        self.last_line = reader.lines_read();
+        flow
+    }
+
+    /// The loop of [`run_script`](Self::run_script).
+    fn read_script(
+        &mut self,
+        reader: &mut ScriptReader<'_>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
         loop {
             // A batch takes only what is already waiting: commit it before a read that
             // may block, so no result waits on input that may never come.

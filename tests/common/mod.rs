@@ -76,3 +76,17 @@ impl Sandbox {
         self.run_env(args, stdin.as_bytes(), &[])
     }
 }
+
+/// `stdout` with the process id and random part of each temp file's name (which differ
+/// from one run to the next, grouped or not) taken out.
+pub fn same_temp_names(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let mut parts = text.split(".kv-tmp.");
+    let mut same = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        let name_end = part.find([' ', ',', ')']).unwrap_or(part.len());
+        same.push_str(".kv-tmp.*");
+        same.push_str(&part[name_end..]);
+    }
+    same
+}
