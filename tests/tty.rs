@@ -520,3 +520,36 @@ fn an_empty_simulated_disk_says_so_and_ignores_the_file_there() {
     kv.exp_eof().unwrap();
     assert_eq!(exit_code(&kv), Some(0));
 }
+
+#[test]
+fn the_prompt_shows_an_open_transaction_ctrl_c_keeps_it_and_ctrl_d_rolls_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--no-history", "db.json"]);
+    let prompt = "kv db.json> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "put alice 100", "OK", prompt);
+    run(&mut kv, "begin", "OK", "kv db.json [tx: 0]> ");
+    run(&mut kv, "put alice 70", "QUEUED", "kv db.json [tx: 1]> ");
+    run(&mut kv, "put bob 30", "QUEUED", "kv db.json [tx: 2]> ");
+    // Ctrl-C drops the half-typed line, not the transaction.
+    send(&mut kv, "put half 1");
+    kv.exp_string("put half 1").unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string("^C").unwrap();
+    kv.exp_string("kv db.json [tx: 2]> ").unwrap();
+    run(&mut kv, "get alice", "70", "kv db.json [tx: 2]> ");
+    run(&mut kv, "commit", "OK (2 mutations)", prompt);
+    run(&mut kv, "begin", "OK", "kv db.json [tx: 0]> ");
+    run(&mut kv, "delete bob", "QUEUED", "kv db.json [tx: 1]> ");
+    // Ctrl-D leaves, rolling the transaction back, and says so.
+    kv.send_control('d').unwrap();
+    kv.exp_string(
+        "warning: the open transaction was rolled back: none of its 1 queued mutation was \
+         stored",
+    )
+    .unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+    let on_disk = std::fs::read_to_string(dir.path().join("db.json")).unwrap();
+    assert_eq!(on_disk, "{\"alice\":70,\"bob\":30}\n");
+}
