@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use kv::shell::Session;
 use kv::shell::session::GroupCommit;
-use kv::shell::{Database, Layout, Renderer, Session, Theme};
 use kv_engine::Durability;
 use kv_engine::fs::SimFs;
 use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
@@ -113,15 +113,6 @@ fn the_transcript_itself_is_what_a_reader_expects() {
     );
 }
 
-/// The value of a `stats` row.
-fn row<'a>(stdout: &'a str, name: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
-        .trim()
-}
-
 #[test]
 fn group_commit_makes_one_commit_of_statements_already_waiting() {
     let mut script: String = (0..50).map(|i| format!("put k{i:02} {i}\n")).collect();
@@ -137,29 +128,22 @@ fn group_commit_makes_one_commit_of_statements_already_waiting() {
             let output = run(dir.path(), &args, &script);
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             assert_eq!(stdout.matches("OK\n").count(), 50, "{stdout}");
-            assert_eq!(row(&stdout, "commits"), commits, "{mode}, group {group}");
+            assert_eq!(
+                common::row(&stdout, "commits"),
+                commits,
+                "{mode}, group {group}"
+            );
             assert!(
-                row(&stdout, "mutations").starts_with("50 "),
+                common::row(&stdout, "mutations").starts_with("50 "),
                 "{mode}: {stdout}"
             );
-            fsyncs.push(row(&stdout, "fsyncs").parse::<u64>().unwrap());
+            fsyncs.push(common::row(&stdout, "fsyncs").parse::<u64>().unwrap());
         }
         assert!(
             fsyncs[1] * 10 < fsyncs[0],
             "{mode}: fsyncs without and with group commit: {fsyncs:?}"
         );
     }
-}
-
-fn session(sim: &SimFs, durability: Durability) -> Session {
-    let db = Database::on_simulated_disk(sim.clone(), Path::new("db.json"), durability).unwrap();
-    let renderer = Renderer {
-        theme: Theme::plain(),
-        layout: Layout::Compact,
-    };
-    let mut session = Session::new(db, renderer, renderer);
-    session.group_commit = GroupCommit::On;
-    session
 }
 
 fn script(session: &mut Session, input: &str) -> (String, String) {
@@ -183,7 +167,7 @@ fn a_failed_group_commit_prints_no_ok_and_every_statement_reports_it() {
     ] {
         let what = format!("{durability}, failing {kind:?}");
         let sim = SimFs::new();
-        let mut s = session(&sim, durability);
+        let mut s = common::sim_session(&sim, durability, GroupCommit::On);
         let (out, err) = script(&mut s, "put a 1\n");
         assert_eq!((out.as_str(), err.as_str()), ("OK\n", ""), "{what}");
         sim.fail(Some(kind), 1, FaultError::Eio, Repeat::Once);
@@ -226,7 +210,7 @@ impl std::io::Write for SyncsAtOk {
 fn no_ok_of_a_batch_is_written_before_its_fsync() {
     for durability in [Durability::Wal, Durability::Snapshot] {
         let sim = SimFs::new();
-        let mut s = session(&sim, durability);
+        let mut s = common::sim_session(&sim, durability, GroupCommit::On);
         script(&mut s, "put warm 1\n");
         let before = sim.count(OpKind::SyncFile);
         let mut out = SyncsAtOk {

@@ -7,12 +7,10 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::Output;
 
 use common::Sandbox;
 use kv::shell::session::GroupCommit;
-use kv::shell::{Database, Layout, Renderer, Session, Theme};
 use kv_engine::Durability;
 use kv_engine::fs::SimFs;
 use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
@@ -32,15 +30,6 @@ fn check(output: &Output, status: i32, stdout: &str, stderr: &str) {
     assert_eq!(text(&output.stdout), stdout, "{context}");
     assert_eq!(text(&output.stderr), stderr, "{context}");
     assert_eq!(output.status.code(), Some(status), "{context}");
-}
-
-/// The value of a `stats` row.
-fn row<'a>(stdout: &'a str, name: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
-        .trim()
 }
 
 #[test]
@@ -73,17 +62,21 @@ fn a_transaction_queues_its_writes_reads_them_and_commits_them_as_one() {
         );
         assert!(!before.contains("transaction:"), "{mode}: {before}");
         assert_eq!(
-            row(inside, "transaction"),
+            common::row(inside, "transaction"),
             "open: 5 mutations queued, not committed (the keys above do not count them)",
             "{mode}"
         );
         // The queued writes are not in the store yet, nor on its counters.
-        assert_eq!(row(inside, "keys"), "2", "{mode}");
-        assert_eq!(row(inside, "commits"), row(before, "commits"), "{mode}");
+        assert_eq!(common::row(inside, "keys"), "2", "{mode}");
+        assert_eq!(
+            common::row(inside, "commits"),
+            common::row(before, "commits"),
+            "{mode}"
+        );
         assert!(inside.contains("\nOK (5 mutations)\n"), "{mode}: {inside}");
         // One commit for the whole transaction, and in wal mode one fsync.
-        let commits = |stats: &str| row(stats, "commits").parse::<u64>().unwrap();
-        let fsyncs = |stats: &str| row(stats, "fsyncs").parse::<u64>().unwrap();
+        let commits = |stats: &str| common::row(stats, "commits").parse::<u64>().unwrap();
+        let fsyncs = |stats: &str| common::row(stats, "fsyncs").parse::<u64>().unwrap();
         assert_eq!(commits(after), commits(inside) + 1, "{mode}");
         if mode == "wal" {
             assert_eq!(fsyncs(after), fsyncs(inside) + 1, "{mode}");
@@ -317,17 +310,6 @@ fn a_power_cut_inside_a_transaction_loses_it_and_says_so() {
     );
 }
 
-fn session(sim: &SimFs, durability: Durability, group: GroupCommit) -> Session {
-    let db = Database::on_simulated_disk(sim.clone(), Path::new("db.json"), durability).unwrap();
-    let renderer = Renderer {
-        theme: Theme::plain(),
-        layout: Layout::Compact,
-    };
-    let mut session = Session::new(db, renderer, renderer);
-    session.group_commit = group;
-    session
-}
-
 #[test]
 fn a_failed_commit_stores_nothing_shows_nothing_and_says_so() {
     for (durability, kind) in [
@@ -339,7 +321,7 @@ fn a_failed_commit_stores_nothing_shows_nothing_and_says_so() {
         for group in [GroupCommit::Off, GroupCommit::On] {
             let what = format!("{durability}, failing {kind:?}, {group:?}");
             let sim = SimFs::new();
-            let mut s = session(&sim, durability, group);
+            let mut s = common::sim_session(&sim, durability, group);
             let (mut out, mut err) = (Vec::new(), Vec::new());
             s.run_script(
                 &mut &b"put a 1\nbegin\nput a 2\nput b 2\n"[..],
