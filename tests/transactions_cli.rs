@@ -353,3 +353,18 @@ fn a_failed_commit_stores_nothing_shows_nothing_and_says_so() {
         }
     }
 }
+
+#[test]
+fn a_value_the_store_would_refuse_is_refused_when_queued_and_the_transaction_stays_open() {
+    let sandbox = Sandbox::new();
+    let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
+    let script = format!("begin\nput a 1\nput deep {deep}\nput b 2\ncommit\nkeys\n");
+    let output = sandbox.run(&["db.json"], &script);
+    check(
+        &output,
+        1,
+        "OK\nQUEUED\nQUEUED\nOK (2 mutations)\na\nb\n",
+        "error: line 3: the value for key \"deep\" nests deeper than 100 levels of arrays and \
+         objects; nothing was written\n",
+    );
+}

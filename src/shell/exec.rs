@@ -223,18 +223,22 @@ fn queue(
     batch: &mut VecDeque<Command>,
 ) -> Vec<Result<Outcome, ExecError>> {
     let mut results = Vec::new();
-    while let Some(Command::Put { .. } | Command::Delete { .. }) = batch.front() {
-        let Some(command) = batch.pop_front() else {
-            break;
-        };
-        let queued = db.store_mut().and_then(|store| match command {
-            Command::Put { key, value } => Ok(open.put_text(key, value)?),
-            Command::Delete { key } => {
+    while let Some(command) = batch.pop_front() {
+        let queued = match (command, db.store_mut()) {
+            (Command::Put { key, value }, Ok(_)) => {
+                open.put_text(key, value).map_err(ExecError::from)
+            }
+            (Command::Delete { key }, Ok(store)) => {
                 open.delete(store, &key);
                 Ok(())
             }
-            _ => Ok(()),
-        });
+            // No store (a reopen failed): said as a write outside a transaction says it.
+            (Command::Put { .. } | Command::Delete { .. }, Err(closed)) => Err(closed),
+            (other, _) => {
+                batch.push_front(other);
+                break;
+            }
+        };
         results.push(queued.map(|()| Outcome::Queued));
     }
     results
