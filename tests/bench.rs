@@ -236,6 +236,7 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
     let mut table = Vec::new();
     report.render_table(&mut table).unwrap();
     let table = String::from_utf8(table).unwrap();
+    assert_fits_100_columns(&table);
     for mode in &config.modes {
         assert!(table.contains(&format!("  {} ", mode.name())), "{table}");
     }
@@ -487,17 +488,23 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
     let mut out = Vec::new();
     synthetic().render_table(&mut out).unwrap();
     let table = String::from_utf8(out).unwrap();
-    // Each row's cells, whatever the column widths.
-    let row = |start: &str| {
+    // Each row's cells, whatever the column widths: every row starting so, and the first.
+    let rows = |start: &str| -> Vec<String> {
         table
             .lines()
             .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .find(|line| line.starts_with(start))
+            .filter(|line| line.starts_with(start))
+            .collect()
+    };
+    let row = |start: &str| {
+        rows(start)
+            .into_iter()
+            .next()
             .unwrap_or_else(|| panic!("no line starting {start:?} in\n{table}"))
     };
     assert!(
         table.starts_with(
-            "kv bench on 2 CPUs (Test CPU), 4.00 GiB RAM, Linux 6.1.0\n\
+            "kv bench on 2 CPUs (Test CPU), 4.0 GiB RAM, Linux 6.1.0\n\
              Directory /tmp (tmpfs); 3 repetitions of everything, medians shown.\n\n\
              WARNING: the directory is on tmpfs, where fsync does nothing\n"
         ),
@@ -509,19 +516,24 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
     );
     assert_eq!(
         row("snapshot recipe"),
-        "snapshot recipe (temp, fsync, rename, fsync dir) 10,000 390.6 KiB 200 1,625 615 µs 900 µs"
+        "snapshot recipe 10,000 390.6 KiB 200 1,625 615 µs 900 µs"
+    );
+    // The engine's figures, then (in a table of its own) the limit that bounds them.
+    assert_eq!(
+        rows("snapshot 10,000 overwrite"),
+        [
+            "snapshot 10,000 overwrite 200 1,300 769 µs 1.54 ms 2 390.6 KiB",
+            "snapshot 10,000 overwrite 1,300 snapshot recipe 1,625 0.80×"
+        ]
+    );
+    // Memory mode touches no disk: no limit bounds it.
+    assert_eq!(
+        rows("memory 10,000 get"),
+        ["memory 10,000 get 200 2,500,000 400 ns 800 ns 0 0 B"]
     );
     assert_eq!(
-        row("snapshot 10,000 overwrite"),
-        "snapshot 10,000 overwrite 200 1,300 769 µs 1.54 ms 2 390.6 KiB 0.80× snapshot recipe (1,625/s)"
-    );
-    assert_eq!(
-        row("memory 10,000 get"),
-        "memory 10,000 get 200 2,500,000 400 ns 800 ns 0 0 B no disk"
-    );
-    assert_eq!(
-        row("memory 10,000 put"),
-        "memory 10,000 put 200 2,000,000 500 ns 1.00 µs 0 0 B -"
+        rows("memory 10,000 put"),
+        ["memory 10,000 put 200 2,000,000 500 ns 1.00 µs 0 0 B"]
     );
     assert_eq!(
         row("snapshot 10,000 390.6"),
@@ -544,6 +556,77 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
         row("memory 100,000 put"),
         "memory 100,000 put 100,000 800,000 - 0 0 B -"
     );
+}
+
+/// That every line of `table` fits a 100-column terminal (an emoji takes two columns).
+fn assert_fits_100_columns(table: &str) {
+    use unicode_width::UnicodeWidthStr;
+    for line in table.lines() {
+        assert!(
+            line.width() <= 100,
+            "{} columns: {line}\n{table}",
+            line.width()
+        );
+    }
+}
+
+#[test]
+fn every_line_of_the_report_fits_100_columns() {
+    let mut out = Vec::new();
+    synthetic().render_table(&mut out).unwrap();
+    assert_fits_100_columns(&String::from_utf8(out).unwrap());
+    // The widest figures a run gives: a long CPU name, a million keys, rates in the
+    // millions, every bound, megabytes per operation.
+    let mut wide = synthetic();
+    wide.machine.cpu_model =
+        Some("AMD EPYC 7B13 64-Core Processor with an unusually long model name".into());
+    wide.machine.kernel = Some("6.18.44-fc-v1252-a-long-distribution-suffix".into());
+    let slowest = timing(9_999_999.0, 999_000_000, 999_000_000);
+    let bound = |limit| Bound {
+        limit,
+        limit_timing: slowest,
+        ratio: 0.123,
+    };
+    for case in &mut wide.cases {
+        case.n = 1_000_000;
+        case.file_bytes = Some(999 << 30);
+        case.ops = [Op::Put, Op::Overwrite, Op::Get, Op::Delete]
+            .into_iter()
+            .zip([
+                LimitKind::AppendFdatasync,
+                LimitKind::OverwriteFdatasync,
+                LimitKind::SnapshotRecipe,
+                LimitKind::RewriteUnsynced,
+            ])
+            .map(|(kind, limit)| {
+                let mut result = op(kind, 9_999_999.0, 0.0005, 1023.5 * 1024.0 * 1024.0, None);
+                result.timing = Timing {
+                    ops: 1_000_000,
+                    ..slowest
+                };
+                result.bound = Some(bound(limit));
+                result
+            })
+            .collect();
+    }
+    for case in &mut wide.piped {
+        case.n = 1_000_000;
+        for phase in &mut case.phases {
+            phase.statements = 1_000_000;
+            phase.ops_per_sec = 9_999_999.0;
+            phase.statements_per_commit = 99_999.0;
+            phase.bytes_per_op = 1023.5 * 1024.0;
+            phase.bound = Some(PipedBound {
+                memory_ops_per_sec: 9_999_999.0,
+                ratio: 0.123,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    wide.render_table(&mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert_fits_100_columns(&table);
+    assert!(table.contains("9,999,999"), "{table}");
 }
 
 #[test]

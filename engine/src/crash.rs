@@ -1,7 +1,6 @@
 //! Crash buttons: named points inside a commit where the user can make the process die,
 //! to show in front of a class what each stage leaves on disk.
 
-use std::fmt;
 use std::str::FromStr;
 
 use crate::durability::mode::Durability;
@@ -115,19 +114,12 @@ impl CrashPoint {
     }
 }
 
-impl fmt::Display for CrashPoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+known_by_name!(CrashPoint);
 
 impl FromStr for CrashPoint {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        CrashPoint::ALL
-            .into_iter()
-            .find(|point| point.name() == name)
-            .ok_or_else(|| format!("unknown crash point {name:?}"))
+        CrashPoint::by_name(name).ok_or_else(|| format!("unknown crash point {name:?}"))
     }
 }

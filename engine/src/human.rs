@@ -1,5 +1,6 @@
-//! Durations as people read them, one way everywhere: `stats`, `trace` and `kv bench` used
-//! to print the same time three ways (`1.25ms`, `1.2 ms`, `1.25 ms`).
+//! Durations, sizes and counts as people read them, one way everywhere: `stats`, `trace`
+//! and `kv bench` used to print the same time three ways (`1.25ms`, `1.2 ms`, `1.25 ms`)
+//! and the same size two (`4.0 MiB`, `4.00 MiB`).
 
 use std::time::Duration;
 
@@ -30,6 +31,33 @@ pub fn duration(elapsed: Duration) -> String {
     duration_ns(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// A size in bytes: under 1 KiB in bytes (`812 B`, or `52.5 B` for an average), else
+/// with one decimal in the largest binary unit that keeps it at 1 or more: `20.0 KiB`,
+/// `1.0 MiB`, `4.0 GiB`, `2.0 TiB`. A size that is not a number (the average of nothing)
+/// is `-`.
+pub fn size(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if !bytes.is_finite() {
+        return "-".into();
+    }
+    if bytes < 1024.0 {
+        return match bytes.fract() == 0.0 {
+            true => format!("{bytes:.0} B"),
+            false => format!("{bytes:.1} B"),
+        };
+    }
+    let mut scaled = bytes;
+    let mut unit = UNITS[0];
+    for name in UNITS {
+        if scaled < 1024.0 {
+            break;
+        }
+        scaled /= 1024.0;
+        unit = name;
+    }
+    format!("{scaled:.1} {unit}")
+}
+
 /// Counts in messages: `1 record`, `2 records`. Every noun counted in a message is a
 /// regular English plural (record, key, byte, mutation), so an `s` is all it takes.
 ///
@@ -53,6 +81,20 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(2_140)), "2.14 ms");
         assert_eq!(duration(Duration::from_millis(3_250)), "3.25 s");
         assert_eq!(duration(Duration::MAX), "18446744074 s");
+    }
+
+    #[test]
+    fn sizes_are_bytes_under_a_kib_then_one_decimal_of_the_largest_unit() {
+        assert_eq!(size(0.0), "0 B");
+        assert_eq!(size(64.0), "64 B");
+        assert_eq!(size(52.5), "52.5 B");
+        assert_eq!(size(1023.0), "1023 B");
+        assert_eq!(size(1024.0), "1.0 KiB");
+        assert_eq!(size(431_000.0), "420.9 KiB");
+        assert_eq!(size(1_048_576.0), "1.0 MiB");
+        assert_eq!(size(5.0 * 1024.0 * 1024.0 * 1024.0), "5.0 GiB");
+        assert_eq!(size(3.0 * 1024f64.powi(5)), "3072.0 TiB");
+        assert_eq!(size(f64::NAN), "-");
     }
 
     #[test]

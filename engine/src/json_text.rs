@@ -9,13 +9,19 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::durability::text::{self, Canonicaliser, MAX_TEXT_DEPTH, Slow};
+use crate::json_scan;
 
 /// A JSON value held as its canonical compact text: exactly what `serde_json::to_string`
 /// writes for the [`Value`] the text parses to (numbers and object key order as written,
 /// no whitespace, serde's escapes). [`KvStore::put_text`](crate::KvStore::put_text) stores
 /// it as it is; [`KvStore::get_raw`](crate::KvStore::get_raw) returns the same text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct JsonText(Box<str>);
+pub struct JsonText {
+    text: Box<str>,
+    /// How deeply the text nests, learnt while it was canonicalised, so the store's
+    /// depth limit costs no second scan.
+    depth: usize,
+}
 
 thread_local! {
     /// Scratch space reused from one parse to the next.
@@ -43,7 +49,7 @@ impl JsonText {
             Err(_) => Canonicaliser::default().canonical(raw, MAX_TEXT_DEPTH),
         });
         match canonical {
-            Ok(text) => Ok(JsonText(text)),
+            Ok((text, depth)) => Ok(JsonText { text, depth }),
             // Escapes serde would not write and repeated keys need the round trip; so does
             // deep nesting, which the Value parser accepts or refuses with its own error.
             Err(Slow::NeedsValue(_)) => {
@@ -57,7 +63,10 @@ impl JsonText {
 
     /// The canonical text of `value`.
     pub fn from_value(value: &Value) -> serde_json::Result<JsonText> {
-        text::from_value(value).map(JsonText)
+        let text = text::from_value(value)?;
+        // The rare path (a `Value`, or text that needed one): scanned once more.
+        let depth = json_scan::depth(&text);
+        Ok(JsonText { text, depth })
     }
 
     /// The canonical text of the JSON string `s`.
@@ -65,41 +74,47 @@ impl JsonText {
         let mut out = Vec::with_capacity(s.len() + 2);
         text::write_key(&mut out, s);
         // write_key appends `s` (UTF-8) with ASCII quotes and escapes: still UTF-8.
-        JsonText(String::from_utf8_lossy(&out).into())
+        JsonText {
+            text: String::from_utf8_lossy(&out).into(),
+            depth: 0,
+        }
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The value the text holds.
     pub fn to_value(&self) -> Value {
         // The text is canonical JSON by construction, so this parse cannot fail; Null is
         // never returned in practice, and is no panic if it were.
-        text::to_value(&self.0).unwrap_or(Value::Null)
+        text::to_value(&self.text).unwrap_or(Value::Null)
     }
 
     /// How deeply arrays and objects nest in the value (`0` for a scalar).
     pub fn depth(&self) -> usize {
-        text::depth(&self.0)
+        self.depth
     }
 
     pub(crate) fn into_boxed_str(self) -> Box<str> {
-        self.0
+        self.text
     }
 }
 
 impl Default for JsonText {
     /// `null`, as [`Value::default`].
     fn default() -> Self {
-        JsonText("null".into())
+        JsonText {
+            text: "null".into(),
+            depth: 0,
+        }
     }
 }
 
 impl fmt::Display for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -305,7 +320,10 @@ mod tests {
             let compact = serde_json::to_string(&value).unwrap();
             let pretty = serde_json::to_string_pretty(&value).unwrap();
             prop_assert_eq!(JsonText::parse(&compact).unwrap().to_string(), compact.clone());
-            prop_assert_eq!(JsonText::parse(&pretty).unwrap().to_string(), compact);
+            let parsed = JsonText::parse(&pretty).unwrap();
+            // The depth the canonicaliser learnt is the one a scan of the text finds.
+            prop_assert_eq!(parsed.depth(), json_scan::depth(&compact));
+            prop_assert_eq!(parsed.to_string(), compact);
         }
     }
 }

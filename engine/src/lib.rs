@@ -26,6 +26,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[macro_use]
+mod named;
+
 mod crash;
 #[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
 pub mod durability;
@@ -33,6 +36,7 @@ mod error;
 pub mod files;
 pub mod fs;
 pub mod human;
+pub mod json_scan;
 mod json_text;
 mod maintenance;
 mod store;

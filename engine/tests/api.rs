@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ALL_FLAVOURS, Fixture, Flavour, bytes, entries, json, parsed_entries, text};
-use kv_engine::{Error, MAX_VALUE_DEPTH, Mutation};
+use kv_engine::{Error, JsonText, MAX_VALUE_DEPTH, Mutation};
 use serde_json::{Value, json};
 
 /// Runs `check` on a fresh store of every flavour, and again after a reopen where the
@@ -362,6 +362,30 @@ fn a_value_nested_too_deep_to_read_back_is_refused_without_writing() {
             );
             assert_eq!(f.store.len(), 1, "{flavour:?}");
         }
+    }
+}
+
+/// The same limit for a value that arrives as text (`put_text`, what the shell sends):
+/// judged by the depth `JsonText::parse` learnt while canonicalising it, brackets inside
+/// strings not counted, whatever the whitespace.
+#[test]
+fn a_value_as_text_nested_too_deep_is_refused_by_the_depth_its_parse_learnt() {
+    let nested =
+        |levels: usize| format!("{} \"[[{{\" {}", "[ ".repeat(levels), "\n]".repeat(levels));
+    for flavour in ALL_FLAVOURS {
+        let mut f = Fixture::new(flavour);
+        let at_limit = JsonText::parse(&nested(MAX_VALUE_DEPTH)).unwrap();
+        assert_eq!(at_limit.depth(), MAX_VALUE_DEPTH);
+        f.store.put_text("ok", at_limit).unwrap();
+        let deep = JsonText::parse(&nested(MAX_VALUE_DEPTH + 1)).unwrap();
+        assert_eq!(deep.depth(), MAX_VALUE_DEPTH + 1);
+        let err = f.store.put_text("deep", deep).unwrap_err();
+        assert!(
+            matches!(&err, Error::ValueTooDeep { key, max } if key == "deep" && *max == MAX_VALUE_DEPTH),
+            "{flavour:?}: {err}"
+        );
+        assert_eq!(f.store.get("deep"), None, "{flavour:?}");
+        assert!(f.store.get("ok").is_some(), "{flavour:?}");
     }
 }
 

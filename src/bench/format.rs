@@ -1,4 +1,5 @@
-//! Numbers as people read them: thousands separators, latency units, byte units.
+//! Numbers as people read them: thousands separators, rates, ratios; latencies and sizes
+//! are `kv_engine::human`'s, as everywhere else.
 
 /// `1234567` → `1,234,567`.
 pub fn int(value: u64) -> String {
@@ -27,27 +28,7 @@ pub fn rate(ops_per_sec: f64) -> String {
     }
 }
 
-pub use kv_engine::human::duration_ns;
-
-/// A byte count: exact below 10 KiB, then KiB with one decimal, MiB and GiB with two.
-pub fn bytes(count: f64) -> String {
-    if !count.is_finite() {
-        return "-".into();
-    }
-    if count < 10.0 * 1024.0 {
-        if count.fract() == 0.0 {
-            format!("{} B", int(count as u64))
-        } else {
-            format!("{count:.1} B")
-        }
-    } else if count < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", count / 1024.0)
-    } else if count < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} MiB", count / (1024.0 * 1024.0))
-    } else {
-        format!("{:.2} GiB", count / (1024.0 * 1024.0 * 1024.0))
-    }
-}
+pub use kv_engine::human::{duration_ns, size};
 
 /// A ratio such as `0.85×`.
 pub fn ratio(value: f64) -> String {
@@ -85,16 +66,6 @@ mod tests {
         assert_eq!(rate(7_912.4), "7,912");
         assert_eq!(rate(12_345_678.0), "12.3 M");
         assert_eq!(rate(42.25), "42.2");
-        assert_eq!(duration_ns(85), "85 ns");
-        assert_eq!(duration_ns(1_250), "1.25 µs");
-        assert_eq!(duration_ns(130_000), "130 µs");
-        assert_eq!(duration_ns(3_300_000), "3.30 ms");
-        assert_eq!(duration_ns(12_000_000_000), "12.0 s");
-        assert_eq!(bytes(64.0), "64 B");
-        assert_eq!(bytes(52.5), "52.5 B");
-        assert_eq!(bytes(431_000.0), "420.9 KiB");
-        assert_eq!(bytes(4.0 * 1024.0 * 1024.0), "4.00 MiB");
-        assert_eq!(bytes(24.0 * 1024.0 * 1024.0 * 1024.0), "24.00 GiB");
         assert_eq!(ratio(0.8512), "0.85×");
         assert_eq!(ratio(f64::NAN), "-");
         assert_eq!(per_op(2.0), "2");

@@ -2,8 +2,10 @@
 
 use std::io::{self, Write};
 
+use super::disk::LimitKind;
 use super::format;
-use super::report::{Case, Op, PipedCase, Report, Timing};
+use super::report::{Case, PipedCase, Report, Timing};
+use crate::shell::wrap::{self, Wrap};
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,8 +65,16 @@ fn timing_cells(timing: &Timing) -> [String; 4] {
 
 impl Report {
     /// Writes the report as readable tables: the machine, the disk's limits, every engine
-    /// figure beside the limit that bounds it, open time and memory, and the targets.
+    /// figure, each beside the limit that bounds it, open time and memory, and the
+    /// targets. Every line fits [`wrap::WIDTH`] (100) columns: the tables are laid out
+    /// to, and prose is folded.
     pub fn render_table(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut folded = Wrap::new(out, wrap::WIDTH);
+        self.write_tables(&mut folded)?;
+        folded.flush()
+    }
+
+    fn write_tables(&self, out: &mut dyn Write) -> io::Result<()> {
         use Align::{Left, Right};
         let machine = &self.machine;
         let mut description = format!("{} CPUs", machine.cpus);
@@ -72,7 +82,7 @@ impl Report {
             description.push_str(&format!(" ({model})"));
         }
         if let Some(memory) = machine.memory_bytes {
-            description.push_str(&format!(", {} RAM", format::bytes(memory as f64)));
+            description.push_str(&format!(", {} RAM", format::size(memory as f64)));
         }
         if let Some(kernel) = &machine.kernel {
             description.push_str(&format!(", Linux {kernel}"));
@@ -95,50 +105,44 @@ impl Report {
         }
 
         writeln!(out)?;
-        writeln!(out, "The disk's own limits (same directory, same run)")?;
+        writeln!(
+            out,
+            "The disk's own limits (same directory, same run; the {} is temp file, fsync, \
+             rename, fsync dir; overwrites go to a preallocated, synced file; the rewrite is in \
+             place)",
+            LimitKind::SnapshotRecipe.describe(),
+        )?;
         let limits = &self.limits;
-        let record = format::bytes(limits.record_bytes as f64);
+        let record = format::size(limits.record_bytes as f64);
         let mut rows = vec![
-            [
-                vec![
-                    "append + fdatasync".to_string(),
-                    String::new(),
-                    record.clone(),
-                ],
-                timing_cells(&limits.append_fdatasync).to_vec(),
-            ]
-            .concat(),
-            [
-                vec![
-                    "overwrite + fdatasync (preallocated, synced)".to_string(),
-                    String::new(),
-                    record,
-                ],
-                timing_cells(&limits.overwrite_fdatasync).to_vec(),
-            ]
-            .concat(),
+            limit_row(
+                LimitKind::AppendFdatasync,
+                "",
+                &record,
+                &limits.append_fdatasync,
+            ),
+            limit_row(
+                LimitKind::OverwriteFdatasync,
+                "",
+                &record,
+                &limits.overwrite_fdatasync,
+            ),
         ];
         for size in &limits.by_size {
             let keys = format::int(size.n as u64);
-            let bytes = format::bytes(size.bytes as f64);
-            rows.push(
-                [
-                    vec![
-                        "snapshot recipe (temp, fsync, rename, fsync dir)".to_string(),
-                        keys.clone(),
-                        bytes.clone(),
-                    ],
-                    timing_cells(&size.snapshot_recipe).to_vec(),
-                ]
-                .concat(),
-            );
-            rows.push(
-                [
-                    vec!["rewrite in place, no sync".to_string(), keys, bytes],
-                    timing_cells(&size.rewrite_unsynced).to_vec(),
-                ]
-                .concat(),
-            );
+            let bytes = format::size(size.bytes as f64);
+            rows.push(limit_row(
+                LimitKind::SnapshotRecipe,
+                &keys,
+                &bytes,
+                &size.snapshot_recipe,
+            ));
+            rows.push(limit_row(
+                LimitKind::RewriteUnsynced,
+                &keys,
+                &bytes,
+                &size.rewrite_unsynced,
+            ));
         }
         write_table(
             out,
@@ -148,57 +152,80 @@ impl Report {
         )?;
 
         writeln!(out)?;
-        writeln!(
-            out,
-            "The engine (timed = operations per repetition; vs limit = engine ops/s ÷ the limit's, timed in alternation with each engine op)"
-        )?;
+        writeln!(out, "The engine (timed = operations per repetition)")?;
         let mut rows = Vec::new();
+        let mut bounded = Vec::new();
         for case in &self.cases {
             for result in &case.ops {
-                let vs = match result.bound {
-                    Some(bound) => format!(
-                        "{} {} ({}/s)",
-                        format::ratio(bound.ratio),
-                        bound.limit.describe(),
-                        format::rate(bound.limit_timing.ops_per_sec)
-                    ),
-                    None if result.op == Op::Get => "no disk".to_string(),
-                    None => "-".to_string(),
-                };
+                let what = [
+                    case.mode.clone(),
+                    format::int(case.n as u64),
+                    result.op.name().to_string(),
+                ];
                 rows.push(
                     [
-                        vec![
-                            case.mode.clone(),
-                            format::int(case.n as u64),
-                            result.op.name().to_string(),
-                        ],
+                        what.to_vec(),
                         timing_cells(&result.timing).to_vec(),
                         vec![
                             format::per_op(result.fsyncs_per_op),
-                            format::bytes(result.bytes_per_op),
-                            vs,
+                            format::size(result.bytes_per_op),
                         ],
                     ]
                     .concat(),
                 );
+                if let Some(bound) = result.bound {
+                    bounded.push(
+                        [
+                            what.to_vec(),
+                            vec![
+                                format::rate(result.timing.ops_per_sec),
+                                bound.limit.describe().to_string(),
+                                format::rate(bound.limit_timing.ops_per_sec),
+                                format::ratio(bound.ratio),
+                            ],
+                        ]
+                        .concat(),
+                    );
+                }
             }
         }
         write_table(
             out,
             &[
                 "mode", "keys", "op", "timed", "ops/s", "p50", "p99", "fsync/op", "bytes/op",
-                "vs limit",
             ],
-            &[
-                Left, Right, Left, Right, Right, Right, Right, Right, Right, Left,
-            ],
+            &[Left, Right, Left, Right, Right, Right, Right, Right, Right],
             &rows,
         )?;
+        if !bounded.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "The engine against the disk's limits (each limit timed in alternation with \
+                 the engine op it bounds; ratio = engine ops/s ÷ limit ops/s; memory mode and \
+                 gets touch no disk)"
+            )?;
+            write_table(
+                out,
+                &[
+                    "mode",
+                    "keys",
+                    "op",
+                    "ops/s",
+                    "limit",
+                    "limit ops/s",
+                    "ratio",
+                ],
+                &[Left, Right, Left, Right, Left, Right, Right],
+                &bounded,
+            )?;
+        }
 
         writeln!(out)?;
         writeln!(
             out,
-            "Open and memory (RSS = growth of resident anonymous memory, RssAnon, when a fresh process opens a snapshot of that many keys)"
+            "Open and memory (RSS = growth of resident anonymous memory, RssAnon, when a fresh \
+             process opens a snapshot of that many keys)"
         )?;
         let rows: Vec<Vec<String>> = self.cases.iter().map(open_and_memory_row).collect();
         write_table(
@@ -220,7 +247,9 @@ impl Report {
             writeln!(out)?;
             writeln!(
                 out,
-                "Piped scripts with --group-commit (N puts, N gets, N/100 deletes, each a script on a pipe; vs memory = the same script in memory mode, timed just before it)"
+                "Piped scripts with --group-commit (N puts, N gets, N/100 deletes, each a script \
+                 on a pipe; batch = statements per commit; vs memory = the same script in \
+                 memory mode, timed just before it)"
             )?;
             let rows: Vec<Vec<String>> = self.piped.iter().flat_map(piped_rows).collect();
             write_table(
@@ -229,9 +258,9 @@ impl Report {
                     "mode",
                     "keys",
                     "script",
-                    "statements",
+                    "stmts",
                     "ops/s",
-                    "per commit",
+                    "batch",
                     "fsync/op",
                     "bytes/op",
                     "vs memory",
@@ -259,6 +288,19 @@ impl Report {
     }
 }
 
+/// A row of the limits table: the limit, its keys and bytes per operation, its timing.
+fn limit_row(kind: LimitKind, keys: &str, bytes: &str, timing: &Timing) -> Vec<String> {
+    [
+        vec![
+            kind.describe().to_string(),
+            keys.to_string(),
+            bytes.to_string(),
+        ],
+        timing_cells(timing).to_vec(),
+    ]
+    .concat()
+}
+
 fn piped_rows(case: &PipedCase) -> Vec<Vec<String>> {
     case.phases
         .iter()
@@ -284,7 +326,7 @@ fn piped_rows(case: &PipedCase) -> Vec<Vec<String>> {
                 format::rate(result.ops_per_sec),
                 per_commit,
                 format::per_op(result.fsyncs_per_op),
-                format::bytes(result.bytes_per_op),
+                format::size(result.bytes_per_op),
                 vs,
             ]
         })
@@ -295,8 +337,8 @@ fn open_and_memory_row(case: &Case) -> Vec<String> {
     let dash = || "-".to_string();
     let (rss, file_per_key, ratio) = match case.memory {
         Some(memory) => (
-            format::bytes(memory.bytes_per_key),
-            format::bytes(memory.snapshot_bytes as f64 / case.n as f64),
+            format::size(memory.bytes_per_key),
+            format::size(memory.snapshot_bytes as f64 / case.n as f64),
             format::ratio(memory.ratio_to_snapshot),
         ),
         None => (dash(), dash(), dash()),
@@ -305,7 +347,7 @@ fn open_and_memory_row(case: &Case) -> Vec<String> {
         case.mode.clone(),
         format::int(case.n as u64),
         case.file_bytes
-            .map_or_else(dash, |bytes| format::bytes(bytes as f64)),
+            .map_or_else(dash, |bytes| format::size(bytes as f64)),
         case.open_ns.map_or_else(dash, format::duration_ns),
         rss,
         file_per_key,
@@ -322,7 +364,7 @@ const NOTES: &[&str] = &[
     "Gets: throughput from an untimed pass over the keys in shuffled order; the latencies include two clock reads (~50 ns).",
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
     "Open: reopening the store once it holds N keys, with the file in the page cache.",
-    "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. per commit = statements per commit (the batch size a pipe allows); bytes/op leaves out the zeros that preallocate log space.",
+    "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. batch = statements per commit (the batch size a pipe allows); bytes/op leaves out the zeros that preallocate log space.",
     "Memory: growth of RssAnon (heap and stacks, not the binary's code pages) across opening a snapshot of N keys, each in a fresh kv process of its own, as a user's kv opening that database would hold it; library callers of bench::run without a probe binary measure in their own process, where earlier opens' freed buffers blur the figure. Pages are 4 KiB, so small stores read high.",
 ];
 

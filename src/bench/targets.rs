@@ -5,7 +5,7 @@
 use super::config::ModeKind;
 use super::format;
 use super::piped::PipedPhase;
-use super::report::{Op, Report, TargetCheck};
+use super::report::{Op, OpResult, Report, TargetCheck};
 use kv_engine::Durability;
 
 /// Gets per second an in-memory store must reach.
@@ -45,25 +45,18 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
 
     // Snapshot commit at 10,000 keys vs the recipe: overwrites keep the file at exactly
     // the recipe's byte count.
-    if let Some(bound) = report
+    if let Some(result) = report
         .case(Durability::Snapshot.name(), SNAPSHOT_TARGET_KEYS)
         .and_then(|case| case.op(Op::Overwrite))
-        .and_then(|result| result.bound.map(|bound| (result, bound)))
     {
-        let (result, bound) = bound;
-        checks.push(TargetCheck {
-            target: format!(
+        checks.extend(ratio_check(
+            format!(
                 "snapshot commit at {} keys ≥ {SNAPSHOT_RATIO} × the snapshot recipe for the same bytes",
                 format::int(SNAPSHOT_TARGET_KEYS as u64)
             ),
-            measured: format!(
-                "{} ({}/s vs {}/s)",
-                format::ratio(bound.ratio),
-                format::rate(result.timing.ops_per_sec),
-                format::rate(bound.limit_timing.ops_per_sec)
-            ),
-            met: bound.ratio >= SNAPSHOT_RATIO,
-        });
+            result,
+            SNAPSHOT_RATIO,
+        ));
     }
 
     // Durable puts of a per-record log vs an overwrite + fdatasync of a record.
@@ -71,24 +64,16 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
         if kind(&case.mode) != Some(ModeKind::RecordLog) {
             continue;
         }
-        if let Some((result, bound)) = case
-            .op(Op::Put)
-            .and_then(|result| result.bound.map(|bound| (result, bound)))
-        {
-            checks.push(TargetCheck {
-                target: format!(
+        if let Some(result) = case.op(Op::Put) {
+            checks.extend(ratio_check(
+                format!(
                     "{} put at {} keys ≥ {LOG_PUT_RATIO} × overwrite + fdatasync",
                     case.mode,
                     format::int(case.n as u64)
                 ),
-                measured: format!(
-                    "{} ({}/s vs {}/s)",
-                    format::ratio(bound.ratio),
-                    format::rate(result.timing.ops_per_sec),
-                    format::rate(bound.limit_timing.ops_per_sec)
-                ),
-                met: bound.ratio >= LOG_PUT_RATIO,
-            });
+                result,
+                LOG_PUT_RATIO,
+            ));
         }
     }
 
@@ -210,8 +195,8 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
                 format::ratio(memory.ratio_to_snapshot),
                 case.mode,
                 format::int(case.n as u64),
-                format::bytes(memory.bytes_per_key),
-                format::bytes(memory.snapshot_bytes as f64 / case.n as f64)
+                format::size(memory.bytes_per_key),
+                format::size(memory.snapshot_bytes as f64 / case.n as f64)
             ),
             met: memory.ratio_to_snapshot <= MEMORY_RATIO,
         });
@@ -282,4 +267,20 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
         }
     }
     checks
+}
+
+/// The check that `result` ran at `floor` × the disk limit that bounds it, or better;
+/// `None` if no limit bounds it.
+fn ratio_check(target: String, result: &OpResult, floor: f64) -> Option<TargetCheck> {
+    let bound = result.bound?;
+    Some(TargetCheck {
+        target,
+        measured: format!(
+            "{} ({}/s vs {}/s)",
+            format::ratio(bound.ratio),
+            format::rate(result.timing.ops_per_sec),
+            format::rate(bound.limit_timing.ops_per_sec)
+        ),
+        met: bound.ratio >= floor,
+    })
 }

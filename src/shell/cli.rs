@@ -14,7 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::shell::database::{Database, ModeSource, choose_mode};
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
-use crate::shell::render::{Layout, Renderer, Theme};
+use crate::shell::render::{self, Layout, Renderer, Theme};
 use crate::shell::script;
 use crate::shell::session::{Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 use crate::shell::source::Pauses;
@@ -519,7 +519,7 @@ pub fn banner(
         "kv {version}: {} ({durability} mode, {}{note}){disk}. Type help for commands, \
          Ctrl-D to exit.",
         path.display(),
-        source.describe()
+        render::mode_source(source)
     );
     (db_name, banner)
 }

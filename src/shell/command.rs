@@ -9,6 +9,7 @@ use std::fmt;
 use serde_json::Value;
 
 use kv_engine::fs::CrashMode;
+use kv_engine::json_scan::{self, Scanner, Token};
 use kv_engine::{CrashPoint, JsonText};
 
 /// What a verb takes after it; drives argument checking, completion and hints.
@@ -735,32 +736,9 @@ pub fn needs_more_input(input: &str) -> bool {
 /// more lines can help: the value is complete, or it is a syntax error (a wrong bracket,
 /// text after the value), never an early end. Any other text is left to the parser.
 fn first_value_closes(text: &str) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
+    Scanner::new()
+        .tokens(text.as_bytes())
+        .any(|(_, token)| matches!(token, Token::Close { depth: 0, .. }))
 }
 
 /// Where the VALUE starts in `input` (a byte offset), if `input` is a statement with a
@@ -795,22 +773,9 @@ fn lone_surrogate_before(text: &str, upto: usize) -> Option<(usize, &str)> {
             && let Ok(code) = u16::from_str_radix(&escape[2..], 16)
             && (0xd800..=0xdfff).contains(&code)
             // Not itself escaped (`\\ud800` is a backslash, then text).
-            && text[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 0
+            && !json_scan::is_escaped(text.as_bytes(), at)
         {
             return Some((at, escape));
-        }
-        end = at;
-    }
-    None
-}
-
-/// The byte offset of the quote that opens the JSON string whose closing quote ends
-/// `text` (`text` stops just before it): the last quote not escaped by a backslash.
-fn opening_quote(text: &str) -> Option<usize> {
-    let mut end = text.len().checked_sub(1)?;
-    while let Some(at) = text[..end].rfind('"') {
-        if text[..at].chars().rev().take_while(|&c| c == '\\').count() % 2 == 0 {
-            return Some(at);
         }
         end = at;
     }
@@ -991,9 +956,12 @@ impl<'a> Cursor<'a> {
         // Refused rather than stored with one of the two values (what serde_json, and so
         // a `Value`, would keep) because a value must come back exactly as written.
         if err.classify() == serde_json::error::Category::Data {
-            // serde_json stops just after the repeated key: point at its opening quote.
-            let close = self.offset(position);
-            let open = opening_quote(&self.input[..close]).unwrap_or(close);
+            // serde_json stops just after the repeated key: point at its opening quote,
+            // found by scanning the value (where it stops may fall before or after the
+            // key's closing quote).
+            let close = self.offset(position).max(start);
+            let open = json_scan::last_string_start(&self.input.as_bytes()[start..close])
+                .map_or(close, |at| start + at);
             return ParseError {
                 message: format!(
                     "{what} {reason}: refused, because storing it would keep only one of \
@@ -1395,6 +1363,12 @@ mod tests {
             (
                 "put d {\"a\": [{\"k\\\"\": 1, \"k\\\"\" : 2}]}",
                 "column 25: VALUE repeats the key \"k\\\"\" in one object: refused, because \
+                 storing it would keep only one of its values",
+            ),
+            // The empty key: its opening quote is the byte just before its closing one.
+            (
+                "put d {\"\":1,\"\":2}",
+                "column 13: VALUE repeats the key \"\" in one object: refused, because \
                  storing it would keep only one of its values",
             ),
             (

@@ -9,6 +9,8 @@
 //! Once a prefix is finished or broken, every longer one is too, so the answers are the
 //! same as asking at every line, and a value is seen finished at the line that finishes it.
 
+use kv_engine::json_scan::{Scanner, Token};
+
 use crate::shell::command::{bracket_value_start, needs_more_input};
 
 /// The lines of a statement whose value is still open.
@@ -139,7 +141,7 @@ impl Skip {
     /// for a statement read in full (a JSON string cannot hold a line break): `line` is
     /// then a statement of its own.
     pub fn swallows(&mut self, line: &str) -> bool {
-        if self.brackets.in_string {
+        if self.brackets.scanner.in_string() {
             return false;
         }
         self.brackets.feed(line);
@@ -148,7 +150,7 @@ impl Skip {
 
     /// Whether the value is still open after the lines swallowed so far.
     pub fn open(&self) -> bool {
-        self.brackets.depth > 0
+        self.brackets.scanner.depth() > 0
     }
 }
 
@@ -156,37 +158,20 @@ impl Skip {
 /// full parse. Being wrong only costs time: [`Continuation::push`] bisects anyway.
 #[derive(Debug, Default)]
 struct Brackets {
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
+    scanner: Scanner,
 }
 
 impl Brackets {
     /// Scans `chunk`; true if it closed the outermost bracket (or one never opened), or
     /// ended inside a string (which a newline breaks).
     fn feed(&mut self, chunk: &str) -> bool {
-        let mut suspicious = false;
-        for c in chunk.chars() {
-            if self.in_string {
-                match (self.escaped, c) {
-                    (true, _) => self.escaped = false,
-                    (false, '\\') => self.escaped = true,
-                    (false, '"') => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match c {
-                '"' => self.in_string = true,
-                '{' | '[' => self.depth += 1,
-                '}' | ']' => {
-                    suspicious |= self.depth <= 1;
-                    self.depth = self.depth.saturating_sub(1);
-                }
-                _ => {}
-            }
-        }
-        suspicious || self.in_string
+        let closed = self
+            .scanner
+            .tokens(chunk.as_bytes())
+            .fold(false, |closed, (_, token)| {
+                closed | matches!(token, Token::Close { depth: 0, .. })
+            });
+        closed || self.scanner.in_string()
     }
 }
 

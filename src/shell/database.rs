@@ -3,8 +3,10 @@
 //! A store in memory, on the real disk, or on a simulated disk ([`SimFs`]) loaded from the
 //! real file; the tracer wrapped around its filesystem (`trace on`); the crash buttons
 //! (`crash POINT`); and, on a simulated disk, the power cut (`powercut`), the reboot and
-//! reopen after an armed point fires, and `save`. Nothing here prints: every button
-//! returns data for `render`.
+//! reopen after an armed point fires, and `save`. Nothing here prints or builds display
+//! text: every button returns data (reboot causes, cuts, warnings, why no store is open) that
+//! `render` puts into words. The one exception is `save`'s refusal, worded where the check is
+//! made.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::shell::command::PowerCut;
-use crate::shell::exec_error::{ExecError, READ_ONLY_NO_CRASH};
+use crate::shell::exec_error::{ExecError, NoStore, READ_ONLY_NO_CRASH};
 use kv_engine::durability::guard::{self, Access};
 use kv_engine::fs::trace::TraceEvent;
 use kv_engine::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
@@ -47,19 +49,6 @@ pub enum ModeSource {
     ReadOnly,
     /// No PATH: a transient store in memory, whatever `--durability` says.
     NoFile,
-}
-
-impl ModeSource {
-    /// The reason, as the banner and `stats` show it after the mode's name.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ModeSource::Given => "--durability",
-            ModeSource::HasLog => "the database has a log",
-            ModeSource::Default => "default",
-            ModeSource::ReadOnly => "--read-only",
-            ModeSource::NoFile => "no file",
-        }
-    }
 }
 
 /// The mode to open `path` in without `--durability` (`given`): `wal` if the database has
@@ -140,7 +129,7 @@ pub struct Reboot {
     /// The files the reboot found (name, size in bytes), before the store reopened.
     pub files: Vec<(String, u64)>,
     /// The reopened store, or why it would not open (the shell then has no store).
-    pub reopened: Result<Reopened, String>,
+    pub reopened: Result<Reopened, NoStore>,
 }
 
 /// A store that reopened after a reboot.
@@ -153,7 +142,7 @@ pub struct Reopened {
     /// Compared with the acknowledged state; `None` if no store was open before.
     pub diff: Option<Diff>,
     /// What recovery did on the reopen (a torn tail cut off, a checkpoint finished).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What `save` wrote.
@@ -172,8 +161,9 @@ pub struct Saved {
 pub enum TraceEntry {
     /// A filesystem operation.
     Op(TraceEvent),
-    /// The simulated disk rebooted here (what follows is the reopen).
-    Reboot(String),
+    /// The simulated disk rebooted here, cut as `CrashMode` says (what follows is the
+    /// reopen).
+    Reboot(CrashMode),
     /// An operation on the real disk, beside a simulated one (`save` writes the real
     /// file): its time is real I/O time.
     Real(TraceEvent),
@@ -183,7 +173,7 @@ pub enum TraceEntry {
 #[derive(Debug)]
 pub struct Database {
     /// `Err(why)` when a reopen after a reboot failed: the shell goes on without a store.
-    store: Result<KvStore, String>,
+    store: Result<KvStore, NoStore>,
     path: Option<PathBuf>,
     durability: Durability,
     medium: Medium,
@@ -445,9 +435,7 @@ impl Database {
     pub fn store_mut(&mut self) -> Result<&mut KvStore, ExecError> {
         match &mut self.store {
             Ok(store) => Ok(store),
-            Err(reason) => Err(ExecError::Closed {
-                reason: reason.clone(),
-            }),
+            Err(reason) => Err(ExecError::Closed(reason.clone())),
         }
     }
 
@@ -595,17 +583,12 @@ impl Database {
                 .collect()
         });
         // The process dies: its store (lock, open files) goes first, then the disk.
-        self.store = Err(String::new());
+        self.store = Err(NoStore::Rebooting);
         self.armed = None;
         if tracer.is_enabled() {
             self.pending_trace
                 .extend(tracer.drain().into_iter().map(TraceEntry::Op));
-            let after = match cut.mode {
-                CrashMode::ProcessKill => "the process died",
-                _ => "the power went",
-            };
-            self.pending_trace
-                .push(TraceEntry::Reboot(format!("{after}; reboot and reopen")));
+            self.pending_trace.push(TraceEntry::Reboot(cut.mode));
         }
         sim.reboot(cut.mode, cut.seed);
         self.reboots += 1;
@@ -613,10 +596,10 @@ impl Database {
         let store = match open_store(&path, self.durability, &self.medium, &tracer) {
             Ok(store) => store,
             Err(error) => {
-                let reason = format!(
-                    "after the reboot, {} cannot be opened: {error}",
-                    path.display()
-                );
+                let reason = NoStore::ReopenFailed {
+                    path: path.clone(),
+                    error: Arc::new(error),
+                };
                 self.store = Err(reason.clone());
                 return Ok(Reboot {
                     cause,
@@ -636,7 +619,7 @@ impl Database {
                     removed_temps += files.len();
                     None
                 }
-                other => Some(other.to_string()),
+                other => Some(other.clone()),
             })
             .collect();
         let reopened = Reopened {
@@ -921,69 +904,6 @@ fn diff(before: &BTreeMap<String, String>, store: &KvStore) -> Diff {
 /// The value of a store's JSON text (always valid; shown as a string if it were not).
 fn parsed(json: &str) -> Value {
     serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.to_string()))
-}
-
-/// One line saying what took the disk down, as `render` prints it.
-pub fn describe_cause(cause: &RebootCause) -> String {
-    match cause {
-        RebootCause::Crash { point, cut, verb } => {
-            let how = match cut.mode {
-                CrashMode::ProcessKill => "the process died there".to_string(),
-                _ => format!("the power went there ({})", describe_cut(*cut)),
-            };
-            let replay = match cut.mode.is_random() {
-                true => format!(" (replay: crash {point} {} {})", cut.mode, cut.seed),
-                false => String::new(),
-            };
-            format!("crash at {point}: {how}; the {verb} was not acknowledged{replay}")
-        }
-        RebootCause::PowerCut(cut) => {
-            let replay = match cut.mode.is_random() {
-                true => format!(" (replay: powercut {} {})", cut.mode, cut.seed),
-                false => String::new(),
-            };
-            format!("power cut, {}{replay}", describe_cut(*cut))
-        }
-    }
-}
-
-/// What a crash mode keeps, with the seed of a random one; once explained, only its name
-/// (and seed).
-pub fn describe_cut(cut: Cut) -> String {
-    if !cut.explain {
-        return match cut.mode.is_random() {
-            true => format!("{}, seed {}", cut.mode, cut.seed),
-            false => cut.mode.to_string(),
-        };
-    }
-    match cut.mode {
-        CrashMode::ProcessKill => {
-            "process kill: everything written survives, synced or not (the kernel lives on)"
-                .to_string()
-        }
-        CrashMode::CleanPowerLoss => {
-            "clean: only what was fsynced, and directory entries whose directory was fsynced, survive"
-                .to_string()
-        }
-        CrashMode::RandomPowerLoss => format!(
-            "random, seed {}: each operation not yet synced is kept or dropped",
-            cut.seed
-        ),
-        CrashMode::TornPowerLoss => format!(
-            "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
-            cut.seed
-        ),
-        CrashMode::ReorderPowerLoss => format!(
-            "reorder, seed {}: each page (or sector) of an unsynced write is kept or lost on \
-             its own, in any order",
-            cut.seed
-        ),
-        CrashMode::GarbagePowerLoss => format!(
-            "garbage, seed {}: as reorder, and a sector mid-write comes back as garbage, \
-             older bytes in it included",
-            cut.seed
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::shell::command::{Command, Verb, VerbId};
 use crate::shell::database::{Armed, Database, ModeSource, Reboot, Saved};
 pub use crate::shell::exec_error::ExecError;
-use crate::shell::exec_error::READ_ONLY_NO_CRASH;
+use crate::shell::exec_error::{NoStore, READ_ONLY_NO_CRASH};
 use crate::shell::pattern::KeyPattern;
 use kv_engine::{Batch, CrashPoint, Durability, JsonText, KvStore, Mutation, Stats};
 
@@ -85,9 +85,9 @@ pub enum Outcome {
 impl Outcome {
     /// Why the command failed although it ran: a reboot after which the store would not
     /// reopen. The session reports it as an error after rendering the outcome.
-    pub fn failure(&self) -> Option<&str> {
+    pub fn failure(&self) -> Option<&NoStore> {
         match self {
-            Outcome::Rebooted(reboot) => reboot.reopened.as_ref().err().map(String::as_str),
+            Outcome::Rebooted(reboot) => reboot.reopened.as_ref().err(),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! (`database.rs`), which `exec` drives, can fail the same way without importing it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use kv_engine::{CrashPoint, Durability};
 
@@ -14,9 +15,9 @@ pub enum ExecError {
     Store(#[from] kv_engine::Error),
     /// No store is open: a reopen after a reboot failed.
     #[error(
-        "no database is open: {reason}. `powercut` reboots and tries to open it again; `exit` leaves"
+        "no database is open: {0}. `powercut` reboots and tries to open it again; `exit` leaves"
     )]
-    Closed { reason: String },
+    Closed(NoStore),
     /// A button that only a simulated disk has.
     #[error(
         "{what} needs a simulated disk: run kv --simulate PATH (on the real disk, `crash POINT` \
@@ -67,6 +68,31 @@ pub enum ExecError {
         "an in-memory store performs no filesystem operations: nothing to trace (open a file: kv PATH)"
     )]
     NothingToTrace,
+}
+
+/// Why the shell has no store open.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoStore {
+    /// A reboot of the simulated disk dropped the store (the process died) and has not
+    /// reopened it yet; no command can see this state.
+    #[error("the simulated disk is rebooting")]
+    Rebooting,
+    /// Reopening after a reboot failed: the shell goes on without a store.
+    #[error("after the reboot, {} cannot be opened: {error}", path.display())]
+    ReopenFailed {
+        /// The database file, as given.
+        path: PathBuf,
+        /// Shared, because an outcome that carries it is cloned and the engine's errors
+        /// (holding `io::Error`s) are not.
+        error: Arc<kv_engine::Error>,
+    },
+}
+
+impl PartialEq for NoStore {
+    /// By what the user is told: the engine's errors have no equality of their own.
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
 }
 
 /// Why `crash` does nothing on a `--read-only` store.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::shell::command::{Position, VERBS, Verb, examples, key_syntax};
 use crate::shell::database::{
-    Armed, Diff, ModeSource, Reboot, Saved, TraceEntry, describe_cause, describe_cut,
+    Armed, Cut, Diff, ModeSource, Reboot, RebootCause, Saved, TraceEntry,
 };
 use crate::shell::exec::{Checkpointed, Outcome, StatsReport};
 use kv_engine::CrashPoint;
@@ -349,7 +349,7 @@ impl Renderer {
         };
         writeln!(w, "reopened {}: {keys}{removed}", reboot.path.display())?;
         for warning in &reopened.warnings {
-            self.warning(w, warning)?;
+            self.warning(w, &warning.to_string())?;
         }
         if let Some(diff) = &reopened.diff {
             self.diff(w, diff)?;
@@ -478,7 +478,13 @@ impl Renderer {
                         (_, false) => format!("  trace: {event}"),
                     }
                 }
-                TraceEntry::Reboot(note) => format!("  trace: --- {note} ---"),
+                TraceEntry::Reboot(mode) => {
+                    let after = match mode {
+                        CrashMode::ProcessKill => "the process died",
+                        _ => "the power went",
+                    };
+                    format!("  trace: --- {after}; reboot and reopen ---")
+                }
             };
             writeln!(w, "{}", style.paint(line))?;
         }
@@ -530,7 +536,7 @@ impl Renderer {
             (_, Durability::Memory, ModeSource::Given) => {
                 "memory (--durability): the file is only read; writes are not saved".into()
             }
-            (_, durability, source) => format!("{durability} ({})", source.describe()),
+            (_, durability, source) => format!("{durability} ({})", mode_source(*source)),
         };
         // The log's preallocated zeros are I/O but no data: shown apart, so a class sees
         // about one record per put, not a mebibyte for the first one.
@@ -786,31 +792,94 @@ fn crash_mode_summary(mode: CrashMode) -> &'static str {
     }
 }
 
-/// `812 bytes`, or with a binary-prefixed size for a person: `20480 bytes (20.0 KiB)`.
-/// A size inside a longer line: in the largest unit alone ("1.0 MiB"), or in bytes under
-/// 1 KiB, so the line does not nest `byte_count`'s parentheses.
+/// A size inside a longer line: [`kv_engine::human::size`] ("1.0 MiB"), but spelt out in
+/// bytes under 1 KiB ("600 bytes"), as the shell words exact counts.
 fn short_bytes(bytes: u64) -> String {
-    let full = byte_count(bytes);
-    match full.find(" (") {
-        Some(open) => full[open + 2..full.len() - 1].to_string(),
-        None => full,
+    match bytes {
+        0..1024 => kv_engine::human::count(bytes, "byte"),
+        _ => kv_engine::human::size(bytes as f64),
     }
 }
 
+/// `812 bytes`, or with the size for a person beside it: `20480 bytes (20.0 KiB)`.
 fn byte_count(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    let mut size = bytes as f64;
-    let mut unit = None;
-    for name in UNITS {
-        if size < 1024.0 {
-            break;
-        }
-        size /= 1024.0;
-        unit = Some(name);
+    match bytes {
+        0..1024 => kv_engine::human::count(bytes, "byte"),
+        _ => format!("{bytes} bytes ({})", kv_engine::human::size(bytes as f64)),
     }
-    match unit {
-        Some(unit) => format!("{bytes} bytes ({size:.1} {unit})"),
-        None => kv_engine::human::count(bytes, "byte"),
+}
+
+/// One line saying what took the disk down.
+fn describe_cause(cause: &RebootCause) -> String {
+    match cause {
+        RebootCause::Crash { point, cut, verb } => {
+            let how = match cut.mode {
+                CrashMode::ProcessKill => "the process died there".to_string(),
+                _ => format!("the power went there ({})", describe_cut(*cut)),
+            };
+            let replay = match cut.mode.is_random() {
+                true => format!(" (replay: crash {point} {} {})", cut.mode, cut.seed),
+                false => String::new(),
+            };
+            format!("crash at {point}: {how}; the {verb} was not acknowledged{replay}")
+        }
+        RebootCause::PowerCut(cut) => {
+            let replay = match cut.mode.is_random() {
+                true => format!(" (replay: powercut {} {})", cut.mode, cut.seed),
+                false => String::new(),
+            };
+            format!("power cut, {}{replay}", describe_cut(*cut))
+        }
+    }
+}
+
+/// What a crash mode keeps, with the seed of a random one; once explained, only its name
+/// (and seed).
+fn describe_cut(cut: Cut) -> String {
+    if !cut.explain {
+        return match cut.mode.is_random() {
+            true => format!("{}, seed {}", cut.mode, cut.seed),
+            false => cut.mode.to_string(),
+        };
+    }
+    match cut.mode {
+        CrashMode::ProcessKill => {
+            "process kill: everything written survives, synced or not (the kernel lives on)"
+                .to_string()
+        }
+        CrashMode::CleanPowerLoss => {
+            "clean: only what was fsynced, and directory entries whose directory was fsynced, survive"
+                .to_string()
+        }
+        CrashMode::RandomPowerLoss => format!(
+            "random, seed {}: each operation not yet synced is kept or dropped",
+            cut.seed
+        ),
+        CrashMode::TornPowerLoss => format!(
+            "torn, seed {}: as random, and a kept write may land as a prefix of its sectors",
+            cut.seed
+        ),
+        CrashMode::ReorderPowerLoss => format!(
+            "reorder, seed {}: each page (or sector) of an unsynced write is kept or lost on \
+             its own, in any order",
+            cut.seed
+        ),
+        CrashMode::GarbagePowerLoss => format!(
+            "garbage, seed {}: as reorder, and a sector mid-write comes back as garbage, \
+             older bytes in it included",
+            cut.seed
+        ),
+    }
+}
+
+/// Why the store is in its mode, as the banner and `stats` show it after the mode's name.
+pub fn mode_source(source: ModeSource) -> &'static str {
+    match source {
+        ModeSource::Given => "--durability",
+        ModeSource::HasLog => "the database has a log",
+        ModeSource::Default => "default",
+        ModeSource::ReadOnly => "--read-only",
+        ModeSource::NoFile => "no file",
     }
 }
 
@@ -1115,7 +1184,7 @@ mod tests {
             event(TraceOp::Open(OpenMode::CreateNew { mode: 0o600 }), None, 10),
             event(TraceOp::Write { offset: 0 }, Some(412), 30),
             event(TraceOp::SyncAll, None, 2_000),
-            TraceEntry::Reboot("the power went; reboot and reopen".into()),
+            TraceEntry::Reboot(CrashMode::CleanPowerLoss),
             event(TraceOp::SyncDir, None, 1_000),
         ];
         let render = |color: bool, simulated: bool| {
@@ -1168,6 +1237,7 @@ mod tests {
     #[test]
     fn a_reboot_names_what_was_lost_changed_and_appeared() {
         use crate::shell::database::{Cut, RebootCause, Reopened};
+        use crate::shell::exec_error::NoStore;
         use kv_engine::fs::CrashMode;
         let lost: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
         let reboot = Reboot {
@@ -1186,7 +1256,9 @@ mod tests {
                     changed: vec![("a".into(), json!(1), json!(2))],
                     appeared: vec![("with space".into(), json!("x"))],
                 }),
-                warnings: vec!["db.json.wal: cut off a torn tail".into()],
+                warnings: vec![kv_engine::Warning::FinishedCheckpoint {
+                    path: "db.json".into(),
+                }],
             }),
         };
         assert_eq!(
@@ -1195,18 +1267,32 @@ mod tests {
              (replay: powercut random 4)\n\
              disk after the reboot: db.json (40 B), db.json.lock (0 B)\n\
              reopened db.json: 2 keys\n\
-             warning: db.json.wal: cut off a torn tail\n\
+             warning: db.json: finished a checkpoint that was interrupted after writing its \
+             snapshot\n\
              LOST (acknowledged with OK, gone now): k00, k01, k02, k03, k04, k05, k06, k07, \
              k08, k09 and 2 more\n\
              not the acknowledged value: a = 2 (acknowledged: 1)\n\
              never acknowledged, yet there: \"with space\" = \"x\"\n"
         );
         let failed = Reboot {
-            reopened: Err("it broke".into()),
+            reopened: Err(NoStore::ReopenFailed {
+                path: "db.json".into(),
+                error: std::sync::Arc::new(kv_engine::Error::NoDatabase {
+                    path: "db.json".into(),
+                }),
+            }),
             ..reboot
         };
         let outcome = Outcome::Rebooted(Box::new(failed));
-        assert_eq!(outcome.failure(), Some("it broke"));
+        assert_eq!(
+            outcome.failure().map(ToString::to_string),
+            Some(format!(
+                "after the reboot, db.json cannot be opened: {}",
+                kv_engine::Error::NoDatabase {
+                    path: "db.json".into()
+                }
+            ))
+        );
         assert!(
             plain(&outcome)
                 .ends_with("disk after the reboot: db.json (40 B), db.json.lock (0 B)\n"),

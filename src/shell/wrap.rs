@@ -4,6 +4,8 @@
 
 use std::io::{self, Write};
 
+use unicode_width::UnicodeWidthChar;
+
 /// The width transcripts are folded to: a terminal a class can read from the back.
 pub const WIDTH: usize = 100;
 
@@ -58,7 +60,9 @@ impl Write for Wrap<'_> {
     }
 }
 
-/// The columns `text` takes: its characters, escape sequences (`ESC [ ... letter`) aside.
+/// The columns `text` takes in a terminal: its characters' widths (two for an emoji or a
+/// CJK character, none for a combining mark, one for a control character), escape
+/// sequences (`ESC [ ... letter`) aside.
 pub fn columns(text: &str) -> usize {
     let mut count = 0;
     let mut chars = text.chars();
@@ -70,7 +74,7 @@ pub fn columns(text: &str) -> usize {
                 }
             }
         } else {
-            count += 1;
+            count += c.width().unwrap_or(1);
         }
     }
     count
@@ -102,11 +106,12 @@ fn fold(line: &str, width: usize) -> String {
                 '\x1b' => escape = true,
                 c if escape => escape = !c.is_ascii_alphabetic(),
                 _ => {
-                    if seen == room {
+                    let width = c.width().unwrap_or(1);
+                    if seen + width > room && seen > 0 {
                         cut = at;
                         break;
                     }
-                    seen += 1;
+                    seen += width;
                 }
             }
         }
@@ -161,6 +166,12 @@ mod tests {
         assert_eq!(wrapped("\x1b[2mab cd\x1b[0m\n", 5), "\x1b[2mab cd\x1b[0m\n");
         assert_eq!(wrapped("a prompt --", 20), "a prompt --");
         for line in wrapped(&"word ".repeat(100), 30).lines() {
+            assert!(columns(line) <= 30, "{line:?}");
+        }
+        // Wide characters take two columns each: a line of them folds at half as many.
+        assert_eq!(columns("✅ 漢字"), 7);
+        assert_eq!(wrapped("✅✅✅ ✅✅\n", 7), "✅✅✅\n  ✅✅\n");
+        for line in wrapped(&"漢字 ✅ ".repeat(40), 30).lines() {
             assert!(columns(line) <= 30, "{line:?}");
         }
     }

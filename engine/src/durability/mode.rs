@@ -2,7 +2,6 @@
 //! from the backends that carry them out, so that what names a mode (the crash buttons,
 //! the shell) need not depend on how a mode works.
 
-use std::fmt;
 use std::str::FromStr;
 
 /// How a store makes its mutations survive, documented by what is still there after the
@@ -59,25 +58,17 @@ impl Durability {
     }
 }
 
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+known_by_name!(Durability);
 
 impl FromStr for Durability {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Durability::ALL
-            .into_iter()
-            .find(|mode| mode.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Durability::ALL.iter().map(|mode| mode.name()).collect();
-                format!(
-                    "unknown durability mode {name:?} (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        Durability::by_name(name).ok_or_else(|| {
+            format!(
+                "unknown durability mode {name:?} (expected one of: {})",
+                Durability::names()
+            )
+        })
     }
 }

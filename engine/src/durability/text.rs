@@ -18,6 +18,8 @@ use std::borrow::Cow;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::json_scan::{self, Scanner, Token};
+
 /// The deepest nesting a stored text may have: one less than serde_json's parser accepts
 /// (127), because a snapshot wraps every value in one more object.
 pub(crate) const MAX_TEXT_DEPTH: usize = 126;
@@ -31,34 +33,6 @@ pub(crate) fn from_value(value: &Value) -> serde_json::Result<Box<str>> {
 /// which nothing in the crate does.
 pub(crate) fn to_value(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
-}
-
-/// How deeply arrays and objects nest in the valid JSON `text` (`0` for a scalar),
-/// counting brackets outside strings.
-pub(crate) fn depth(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// Appends `key` as a JSON string, escaped exactly as serde_json escapes it (so snapshot
@@ -138,16 +112,20 @@ pub(crate) struct Canonicaliser {
 }
 
 impl Canonicaliser {
-    /// The canonical form of `raw`, nested at most `max_depth` deep. Copies nothing when
+    /// The canonical form of `raw`, nested at most `max_depth` deep, and how deeply it
+    /// nests (`0` for a scalar), which the scan learns on the way. Copies nothing when
     /// `raw` already is canonical (every snapshot and log record this crate writes).
     pub(crate) fn canonical(
         &mut self,
         raw: Box<RawValue>,
         max_depth: usize,
-    ) -> Result<Box<str>, Slow> {
+    ) -> Result<(Box<str>, usize), Slow> {
         match self.rewrite(raw.get(), max_depth) {
-            Ok(None) => Ok(raw.into()),
-            Ok(Some(text)) => Ok(text.into_boxed_str()),
+            Ok(Rewritten { text: None, depth }) => Ok((raw.into(), depth)),
+            Ok(Rewritten {
+                text: Some(text),
+                depth,
+            }) => Ok((text.into_boxed_str(), depth)),
             Err(Needs::Depth) => Err(Slow::TooDeep),
             Err(Needs::Value) => Err(Slow::NeedsValue(raw)),
         }
@@ -162,15 +140,18 @@ impl Canonicaliser {
         max_depth: usize,
     ) -> Result<Cow<'a, str>, Slow<&'a str>> {
         match self.rewrite(raw, max_depth) {
-            Ok(None) => Ok(Cow::Borrowed(raw)),
-            Ok(Some(text)) => Ok(Cow::Owned(text)),
+            Ok(Rewritten { text: None, .. }) => Ok(Cow::Borrowed(raw)),
+            Ok(Rewritten {
+                text: Some(text), ..
+            }) => Ok(Cow::Owned(text)),
             Err(Needs::Depth) => Err(Slow::TooDeep),
             Err(Needs::Value) => Err(Slow::NeedsValue(raw)),
         }
     }
 
-    /// `Ok(None)` if `text` is canonical, else its canonical form.
-    fn rewrite(&mut self, text: &str, max_depth: usize) -> Result<Option<String>, Needs> {
+    /// `Ok(None)` if `text` is canonical, else its canonical form; and how deeply it
+    /// nests.
+    fn rewrite(&mut self, text: &str, max_depth: usize) -> Result<Rewritten, Needs> {
         self.keys.clear();
         self.objects.clear();
         let bytes = text.as_bytes();
@@ -179,8 +160,9 @@ impl Canonicaliser {
         // Bit `d` set: the container at depth `d` is an object (depth is at most 127).
         let mut is_object: u128 = 0;
         let mut depth = 0usize;
+        let mut deepest = 0usize;
         let mut expect_key = false;
-        let mut i = 0;
+        let mut string_start = 0;
         // Copies bytes[from..to] to `out` if it exists.
         fn copy(out: &mut Option<Vec<u8>>, bytes: &[u8], from: usize, to: usize) {
             if let Some(out) = out {
@@ -194,27 +176,33 @@ impl Canonicaliser {
                 started
             })
         }
-        while i < bytes.len() {
-            match bytes[i] {
-                b' ' | b'\t' | b'\n' | b'\r' => {
+        let mut scanner = Scanner::new();
+        for (i, token) in scanner.tokens(bytes) {
+            match token {
+                Token::Other(b' ' | b'\t' | b'\n' | b'\r') => {
                     start(&mut out, bytes, i);
-                    i += 1;
                 }
-                b'"' => {
-                    let end = string_end(bytes, i)?;
+                Token::StringStart => string_start = i,
+                Token::Escape => {
+                    if !canonical_escape(&bytes[i + 1..]) {
+                        return Err(Needs::Value);
+                    }
+                }
+                Token::StringEnd => {
+                    let end = i + 1;
                     if expect_key {
-                        self.keys.push((i, end));
+                        self.keys.push((string_start, end));
                         expect_key = false;
                     }
-                    copy(&mut out, bytes, i, end);
-                    i = end;
+                    copy(&mut out, bytes, string_start, end);
                 }
-                open @ (b'{' | b'[') => {
-                    depth += 1;
+                Token::Open { bracket, depth: d } => {
+                    depth = d;
                     if depth > max_depth || depth >= 128 {
                         return Err(Needs::Depth);
                     }
-                    if open == b'{' {
+                    deepest = deepest.max(depth);
+                    if bracket == b'{' {
                         is_object |= 1 << depth;
                         self.objects.push(self.keys.len());
                         expect_key = true;
@@ -222,10 +210,9 @@ impl Canonicaliser {
                         is_object &= !(1 << depth);
                     }
                     copy(&mut out, bytes, i, i + 1);
-                    i += 1;
                 }
-                close @ (b'}' | b']') => {
-                    if close == b'}' {
+                Token::Close { bracket, depth: d } => {
+                    if bracket == b'}' {
                         let first = self.objects.pop().unwrap_or(0);
                         let keys = &mut self.keys[first..];
                         if keys.len() > 1 {
@@ -239,20 +226,18 @@ impl Canonicaliser {
                         }
                         self.keys.truncate(first);
                     }
-                    depth = depth.saturating_sub(1);
+                    depth = d;
                     expect_key = false;
                     copy(&mut out, bytes, i, i + 1);
-                    i += 1;
                 }
-                b',' => {
+                Token::Other(b',') => {
                     expect_key = is_object & (1 << depth) != 0;
                     copy(&mut out, bytes, i, i + 1);
-                    i += 1;
                 }
-                b'e' | b'E' if is_number_byte(bytes, i) => {
+                Token::Other(e @ (b'e' | b'E')) if is_number_byte(bytes, i) => {
                     // serde_json writes an exponent as `e` and a sign, always.
                     let signed = matches!(bytes.get(i + 1), Some(b'+' | b'-'));
-                    if bytes[i] == b'E' || !signed {
+                    if e == b'E' || !signed {
                         let out = start(&mut out, bytes, i);
                         out.push(b'e');
                         if !signed {
@@ -261,19 +246,34 @@ impl Canonicaliser {
                     } else {
                         copy(&mut out, bytes, i, i + 1);
                     }
-                    i += 1;
                 }
-                _ => {
+                Token::Other(_) => {
                     // Digits, signs, points, `:`, and the letters of true/false/null.
                     copy(&mut out, bytes, i, i + 1);
-                    i += 1;
                 }
             }
         }
-        out.map(String::from_utf8)
+        if scanner.in_string() {
+            // Unterminated: not text serde_json validated.
+            return Err(Needs::Value);
+        }
+        let text = out
+            .map(String::from_utf8)
             .transpose()
-            .map_err(|_| Needs::Value)
+            .map_err(|_| Needs::Value)?;
+        Ok(Rewritten {
+            text,
+            depth: deepest,
+        })
     }
+}
+
+/// What [`Canonicaliser::rewrite`] gives.
+struct Rewritten {
+    /// `None` if the text was canonical already.
+    text: Option<String>,
+    /// How deeply the text nests (`0` for a scalar).
+    depth: usize,
 }
 
 /// What [`Canonicaliser::rewrite`] cannot do alone.
@@ -288,35 +288,27 @@ fn is_number_byte(bytes: &[u8], i: usize) -> bool {
     i > 0 && bytes[i - 1].is_ascii_digit()
 }
 
-/// The index just past the string that starts with the quote at `start`, or `Needs::Value`
-/// if it holds an escape serde_json would not write.
-fn string_end(bytes: &[u8], start: usize) -> Result<usize, Needs> {
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => return Ok(i + 1),
-            b'\\' => match bytes.get(i + 1) {
-                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                Some(b'u') => {
-                    let hex = bytes.get(i + 2..i + 6).ok_or(Needs::Value)?;
-                    let code = std::str::from_utf8(hex)
-                        .ok()
-                        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-                        .ok_or(Needs::Value)?;
-                    let canonical = code < 0x20
-                        && !matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
-                        && *hex == control_escape(code as u8)[2..];
-                    if !canonical {
-                        return Err(Needs::Value);
-                    }
-                    i += 6;
-                }
-                _ => return Err(Needs::Value),
-            },
-            _ => i += 1,
+/// Whether the escape whose backslash comes just before `after` is one serde_json writes:
+/// a short escape, or `\u00XX` (lowercase hex) for a control character that has none.
+fn canonical_escape(after: &[u8]) -> bool {
+    match after.first() {
+        Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => true,
+        Some(b'u') => {
+            let Some(hex) = after.get(1..5) else {
+                return false;
+            };
+            let Some(code) = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+            else {
+                return false;
+            };
+            code < 0x20
+                && !matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
+                && *hex == control_escape(code as u8)[2..]
         }
+        _ => false,
     }
-    Err(Needs::Value)
 }
 
 /// A key written twice in one object of a JSON text.
@@ -355,9 +347,10 @@ pub(crate) fn repeated_key_message(key: &str) -> String {
 pub(crate) fn duplicate_key(text: &str) -> serde_json::Result<Option<DuplicateKey>> {
     match walk_for_duplicates(text) {
         (Err(err), Some(key)) => {
-            // serde_json stops at the repeat's closing quote; a key holds no raw newline,
-            // so its opening quote is on that line: the last quote before it that no
-            // backslash escapes.
+            // serde_json stops at or just past the repeat's closing quote (past it when
+            // whitespace follows an escaped key); a key holds no raw newline, and no line
+            // starts inside a string, so its opening quote is the start of the last string
+            // a scan of that line finds.
             let line_start = match err.line() {
                 0 | 1 => 0,
                 line => text
@@ -367,13 +360,7 @@ pub(crate) fn duplicate_key(text: &str) -> serde_json::Result<Option<DuplicateKe
             };
             let close = (line_start + err.column().saturating_sub(1)).min(text.len());
             let line = &text.as_bytes()[line_start..close];
-            let open = (0..line.len())
-                .rev()
-                .find(|&at| {
-                    line[at] == b'"'
-                        && line[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-                })
-                .unwrap_or(line.len());
+            let open = json_scan::last_string_start(line).unwrap_or(line.len());
             Ok(Some(DuplicateKey {
                 key,
                 line: err.line(),
@@ -479,7 +466,11 @@ pub(crate) mod tests {
     fn canonical(raw: &str) -> Result<String, &'static str> {
         let boxed = RawValue::from_string(raw.to_string()).unwrap();
         let owned = match Canonicaliser::default().canonical(boxed, MAX_TEXT_DEPTH) {
-            Ok(text) => Ok(text.into()),
+            Ok((text, depth)) => {
+                // The depth learnt on the way is the one a scan of the text finds.
+                assert_eq!(depth, json_scan::depth(&text), "{raw}");
+                Ok(text.into())
+            }
             Err(Slow::TooDeep) => Err("too deep"),
             Err(Slow::NeedsValue(_)) => Err("needs a value"),
         };
@@ -556,6 +547,8 @@ pub(crate) mod tests {
             Some(("k".into(), 3, 3))
         );
         assert_eq!(found(r#"{"q\"":1,"q\"":2}"#), Some(("q\"".into(), 1, 10)));
+        assert_eq!(found(r#"{"":1,"":2}"#), Some(("".into(), 1, 7)));
+        assert_eq!(found(r#"{"q\"":1, "q\"" :2}"#), Some(("q\"".into(), 1, 11)));
         assert_eq!(found(r#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#), None);
         assert_eq!(found("7"), None);
         // Invalid text is the parser's to report.

@@ -241,23 +241,14 @@ impl CrashMode {
     }
 }
 
-impl fmt::Display for CrashMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+known_by_name!(CrashMode);
 
 impl FromStr for CrashMode {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        CrashMode::ALL
-            .into_iter()
-            .find(|mode| mode.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = CrashMode::ALL.iter().map(|mode| mode.name()).collect();
-                format!("unknown crash mode {name:?} ({})", names.join(", "))
-            })
+        CrashMode::by_name(name)
+            .ok_or_else(|| format!("unknown crash mode {name:?} ({})", CrashMode::names()))
     }
 }
 
@@ -963,6 +954,17 @@ impl SimFs {
 }
 
 impl State {
+    /// `dir`, normalised, if it is a directory: else the error a system call on it gives
+    /// (`ENOTDIR` for a file, `ENOENT` for nothing).
+    fn existing_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        let dir = normalise(dir);
+        match (self.dirs.contains(&dir), self.names.contains_key(&dir)) {
+            (true, _) => Ok(dir),
+            (false, true) => Err(not_a_directory(&dir)),
+            (false, false) => Err(not_found(&dir)),
+        }
+    }
+
     /// The state a reboot finds after a crash of kind `mode` now.
     fn crashed(&self, mode: CrashMode, seed: u64) -> State {
         let state = self;
@@ -1151,14 +1153,7 @@ impl Fs for SimFs {
         // A failed directory sync leaves its operations logged: they may or may not
         // survive a power loss.
         state.begin(OpKind::SyncDir)?;
-        let dir = normalise(dir);
-        if !state.dirs.contains(&dir) {
-            return Err(if state.names.contains_key(&dir) {
-                not_a_directory(&dir)
-            } else {
-                not_found(&dir)
-            });
-        }
+        let dir = state.existing_dir(dir)?;
         let logged = std::mem::take(&mut state.unsynced_names);
         let (synced, rest): (Vec<_>, Vec<_>) = logged.into_iter().partition(|op| op.touches(&dir));
         for op in &synced {
@@ -1172,14 +1167,7 @@ impl Fs for SimFs {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         let mut state = self.state();
         state.begin(OpKind::ListDir)?;
-        let dir = normalise(dir);
-        if !state.dirs.contains(&dir) {
-            return Err(if state.names.contains_key(&dir) {
-                not_a_directory(&dir)
-            } else {
-                not_found(&dir)
-            });
-        }
+        let dir = state.existing_dir(dir)?;
         let in_dir = |path: &&PathBuf| path.parent() == Some(dir.as_path());
         let files = state.names.keys().filter(in_dir);
         let dirs = state.dirs.iter().filter(in_dir);
