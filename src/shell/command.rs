@@ -203,8 +203,7 @@ pub const VERBS: &[Verb] = &[
         aliases: &["exec"],
         args: Args::None,
         usage: "commit",
-        summary: "commit the transaction's puts and deletes as one: all of them or none, \
-                  through any crash; prints OK once durable",
+        summary: "commit the queued writes as one: all or none, through any crash",
     },
     Verb {
         id: VerbId::Rollback,
@@ -212,7 +211,7 @@ pub const VERBS: &[Verb] = &[
         aliases: &["discard", "abort"],
         args: Args::None,
         usage: "rollback",
-        summary: "drop the transaction's queued puts and deletes: nothing of it is stored",
+        summary: "drop the queued puts and deletes: nothing of them is stored",
     },
     Verb {
         id: VerbId::Stats,
