@@ -71,6 +71,12 @@ fn tab_completes_live_keys_ctrl_c_keeps_going_and_ctrl_d_exits_saving_history() 
     send(&mut kv, "get gam\t");
     kv.exp_string("get gamma_new").unwrap();
     run(&mut kv, "", "7", prompt);
+    // A deleted key is no longer offered: the only key left to complete is the other.
+    run(&mut kv, "put gamma_other 8", "OK", prompt);
+    run(&mut kv, "delete gamma_new", "OK", prompt);
+    send(&mut kv, "get gam\t");
+    kv.exp_string("get gamma_other").unwrap();
+    run(&mut kv, "", "8", prompt);
 
     // Ctrl-C drops the half-typed line and the shell keeps running.
     send(&mut kv, "put half 1");
@@ -513,4 +519,37 @@ fn an_empty_simulated_disk_says_so_and_ignores_the_file_there() {
     kv.send_control('d').unwrap();
     kv.exp_eof().unwrap();
     assert_eq!(exit_code(&kv), Some(0));
+}
+
+#[test]
+fn the_prompt_shows_an_open_transaction_ctrl_c_keeps_it_and_ctrl_d_rolls_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kv = spawn_kv(dir.path(), &["--color", "never", "--no-history", "db.json"]);
+    let prompt = "kv db.json> ";
+    kv.exp_string(prompt).unwrap();
+    run(&mut kv, "put alice 100", "OK", prompt);
+    run(&mut kv, "begin", "OK", "kv db.json [tx: 0]> ");
+    run(&mut kv, "put alice 70", "QUEUED", "kv db.json [tx: 1]> ");
+    run(&mut kv, "put bob 30", "QUEUED", "kv db.json [tx: 2]> ");
+    // Ctrl-C drops the half-typed line, not the transaction.
+    send(&mut kv, "put half 1");
+    kv.exp_string("put half 1").unwrap();
+    kv.send_control('c').unwrap();
+    kv.exp_string("^C").unwrap();
+    kv.exp_string("kv db.json [tx: 2]> ").unwrap();
+    run(&mut kv, "get alice", "70", "kv db.json [tx: 2]> ");
+    run(&mut kv, "commit", "OK (2 mutations)", prompt);
+    run(&mut kv, "begin", "OK", "kv db.json [tx: 0]> ");
+    run(&mut kv, "delete bob", "QUEUED", "kv db.json [tx: 1]> ");
+    // Ctrl-D leaves, rolling the transaction back, and says so.
+    kv.send_control('d').unwrap();
+    kv.exp_string(
+        "warning: the open transaction was rolled back: none of its 1 queued mutation was \
+         stored",
+    )
+    .unwrap();
+    kv.exp_eof().unwrap();
+    assert_eq!(exit_code(&kv), Some(0));
+    let on_disk = std::fs::read_to_string(dir.path().join("db.json")).unwrap();
+    assert_eq!(on_disk, "{\"alice\":70,\"bob\":30}\n");
 }

@@ -15,7 +15,8 @@ use crate::shell::database::{Database, ModeSource, choose_mode};
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{self, Layout, Renderer, Theme};
-use crate::shell::session::{self, Echo, Excerpt, Flow, GroupCommit, OnError, Session};
+use crate::shell::script;
+use crate::shell::session::{Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 use crate::shell::source::Pauses;
 use crate::shell::wrap::{self, Wrap};
 use kv_engine::Durability;
@@ -542,14 +543,15 @@ fn run_batch(session: &mut Session, commands: &[String]) -> io::Result<()> {
     let result = (|| {
         if commands.is_empty() {
             // Our own buffer, so group commit can see what is already waiting.
-            let mut input = io::BufReader::with_capacity(session::INPUT_BUFFER, io::stdin().lock());
-            session.run_script(&mut input, out, err)?;
+            let mut input = io::BufReader::with_capacity(script::INPUT_BUFFER, io::stdin().lock());
+            session.run_input(&mut input, out, err)?;
         } else {
             for command in commands {
                 if session.run_statement(command, None, out, err)?.0 == Flow::Stop {
                     break;
                 }
             }
+            session.end_input(None, out, err)?;
         }
         err.flush()?;
         out.flush()

@@ -87,6 +87,9 @@ pub enum VerbId {
     Pause,
     Help,
     Exit,
+    Begin,
+    Commit,
+    Rollback,
 }
 
 /// One verb of the language. [`VERBS`] is the single source for parsing, `help`,
@@ -185,6 +188,30 @@ pub const VERBS: &[Verb] = &[
         args: Args::None,
         usage: "dump",
         summary: "print the whole store as one JSON object",
+    },
+    Verb {
+        id: VerbId::Begin,
+        name: "begin",
+        aliases: &["multi"],
+        args: Args::None,
+        usage: "begin",
+        summary: "open a transaction: puts and deletes are queued (QUEUED) until commit",
+    },
+    Verb {
+        id: VerbId::Commit,
+        name: "commit",
+        aliases: &["exec"],
+        args: Args::None,
+        usage: "commit",
+        summary: "commit the queued writes as one: all or none, through any crash",
+    },
+    Verb {
+        id: VerbId::Rollback,
+        name: "rollback",
+        aliases: &["discard", "abort"],
+        args: Args::None,
+        usage: "rollback",
+        summary: "drop the queued puts and deletes: nothing of them is stored",
     },
     Verb {
         id: VerbId::Stats,
@@ -370,6 +397,12 @@ pub enum Command {
         topic: Option<&'static Verb>,
     },
     Exit,
+    /// `begin`: open a transaction.
+    Begin,
+    /// `commit`: commit the open transaction as one commit.
+    Commit,
+    /// `rollback`: drop the open transaction.
+    Rollback,
 }
 
 /// How a simulated disk goes down: the crash mode, and the seed of a random one (`None`:
@@ -545,6 +578,9 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
         VerbId::Pause => Command::Pause,
         VerbId::Help => Command::Help { topic },
         VerbId::Exit => Command::Exit,
+        VerbId::Begin => Command::Begin,
+        VerbId::Commit => Command::Commit,
+        VerbId::Rollback => Command::Rollback,
     };
     Ok(Some(command))
 }
@@ -1514,6 +1550,27 @@ mod tests {
     }
 
     #[test]
+    fn transaction_verbs_parse_with_their_aliases_and_take_no_arguments() {
+        for (words, expected) in [
+            (&["begin", "multi", "BEGIN"][..], Command::Begin),
+            (&["commit", "exec"], Command::Commit),
+            (&["rollback", "discard", "abort"], Command::Rollback),
+        ] {
+            for word in words {
+                assert_eq!(parse(word), Ok(Some(expected.clone())), "{word}");
+            }
+        }
+        assert_eq!(
+            parse("commit now").unwrap_err().to_string(),
+            "too many arguments; usage: commit"
+        );
+        assert_eq!(
+            parse("comit").unwrap_err().to_string(),
+            "unknown command \"comit\"; did you mean \"commit\"? (type help for the list)"
+        );
+    }
+
+    #[test]
     fn every_example_parses_as_its_verb() {
         for verb in VERBS {
             for example in examples(verb.id) {
@@ -1541,6 +1598,9 @@ mod tests {
                 | VerbId::Save
                 | VerbId::Writeback
                 | VerbId::Pause
+                | VerbId::Begin
+                | VerbId::Commit
+                | VerbId::Rollback
                 | VerbId::Exit => Args::None,
                 VerbId::Source => Args::File,
                 VerbId::Crash => Args::Words(Choices::CrashPoints),

@@ -472,4 +472,21 @@ mod tests {
         let plain = KvHelper::new(Theme::plain());
         assert_eq!(plain.highlighted("gte a"), "gte a");
     }
+
+    #[test]
+    fn the_transaction_verbs_complete_hint_and_highlight() {
+        let h = helper();
+        assert_eq!(h.candidates("beg", 3), (0, vec!["begin ".to_string()]));
+        assert_eq!(h.candidates("comm", 4), (0, vec!["commit ".to_string()]));
+        assert_eq!(h.candidates("ro", 2), (0, vec!["rollback ".to_string()]));
+        for alias in ["multi ", "exec ", "discard ", "abort "] {
+            assert!(
+                h.candidates("", 0).1.contains(&alias.to_string()),
+                "{alias}"
+            );
+        }
+        assert_eq!(h.usage_hint("rollb", 5), Some("ack".into()));
+        assert_eq!(h.highlighted("commit"), "\x1b[1;34mcommit\x1b[0m");
+        assert_eq!(h.highlighted("multi"), "\x1b[1;34mmulti\x1b[0m");
+    }
 }

@@ -37,6 +37,26 @@ pub enum ExecError {
         mode: Durability,
         points: Vec<CrashPoint>,
     },
+    /// The commit of a group of statements (`--group-commit`) failed: nothing of it was
+    /// stored, and each of its statements reports it.
+    #[error("{reason} (the whole group commit failed: nothing of it was stored)")]
+    GroupFailed { reason: String },
+    /// `begin` inside a transaction: transactions do not nest.
+    #[error(
+        "a transaction is already open ({} queued): commit or rollback it first \
+         (transactions do not nest)",
+        count_mutations(*queued)
+    )]
+    InTransaction { queued: usize },
+    /// `commit` or `rollback` with no transaction open.
+    #[error("no transaction is open: nothing to {verb} (begin opens one)")]
+    NoTransaction { verb: &'static str },
+    /// A transaction's commit failed: nothing of it was stored, nor is visible.
+    #[error(
+        "{reason} (the transaction was not committed: none of its {} was stored)",
+        count_mutations(*mutations)
+    )]
+    TransactionFailed { reason: String, mutations: usize },
     /// The store refused to arm a point.
     #[error("{0}")]
     Refused(String),
@@ -78,6 +98,11 @@ impl PartialEq for NoStore {
 /// Why `crash` does nothing on a `--read-only` store.
 pub(crate) const READ_ONLY_NO_CRASH: &str = "opened read-only, this store commits nothing, so \
      no crash point is ever reached (the writer's crash points are armed in the writer)";
+
+/// `N mutation(s)`.
+fn count_mutations(n: usize) -> String {
+    kv_engine::human::count(n as u64, "mutation")
+}
 
 /// The names of `points`, comma-separated, or `none`.
 fn names(points: &[CrashPoint]) -> String {

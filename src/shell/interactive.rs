@@ -11,7 +11,7 @@ use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
-use crate::shell::command::{Command, needs_more_input, parse};
+use crate::shell::command::needs_more_input;
 use crate::shell::editor::{CtrlC, KvHelper, ctrl_c_column};
 use crate::shell::exec::Outcome;
 use crate::shell::session::{Flow, Ran, Session};
@@ -54,9 +54,6 @@ pub fn run(
             ColorMode::Disabled
         })
         .build();
-    let prompt = format!("kv {db_name}> ");
-    // Lines after the first of an open value, aligned under the prompt as sqlite3 does.
-    let continuation = format!("{:>width$}", "...> ", width = prompt.chars().count());
     let mut editor: Editor<KvHelper, FileHistory> = Editor::with_config(config)?;
     let mut helper = KvHelper::new(session.out_renderer.theme);
     helper.set_keys(session.db.keys());
@@ -112,6 +109,9 @@ pub fn run(
         // A Ctrl-C at the prompt is a key that rustyline reads, not a signal; one that
         // came after the last output stopped has nothing left to stop.
         interrupted.store(false, Ordering::SeqCst);
+        let prompt = prompt(db_name, session.transaction_size());
+        // Lines after the first of an open value, aligned under the prompt as sqlite3 does.
+        let continuation = format!("{:>width$}", "...> ", width = prompt.chars().count());
         let shown = if pending.is_empty() {
             &prompt
         } else {
@@ -188,8 +188,24 @@ pub fn run(
             Err(err) => return Err(err.into()),
         }
     }
-
+    // Leaving (Ctrl-D or `exit`) ends the process that holds the transaction.
+    if let Some(dropped) = session.roll_back() {
+        let message = format!(
+            "the open transaction was rolled back: none of its {} was stored",
+            kv_engine::human::count(dropped as u64, "queued mutation")
+        );
+        session.err_renderer.warning(&mut stderr, &message)?;
+    }
     Ok(())
+}
+
+/// The prompt: the database, and the open transaction with its size (`[tx: 2]`), so
+/// that queued writes are never taken for committed ones.
+fn prompt(db_name: &str, transaction: Option<usize>) -> String {
+    match transaction {
+        Some(queued) => format!("kv {db_name} [tx: {queued}]> "),
+        None => format!("kv {db_name}> "),
+    }
 }
 
 /// Whether the history file can be appended to: opened (created, empty, if missing) as
@@ -221,15 +237,14 @@ fn run_entry(
         return Ok(flow);
     }
     let (flow, ran) = session.run_statement(line, None, out, err)?;
-    if let (Ran::Outcome(outcome), Some(helper)) = (&ran, helper)
-        && outcome.changed_keys()
-    {
-        // One put or delete changed one key: patch the completion list rather than copy
-        // every key of a large store. The outcome does not name the key; the line does.
-        match (parse(line), outcome) {
-            (Ok(Some(Command::Put { key, .. })), Outcome::Done) => helper.add_key(key),
-            (Ok(Some(Command::Delete { key })), Outcome::Done) => helper.remove_key(&key),
-            _ => helper.set_keys(session.db.keys()),
+    if let (Ran::Outcome(outcome), Some(helper)) = (&ran, helper) {
+        // One put or delete changed the one key its outcome names: patch the completion
+        // list rather than copy every key of a large store.
+        match outcome {
+            Outcome::Stored(key) => helper.add_key(key.clone()),
+            Outcome::Deleted(key) => helper.remove_key(key),
+            outcome if outcome.changed_keys() => helper.set_keys(session.db.keys()),
+            _ => {}
         }
     }
     Ok(flow)

@@ -134,7 +134,23 @@ impl Renderer {
             }
             Outcome::Value(json) => writeln!(w, "{}", theme.text_style(json).paint(json.as_str())),
             Outcome::Missing => writeln!(w, "{}", theme.nil.paint("(nil)")),
-            Outcome::Done => writeln!(w, "{}", theme.ok.paint("OK")),
+            Outcome::Stored(_) | Outcome::Deleted(_) | Outcome::Begun => {
+                writeln!(w, "{}", theme.ok.paint("OK"))
+            }
+            // Not OK: nothing is durable until the commit (redis-cli prints the same).
+            Outcome::Queued => writeln!(w, "{}", theme.nil.paint("QUEUED")),
+            Outcome::Committed(mutations) => writeln!(
+                w,
+                "{} ({})",
+                theme.ok.paint("OK"),
+                kv_engine::human::count(*mutations as u64, "mutation")
+            ),
+            Outcome::RolledBack(mutations) => writeln!(
+                w,
+                "{} (rolled back {}: nothing of them was stored)",
+                theme.ok.paint("OK"),
+                kv_engine::human::count(*mutations as u64, "mutation")
+            ),
             Outcome::Bool(yes) => writeln!(w, "{}", theme.literal.paint(yes.to_string())),
             // A person at a terminal is told there are none; a script gets no lines.
             Outcome::Keys(keys) if keys.is_empty() && self.layout == Layout::Pretty => {
@@ -497,6 +513,7 @@ impl Renderer {
             stats,
             source,
             reboots,
+            transaction,
         } = report;
         let file = match &stats.path {
             Some(path) => path.display().to_string(),
@@ -539,6 +556,15 @@ impl Renderer {
             ("size on disk", size),
             ("keys", stats.keys.to_string()),
         ];
+        if let Some(queued) = transaction {
+            rows.push((
+                "transaction",
+                format!(
+                    "open: {} queued, not committed (the keys above do not count them)",
+                    kv_engine::human::count(*queued as u64, "mutation")
+                ),
+            ));
+        }
         // The counters are the store's, and a reboot reopens a new one, as a real
         // restart would start a new process: said, so nobody reads "0 commits" as lost.
         if *reboots > 0 {
@@ -872,6 +898,7 @@ mod tests {
             stats,
             source: ModeSource::NoFile,
             reboots: 0,
+            transaction: None,
         }
     }
     use serde_json::json;
@@ -903,7 +930,8 @@ mod tests {
             plain(&Outcome::Value(json!({"a": [1, 2]}).to_string())),
             "{\"a\":[1,2]}\n"
         );
-        assert_eq!(plain(&Outcome::Done), "OK\n");
+        assert_eq!(plain(&Outcome::Stored("k".into())), "OK\n");
+        assert_eq!(plain(&Outcome::Deleted("k".into())), "OK\n");
         assert_eq!(plain(&Outcome::Bool(false)), "false\n");
         assert_eq!(plain(&Outcome::Count(3)), "3\n");
         assert_eq!(plain(&Outcome::Exit), "");
@@ -966,7 +994,7 @@ mod tests {
         let outcomes = [
             Outcome::Value(json!("x").to_string()),
             Outcome::Missing,
-            Outcome::Done,
+            Outcome::Stored("k".into()),
             Outcome::Stats(Box::new(report(KvStore::in_memory().stats()))),
             Outcome::Help(None),
         ];
@@ -1070,6 +1098,7 @@ mod tests {
             stats,
             source: ModeSource::HasLog,
             reboots: 1,
+            transaction: None,
         })));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "mode:          wal (the database has a log)");
@@ -1268,6 +1297,29 @@ mod tests {
             plain(&outcome)
                 .ends_with("disk after the reboot: db.json (40 B), db.json.lock (0 B)\n"),
             "the error itself goes to the error stream"
+        );
+    }
+
+    #[test]
+    fn transactions_say_what_is_queued_committed_or_rolled_back() {
+        assert_eq!(plain(&Outcome::Begun), "OK\n");
+        assert_eq!(plain(&Outcome::Queued), "QUEUED\n");
+        assert_eq!(plain(&Outcome::Committed(3)), "OK (3 mutations)\n");
+        assert_eq!(plain(&Outcome::Committed(1)), "OK (1 mutation)\n");
+        assert_eq!(
+            plain(&Outcome::RolledBack(2)),
+            "OK (rolled back 2 mutations: nothing of them was stored)\n"
+        );
+        let mut report = report(KvStore::in_memory().stats());
+        assert!(!plain(&Outcome::Stats(Box::new(report.clone()))).contains("transaction"));
+        report.transaction = Some(2);
+        let text = plain(&Outcome::Stats(Box::new(report)));
+        assert!(
+            text.contains(
+                "\ntransaction:   open: 2 mutations queued, not committed (the keys above do \
+                 not count them)\n"
+            ),
+            "{text}"
         );
     }
 }

@@ -1,23 +1,21 @@
 //! [`Session`]: the loop body shared by every mode. It takes statements (one at a time
 //! from the terminal or `-c`, or a whole script from a reader) and writes results and
-//! errors to the writers it is given, so piped mode is tested without a process.
+//! errors to the writers it is given, so piped mode is tested without a process. Reading
+//! a script is [`script`](crate::shell::script)'s; running statements is the executor's
+//! ([`exec::run_next`]); what the session adds is the order of things: echo, grouping,
+//! results and errors, `source` and `pause`.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, Write};
 
 use crate::shell::command::{Command, ParseError, parse};
-use crate::shell::continuation::{Continuation, Skip};
 use crate::shell::database::Database;
-use crate::shell::exec::{ExecError, Outcome, execute};
+use crate::shell::exec::{self, ExecError, Outcome};
 use crate::shell::render::Renderer;
+use crate::shell::script::{Read, ScriptInput, ScriptReader, locate};
 use crate::shell::source::{self, Pauses, Resume, Sourced};
 use crate::shell::wrap::{WIDTH, Wrap};
-use kv_engine::{Error, Mutation};
-
-/// The longest line a script may hold, and the longest statement, over all the lines a
-/// multi-line value continues on. Longer lines and statements are reported and skipped
-/// rather than buffered without bound (1 MiB lines once carried a 30 MB value in).
-pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+use kv_engine::Batch;
 
 /// Whether to go on reading statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +56,8 @@ pub enum Excerpt {
 pub enum GroupCommit {
     #[default]
     Off,
-    /// A run of `put`/`delete` statements whose lines are already buffered becomes one
+    /// A run of `put`/`delete` statements whose lines are already buffered goes to the
+    /// executor as one batch, which commits it as one
     /// [`KvStore::apply`](kv_engine::KvStore::apply): one commit (one fsync in wal mode, one
     /// snapshot in snapshot mode). Their results are printed only after it returns, in
     /// order. The batch ends before any other statement (so a read sees every earlier
@@ -66,80 +65,33 @@ pub enum GroupCommit {
     On,
 }
 
-/// How much of piped input is read at once: what a group commit can take in one go. The
-/// shell reads stdin through a buffer this size, and so does `kv bench`'s piped workload.
-pub const INPUT_BUFFER: usize = 256 * 1024;
-
 /// The most statements one group commit takes: bounds the memory a batch holds and the
 /// wait before the first of its results is printed.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The input of a script: a reader that can tell, without blocking, whether a whole line
-/// is already waiting in its buffer (group commit takes only what is already there).
-pub trait ScriptInput: BufRead {
-    /// Whether a complete line is buffered, so reading it will not wait.
-    fn line_buffered(&self) -> bool;
-}
-
-impl ScriptInput for &[u8] {
-    /// All of a byte slice is already there.
-    fn line_buffered(&self) -> bool {
-        true
-    }
-}
-
-impl<R: Read> ScriptInput for BufReader<R> {
-    fn line_buffered(&self) -> bool {
-        self.buffer().contains(&b'\n')
-    }
-}
-
-/// A `put` or `delete` statement waiting for its batch's commit.
+/// What the session keeps of a statement handed to the executor, to report its result.
 #[derive(Debug)]
 struct Pending {
-    text: String,
+    /// Where it starts in the script, for errors.
     line: Option<usize>,
+    /// The statement as typed, if it is still to be echoed (`--echo`, under group commit,
+    /// where it is shown with its result).
+    echo: Option<String>,
 }
 
-/// The statements of the group commit being gathered, and their mutations (kept apart
-/// so they move into the commit without a copy).
+/// Statements parsed and waiting for the executor, with what is kept to report each
+/// (apart, so the commands move into the executor without a copy).
 #[derive(Debug, Default)]
-struct Batch {
-    statements: Vec<Pending>,
-    mutations: Vec<Mutation>,
+struct Statements {
+    commands: VecDeque<Command>,
+    statements: VecDeque<Pending>,
 }
 
-/// What each statement of a batch prints once it is committed: `OK`, or `(nil)` for the
-/// delete of a key that will not be there, as it would print if run alone. Worked out
-/// before the commit, on the store as it was (`None`: there is no store, the commit fails).
-fn batch_outcomes(store: Option<&kv_engine::KvStore>, mutations: &[Mutation]) -> Vec<Outcome> {
-    let has_delete = mutations
-        .iter()
-        .any(|mutation| matches!(mutation, Mutation::Delete { .. }));
-    let Some(store) = store.filter(|_| has_delete) else {
-        return vec![Outcome::Done; mutations.len()];
-    };
-    let mut present: HashMap<&str, bool> = HashMap::new();
-    mutations
-        .iter()
-        .map(|mutation| {
-            let key = mutation.key();
-            let was = match present.get(key) {
-                Some(&was) => was,
-                None => store.contains_key(key),
-            };
-            match mutation {
-                Mutation::Put { .. } | Mutation::PutText { .. } => {
-                    present.insert(key, true);
-                    Outcome::Done
-                }
-                Mutation::Delete { .. } => {
-                    present.insert(key, false);
-                    if was { Outcome::Done } else { Outcome::Missing }
-                }
-            }
-        })
-        .collect()
+impl Statements {
+    fn push(&mut self, command: Command, pending: Pending) {
+        self.commands.push_back(command);
+        self.statements.push_back(pending);
+    }
 }
 
 /// A store plus how to talk about it.
@@ -158,7 +110,13 @@ pub struct Session {
     /// Where `pause` and `source --step` wait for Enter (only at a terminal).
     pub pauses: Pauses,
     failures: usize,
-    batch: Batch,
+    batch: Statements,
+    /// The open transaction (`begin`): its puts and deletes, queued until `commit`.
+    transaction: Option<Batch>,
+    /// The script line the open transaction began on.
+    transaction_line: Option<usize>,
+    /// The last line the outermost script read (where its end is reported).
+    last_line: usize,
     /// The command files `source` is running, outermost first.
     sources: Vec<Sourced>,
     /// Whether the files being run wait before each statement (`source --step`).
@@ -188,7 +146,10 @@ impl Session {
             group_commit: GroupCommit::Off,
             pauses: Pauses::Skip,
             failures: 0,
-            batch: Batch::default(),
+            batch: Statements::default(),
+            transaction: None,
+            transaction_line: None,
+            last_line: 0,
             sources: Vec::new(),
             stepping: false,
             abandoned: false,
@@ -200,6 +161,57 @@ impl Session {
         self.failures
     }
 
+    /// How many mutations the open transaction holds; `None` if none is open.
+    pub fn transaction_size(&self) -> Option<usize> {
+        self.transaction.as_ref().map(Batch::len)
+    }
+
+    /// Rolls back the open transaction, if any, and says how many mutations it dropped.
+    pub fn roll_back(&mut self) -> Option<usize> {
+        self.transaction_line = None;
+        self.transaction.take().map(|open| open.len())
+    }
+
+    /// Runs a whole script that is the shell's input (stdin): as
+    /// [`run_script`](Self::run_script), and then a transaction still open (the input
+    /// ended, `exit`, or a `--bail` failure stopped it) is rolled back and reported as a
+    /// failure: what it queued was never committed.
+    pub fn run_input(
+        &mut self,
+        input: &mut dyn ScriptInput,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
+        let flow = self.run_script(input, out, err)?;
+        let last = self.last_line;
+        self.end_input(Some(last), out, err)?;
+        Ok(flow)
+    }
+
+    /// The input is over (piped input at `last`, or the `-c` commands): an open
+    /// transaction is rolled back and reported as a failure.
+    pub fn end_input(
+        &mut self,
+        last: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<()> {
+        let began = self.transaction_line;
+        let Some(dropped) = self.roll_back() else {
+            return Ok(());
+        };
+        let began = match began {
+            Some(line) => format!("transaction begun on line {line}"),
+            None => "transaction".to_string(),
+        };
+        let message = format!(
+            "{began} was not committed; rolled back {}",
+            kv_engine::human::count(dropped as u64, "mutation")
+        );
+        self.fail(out, err, last, &message)?;
+        Ok(())
+    }
+
     /// Parses, runs and renders one statement. `line` is where it starts in a script
     /// (errors then say `line N`). `Err` only if writing to `out` or `err` failed.
     pub fn run_statement(
@@ -209,7 +221,18 @@ impl Session {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<(Flow, Ran)> {
-        let parsed = parse(text);
+        self.run_parsed(text, parse(text), line, out, err)
+    }
+
+    /// [`run_statement`](Self::run_statement) of a statement already parsed.
+    fn run_parsed(
+        &mut self,
+        text: &str,
+        parsed: Result<Option<Command>, ParseError>,
+        line: Option<usize>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<(Flow, Ran)> {
         // A pause is a stage direction for whoever runs the file, not a command to show.
         let is_pause = matches!(parsed, Ok(Some(Command::Pause)));
         if self.echo == Echo::On && !text.trim().is_empty() && !is_pause {
@@ -242,52 +265,129 @@ impl Session {
                 return Ok(failed);
             }
         };
-        if self.db.may_abort() {
-            // The next commit may abort the process: whatever was printed must not die
-            // in a buffer with it.
-            out.flush()?;
-        }
-        let is_trace_switch = matches!(command, Command::Trace { .. });
-        let writes = matches!(command, Command::Put { .. } | Command::Delete { .. });
-        let result = match execute(&mut self.db, command) {
-            Ok(Outcome::Source { path, step }) => {
-                let flow = self.source(&path, step, line, out, err)?;
-                (flow, Ran::Outcome(Outcome::Source { path, step }))
+        // Already shown above.
+        let pending = Pending { line, echo: None };
+        self.batch.push(command, pending);
+        self.commit_batch(out, err)
+    }
+
+    /// Hands the gathered statements to the executor, a round at a time (what it runs
+    /// together), and reports each result in order: an `OK` only after the commit that
+    /// holds it returned. A `--bail` failure or `exit` ends the run there: the rounds after
+    /// it are not run. Returns how the last statement reported went.
+    fn commit_batch(
+        &mut self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<(Flow, Ran)> {
+        // Taken, so a file that a statement sources runs with a batch of its own.
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut last = (Flow::Continue, Ran::Nothing);
+        while let Some(first) = batch.commands.front() {
+            // A round is a run of writes or one other statement: the trace of a write is
+            // shown even when it has no filesystem operations (memory mode's lesson), and
+            // `trace` itself shows none.
+            let writes = matches!(first, Command::Put { .. } | Command::Delete { .. });
+            let is_trace_switch = matches!(first, Command::Trace { .. });
+            let is_power_cut = matches!(first, Command::PowerCut(_));
+            let open = self.transaction_size();
+            if self.db.may_abort() {
+                // The next commit may abort the process: whatever was printed, and the
+                // statement about to run, must not die in a buffer with it.
+                if let Some(text) = batch.statements.front_mut().and_then(|p| p.echo.take()) {
+                    writeln!(out, "> {text}")?;
+                }
+                out.flush()?;
             }
-            Ok(Outcome::Pause) => (self.pause(out)?, Ran::Nothing),
-            Ok(outcome) => {
-                self.out_renderer.outcome(out, &outcome)?;
-                let flow = if outcome == Outcome::Exit {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
+            let results = exec::run_next(&mut self.db, &mut self.transaction, &mut batch.commands);
+            let mut flow = Flow::Continue;
+            for result in results {
+                let Some(pending) = batch.statements.pop_front() else {
+                    break;
                 };
-                match outcome.failure() {
-                    Some(message) => {
-                        let message = message.to_string();
-                        (
-                            self.fail(out, err, line, &message)?.0,
-                            Ran::Outcome(outcome),
-                        )
-                    }
-                    None => (flow, Ran::Outcome(outcome)),
+                let line = pending.line;
+                let (reported, ran) = self.report(pending, result, out, err)?;
+                match &ran {
+                    Ran::Outcome(Outcome::Begun) => self.transaction_line = line,
+                    _ if self.transaction.is_none() => self.transaction_line = None,
+                    _ => {}
+                }
+                if reported == Flow::Stop {
+                    flow = Flow::Stop;
+                }
+                last = (flow, ran);
+            }
+            if let (true, Some(queued), None) = (is_power_cut, open, &self.transaction) {
+                writeln!(
+                    out,
+                    "the open transaction was lost with the process: none of its {} was \
+                     committed",
+                    kv_engine::human::count(queued as u64, "queued mutation")
+                )?;
+            }
+            if self.db.tracing() && !is_trace_switch {
+                let entries = self.db.take_trace();
+                if writes || !entries.is_empty() {
+                    self.out_renderer
+                        .trace(out, &entries, self.db.is_simulated())?;
                 }
             }
-            Err(error) => self.fail(out, err, line, &error.to_string())?,
-        };
-        if self.db.tracing() && !is_trace_switch {
-            let entries = self.db.take_trace();
-            // "No filesystem operations" is news only for a write (memory mode's lesson).
-            if writes || !entries.is_empty() {
-                self.out_renderer
-                    .trace(out, &entries, self.db.is_simulated())?;
+            // An OK is an acknowledgement that a driving process may be waiting for (and
+            // the kill test reads): it must not sit in a buffer. One write per round, as
+            // redis-cli does; a commit costs far more than that.
+            out.flush()?;
+            if flow == Flow::Stop {
+                break;
             }
         }
-        // An OK is an acknowledgement that a driving process may be waiting for (and the
-        // kill test reads): it must not sit in a buffer. One write per statement, as
-        // redis-cli does; a commit costs far more than that.
-        out.flush()?;
-        Ok(result)
+        // Handed back, emptied, so the next batch grows into the space this one took.
+        if self.batch.commands.is_empty() {
+            batch.commands.clear();
+            batch.statements.clear();
+            self.batch = batch;
+        }
+        Ok(last)
+    }
+
+    /// Reports what one statement did: its echo (if still due), its result or error, and
+    /// what the session carries out for it (`source`, `pause`, `exit`).
+    fn report(
+        &mut self,
+        pending: Pending,
+        result: Result<Outcome, ExecError>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<(Flow, Ran)> {
+        if let Some(text) = pending.echo {
+            writeln!(out, "> {text}")?;
+        }
+        let line = pending.line;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => return self.fail(out, err, line, &error.to_string()),
+        };
+        match outcome {
+            Outcome::Source { path, step } => {
+                let flow = self.source(&path, step, line, out, err)?;
+                Ok((flow, Ran::Outcome(Outcome::Source { path, step })))
+            }
+            Outcome::Pause => Ok((self.pause(out)?, Ran::Nothing)),
+            outcome => {
+                self.out_renderer.outcome(out, &outcome)?;
+                if let Some(message) = outcome.failure() {
+                    let message = message.to_string();
+                    return Ok((
+                        self.fail(out, err, line, &message)?.0,
+                        Ran::Outcome(outcome),
+                    ));
+                }
+                let flow = match outcome {
+                    Outcome::Exit => Flow::Stop,
+                    _ => Flow::Continue,
+                };
+                Ok((flow, Ran::Outcome(outcome)))
+            }
+        }
     }
 
     /// `source FILE`: runs the file's statements here, shown as `--echo` shows them, one
@@ -382,96 +482,58 @@ impl Session {
         Ok((flow, Ran::Failed))
     }
 
-    /// Reports a statement begun on line `start` that line `line_no` made invalid.
-    fn broken_continuation(
-        &mut self,
-        text: &str,
-        start: usize,
-        line_no: usize,
-        parse_error: &ParseError,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        if self.echo == Echo::On {
-            writeln!(out, "> {text}")?;
-        }
-        let (line, message) = locate(parse_error, Some(start));
-        let message = format!(
-            "{message} (the statement begun on line {start} stored nothing; \
-             line {line_no} is read as a new statement)"
-        );
-        Ok(self.fail(out, err, line, &message)?.0)
-    }
-
     /// Runs every statement read from `input` (piped mode): a statement continues over
     /// lines while its JSON value is an unfinished but valid prefix. A line that breaks
     /// the value ends the statement with an error and is then read afresh, so one typo
     /// does not swallow the rest of the script. Lines that are not UTF-8 or longer than
-    /// [`MAX_LINE_BYTES`] are reported and skipped, as is a statement they interrupt.
+    /// [`MAX_LINE_BYTES`](crate::shell::script::MAX_LINE_BYTES) are reported and skipped,
+    /// as is a statement they interrupt.
     pub fn run_script(
         &mut self,
         input: &mut dyn ScriptInput,
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
-        let mut buf = Vec::new();
-        let mut line_no = 0;
-        let mut lines = ScriptLines::default();
+        let mut reader = ScriptReader::new(input);
+        let flow = self.read_script(&mut reader, out, err);
+        self.last_line = reader.lines_read();
+        flow
+    }
+
+    /// The loop of [`run_script`](Self::run_script).
+    fn read_script(
+        &mut self,
+        reader: &mut ScriptReader<'_>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<Flow> {
         loop {
             // A batch takes only what is already waiting: commit it before a read that
             // may block, so no result waits on input that may never come.
-            if lines.again.is_empty()
-                && !input.line_buffered()
-                && self.commit_batch(out, err)? == Flow::Stop
-            {
+            if reader.may_wait() && self.commit_batch(out, err)?.0 == Flow::Stop {
                 return Ok(Flow::Stop);
             }
-            let (number, line) = match lines.again.pop_front() {
-                Some(queued) => queued,
-                None => match read_line(input, &mut buf, MAX_LINE_BYTES) {
-                    Err(read_error) => {
-                        if self.commit_batch(out, err)? == Flow::Stop {
-                            return Ok(Flow::Stop);
-                        }
-                        let message = format!("cannot read input: {read_error}");
-                        self.fail(out, err, Some(line_no + 1), &message)?;
-                        return Ok(Flow::Stop);
+            let read = reader.next_read();
+            let flow = match read {
+                Read::Pending => continue,
+                Read::Statement { text, line } => self.script_statement(&text, line, out, err)?,
+                Read::End => return Ok(self.commit_batch(out, err)?.0),
+                // What is reported comes after the results of every statement before it.
+                _ if self.commit_batch(out, err)?.0 == Flow::Stop => return Ok(Flow::Stop),
+                Read::Broken {
+                    text,
+                    line,
+                    message,
+                } => {
+                    if self.echo == Echo::On {
+                        writeln!(out, "> {text}")?;
                     }
-                    Ok(LineRead::Eof) => {
-                        if self.commit_batch(out, err)? == Flow::Stop {
-                            return Ok(Flow::Stop);
-                        }
-                        let Some(continuation) = lines.pending.take() else {
-                            return Ok(Flow::Continue);
-                        };
-                        let flow = self.input_ended(continuation, &mut lines, out, err)?;
-                        // Lines queued again after a statement that ended early still run.
-                        if flow == Flow::Stop || lines.again.is_empty() {
-                            return Ok(flow);
-                        }
-                        continue;
-                    }
-                    Ok(read) => {
-                        line_no += 1;
-                        // A byte-order mark (some Windows editors start a file with one)
-                        // is not part of the first verb, as in the sqlite3 shell.
-                        let bytes = match line_no {
-                            1 => buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf),
-                            _ => &buf,
-                        };
-                        (line_no, Line::read(read, bytes))
-                    }
-                },
-            };
-            let flow = match line {
-                Line::Text(text) => self.script_line(number, text, &mut lines, out, err)?,
-                // Part of a statement already reported too long: dropped with it.
-                Line::Unreadable(_) if lines.skipping.is_some() => Flow::Continue,
-                Line::Unreadable(problem) => {
-                    if self.commit_batch(out, err)? == Flow::Stop {
-                        return Ok(Flow::Stop);
-                    }
-                    self.unreadable_line(number, problem, &mut lines, out, err)?
+                    self.fail(out, err, line, &message)?.0
+                }
+                Read::Problem { line, message } => self.fail(out, err, Some(line), &message)?.0,
+                Read::Failed { line, message } => {
+                    self.fail(out, err, Some(line), &message)?;
+                    return Ok(Flow::Stop);
                 }
             };
             if flow == Flow::Stop {
@@ -480,385 +542,40 @@ impl Session {
         }
     }
 
-    /// A readable line of a script: the next line of a pending statement, the start of
-    /// one, or a statement of its own.
-    fn script_line(
-        &mut self,
-        number: usize,
-        text: String,
-        lines: &mut ScriptLines,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        // Otherwise the skipped statement ended before this line: read it as usual.
-        if let Some(mut skip) = lines.skipping.take()
-            && skip.swallows(&text)
-        {
-            if skip.open() {
-                lines.skipping = Some(skip);
-            }
-            return Ok(Flow::Continue);
-        }
-        if let Some(mut continuation) = lines.pending.take() {
-            if continuation.text_len() + 1 + text.len() > MAX_LINE_BYTES {
-                // The statement may have ended on an earlier line (found lazily): end it
-                // there, and read this line again after it.
-                if let Some(end) = continuation.finish() {
-                    lines.again.push_front((number, Line::Text(text)));
-                    return self.end_continuation(continuation, end, lines, out, err);
-                }
-                return self.statement_too_long(continuation, number, text, lines, out, err);
-            }
-            return match continuation.push(text) {
-                None => {
-                    lines.pending = Some(continuation);
-                    Ok(Flow::Continue)
-                }
-                Some(end) => self.end_continuation(continuation, end, lines, out, err),
-            };
-        }
-        match Continuation::begin(number, &text) {
-            Some(continuation) => {
-                lines.pending = Some(continuation);
-                Ok(Flow::Continue)
-            }
-            None => self.script_statement(&text, Some(number), out, err),
-        }
-    }
-
     /// Runs one statement of a script, or, under group commit, adds a `put`/`delete` to
     /// the batch (committing the batch first before anything else).
     fn script_statement(
         &mut self,
         text: &str,
-        line: Option<usize>,
+        line: usize,
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
-        // An armed crash point must hit exactly the next write, alone.
-        if self.group_commit == GroupCommit::Off || self.db.is_armed() {
-            if self.commit_batch(out, err)? == Flow::Stop {
-                return Ok(Flow::Stop);
-            }
-            return Ok(self.run_statement(text, line, out, err)?.0);
-        }
-        let mutation = match parse(text) {
-            Ok(Some(Command::Put { key, value })) => Mutation::PutText { key, text: value },
-            Ok(Some(Command::Delete { key })) => Mutation::Delete { key },
-            // Silent lines need not end a batch; anything that prints or reads must see
-            // the batch committed and its results printed first.
-            Ok(None) if self.echo == Echo::Off || text.trim().is_empty() => {
-                return Ok(Flow::Continue);
-            }
-            _ => {
-                if self.commit_batch(out, err)? == Flow::Stop {
-                    return Ok(Flow::Stop);
-                }
-                return Ok(self.run_statement(text, line, out, err)?.0);
-            }
-        };
-        if self.db.store().is_none() {
-            // No store (a reopen failed): the statement reports that as usual.
-            if self.commit_batch(out, err)? == Flow::Stop {
-                return Ok(Flow::Stop);
-            }
-            return Ok(self.run_statement(text, line, out, err)?.0);
-        }
-        self.batch.mutations.push(mutation);
-        self.batch.statements.push(Pending {
-            text: text.to_string(),
-            line,
-        });
-        if self.batch.mutations.len() >= MAX_BATCH {
-            return self.commit_batch(out, err);
-        }
-        Ok(Flow::Continue)
-    }
-
-    /// Commits the gathered batch as one [`KvStore::apply`](kv_engine::KvStore::apply), then
-    /// prints each statement's result in order: `OK` only after the commit returned. If
-    /// the commit fails, nothing of the batch was stored and every statement reports the
-    /// error.
-    fn commit_batch(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Flow> {
-        if self.batch.statements.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        let Batch {
-            statements,
-            mutations,
-        } = std::mem::take(&mut self.batch);
-        let outcomes = batch_outcomes(self.db.store(), &mutations);
-        let result = match self.db.store_mut() {
-            Ok(store) => store.apply(mutations).map_err(ExecError::from),
-            Err(error) => Err(error),
-        };
-        let mut flow = Flow::Continue;
-        match result {
-            Ok(()) => {
-                for (item, outcome) in statements.iter().zip(&outcomes) {
-                    self.echo_statement(&item.text, out)?;
-                    self.out_renderer.outcome(out, outcome)?;
-                }
-            }
-            // A value refused before anything was written: the batch is replayed one
-            // statement at a time, so each reports exactly as it would alone.
-            Err(ExecError::Store(Error::ValueTooDeep { .. } | Error::EntryTooLarge { .. })) => {
-                for item in &statements {
-                    if self.run_statement(&item.text, item.line, out, err)?.0 == Flow::Stop {
-                        return Ok(Flow::Stop);
+        let parsed = parse(text);
+        if self.group_commit == GroupCommit::On {
+            match parsed {
+                Ok(Some(command @ (Command::Put { .. } | Command::Delete { .. }))) => {
+                    let echo = (self.echo == Echo::On).then(|| text.to_string());
+                    let line = Some(line);
+                    self.batch.push(command, Pending { line, echo });
+                    if self.batch.commands.len() >= MAX_BATCH {
+                        return Ok(self.commit_batch(out, err)?.0);
                     }
+                    return Ok(Flow::Continue);
                 }
-                return Ok(Flow::Continue);
-            }
-            Err(error) => {
-                let message =
-                    format!("{error} (the whole group commit failed: nothing of it was stored)");
-                for item in &statements {
-                    self.echo_statement(&item.text, out)?;
-                    if self.fail(out, err, item.line, &message)?.0 == Flow::Stop {
-                        flow = Flow::Stop;
-                    }
+                // Silent lines need not end a batch; anything that prints or reads must
+                // see the batch committed and its results printed first.
+                Ok(None) if self.echo == Echo::Off || text.trim().is_empty() => {
+                    return Ok(Flow::Continue);
                 }
+                _ => {}
             }
         }
-        if self.db.tracing() {
-            let entries = self.db.take_trace();
-            self.out_renderer
-                .trace(out, &entries, self.db.is_simulated())?;
-        }
-        out.flush()?;
-        Ok(flow)
-    }
-
-    fn echo_statement(&self, text: &str, out: &mut dyn Write) -> io::Result<()> {
-        if self.echo == Echo::On {
-            writeln!(out, "> {text}")?;
-        }
-        Ok(())
-    }
-
-    /// A line that is not UTF-8 or too long: reported and skipped, with the statement it
-    /// interrupts.
-    fn unreadable_line(
-        &mut self,
-        number: usize,
-        problem: String,
-        lines: &mut ScriptLines,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        let Some(mut continuation) = lines.pending.take() else {
-            return Ok(self.fail(out, err, Some(number), &problem)?.0);
-        };
-        // If the statement ended on an earlier line, end it there as reading line by line
-        // would have: the lines after its end are read again, and this line's problem is
-        // reported after them.
-        if let Some(end) = continuation.finish() {
-            lines.again.push_front((number, Line::Unreadable(problem)));
-            return self.end_continuation(continuation, end, lines, out, err);
-        }
-        let message = format!(
-            "{problem} (and the statement started on line {} with it)",
-            continuation.start_line()
-        );
-        Ok(self.fail(out, err, Some(number), &message)?.0)
-    }
-
-    /// A statement that would pass [`MAX_LINE_BYTES`] with its line `number`: reported
-    /// and dropped, with the rest of its value's lines, so that memory stays bounded.
-    fn statement_too_long(
-        &mut self,
-        continuation: Continuation,
-        number: usize,
-        text: String,
-        lines: &mut ScriptLines,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        if self.commit_batch(out, err)? == Flow::Stop {
+        if self.commit_batch(out, err)?.0 == Flow::Stop {
             return Ok(Flow::Stop);
         }
-        let start = continuation.start_line();
-        let (skip, swallowed) = continuation.give_up(&text);
-        if !swallowed {
-            lines.again.push_front((number, Line::Text(text)));
-        }
-        let rest = match &skip {
-            Some(_) => "; the rest of its value is skipped too",
-            None => "",
-        };
-        lines.skipping = skip;
-        let message = format!(
-            "the statement begun on line {start} is longer than {} MiB over its lines (the \
-             limit of one statement, as of one line); skipped, nothing of it was stored{rest}",
-            MAX_LINE_BYTES / (1024 * 1024)
-        );
-        Ok(self.fail(out, err, Some(number), &message)?.0)
+        Ok(self.run_parsed(text, parsed, Some(line), out, err)?.0)
     }
-
-    /// The input ended with a statement pending: it ended on an earlier line, or its
-    /// value is still open.
-    fn input_ended(
-        &mut self,
-        mut continuation: Continuation,
-        lines: &mut ScriptLines,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        if let Some(end) = continuation.finish() {
-            return self.end_continuation(continuation, end, lines, out, err);
-        }
-        let start = continuation.start_line();
-        let message = format!(
-            "input ended inside a multi-line value (an unclosed bracket) started on line \
-             {start}; nothing was stored"
-        );
-        Ok(self.fail(out, err, Some(start), &message)?.0)
-    }
-
-    /// Runs or reports a continued statement that ended at its line `end`, and queues
-    /// the lines after it to be read again (from the line that broke it, if it broke).
-    fn end_continuation(
-        &mut self,
-        continuation: Continuation,
-        end: usize,
-        lines: &mut ScriptLines,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<Flow> {
-        let start = continuation.start_line();
-        let text = continuation.text_through(end).to_string();
-        let (flow, first_again) = match parse(&text) {
-            // The value is complete: run it like any statement.
-            Ok(_) => (
-                self.script_statement(&text, Some(start), out, err)?,
-                end + 1,
-            ),
-            // The value was a valid JSON prefix until line `end`, so the error is in that
-            // line: most likely the value was never closed and the line is the next
-            // statement. Report the broken statement, then read the line afresh.
-            Err(parse_error) => {
-                if self.commit_batch(out, err)? == Flow::Stop {
-                    return Ok(Flow::Stop);
-                }
-                let flow =
-                    self.broken_continuation(&text, start, start + end, &parse_error, out, err)?;
-                (flow, end)
-            }
-        };
-        let statement_lines = continuation.into_lines();
-        for (i, line) in statement_lines
-            .into_iter()
-            .enumerate()
-            .skip(first_again)
-            .rev()
-        {
-            lines.again.push_front((start + i, Line::Text(line)));
-        }
-        Ok(flow)
-    }
-}
-
-/// What a script being run holds between lines.
-#[derive(Debug, Default)]
-struct ScriptLines {
-    /// A statement whose value is still open.
-    pending: Option<Continuation>,
-    /// Lines to read again, in order, before reading more: those after the end of a
-    /// statement that was found to have ended before the line that revealed it.
-    again: VecDeque<(usize, Line)>,
-    /// The rest of a statement that grew too long, being read and dropped.
-    skipping: Option<Skip>,
-}
-
-/// One line of a script, as read.
-#[derive(Debug)]
-enum Line {
-    Text(String),
-    /// Not UTF-8, or too long: why, to report in its place.
-    Unreadable(String),
-}
-
-impl Line {
-    fn read(read: LineRead, buf: &[u8]) -> Line {
-        if read == LineRead::TooLong {
-            return Line::Unreadable(format!(
-                "line is longer than {} MiB; skipped",
-                MAX_LINE_BYTES / (1024 * 1024)
-            ));
-        }
-        match std::str::from_utf8(buf) {
-            Ok(text) => Line::Text(text.to_string()),
-            Err(utf8) => Line::Unreadable(format!(
-                "invalid UTF-8 at byte {} of the line; line skipped",
-                utf8.valid_up_to() + 1
-            )),
-        }
-    }
-}
-
-/// Where a parse error is in the script, and its message with the column.
-fn locate(error: &ParseError, start: Option<usize>) -> (Option<usize>, String) {
-    match (start, error.position) {
-        (Some(start), Some(position)) => (
-            Some(start + position.line - 1),
-            format!("column {}: {}", position.column, error.message),
-        ),
-        (start, _) => (start, error.to_string()),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LineRead {
-    Eof,
-    Line,
-    TooLong,
-}
-
-/// Reads one line into `buf` without its `\n` or `\r\n`, holding at most `limit` bytes:
-/// the rest of a longer line is read and dropped.
-fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<LineRead> {
-    buf.clear();
-    let mut seen = false;
-    let mut too_long = false;
-    loop {
-        let available = match input.fill_buf() {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        if available.is_empty() {
-            break;
-        }
-        seen = true;
-        let (chunk, ends_line) = match available.iter().position(|&byte| byte == b'\n') {
-            Some(newline) => (&available[..newline], true),
-            None => (available, false),
-        };
-        let used = chunk.len() + usize::from(ends_line);
-        if !too_long {
-            if buf.len() + chunk.len() > limit {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(chunk);
-            }
-        }
-        input.consume(used);
-        if ends_line {
-            break;
-        }
-    }
-    if !seen {
-        return Ok(LineRead::Eof);
-    }
-    if too_long {
-        return Ok(LineRead::TooLong);
-    }
-    if buf.last() == Some(&b'\r') {
-        buf.pop();
-    }
-    Ok(LineRead::Line)
 }
 
 #[cfg(test)]
@@ -1034,25 +751,6 @@ mod tests {
         s.echo = Echo::On;
         let (_, out, _) = script(&mut s, b"put x {\"a\":\nput k v\n");
         assert_eq!(out, "> put x {\"a\":\nput k v\n> put k v\nOK\n");
-    }
-
-    #[test]
-    fn overlong_lines_are_skipped_whole() {
-        let mut input = b"put a ".to_vec();
-        input.extend(std::iter::repeat_n(b'x', 100));
-        input.extend_from_slice(b"\nput b 2\n");
-        let mut buf = Vec::new();
-        let mut reader = &input[..];
-        assert_eq!(
-            read_line(&mut reader, &mut buf, 50).unwrap(),
-            LineRead::TooLong
-        );
-        assert_eq!(
-            read_line(&mut reader, &mut buf, 50).unwrap(),
-            LineRead::Line
-        );
-        assert_eq!(buf, b"put b 2");
-        assert_eq!(read_line(&mut reader, &mut buf, 50).unwrap(), LineRead::Eof);
     }
 
     /// A reader that yields `data`, then fails.

@@ -76,3 +76,44 @@ impl Sandbox {
         self.run_env(args, stdin.as_bytes(), &[])
     }
 }
+
+/// `stdout` with the process id and random part of each temp file's name (which differ
+/// from one run to the next, grouped or not) taken out.
+pub fn same_temp_names(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let mut parts = text.split(".kv-tmp.");
+    let mut same = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        let name_end = part.find([' ', ',', ')']).unwrap_or(part.len());
+        same.push_str(".kv-tmp.*");
+        same.push_str(&part[name_end..]);
+    }
+    same
+}
+
+/// The value of a `stats` row.
+pub fn row<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
+        .trim()
+}
+
+/// A session with plain output on the simulated disk `sim`, at `db.json`.
+pub fn sim_session(
+    sim: &kv_engine::fs::SimFs,
+    durability: kv_engine::Durability,
+    group_commit: kv::shell::session::GroupCommit,
+) -> kv::shell::Session {
+    use kv::shell::{Database, Layout, Renderer, Session, Theme};
+    let path = std::path::Path::new("db.json");
+    let db = Database::on_simulated_disk(sim.clone(), path, durability).unwrap();
+    let renderer = Renderer {
+        theme: Theme::plain(),
+        layout: Layout::Compact,
+    };
+    let mut session = Session::new(db, renderer, renderer);
+    session.group_commit = group_commit;
+    session
+}
