@@ -57,5 +57,5 @@ pub use maintenance::repair::{
 };
 pub use maintenance::{admit_reader, check, plan_repair, repair};
 pub use options::Options;
-pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats};
+pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats, admit_text};
 pub use transaction::{Batch, Transaction};

@@ -608,8 +608,11 @@ fn has_database(fs: &dyn Fs, path: &Path) -> Result<bool> {
     Ok(false)
 }
 
-/// `Err` if the store would refuse `text` under `key`: nested too deeply, or too large.
-pub(crate) fn admit_text(key: &str, text: &JsonText) -> Result<()> {
+/// `Err` if the store would refuse `text` under `key` ([`Error::ValueTooDeep`] past
+/// [`MAX_VALUE_DEPTH`], [`Error::EntryTooLarge`] past [`MAX_ENTRY_BYTES`]), before anything
+/// is written: a batch holding such an entry is refused whole, so a caller that groups
+/// statements into one commit can keep it apart.
+pub fn admit_text(key: &str, text: &JsonText) -> Result<()> {
     if text.depth() > MAX_VALUE_DEPTH {
         return Err(Error::ValueTooDeep {
             key: key.to_string(),

@@ -257,15 +257,10 @@ fn take_write(command: Command, batch: &mut VecDeque<Command>) -> Option<Mutatio
     }
 }
 
-/// Whether the store will refuse to store `value` under `key` (see
-/// [`kv_engine::MAX_VALUE_DEPTH`] and [`kv_engine::MAX_ENTRY_BYTES`]): it then refuses the
-/// whole commit that holds it, before writing anything.
+/// Whether the store will refuse to store `value` under `key`: it then refuses the whole
+/// commit that holds it, before writing anything.
 fn store_refuses(key: &str, value: &JsonText) -> bool {
-    let len = value.as_str().len();
-    // A value nested deeper than the limit has at least two brackets per level: a shorter
-    // one is not scanned (most values are short, and the store scans each value itself).
-    (len > 2 * kv_engine::MAX_VALUE_DEPTH && value.depth() > kv_engine::MAX_VALUE_DEPTH)
-        || (key.len() + len) as u64 > kv_engine::MAX_ENTRY_BYTES
+    kv_engine::admit_text(key, value).is_err()
 }
 
 /// Commits one put or delete.
