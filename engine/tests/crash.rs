@@ -1148,6 +1148,41 @@ fn armed_crash_points_halt_the_commit_on_a_simulated_disk() {
 /// durable, so a power loss after the recovery cannot bring the older value back.
 #[test]
 fn what_recovery_shows_survives_a_later_power_loss() {
+    snapshot_recovery_shows_only_what_survives_a_power_loss();
+    wal_recovery_shows_only_what_survives_a_power_loss();
+}
+
+/// The same in wal mode: a kill after a commit's records were written but before their
+/// fdatasync leaves them in the page cache, and recovery replays them. It must make them
+/// durable before serving them, or a power loss after the reopen takes back values the
+/// store has shown (and that a transaction's reader may have acted on).
+fn wal_recovery_shows_only_what_survives_a_power_loss() {
+    let sim = disk();
+    let options = options(&sim, Durability::Wal).crash_action(CrashAction::Halt);
+    let mut store = KvStore::open(PATH, options).unwrap();
+    store.put("alice", json!(100)).unwrap();
+    store.put("bob", json!(0)).unwrap();
+    store.arm_crash(CrashPoint::AfterAppend).unwrap();
+    let mut tx = store.transaction();
+    tx.put("alice", json!(70)).unwrap();
+    tx.put("bob", json!(30)).unwrap();
+    let err = tx.commit().unwrap_err();
+    assert!(matches!(err, Error::Crashed { .. }), "{err}");
+    drop(store);
+
+    let rebooted = sim.crash(CrashMode::ProcessKill, 0);
+    let shown = contents(&open(&rebooted, Durability::Wal).unwrap());
+    let after_power_loss = contents(
+        &open(
+            &rebooted.crash(CrashMode::CleanPowerLoss, 0),
+            Durability::Wal,
+        )
+        .unwrap(),
+    );
+    assert_eq!(after_power_loss, shown);
+}
+
+fn snapshot_recovery_shows_only_what_survives_a_power_loss() {
     let sim = disk();
     let options = options(&sim, Durability::Snapshot).crash_action(CrashAction::Halt);
     let mut store = KvStore::open(PATH, options).unwrap();

@@ -94,6 +94,21 @@ pub(crate) fn recover(disk: &mut Disk, mode: RecoveryMode) -> Result<Recovered> 
         }
     }
 
+    // A killed process may have written commits it never synced: they are in the page
+    // cache, so they are replayed, and what is shown must survive a power loss after this
+    // open. Sync the log before serving them (cutting a torn tail below syncs anyway).
+    if !read_only
+        && let LogChoice::Log(scan) = &analysis.log
+        && scan.records > 0
+        && !matches!(scan.tail, LogTail::Torn { .. })
+    {
+        let mut file = disk
+            .fs
+            .open(&scan.path, OpenMode::Existing)
+            .map_err(|err| Error::io("open", &scan.path, err))?;
+        disk.sync_all(file.as_mut(), &scan.path)?;
+    }
+
     if let LogChoice::Log(scan) = &analysis.log
         && let LogTail::Torn {
             offset,
