@@ -1156,6 +1156,7 @@ fn what_recovery_shows_survives_a_later_power_loss() {
 /// fdatasync leaves them in the page cache, and recovery replays them. It must make them
 /// durable before serving them, or a power loss after the reopen takes back values the
 /// store has shown (and that a transaction's reader may have acted on).
+#[allow(clippy::unwrap_used)] // a test's helper: a panic is the failure
 fn wal_recovery_shows_only_what_survives_a_power_loss() {
     let sim = disk();
     let options = options(&sim, Durability::Wal).crash_action(CrashAction::Halt);
@@ -1182,6 +1183,7 @@ fn wal_recovery_shows_only_what_survives_a_power_loss() {
     assert_eq!(after_power_loss, shown);
 }
 
+#[allow(clippy::unwrap_used)] // a test's helper: a panic is the failure
 fn snapshot_recovery_shows_only_what_survives_a_power_loss() {
     let sim = disk();
     let options = options(&sim, Durability::Snapshot).crash_action(CrashAction::Halt);
