@@ -26,17 +26,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod clock;
 mod crash;
 #[doc(hidden)] // TEMPORARY: save moves into the engine (issue 12)
 pub mod durability;
 mod error;
 pub mod files;
+mod flusher;
 pub mod fs;
 pub mod human;
 mod json_text;
 mod maintenance;
 mod store;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use crash::{CrashAction, CrashPoint};
 pub use durability::wal::recovery::Warning;
 pub use durability::wal::repair::{
@@ -44,7 +47,7 @@ pub use durability::wal::repair::{
     SnapshotState,
 };
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
-pub use durability::{Durability, Mutation};
+pub use durability::{Durability, Mutation, SyncPolicy};
 pub use error::{Error, Result};
 pub use json_text::JsonText;
 pub use maintenance::{check, plan_repair, repair};

@@ -15,11 +15,13 @@ pub(crate) mod map;
 pub(crate) mod mode;
 pub(crate) mod naive;
 pub(crate) mod snapshot;
+pub(crate) mod sync_policy;
 pub(crate) mod text;
 pub(crate) mod wal;
 
 pub(crate) use map::Map;
 pub use mode::Durability;
+pub use sync_policy::SyncPolicy;
 
 /// One change to the map.
 #[derive(Debug, Clone, PartialEq)]

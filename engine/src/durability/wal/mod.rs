@@ -485,6 +485,27 @@ impl Wal {
 
     /// Appends `batch` to the log and makes it durable (see the module doc).
     pub fn commit(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
+        self.append(batch)?;
+        self.sync_log().map_err(CommitFailure::poisoning)
+    }
+
+    /// `fdatasync`s the log: every record appended so far becomes durable. (The log's
+    /// length never changes by an append, only by growth, which `fsync`s at once, so
+    /// `fdatasync` is enough.)
+    pub fn sync_log(&mut self) -> Result<()> {
+        match self.log.as_mut() {
+            Some(log) => self.disk.sync_data(log.file.as_mut(), &log.path),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `batch` to the log without making it durable: a process kill keeps it (it is
+    /// in the kernel's cache), a power loss may cut the log anywhere after the last sync,
+    /// and recovery then finds a prefix of the records, whole ([`SyncPolicy`] other than
+    /// `Always`; [`commit`](Self::commit) adds the sync).
+    ///
+    /// [`SyncPolicy`]: crate::SyncPolicy
+    pub fn append(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
         if self.log.is_none() {
             self.start_log(self.snapshot_id)?;
         }
@@ -531,8 +552,6 @@ impl Wal {
         disk.write_at(log.file.as_mut(), &log.path, log.end, &self.buf)
             .map_err(CommitFailure::poisoning)?;
         disk.crash_point(CrashPoint::AfterAppend)?;
-        disk.sync_data(log.file.as_mut(), &log.path)
-            .map_err(CommitFailure::poisoning)?;
         // The next commit starts on a fresh sector, so that writing it can never disturb
         // the sector holding the end of this one (see `record`).
         log.used = new_end;
