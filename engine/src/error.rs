@@ -184,6 +184,12 @@ pub enum Error {
     },
 
     #[error(
+        "{} is closing (the process is ending): the write was refused and nothing was written",
+        path.display()
+    )]
+    Sealed { path: PathBuf },
+
+    #[error(
         "sync policy {policy} applies only to the snapshot and wal modes: the {durability} mode {}, so there is no sync to delay",
         if *durability == crate::Durability::Memory { "has no file" } else { "never syncs its file" }
     )]

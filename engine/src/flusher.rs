@@ -64,6 +64,9 @@ pub(crate) struct Committer {
     failure: Option<Failure>,
     /// Tells the thread to end (the store is closing).
     stop: bool,
+    /// The process is ending: everything was synced, and no commit is accepted any more
+    /// (so no write is acknowledged after the last sync).
+    sealed: bool,
 }
 
 /// What `stats` shows of the delayed syncs.
@@ -89,6 +92,7 @@ impl Committer {
             background_syncs: 0,
             failure: None,
             stop: false,
+            sealed: false,
         }
     }
 
@@ -97,6 +101,12 @@ impl Committer {
     /// unsynced. A sync that fell due first is run first, so its failure leaves this
     /// batch unwritten.
     pub fn commit(&mut self, map: &Map, batch: &[Change]) -> Result<(), CommitFailure> {
+        if self.sealed {
+            let path = self.backend.disk().map(|disk| disk.path.clone());
+            return Err(CommitFailure::clean(Error::Sealed {
+                path: path.unwrap_or_default(),
+            }));
+        }
         if !self.policy.is_delayed() {
             return self.backend.commit(map, batch);
         }
@@ -172,6 +182,22 @@ impl Committer {
         }
     }
 
+    /// Syncs everything and refuses every later commit: for the last moments of a process
+    /// that was told to end. Returns how many writes the sync covered, or the report of
+    /// what may be lost.
+    pub fn seal(&mut self) -> Result<u64> {
+        self.sealed = true;
+        match self.sync() {
+            Ok(writes) => Ok(writes),
+            Err(()) => Err(self
+                .take_failure()
+                .or_else(|| self.failure())
+                .unwrap_or_else(|| Error::Sealed {
+                    path: PathBuf::new(),
+                })),
+        }
+    }
+
     /// Everything written is durable by other means (a checkpoint installed it all).
     pub fn all_durable(&mut self) {
         self.unsynced = Unsynced::default();
@@ -244,6 +270,31 @@ fn apply(map: &mut Map, batch: &[Change]) {
                 map.remove(key);
             }
         }
+    }
+}
+
+/// A handle on a store's commits that another thread may hold: a signal handler makes
+/// every acknowledged write durable with it before the process exits
+/// ([`KvStore::sync_handle`](crate::KvStore::sync_handle)).
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    shared: Arc<Shared>,
+}
+
+impl SyncHandle {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        SyncHandle {
+            shared: Arc::clone(shared),
+        }
+    }
+
+    /// Makes every acknowledged write durable and makes the store refuse every later
+    /// write ([`Error::Sealed`]), so that nothing is acknowledged after this sync: for a
+    /// process about to exit (on SIGTERM, say) without returning to the store's owner.
+    /// Waits for a commit in progress to finish first. Returns how many writes the sync
+    /// covered; a failure is the report of what may be lost ([`Error::BackgroundSync`]).
+    pub fn seal(&self) -> Result<u64> {
+        self.shared.lock().seal()
     }
 }
 

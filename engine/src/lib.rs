@@ -49,6 +49,7 @@ pub use durability::wal::repair::{
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::{Durability, Mutation, SyncPolicy};
 pub use error::{Error, Result};
+pub use flusher::SyncHandle;
 pub use json_text::JsonText;
 pub use maintenance::{check, plan_repair, repair};
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Options, Stats};

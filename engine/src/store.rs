@@ -23,7 +23,7 @@ use crate::durability::wal::{self, RecoveryMode, Wal, WalSettings};
 use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::flusher::{Committer, Shared};
+use crate::flusher::{Committer, Shared, SyncHandle};
 use crate::fs::{Fs, FsLock, RealFs};
 use crate::json_text::JsonText;
 
@@ -807,6 +807,12 @@ impl KvStore {
                 Err(self.poison_with(report))
             }
         }
+    }
+
+    /// A handle another thread can make every acknowledged write durable with, sealing the
+    /// store, before the process exits (see [`SyncHandle::seal`]).
+    pub fn sync_handle(&self) -> SyncHandle {
+        SyncHandle::new(&self.committer)
     }
 
     /// Runs the delayed sync if its deadline has come on the store's clock: what the

@@ -420,3 +420,33 @@ fn on_the_real_clock_a_failed_background_sync_is_reported_at_the_next_call() {
         Err(Error::Poisoned { .. })
     ));
 }
+
+#[test]
+fn a_sealed_store_has_synced_everything_and_acknowledges_nothing_more() {
+    for durability in DELAYED_MODES {
+        let sim = disk();
+        let clock = Arc::new(ManualClock::default());
+        let mut store = open_delayed(&sim, durability, &clock);
+        store.put("a", json!(1)).unwrap();
+        store.put("b", json!(2)).unwrap();
+        // From another thread, as a signal handler would.
+        let handle = store.sync_handle();
+        let sealed = std::thread::spawn(move || handle.seal()).join().unwrap();
+        assert_eq!(sealed.unwrap(), 2, "{durability}");
+        let refused = store.put("c", json!(3)).unwrap_err();
+        assert!(
+            matches!(&refused, Error::Sealed { path } if path.to_str() == Some(PATH)),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            "/data/db.json is closing (the process is ending): the write was refused and \
+             nothing was written"
+        );
+        assert_eq!(store.get("c"), None);
+        assert_eq!(
+            after_crash(&sim, CrashMode::CleanPowerLoss),
+            model(&[("a", 1), ("b", 2)])
+        );
+    }
+}

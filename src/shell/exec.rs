@@ -43,6 +43,13 @@ pub enum Outcome {
     Rebooted(Box<Reboot>),
     /// The simulated kernel flushed its cache (`writeback`).
     WrittenBack,
+    /// `sync` made this many acknowledged writes durable.
+    Synced(u64),
+    /// `sleep` moved the simulated clock this far; this many delayed syncs ran.
+    Slept {
+        duration: std::time::Duration,
+        syncs: u64,
+    },
     /// The simulated file was written to the real disk (`save`).
     Saved(Saved),
     /// Whether `trace` is on.
@@ -180,6 +187,11 @@ pub fn execute(db: &mut Database, command: Command) -> Result<Outcome, ExecError
             db.writeback()?;
             Outcome::WrittenBack
         }
+        Command::Sync => return mutate(db, "sync", |store| Ok(Outcome::Synced(store.sync()?))),
+        Command::Sleep(duration) => Outcome::Slept {
+            duration,
+            syncs: db.sleep(duration)?,
+        },
         Command::Save => Outcome::Saved(db.save()?),
         Command::Trace { on: None } => Outcome::Tracing(db.tracing()),
         Command::Trace { on: Some(on) } => {

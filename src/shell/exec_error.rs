@@ -42,6 +42,11 @@ pub enum ExecError {
     /// `save` refused: the real file was not touched.
     #[error("nothing saved to {}: {why}; the real file was not touched", path.display())]
     NothingSaved { path: PathBuf, why: String },
+    /// `sleep` without a simulated clock.
+    #[error(
+        "sleep moves the simulated clock of a delayed sync: run kv --simulate --sync DURATION PATH"
+    )]
+    NeedsSimulatedClock,
     /// `trace on` with no filesystem behind the store.
     #[error(
         "an in-memory store performs no filesystem operations: nothing to trace (open a file: kv PATH)"

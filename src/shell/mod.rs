@@ -19,6 +19,7 @@ pub mod render;
 pub mod session;
 pub mod source;
 pub mod status;
+pub mod sync_window;
 pub mod wrap;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};

@@ -30,6 +30,12 @@ impl SyncPolicy {
     pub fn is_delayed(self) -> bool {
         self != SyncPolicy::Always
     }
+
+    /// A duration as a window is written: a whole number and a unit, `us`, `ms`, `s` or
+    /// `m` (`250ms`, `2s`); `None` for anything else.
+    pub fn parse_duration(text: &str) -> Option<Duration> {
+        parse_duration(text)
+    }
 }
 
 impl fmt::Display for SyncPolicy {
@@ -79,7 +85,7 @@ impl FromStr for SyncPolicy {
 }
 
 /// A whole number and a unit (`us`, `ms`, `s`, `m`): `250ms`, `2s`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+fn parse_duration(text: &str) -> Option<Duration> {
     let digits = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(digits);
     let number: u64 = number.parse().ok()?;
