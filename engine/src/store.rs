@@ -236,6 +236,8 @@ pub struct KvStore {
     committer: Arc<Shared>,
     /// Runs delayed syncs at their deadlines ([`SyncPolicy::Within`] on a real clock).
     flusher: Option<JoinHandle<()>>,
+    /// Dropped as a dying process leaves it ([`KvStore::abandon`]): no sync at the drop.
+    abandoned: bool,
     /// The database file, for a store with one (not read-only).
     path: Option<PathBuf>,
     durability: Durability,
@@ -281,6 +283,7 @@ impl KvStore {
             map,
             committer: Shared::new(committer),
             flusher: None,
+            abandoned: false,
             path,
             durability,
             poisoned: None,
@@ -854,6 +857,14 @@ impl KvStore {
         self.sync()
     }
 
+    /// Drops the store as a process that dies now leaves it: nothing more is written or
+    /// synced (a clean close, or a drop, would sync what is acknowledged). For a
+    /// simulation of a crash, which must not run the clean exit's sync.
+    pub fn abandon(mut self) {
+        self.stop_flusher();
+        self.abandoned = true;
+    }
+
     /// Ends the flusher thread, if there is one.
     fn stop_flusher(&mut self) {
         if let Some(thread) = self.flusher.take() {
@@ -894,7 +905,7 @@ impl Drop for KvStore {
     /// [`close`](KvStore::close) does; a failure cannot be reported from here.
     fn drop(&mut self) {
         self.stop_flusher();
-        if self.poisoned.is_none() && self.read_only.is_none() {
+        if self.poisoned.is_none() && self.read_only.is_none() && !self.abandoned {
             let _ = self.committer.lock().sync();
         }
     }

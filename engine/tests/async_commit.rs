@@ -450,3 +450,17 @@ fn a_sealed_store_has_synced_everything_and_acknowledges_nothing_more() {
         );
     }
 }
+
+#[test]
+fn an_abandoned_store_syncs_nothing_as_a_dying_process() {
+    for durability in DELAYED_MODES {
+        let sim = disk();
+        let clock = Arc::new(ManualClock::default());
+        let mut store = open_delayed(&sim, durability, &clock);
+        store.put("a", json!(1)).unwrap();
+        store.abandon();
+        assert_eq!(after_crash(&sim, CrashMode::CleanPowerLoss), model(&[]));
+        // The lock went with it.
+        assert!(simdisk::open(&sim, durability).is_ok());
+    }
+}

@@ -654,10 +654,12 @@ impl Database {
                 .collect()
         });
         self.sync.before_reboot(self.store.as_ref().ok());
-        // The process dies. Its store is dropped only once the disk has rebooted, when its
-        // files and lock are dead: dropping it before would sync what it acknowledged, as
-        // a clean close does, and a dying process syncs nothing.
-        let dying = std::mem::replace(&mut self.store, Err(String::new()));
+        // The process dies: its store (lock, open files) goes first, then the disk. It is
+        // abandoned, not dropped: a drop syncs what was acknowledged, as a clean close
+        // does, and a dying process syncs nothing.
+        if let Ok(store) = std::mem::replace(&mut self.store, Err(String::new())) {
+            store.abandon();
+        }
         self.armed = None;
         if tracer.is_enabled() {
             self.pending_trace
@@ -670,7 +672,6 @@ impl Database {
                 .push(TraceEntry::Reboot(format!("{after}; reboot and reopen")));
         }
         sim.reboot(cut.mode, cut.seed);
-        drop(dying);
         self.reboots += 1;
         let found = sim_files(&sim);
         let store = match open_store(&path, self.durability, &self.medium, &tracer, &self.sync) {
