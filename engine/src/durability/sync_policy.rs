@@ -31,8 +31,8 @@ impl SyncPolicy {
         self != SyncPolicy::Always
     }
 
-    /// A duration as a window is written: a whole number and a unit, `us`, `ms`, `s` or
-    /// `m` (`250ms`, `2s`); `None` for anything else.
+    /// A duration as a window is written: a whole number and a unit, `us`, `ms`, `s`, `m`
+    /// or `h` (`250ms`, `2s`); `None` for anything else.
     pub fn parse_duration(text: &str) -> Option<Duration> {
         parse_duration(text)
     }
@@ -61,8 +61,8 @@ impl fmt::Display for SyncPolicy {
 impl FromStr for SyncPolicy {
     type Err = String;
 
-    /// `always`, `never`, or a window: a whole number with a unit, `us`, `ms`, `s` or
-    /// `m` (`100ms`, `1s`). A zero window is refused: that is `always`.
+    /// `always`, `never`, or a window: a whole number with a unit, `us`, `ms`, `s`, `m`
+    /// or `h` (`100ms`, `1s`). A zero window is refused: that is `always`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "always" => return Ok(SyncPolicy::Always),
@@ -84,7 +84,7 @@ impl FromStr for SyncPolicy {
     }
 }
 
-/// A whole number and a unit (`us`, `ms`, `s`, `m`): `250ms`, `2s`.
+/// A whole number and a unit (`us`, `ms`, `s`, `m`, `h`): `250ms`, `2s`.
 fn parse_duration(text: &str) -> Option<Duration> {
     let digits = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(digits);
@@ -94,6 +94,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         "ms" => Some(Duration::from_millis(number)),
         "s" => Some(Duration::from_secs(number)),
         "m" => number.checked_mul(60).map(Duration::from_secs),
+        "h" => number.checked_mul(3600).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -119,6 +120,10 @@ mod tests {
             Ok(SyncPolicy::Within(Duration::from_secs(120)))
         );
         assert_eq!(
+            "1h".parse::<SyncPolicy>(),
+            Ok(SyncPolicy::Within(Duration::from_secs(3600)))
+        );
+        assert_eq!(
             SyncPolicy::Within(Duration::from_millis(1500)).to_string(),
             "1500ms"
         );
@@ -126,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_malformed_or_zero_window_is_refused_with_the_reason() {
-        for text in ["", "soon", "100", "ms", "1.5s", "-1s", "10h", "1 s"] {
+        for text in ["", "soon", "100", "ms", "1.5s", "-1s", "10d", "1 s"] {
             let refused = text.parse::<SyncPolicy>();
             assert!(
                 matches!(&refused, Err(message) if message.contains("expected always, never")),
