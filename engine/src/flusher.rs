@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, time_of_day};
+use crate::crash::CrashPoint;
 use crate::durability::{Backend, Change, CommitFailure, Map, SyncPolicy};
 use crate::error::{Error, Result};
 
@@ -36,10 +37,21 @@ struct Failure {
     writes: u64,
     since: String,
     reported: bool,
+    /// The sync stopped at an armed crash point ([`CrashAction::Halt`]): reported as
+    /// that crash, so the shell reboots its simulated disk as for any other.
+    ///
+    /// [`CrashAction::Halt`]: crate::CrashAction::Halt
+    crashed: Option<CrashPoint>,
 }
 
 impl Failure {
     fn error(&self) -> Error {
+        if let Some(point) = self.crashed {
+            return Error::Crashed {
+                path: self.path.clone(),
+                point,
+            };
+        }
         Error::BackgroundSync {
             op: self.op.clone(),
             path: self.path.clone(),
@@ -209,8 +221,13 @@ impl Committer {
             .oldest
             .map(|oldest| time_of_day(self.clock.wall(oldest)))
             .unwrap_or_default();
+        let crashed = match &error {
+            Error::Crashed { point, .. } => Some(*point),
+            _ => None,
+        };
         let (op, path, reason) = match error {
             Error::Io { op, path, source } => (op, path, source.to_string()),
+            Error::Crashed { path, .. } => ("sync".to_string(), path, String::new()),
             other => (
                 "sync".to_string(),
                 self.backend
@@ -227,6 +244,7 @@ impl Committer {
             writes: self.unsynced.writes,
             since,
             reported: false,
+            crashed,
         });
     }
 

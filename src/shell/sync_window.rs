@@ -321,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_point_armed_in_a_delayed_snapshot_fires_at_the_sync_and_reboots() {
+        let sim = SimFs::new();
+        let mut s = session(&sim, Durability::Snapshot);
+        let (out, err) = script(
+            &mut s,
+            "put a 1\nsync\ncrash after-temp-sync clean\nput b 2\nsync\ndump\n",
+        );
+        assert!(
+            out.contains("crash at after-temp-sync: the power went there")
+                && out.contains("lost (within the --sync window, as promised): b\n")
+                && out.ends_with("{\"a\":1}\n"),
+            "{out}\n{err}"
+        );
+    }
+
+    #[test]
     fn stats_show_the_policy_what_waits_and_the_syncs_so_far() {
         let sim = SimFs::new();
         let mut s = session(&sim, Durability::Wal);
