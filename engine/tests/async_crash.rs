@@ -48,6 +48,10 @@ enum Step {
 struct Workload {
     name: &'static str,
     steps: Vec<Step>,
+    /// Wal: the log's chunk size. Small chunks grow the log (with an fsync) every two
+    /// commits; a large one leaves many commits unsynced together, whose pages a power
+    /// loss may land in any order.
+    chunk: u64,
 }
 
 fn ms(n: u64) -> Step {
@@ -62,6 +66,7 @@ fn workloads() -> Vec<Workload> {
             // Writes spread over several windows: some synced by a deadline, some by a
             // later write finding its deadline past, the last ones never.
             name: "writes-across-windows",
+            chunk: 1024,
             steps: vec![
                 Step::Put("a", json!(1)),
                 ms(400),
@@ -78,6 +83,7 @@ fn workloads() -> Vec<Workload> {
             // Large values: the log grows (an fsync of its own) and checkpoints, and a
             // snapshot spans several sectors.
             name: "large-values-and-checkpoints",
+            chunk: 1024,
             steps: vec![
                 Step::Put("small", json!(0)),
                 Step::Put("big", big("ab")),
@@ -92,6 +98,7 @@ fn workloads() -> Vec<Workload> {
         },
         Workload {
             name: "sync-and-reopen",
+            chunk: 1024,
             steps: vec![
                 Step::Put("a", json!(1)),
                 Step::Put("b", json!(2)),
@@ -101,6 +108,23 @@ fn workloads() -> Vec<Workload> {
                 Step::Put("c", json!(3)),
                 ms(1500),
                 Step::Delete("b"),
+            ],
+        },
+        Workload {
+            // Many commits in one window, all in one preallocated chunk: they reach the
+            // disk, or not, in any order.
+            name: "many-commits-in-one-window",
+            chunk: 1 << 16,
+            steps: vec![
+                Step::Put("a", json!(1)),
+                ms(1100),
+                Step::Put("b", json!(2)),
+                Step::Put("c", json!(3)),
+                Step::Delete("a"),
+                Step::Put("d", json!(4)),
+                Step::Put("b", json!(20)),
+                ms(600),
+                Step::Put("e", json!(5)),
             ],
         },
     ]
@@ -142,8 +166,10 @@ fn open(
     sim: &SimFs,
     durability: Durability,
     clock: &Arc<ManualClock>,
+    chunk: u64,
 ) -> kv_engine::Result<KvStore> {
     let options = options(sim, durability)
+        .wal_chunk_bytes(chunk)
         .sync_policy(SyncPolicy::Within(WINDOW))
         .clock(clock.clone());
     KvStore::open(PATH, options)
@@ -163,7 +189,7 @@ fn run(sim: &SimFs, durability: Durability, workload: &Workload) -> Run {
         progress.crashed_at = clock.now();
         progress
     };
-    let Ok(mut store) = open(sim, durability, &clock) else {
+    let Ok(mut store) = open(sim, durability, &clock, workload.chunk) else {
         return finish(progress);
     };
     for step in &workload.steps {
@@ -197,7 +223,7 @@ fn run(sim: &SimFs, durability: Durability, workload: &Workload) -> Run {
                 if sim.is_dead() {
                     return finish(progress);
                 }
-                match open(sim, durability, &clock) {
+                match open(sim, durability, &clock, workload.chunk) {
                     Ok(reopened) => store = reopened,
                     Err(_) => return finish(progress),
                 }

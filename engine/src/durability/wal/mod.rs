@@ -160,6 +160,9 @@ pub(crate) struct Wal {
     buf: Vec<u8>,
     snapshot_buf: Vec<u8>,
     temp_counter: u64,
+    /// Records were appended to the live log since its last sync: the next commit's
+    /// records say so (see `record::Frame::Record`).
+    unsynced: bool,
 }
 
 /// Counters the store folds into `Stats`.
@@ -459,6 +462,7 @@ impl Wal {
             buf: Vec::new(),
             snapshot_buf: Vec::new(),
             temp_counter: 0,
+            unsynced: false,
         })
     }
 
@@ -494,7 +498,11 @@ impl Wal {
     /// `fdatasync` is enough.)
     pub fn sync_log(&mut self) -> Result<()> {
         match self.log.as_mut() {
-            Some(log) => self.disk.sync_data(log.file.as_mut(), &log.path),
+            Some(log) => {
+                self.disk.sync_data(log.file.as_mut(), &log.path)?;
+                self.unsynced = false;
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -518,10 +526,13 @@ impl Wal {
         };
         let disk = &mut self.disk;
         self.buf.clear();
+        // Whether an earlier commit is still unsynced. (A growth below syncs them after
+        // all; the flag then only says more than needed, which costs nothing.)
         record::encode_batch(
             batch,
             self.last_seq + 1,
             log.header.generation,
+            self.unsynced,
             &mut self.buf,
         );
         let new_end = log.end + self.buf.len() as u64;
@@ -551,6 +562,7 @@ impl Wal {
         // From here a failure leaves the log's tail unknown: poison.
         disk.write_at(log.file.as_mut(), &log.path, log.end, &self.buf)
             .map_err(CommitFailure::poisoning)?;
+        self.unsynced = true;
         disk.crash_point(CrashPoint::AfterAppend)?;
         // The next commit starts on a fresh sector, so that writing it can never disturb
         // the sector holding the end of this one (see `record`).
@@ -716,6 +728,8 @@ impl Wal {
         next.path = wal_path;
         self.generation = next.header.generation;
         self.log = Some(next);
+        // A fresh log: nothing in it is unsynced.
+        self.unsynced = false;
         Ok(())
     }
 
