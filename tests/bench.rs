@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use kv::bench::{
-    self, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine, Memory,
-    ModeKind, Op, OpResult, PipedBound, PipedCase, PipedPhase, PipedResult, Report, SizeLimits,
-    TargetCheck, Timing,
+    self, AsyncPuts, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine,
+    Memory, ModeKind, Op, OpResult, PipedBound, PipedCase, PipedPhase, PipedResult, Report,
+    SizeLimits, TargetCheck, Timing,
 };
 use kv_engine::Durability;
 use serde_json::Value;
@@ -247,6 +247,32 @@ fn tiny_run_reports_every_case_with_counts_and_io_that_match_the_engine() {
     let json: Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["cases"].as_array().unwrap().len(), report.cases.len());
     assert_eq!(json["piped"].as_array().unwrap().len(), report.piped.len());
+
+    // Stage 5's rows: wal and snapshot under --sync 1s at every size, each put its own
+    // commit (every result line checked by the script), with almost no fsync.
+    let async_cases: Vec<(&str, usize)> = report
+        .async_puts
+        .iter()
+        .map(|case| (case.mode.as_str(), case.n))
+        .collect();
+    let expected: Vec<(&str, usize)> = ["wal", "snapshot"]
+        .into_iter()
+        .flat_map(|mode| config.sizes.iter().map(move |&n| (mode, n)))
+        .collect();
+    assert_eq!(async_cases, expected);
+    for case in &report.async_puts {
+        assert_eq!(case.sync, "1s");
+        assert!(case.ops_per_sec > 0.0 && case.vs_memory > 0.0, "{case:?}");
+        assert!(case.fsyncs_per_put < 0.5, "{case:?}");
+    }
+    assert!(
+        table.contains("Asynchronous commit: piped puts without --group-commit"),
+        "{table}"
+    );
+    assert_eq!(
+        json["async_puts"].as_array().unwrap().len(),
+        report.async_puts.len()
+    );
 }
 
 #[test]
@@ -468,6 +494,15 @@ fn synthetic() -> Report {
                 ],
             },
         ],
+        async_puts: vec![AsyncPuts {
+            mode: "wal".into(),
+            sync: "1s".into(),
+            n: 100_000,
+            ops_per_sec: 420_000.0,
+            memory_ops_per_sec: 800_000.0,
+            vs_memory: 0.525,
+            fsyncs_per_put: 0.0004,
+        }],
         targets: vec![
             TargetCheck {
                 target: "snapshot commit at 10,000 keys ≥ 0.8 × the snapshot recipe".into(),

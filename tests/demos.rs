@@ -242,6 +242,33 @@ const DEMOS: &[Expected] = &[
         ],
         stderr: &[],
     },
+    Expected {
+        file: "stage-5-async.kv",
+        status: 0,
+        stdout: &[
+            "> put bob 50",
+            "OK",
+            "trace: write 30 B db.json.wal at 1024",
+            "trace: 1 operation, 30 B written, 0 syncs",
+            "not durable:      2 acknowledged writes",
+            "> sleep 1200ms",
+            "slept 1.20 s on the simulated clock: 1 delayed sync ran",
+            "> powercut",
+            "reopened db.json: 2 keys",
+            "lost (within the --sync window, as promised): carol, dave",
+            "every write acknowledged more than 1s before survived",
+            "> dump",
+            "{\"alice\":100,\"bob\":50}",
+            "> sync",
+            "synced: 2 acknowledged writes made durable",
+            "> powercut",
+            "every acknowledged write survived, and nothing else",
+            "{\"alice\":100,\"bob\":50,\"carol\":3,\"erin\":5}",
+            "> powercut torn 3",
+            "reopened db.json: 5 keys",
+        ],
+        stderr: &[],
+    },
 ];
 
 fn demo_dir() -> PathBuf {
@@ -527,4 +554,14 @@ fn files_in_the_current_directory_do_not_change_any_demo() {
             );
         }
     }
+}
+
+/// Stage 5's promise, on every power cut of its demo: what is lost was acknowledged within
+/// the window, never longer ago.
+#[test]
+fn the_async_demo_never_loses_a_write_older_than_its_window() {
+    let output = run_demo("stage-5-async.kv");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("power cut"), "{stdout}");
+    assert!(!stdout.contains("LOST"), "{stdout}");
 }

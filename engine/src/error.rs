@@ -235,6 +235,38 @@ pub enum Error {
     BadImage { path: PathBuf, reason: String },
 
     /// A file the engine wrote is damaged somewhere other than a torn tail.
+    #[error(
+        "background {op} of {} failed: {reason}; up to {} since {since} may not be durable; \
+         the store accepts no more writes",
+        path.display(),
+        crate::human::count(*writes, "acknowledged write")
+    )]
+    BackgroundSync {
+        /// The system call or step that failed (`fdatasync`, `fsync`, `rename ... over`).
+        op: String,
+        path: PathBuf,
+        reason: String,
+        /// The writes acknowledged and not known to be durable.
+        writes: u64,
+        /// When the oldest of them was acknowledged (`HH:MM:SS.mmm`, UTC).
+        since: String,
+    },
+
+    #[error(
+        "{} is closing (the process is ending): the write was refused and nothing was written",
+        path.display()
+    )]
+    Sealed { path: PathBuf },
+
+    #[error(
+        "sync policy {policy} applies only to the snapshot and wal modes: the {durability} mode {}, so there is no sync to delay",
+        if *durability == crate::Durability::Memory { "has no file" } else { "never syncs its file" }
+    )]
+    SyncPolicyNeedsSyncs {
+        policy: crate::SyncPolicy,
+        durability: crate::Durability,
+    },
+
     #[error("{} is corrupt at offset {offset}: {reason} (the file was left untouched)", path.display())]
     Corrupt {
         path: PathBuf,

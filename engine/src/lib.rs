@@ -10,6 +10,10 @@
 //! | [`Durability::Snapshot`] (default) | keeps it | keeps it |
 //! | [`Durability::Wal`] | keeps it | keeps it (one `fdatasync` of the log per commit) |
 //!
+//! In snapshot and wal mode, [`Options::sync_policy`] can acknowledge a write before it is
+//! durable and sync within a window ([`SyncPolicy::Within`]): a process kill still loses
+//! nothing in wal mode, and a power loss loses at most the writes of the last window.
+//!
 //! Every byte goes through the [`fs::Fs`] seam, so tests can put a simulated disk behind
 //! the store and cut the power between any two system calls.
 //!
@@ -29,10 +33,12 @@
 #[macro_use]
 mod named;
 
+pub mod clock;
 mod crash;
 mod durability;
 mod error;
 pub mod files;
+mod flusher;
 pub mod fs;
 pub mod human;
 mod install;
@@ -44,11 +50,13 @@ mod store;
 mod transaction;
 mod typed;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use crash::{CrashAction, CrashPoint};
 pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
 pub use durability::warning::Warning;
-pub use durability::{Durability, Mutation};
+pub use durability::{Durability, Mutation, SyncPolicy};
 pub use error::{Error, Result};
+pub use flusher::SyncHandle;
 pub use install::{Image, Installer};
 pub use json_text::JsonText;
 pub use maintenance::repair::{

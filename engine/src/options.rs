@@ -4,9 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::crash::CrashAction;
-use crate::durability::Durability;
 use crate::durability::wal::WalSettings;
+use crate::durability::{Durability, SyncPolicy};
 use crate::fs::{Fs, RealFs};
 
 /// How to open a store.
@@ -17,6 +18,8 @@ pub struct Options {
     pub(crate) crash_action: CrashAction,
     pub(crate) wal: WalSettings,
     pub(crate) read_only: bool,
+    pub(crate) sync_policy: SyncPolicy,
+    pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
 impl Options {
@@ -28,6 +31,8 @@ impl Options {
             crash_action: CrashAction::Abort,
             wal: WalSettings::default(),
             read_only: false,
+            sync_policy: SyncPolicy::Always,
+            clock: None,
         }
     }
 
@@ -56,6 +61,25 @@ impl Options {
     /// empty.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Chooses when a commit becomes durable relative to its acknowledgement (default
+    /// [`SyncPolicy::Always`]: before it). A delayed policy applies to
+    /// [`Durability::Snapshot`] and [`Durability::Wal`] only; with another mode the open
+    /// fails with [`Error::SyncPolicyNeedsSyncs`](crate::Error::SyncPolicyNeedsSyncs).
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// The clock deadlines of [`SyncPolicy::Within`] are measured on (default
+    /// [`SystemClock`](crate::SystemClock), with a background thread that syncs at each
+    /// deadline). With a clock that wants no thread ([`ManualClock`](crate::ManualClock))
+    /// deadlines are checked at each call that commits, and by
+    /// [`KvStore::flush_due`](crate::KvStore::flush_due).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -106,6 +130,8 @@ impl fmt::Debug for Options {
             .field("crash_action", &self.crash_action)
             .field("wal", &self.wal)
             .field("read_only", &self.read_only)
+            .field("sync_policy", &self.sync_policy)
+            .field("clock", &self.clock)
             .finish()
     }
 }

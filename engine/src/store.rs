@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::clock::SystemClock;
 use crate::crash::CrashPoint;
 use crate::durability::guard::{self, Access};
 use crate::durability::lock;
@@ -18,9 +20,10 @@ use crate::durability::text;
 use crate::durability::wal::Wal;
 use crate::durability::wal::record::MIN_BODY;
 use crate::durability::warning::Warning;
-use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation};
+use crate::durability::{Backend, Change, Disk, Durability, IoCounters, Map, Mutation, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::flusher::{Committer, Shared, SyncHandle};
 use crate::fs::{Fs, FsLock};
 use crate::install;
 use crate::json_text::JsonText;
@@ -89,6 +92,14 @@ pub struct Stats {
     /// Opened with [`Options::read_only`]: `path` is the database only read, and every
     /// mutation is refused.
     pub read_only: bool,
+    /// When commits become durable.
+    pub sync_policy: SyncPolicy,
+    /// Acknowledged writes not yet durable (always 0 with [`SyncPolicy::Always`]).
+    pub unsynced_writes: u64,
+    /// How long ago the oldest of `unsynced_writes` was acknowledged.
+    pub oldest_unsynced_age: Option<Duration>,
+    /// Syncs run because a deadline of [`SyncPolicy::Within`] came, since open.
+    pub background_syncs: u64,
 }
 
 /// A key-value store: string keys, JSON values, durable as its [`Durability`] says.
@@ -98,7 +109,14 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct KvStore {
     map: Map,
-    backend: Backend,
+    /// The backend, shared with the flusher thread (if there is one).
+    committer: Arc<Shared>,
+    /// Runs delayed syncs at their deadlines ([`SyncPolicy::Within`] on a real clock).
+    flusher: Option<JoinHandle<()>>,
+    /// Dropped as a dying process leaves it ([`KvStore::abandon`]): no sync at the drop.
+    abandoned: bool,
+    /// The database file, for a store with one (not read-only).
+    path: Option<PathBuf>,
     durability: Durability,
     /// Set after a failure that leaves the disk's state unknown; no more writes then.
     poisoned: Option<String>,
@@ -120,6 +138,41 @@ impl KvStore {
         KvStore::with_backend(Map::new(), Backend::Memory, Durability::Memory, None)
     }
 
+    /// A store whose sync policy is [`SyncPolicy::Always`] and needs no thread.
+    fn with_backend(
+        map: Map,
+        backend: Backend,
+        durability: Durability,
+        lock: Option<Box<dyn FsLock>>,
+    ) -> Self {
+        let committer = Committer::new(backend, SyncPolicy::Always, Arc::new(SystemClock), &map);
+        KvStore::with_committer(map, committer, durability, lock)
+    }
+
+    fn with_committer(
+        map: Map,
+        committer: Committer,
+        durability: Durability,
+        lock: Option<Box<dyn FsLock>>,
+    ) -> Self {
+        let path = committer.backend.disk().map(|disk| disk.path.clone());
+        KvStore {
+            map,
+            committer: Shared::new(committer),
+            flusher: None,
+            abandoned: false,
+            path,
+            durability,
+            poisoned: None,
+            commits: 0,
+            mutations: 0,
+            last_commit: None,
+            warnings: Vec::new(),
+            _lock: lock,
+            read_only: None,
+        }
+    }
+
     /// Opens the database at `path`, or starts an empty one there if no file exists (it is
     /// created by the first commit).
     ///
@@ -139,6 +192,8 @@ impl KvStore {
             crash_action,
             wal: wal_settings,
             read_only,
+            sync_policy,
+            clock,
         } = options;
         let given = path.as_ref();
         let path = fs
@@ -169,6 +224,15 @@ impl KvStore {
             _ => Access::Write,
         };
         guard::admit(fs.as_ref(), &path, access)?;
+        if sync_policy.is_delayed()
+            && !read_only
+            && matches!(durability, Durability::Memory | Durability::Naive)
+        {
+            return Err(Error::SyncPolicyNeedsSyncs {
+                policy: sync_policy,
+                durability,
+            });
+        }
 
         let mut disk = Disk {
             fs: Arc::clone(&fs),
@@ -242,29 +306,20 @@ impl KvStore {
                 }
             }
         };
-        let mut store = KvStore::with_backend(map, backend, durability, Some(lock));
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let threaded =
+            matches!(sync_policy, SyncPolicy::Within(_)) && clock.wants_background_thread();
+        let committer = Committer::new(backend, sync_policy, clock, &map);
+        let mut store = KvStore::with_committer(map, committer, durability, Some(lock));
         store.warnings = warnings;
-        Ok(store)
-    }
-
-    fn with_backend(
-        map: Map,
-        backend: Backend,
-        durability: Durability,
-        lock: Option<Box<dyn FsLock>>,
-    ) -> Self {
-        KvStore {
-            map,
-            backend,
-            durability,
-            poisoned: None,
-            commits: 0,
-            mutations: 0,
-            last_commit: None,
-            warnings: Vec::new(),
-            _lock: lock,
-            read_only: None,
+        if threaded {
+            let thread = store
+                .committer
+                .spawn_flusher()
+                .map_err(|err| Error::io("start the flusher thread for", &path, err))?;
+            store.flusher = Some(thread);
         }
+        Ok(store)
     }
 
     /// The value stored under `key`, parsed from its stored text; `None` if there is none
@@ -415,7 +470,19 @@ impl KvStore {
             return Ok(());
         }
         let started = Instant::now();
-        match self.backend.commit(&self.map, &effective) {
+        let (committed, first_waiting) = {
+            let mut committer = self.committer.lock();
+            let waiting_before = committer.deadline().is_some();
+            let committed = committer.commit(&self.map, &effective);
+            (committed, !waiting_before && committer.deadline().is_some())
+        };
+        // The flusher sleeps while nothing is waiting: only a first waiting write sets a
+        // deadline for it to wake at. (Waking it at every commit cost a futex call and a
+        // lock handover per put, a third of a piped put's time.)
+        if first_waiting {
+            self.committer.notify();
+        }
+        match committed {
             Ok(()) => {
                 self.commits += 1;
                 self.mutations += effective.len() as u64;
@@ -440,9 +507,14 @@ impl KvStore {
 
     /// `Err(ReadOnly)` for a store opened read-only; `Err(Poisoned)` once a failure has
     /// left the disk's state unknown.
-    fn check_writable(&self) -> Result<()> {
+    fn check_writable(&mut self) -> Result<()> {
         if let Some((path, _)) = &self.read_only {
             return Err(Error::ReadOnly { path: path.clone() });
+        }
+        // A delayed sync that failed is told in full once; later calls say it was.
+        if let Some(report) = self.committer.lock().take_failure() {
+            self.poisoned = Some(report.to_string());
+            return Err(report);
         }
         match &self.poisoned {
             Some(cause) => Err(Error::Poisoned {
@@ -459,16 +531,20 @@ impl KvStore {
     /// leaves the disk unknown poisons the store, any other is kept for `stats` and
     /// retried after the log grows by another threshold.
     fn checkpoint_if_due(&mut self) {
-        let Backend::Wal(wal) = &mut self.backend else {
+        let mut committer = self.committer.lock();
+        let Backend::Wal(wal) = &mut committer.backend else {
             return;
         };
         if !wal.wants_checkpoint() {
             return;
         }
-        if let Err(failure) = wal.checkpoint(&self.map) {
-            wal.checkpoint_failed(&failure.error);
-            if failure.poisons {
-                self.poisoned = Some(failure.error.to_string());
+        match wal.checkpoint(&self.map) {
+            Ok(()) => committer.all_durable(),
+            Err(failure) => {
+                wal.checkpoint_failed(&failure.error);
+                if failure.poisons {
+                    self.poisoned = Some(failure.error.to_string());
+                }
             }
         }
     }
@@ -478,11 +554,15 @@ impl KvStore {
     /// other modes the database file already is the whole state, so this does nothing.
     pub fn checkpoint(&mut self) -> Result<()> {
         self.check_writable()?;
-        let Backend::Wal(wal) = &mut self.backend else {
+        let mut committer = self.committer.lock();
+        let Backend::Wal(wal) = &mut committer.backend else {
             return Ok(());
         };
         match wal.checkpoint(&self.map) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                committer.all_durable();
+                Ok(())
+            }
             Err(failure) => {
                 if failure.poisons {
                     self.poisoned = Some(failure.error.to_string());
@@ -508,9 +588,8 @@ impl KvStore {
     /// The database file (symlinks resolved); `None` for a store with no file behind it
     /// (in memory, and [`Durability::Memory`] on a path, which only seeds the store).
     pub fn path(&self) -> Option<&Path> {
-        self.backend
-            .disk()
-            .map(|disk| disk.path.as_path())
+        self.path
+            .as_deref()
             .or(self.read_only.as_ref().map(|(path, _)| path.as_path()))
     }
 
@@ -527,7 +606,9 @@ impl KvStore {
 
     /// Counters and sizes for `stats`.
     pub fn stats(&self) -> Stats {
-        let disk = self.backend.disk();
+        let committer = self.committer.lock();
+        let sync = committer.stats();
+        let disk = committer.backend.disk();
         let counters = disk.map(|disk| disk.counters).unwrap_or_default();
         let file = disk
             .map(|disk| (&disk.path, &disk.fs))
@@ -536,7 +617,7 @@ impl KvStore {
             Ok(Some(meta)) => Some(meta.len),
             _ => None,
         });
-        let wal = match &self.backend {
+        let wal = match &committer.backend {
             Backend::Wal(wal) => Some(wal.stats()),
             _ => None,
         };
@@ -549,14 +630,17 @@ impl KvStore {
             fsyncs: counters.fsyncs,
             bytes_written: counters.bytes_written,
             last_commit: self.last_commit,
-            poisoned: self.poisoned.clone(),
+            poisoned: self
+                .poisoned
+                .clone()
+                .or_else(|| committer.failure().map(|report| report.to_string())),
             mutations: self.mutations,
             zero_filled_bytes: counters.zero_filled,
             bytes_per_mutation: (self.mutations > 0).then(|| {
                 (counters.bytes_written - counters.zero_filled) as f64 / self.mutations as f64
             }),
             log_size: wal.as_ref().map(|wal| wal.log_size),
-            log_file_size: match (&self.backend, disk) {
+            log_file_size: match (&committer.backend, disk) {
                 (Backend::Wal(_), Some(disk)) => {
                     match disk.fs.metadata(&files::wal_path(&disk.path)) {
                         Ok(Some(meta)) => Some(meta.len),
@@ -569,14 +653,107 @@ impl KvStore {
             checkpoints: wal.as_ref().map_or(0, |wal| wal.checkpoints),
             checkpoint_error: wal.and_then(|wal| wal.last_checkpoint_error),
             read_only: self.read_only.is_some(),
+            sync_policy: sync.policy,
+            unsynced_writes: sync.unsynced_writes,
+            oldest_unsynced_age: sync.oldest_unsynced_age,
+            background_syncs: sync.background_syncs,
         }
+    }
+
+    /// Makes every acknowledged write durable now (with a delayed [`SyncPolicy`]; with
+    /// [`SyncPolicy::Always`] they already are) and returns how many it covered.
+    ///
+    /// A failed sync poisons the store: the error says how many acknowledged writes since
+    /// when may not be durable ([`Error::BackgroundSync`]).
+    pub fn sync(&mut self) -> Result<u64> {
+        self.check_writable()?;
+        let mut committer = self.committer.lock();
+        match committer.sync() {
+            Ok(writes) => Ok(writes),
+            Err(()) => {
+                let report = committer.take_failure().or_else(|| committer.failure());
+                drop(committer);
+                Err(self.poison_with(report))
+            }
+        }
+    }
+
+    /// A handle another thread can make every acknowledged write durable with, sealing the
+    /// store, before the process exits (see [`SyncHandle::seal`]).
+    pub fn sync_handle(&self) -> SyncHandle {
+        SyncHandle::new(&self.committer)
+    }
+
+    /// Runs the delayed sync if its deadline has come on the store's clock: what the
+    /// flusher thread does on a [`SystemClock`], for a store on a clock moved by hand
+    /// ([`ManualClock`](crate::ManualClock)), to call after each move. `Ok` if nothing was
+    /// due; the report of what may be lost if the sync failed (or had failed before).
+    pub fn flush_due(&mut self) -> Result<()> {
+        let due = self.committer.lock().flush_due();
+        due.map_err(|report| self.poison_with(Some(report)))
+    }
+
+    /// When the delayed sync of the oldest unsynced write falls due (`None` if nothing is
+    /// waiting or the policy sets no deadline): with a [`ManualClock`](crate::ManualClock),
+    /// move the clock to it and call [`flush_due`](Self::flush_due) to do what the flusher
+    /// thread would do at that instant.
+    pub fn sync_deadline(&self) -> Option<Instant> {
+        self.committer.lock().deadline()
+    }
+
+    /// If a delayed sync failed and that has not been reported yet, the report (once): for
+    /// a caller that wants to tell the user even before its next write.
+    pub fn background_failure(&mut self) -> Option<Error> {
+        let report = self.committer.lock().take_failure()?;
+        self.poisoned = Some(report.to_string());
+        Some(report)
+    }
+
+    /// Closes the store, making every acknowledged write durable first; returns how many
+    /// writes that covered. Dropping the store does the same and ignores a failure: this
+    /// says it, and also reports a failed delayed sync not reported yet.
+    pub fn close(mut self) -> Result<u64> {
+        self.stop_flusher();
+        if let Some(report) = self.background_failure() {
+            return Err(report);
+        }
+        if self.poisoned.is_some() || self.read_only.is_some() {
+            return Ok(0);
+        }
+        self.sync()
+    }
+
+    /// Drops the store as a process that dies now leaves it: nothing more is written or
+    /// synced (a clean close, or a drop, would sync what is acknowledged). For a
+    /// simulation of a crash, which must not run the clean exit's sync.
+    pub fn abandon(mut self) {
+        self.stop_flusher();
+        self.abandoned = true;
+    }
+
+    /// Ends the flusher thread, if there is one.
+    fn stop_flusher(&mut self) {
+        if let Some(thread) = self.flusher.take() {
+            self.committer.stop_flusher(thread);
+        }
+    }
+
+    /// Poisons the store with `report` (a failed delayed sync) and returns it.
+    fn poison_with(&mut self, report: Option<Error>) -> Error {
+        let report = report.unwrap_or_else(|| Error::Poisoned {
+            path: self.path.clone().unwrap_or_default(),
+            cause: "a delayed sync failed".to_string(),
+            advice: poisoned_advice(self.durability),
+        });
+        self.poisoned = Some(report.to_string());
+        report
     }
 
     /// Arms a crash button: the next commit that reaches `point` crashes there, as the
     /// store's [`CrashAction`] says (by default the process aborts).
     /// Fails if `point` is not part of this store's commit protocol.
     pub fn arm_crash(&mut self, point: CrashPoint) -> Result<()> {
-        match self.backend.disk_mut() {
+        match self.committer.lock().backend.disk_mut() {
             Some(disk) if point.durability() == self.durability => {
                 disk.armed = Some(point);
                 Ok(())
@@ -585,6 +762,17 @@ impl KvStore {
                 point,
                 durability: self.durability,
             }),
+        }
+    }
+}
+
+impl Drop for KvStore {
+    /// Makes every acknowledged write durable before the lock is released, as
+    /// [`close`](KvStore::close) does; a failure cannot be reported from here.
+    fn drop(&mut self) {
+        self.stop_flusher();
+        if self.poisoned.is_none() && self.read_only.is_none() && !self.abandoned {
+            let _ = self.committer.lock().sync();
         }
     }
 }

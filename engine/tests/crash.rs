@@ -620,7 +620,29 @@ struct Tally {
     examples: Vec<String>,
 }
 
+/// Threads each mode's sweep splits its crash points between.
+const SWEEP_THREADS: usize = 2;
+
 impl Tally {
+    /// Adds `other`'s cases and violations (its examples after this one's).
+    fn merge(&mut self, other: Tally) {
+        self.cases += other.cases;
+        for (key, count) in other.violations {
+            let mine = self.violations.entry(key).or_insert(0);
+            if *mine == 0 {
+                self.examples.extend(
+                    other
+                        .examples
+                        .iter()
+                        .filter(|example| example.starts_with(&format!("{:?}:", key.0)))
+                        .take(1)
+                        .cloned(),
+                );
+            }
+            *mine += count;
+        }
+    }
+
     fn record(&mut self, case: &Case, outcome: Result<(), (Violation, String)>) {
         self.cases += 1;
         if let Err((violation, detail)) = outcome {
@@ -700,42 +722,64 @@ fn sweep(subject: Subject, filter: &Filter) -> Tally {
             .filter(|step| matches!(step, Step::Checkpoint))
             .count() as u64;
 
-        for point in 0..=operations {
-            if filter.point.is_some_and(|wanted| wanted != point) {
-                continue;
-            }
-            let sim = disk();
-            sim.kill_after(point);
-            let progress = run(&sim, subject, &workload);
-            for &(mode, seed) in &crashes {
-                let case = Case {
-                    durability,
-                    workload: workload.name,
-                    point,
-                    mode,
-                    seed,
-                    recovery: None,
-                    fault: None,
-                    scenario: false,
-                };
-                let rebooted = sim.crash(mode, seed);
-                if filter.replaying() {
-                    println!("{case}\n  file after reboot: {:?}", file_text(&rebooted));
+        // The crash points are independent: split them between two threads (this is the
+        // suite's longest test), each with a tally of its own.
+        let sweep_points = |first: u64| {
+            let mut tally = Tally::default();
+            for point in (first..=operations).step_by(SWEEP_THREADS) {
+                if filter.point.is_some_and(|wanted| wanted != point) {
+                    continue;
                 }
-                let outcome = check(&rebooted.fork(), subject, &states, progress);
-                let recovered = outcome.is_ok();
-                tally.record(&case, outcome);
-                if recovered {
-                    let seeds = filter.random_seeds();
-                    let again = Again {
-                        states: &states,
-                        progress,
-                        seeds: &seeds,
-                        modes: filter.modes,
+                let sim = disk();
+                sim.kill_after(point);
+                let progress = run(&sim, subject, &workload);
+                for &(mode, seed) in &crashes {
+                    let case = Case {
+                        durability,
+                        workload: workload.name,
+                        point,
+                        mode,
+                        seed,
+                        recovery: None,
+                        fault: None,
+                        scenario: false,
                     };
-                    crash_during_recovery(&rebooted, subject, case, &again, &mut tally);
+                    let rebooted = sim.crash(mode, seed);
+                    if filter.replaying() {
+                        println!("{case}\n  file after reboot: {:?}", file_text(&rebooted));
+                    }
+                    let outcome = check(&rebooted.fork(), subject, &states, progress);
+                    let recovered = outcome.is_ok();
+                    tally.record(&case, outcome);
+                    if recovered {
+                        let seeds = filter.random_seeds();
+                        let again = Again {
+                            states: &states,
+                            progress,
+                            seeds: &seeds,
+                            modes: filter.modes,
+                        };
+                        crash_during_recovery(&rebooted, subject, case, &again, &mut tally);
+                    }
                 }
             }
+            tally
+        };
+        let tallies: Vec<Tally> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..SWEEP_THREADS as u64)
+                .map(|first| scope.spawn(move || sweep_points(first)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for part in tallies {
+            tally.merge(part);
         }
     }
     // The sweep crashes inside checkpoints only if the probe took some: the one asked
@@ -821,8 +865,31 @@ fn worth_a_second_crash(first: CrashMode, second: CrashMode) -> bool {
 /// Runs the sweep of every mode in [`MODES`] matching `expect`, and checks its verdict.
 fn sweep_modes(expect: Expect) {
     let filter = Filter::from_env();
-    for &(durability, expected) in MODES.iter().filter(|(_, e)| *e == expect) {
-        let tally = sweep(Subject::new(durability), &filter);
+    // One thread per mode: the sweeps share nothing, and the longest test of the suite
+    // then takes the time of its longest mode rather than the sum.
+    let modes: Vec<(Durability, Expect)> = MODES
+        .iter()
+        .copied()
+        .filter(|(_, e)| *e == expect)
+        .collect();
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let sweeps: Vec<_> = modes
+            .iter()
+            .map(|&(durability, _)| {
+                let filter = &filter;
+                scope.spawn(move || sweep(Subject::new(durability), filter))
+            })
+            .collect();
+        sweeps
+            .into_iter()
+            .map(|sweep| {
+                sweep
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for (&(durability, expected), tally) in modes.iter().zip(tallies) {
         println!("{durability}: {}", tally.report());
         let filtered_out = filter
             .durability

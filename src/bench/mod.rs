@@ -24,6 +24,7 @@
 //! ```
 
 mod args;
+mod async_commit;
 mod config;
 mod disk;
 mod engine;
@@ -46,8 +47,8 @@ pub use engine::{MEMORY_PROBE_COMMAND, key, overwrite_value, probe_memory, put_v
 pub use piped::PipedPhase;
 pub use progress::{Progress, clear_progress_line, render_progress_line};
 pub use report::{
-    Bound, Case, LimitKind, Limits, Memory, Op, OpResult, PipedBound, PipedCase, PipedResult,
-    Report, SizeLimits, TargetCheck, Timing,
+    AsyncPuts, Bound, Case, LimitKind, Limits, Memory, Op, OpResult, PipedBound, PipedCase,
+    PipedResult, Report, SizeLimits, TargetCheck, Timing,
 };
 pub use stats::{Sample, median, median_u64, percentile};
 pub use system::Machine;
@@ -153,7 +154,9 @@ fn run_in(
     let mut steps = Steps {
         done: 0,
         total: cases
-            + config.reps * (2 + sizes.len() * (2 + piped_modes.len()) + cases * CASE_PHASES),
+            + config.reps
+                * (2 + sizes.len() * (2 + piped_modes.len() + 1 + async_commit::MODES.len())
+                    + cases * CASE_PHASES),
         report: progress,
     };
     // Mount points are absolute; a relative --dir is compared as the absolute path it means.
@@ -173,6 +176,10 @@ fn run_in(
     let mut runs: Vec<Vec<CaseRun>> = vec![Vec::new(); cases];
     let mut piped_runs: Vec<Vec<Vec<piped::PhaseRun>>> =
         vec![Vec::new(); piped_modes.len() * sizes.len()];
+    // Per size: memory mode's put script, then each asynchronous mode's (mode-major).
+    let mut async_memory: Vec<Vec<piped::PhaseRun>> = vec![Vec::new(); sizes.len()];
+    let mut async_runs: Vec<Vec<piped::PhaseRun>> =
+        vec![Vec::new(); async_commit::MODES.len() * sizes.len()];
     // Repetitions outermost: a noisy minute then spoils one repetition of everything, not
     // every repetition of one figure.
     for rep in 1..=config.reps {
@@ -242,6 +249,22 @@ fn run_in(
                 piped_runs[mode_index * sizes.len() + size_index]
                     .push(piped::run(fs, dir, mode, n)?);
             }
+            steps.begin(&format!(
+                "{at}: memory, {keys} keys: puts without group commit"
+            ));
+            async_memory[size_index].push(piped::run_puts(
+                fs,
+                dir,
+                Durability::Memory,
+                kv_engine::SyncPolicy::Always,
+                n,
+            )?);
+            for (mode_index, &mode) in async_commit::MODES.iter().enumerate() {
+                let sync = async_commit::POLICY;
+                steps.begin(&format!("{at}: {mode} --sync {sync}, {keys} keys: puts"));
+                async_runs[mode_index * sizes.len() + size_index]
+                    .push(piped::run_puts(fs, dir, mode, sync, n)?);
+            }
         }
     }
 
@@ -286,6 +309,17 @@ fn run_in(
             )?);
         }
     }
+    let mut async_puts = Vec::with_capacity(async_commit::MODES.len() * sizes.len());
+    for (mode_index, &mode) in async_commit::MODES.iter().enumerate() {
+        for (size_index, &n) in sizes.iter().enumerate() {
+            async_puts.push(async_commit::summarise(
+                mode,
+                n,
+                &async_runs[mode_index * sizes.len() + size_index],
+                &async_memory[size_index],
+            )?);
+        }
+    }
     let mut report = Report {
         warning: fsync_warning(&machine, &limits),
         machine,
@@ -293,6 +327,7 @@ fn run_in(
         limits,
         cases: report_cases,
         piped: report_piped,
+        async_puts,
         targets: Vec::new(),
     };
     report.targets = targets::evaluate(&report);

@@ -21,7 +21,7 @@ use crate::shell::session::GroupCommit;
 use crate::shell::{Layout, Renderer, Session, Theme};
 use kv_engine::Durability;
 use kv_engine::fs::Fs;
-use kv_engine::{KvStore, Options};
+use kv_engine::{KvStore, Options, SyncPolicy};
 
 /// The three phases of the workload, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -114,6 +114,42 @@ pub(crate) fn run(
     let runs = result?;
     removed?;
     Ok(runs)
+}
+
+/// The put script alone, without group commit (each statement its own commit), on a fresh
+/// store of `mode` committing as `sync` says: stage 5's asynchronous commit beside memory
+/// mode. Removes the store's files.
+pub(crate) fn run_puts(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    mode: Durability,
+    sync: SyncPolicy,
+    n: usize,
+) -> Result<PhaseRun, BenchError> {
+    let name = format!("async-{}-{n}.json", mode.name());
+    let path = dir.join(&name);
+    let result = (|| {
+        let store = match mode {
+            Durability::Memory => KvStore::in_memory(),
+            _ => {
+                let options = Options::new()
+                    .durability(mode)
+                    .sync_policy(sync)
+                    .fs(Arc::clone(fs));
+                KvStore::open(&path, options)?
+            }
+        };
+        let renderer = Renderer {
+            theme: Theme::plain(),
+            layout: Layout::Compact,
+        };
+        let mut session = Session::new(store, renderer, renderer);
+        run_phase(&mut session, PipedPhase::Put, n, mode)
+    })();
+    let removed = remove_with_prefix(fs.as_ref(), dir, &name);
+    let run = result?;
+    removed?;
+    Ok(run)
 }
 
 fn run_in(
@@ -221,6 +257,21 @@ mod tests {
         assert_eq!(PipedPhase::Delete.statements(50), 1);
         let deletes = String::from_utf8(PipedPhase::Delete.script(250)).unwrap();
         assert_eq!(deletes, "delete k000000\ndelete k000001\n");
+    }
+
+    #[test]
+    fn asynchronous_puts_commit_one_by_one_with_almost_no_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn Fs> = Arc::new(kv_engine::fs::RealFs);
+        let window = SyncPolicy::Within(std::time::Duration::from_secs(3600));
+        let run = run_puts(&fs, dir.path(), Durability::Wal, window, 300).unwrap();
+        assert_eq!((run.statements, run.commits), (300, 300));
+        // The log's creation and its sync at the close: none per put.
+        assert!(run.fsyncs <= 3, "{run:?}");
+        assert_eq!(
+            fs.list_dir(dir.path()).unwrap(),
+            Vec::<std::ffi::OsString>::new()
+        );
     }
 
     #[test]

@@ -24,8 +24,32 @@ pub struct Report {
     /// The piped-input path with `--group-commit`, per durability mode and store size, in
     /// the configured order.
     pub piped: Vec<PipedCase>,
+    /// Stage 5: piped puts without `--group-commit` under `--sync 1s`, per mode and store
+    /// size, beside memory mode's.
+    pub async_puts: Vec<AsyncPuts>,
     /// The project's performance targets (`docs/targets.md`), checked against this run.
     pub targets: Vec<TargetCheck>,
+}
+
+/// Piped puts of new keys, one commit each, acknowledged before they are durable
+/// (`--sync`), beside the same script in memory mode (issue 14's target: at least half
+/// its rate, with fsyncs per put near 0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AsyncPuts {
+    /// The durability mode's name.
+    pub mode: String,
+    /// The sync policy, as `--sync` takes it.
+    pub sync: String,
+    /// Store size in keys (puts in the script).
+    pub n: usize,
+    /// Median puts per second over the repetitions.
+    pub ops_per_sec: f64,
+    /// Median of memory mode's rate for the same script, run just before.
+    pub memory_ops_per_sec: f64,
+    /// Median of the per-repetition ratios to memory mode.
+    pub vs_memory: f64,
+    /// Median fsyncs per put.
+    pub fsyncs_per_put: f64,
 }
 
 /// The disk's own limits.

@@ -270,6 +270,38 @@ impl Report {
             )?;
         }
 
+        if !self.async_puts.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Asynchronous commit: piped puts without --group-commit, one commit each, acknowledged before the sync (vs memory = the same script in memory mode; the target is 0.5×)"
+            )?;
+            let rows: Vec<Vec<String>> = self
+                .async_puts
+                .iter()
+                .map(|case| {
+                    vec![
+                        case.mode.clone(),
+                        format::rate(case.n as f64),
+                        format!("--sync {}", case.sync),
+                        format::rate(case.ops_per_sec),
+                        format!("{:.3}", case.fsyncs_per_put),
+                        format!(
+                            "{} ({}/s)",
+                            format::ratio(case.vs_memory),
+                            format::rate(case.memory_ops_per_sec)
+                        ),
+                    ]
+                })
+                .collect();
+            write_table(
+                out,
+                &["mode", "keys", "policy", "puts/s", "fsync/put", "vs memory"],
+                &[Left, Right, Left, Right, Right, Left],
+                &rows,
+            )?;
+        }
+
         if !self.targets.is_empty() {
             writeln!(out)?;
             writeln!(out, "Targets (docs/targets.md)")?;

@@ -18,8 +18,9 @@ use crate::shell::render::{self, Layout, Renderer, Theme};
 use crate::shell::script;
 use crate::shell::session::{Echo, Excerpt, Flow, GroupCommit, OnError, Session};
 use crate::shell::source::Pauses;
+use crate::shell::sync_window;
 use crate::shell::wrap::{self, Wrap};
-use kv_engine::Durability;
+use kv_engine::{Durability, SyncPolicy};
 
 pub use crate::shell::status::Status;
 
@@ -108,6 +109,12 @@ pub struct ShellArgs {
     /// database with a log opens in `wal` mode, any other in `snapshot`.
     #[arg(long, value_name = "MODE", help = durability_help())]
     pub durability: Option<Durability>,
+
+    /// When a write becomes durable: `always` (before its OK, the default), DURATION (at
+    /// most that long after its OK: `100ms`, `1s`), or `never` (at `sync`, a checkpoint,
+    /// the exit, or the kernel's writeback). Snapshot and wal modes only.
+    #[arg(long, value_name = "WHEN", default_value_t = SyncPolicy::Always)]
+    pub sync: SyncPolicy,
 
     /// Only read PATH, as another process may while a writer has it open: no lock, no
     /// file created, every change refused (exit status 1 in a script).
@@ -358,9 +365,9 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
                 false => choose_mode(path, args.durability),
             };
             let opened = match (args.simulate, args.empty) {
-                (true, true) => Database::simulate_empty(path, durability),
-                (true, false) => Database::simulate(path, durability),
-                (false, _) => Database::open(path, durability),
+                (true, true) => Database::simulate_empty_with_sync(path, durability, args.sync),
+                (true, false) => Database::simulate_with_sync(path, durability, args.sync),
+                (false, _) => Database::open_with_sync(path, durability, args.sync),
             };
             opened.map(|mut db| {
                 db.set_mode_source(source);
@@ -389,6 +396,14 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
         let message = "--group-commit applies to piped input only (kv PATH < FILE): each \
                        command here commits on its own";
         let _ = err_renderer.warning(&mut stderr, message);
+    }
+    // A kill by SIGTERM (or a SIGINT with nobody at a prompt to catch it as a key) ends
+    // the process cleanly: what was acknowledged is made durable first.
+    if let Some(handle) = db.sync_handle()
+        && let Err(err) = sync_window::sync_on_signals(handle, !interactive)
+    {
+        let message = format!("cannot catch SIGTERM ({err}): it will end the shell unsynced");
+        let _ = err_renderer.warning(&mut stderr, &message);
     }
     let mut session = Session::new(db, out_renderer, err_renderer);
     if env.stdin_tty {
@@ -430,7 +445,15 @@ fn run_shell(mut args: ShellArgs, env: &Environment) -> Status {
     } else {
         run_batch(&mut session, &args.commands).map_err(|err| format!("cannot write output: {err}"))
     };
+    // A clean exit makes every acknowledged write durable, and says so if it could not.
+    let closed = session.db.close();
+    if let Err(report) = &closed {
+        let _ = session
+            .err_renderer
+            .error(&mut stderr, None, &report.to_string());
+    }
     match result {
+        Ok(()) if closed.is_err() => Status::CommandFailed,
         // At the prompt each error was seen as it happened; leaving is a clean end.
         Ok(()) if interactive => Status::Success,
         Ok(()) if session.failures() == 0 => Status::Success,

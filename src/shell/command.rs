@@ -42,6 +42,8 @@ pub enum Choices {
     CrashModes,
     /// `on` and `off` (`trace`).
     OnOff,
+    /// A few durations (`sleep`).
+    Durations,
 }
 
 impl Choices {
@@ -51,6 +53,7 @@ impl Choices {
             Choices::CrashPoints => CrashPoint::ALL.iter().map(|point| point.name()).collect(),
             Choices::CrashModes => POWER_CUTS.iter().map(|mode| mode.name()).collect(),
             Choices::OnOff => vec!["on", "off"],
+            Choices::Durations => vec!["100ms", "1s", "2s"],
         }
     }
 }
@@ -81,6 +84,8 @@ pub enum VerbId {
     Crash,
     PowerCut,
     Writeback,
+    Sync,
+    Sleep,
     Save,
     Trace,
     Source,
@@ -256,6 +261,23 @@ pub const VERBS: &[Verb] = &[
         summary: "(--simulate) the kernel writes its cache to disk: all written is durable",
     },
     Verb {
+        id: VerbId::Sync,
+        name: "sync",
+        aliases: &[],
+        args: Args::None,
+        usage: "sync",
+        summary: "(--sync DURATION|never) make every acknowledged write durable now",
+    },
+    Verb {
+        id: VerbId::Sleep,
+        name: "sleep",
+        aliases: &[],
+        args: Args::Words(Choices::Durations),
+        usage: "sleep DURATION",
+        summary: "(--simulate) move the simulated clock (100ms, 2s): the syncs of \
+                  --sync DURATION due meanwhile run",
+    },
+    Verb {
         id: VerbId::Save,
         name: "save",
         aliases: &[],
@@ -332,7 +354,10 @@ pub fn examples(id: VerbId) -> &'static [&'static str] {
 /// Whether `id` works only on a simulated disk (`kv --simulate PATH`): completion offers
 /// it only there.
 pub fn needs_simulate(id: VerbId) -> bool {
-    matches!(id, VerbId::PowerCut | VerbId::Writeback | VerbId::Save)
+    matches!(
+        id,
+        VerbId::PowerCut | VerbId::Writeback | VerbId::Save | VerbId::Sleep
+    )
 }
 
 /// The verb named `word` (any case, aliases included).
@@ -377,6 +402,10 @@ pub enum Command {
     PowerCut(PowerCut),
     /// `writeback`: the simulated kernel flushes its cache.
     Writeback,
+    /// `sync`: make every acknowledged write durable now (`--sync DURATION|never`).
+    Sync,
+    /// `sleep DURATION`: move the simulated clock.
+    Sleep(std::time::Duration),
     /// `save`: the simulated file back to the real disk.
     Save,
     /// `trace on|off`, or `trace` to say which.
@@ -556,6 +585,19 @@ pub fn parse(input: &str) -> Result<Option<Command>, ParseError> {
             rest => power_cut(verb, rest)?,
         }),
         VerbId::Writeback => Command::Writeback,
+        VerbId::Sync => Command::Sync,
+        VerbId::Sleep => match words.as_slice() {
+            [word] => {
+                Command::Sleep(kv_engine::SyncPolicy::parse_duration(word).ok_or_else(|| {
+                    ParseError::usage(
+                        verb,
+                        &format!("expected a duration such as 100ms or 2s, not {word:?}"),
+                    )
+                })?)
+            }
+            [] => return Err(ParseError::usage(verb, "how long? (100ms, 2s)")),
+            _ => return Err(ParseError::usage(verb, "too many arguments")),
+        },
         VerbId::Save => Command::Save,
         VerbId::Trace => Command::Trace {
             on: match words.as_slice() {
@@ -1259,6 +1301,15 @@ mod tests {
             ),
             ("save", Command::Save),
             ("writeback", Command::Writeback),
+            ("sync", Command::Sync),
+            (
+                "sleep 250ms",
+                Command::Sleep(std::time::Duration::from_millis(250)),
+            ),
+            (
+                "SLEEP 2s",
+                Command::Sleep(std::time::Duration::from_secs(2)),
+            ),
             ("trace", Command::Trace { on: None }),
             ("trace ON", Command::Trace { on: Some(true) }),
             ("trace off", Command::Trace { on: Some(false) }),
@@ -1536,6 +1587,12 @@ mod tests {
             "too many arguments; usage: source [--step] FILE"
         );
         assert_eq!(err("pause 3"), "too many arguments; usage: pause");
+        assert_eq!(
+            err("sleep soon"),
+            "expected a duration such as 100ms or 2s, not \"soon\"; usage: sleep DURATION"
+        );
+        assert_eq!(err("sleep"), "how long? (100ms, 2s); usage: sleep DURATION");
+        assert_eq!(err("sync now"), "too many arguments; usage: sync");
     }
 
     #[test]
@@ -1597,6 +1654,7 @@ mod tests {
                 | VerbId::Checkpoint
                 | VerbId::Save
                 | VerbId::Writeback
+                | VerbId::Sync
                 | VerbId::Pause
                 | VerbId::Begin
                 | VerbId::Commit
@@ -1606,6 +1664,7 @@ mod tests {
                 VerbId::Crash => Args::Words(Choices::CrashPoints),
                 VerbId::PowerCut => Args::Words(Choices::CrashModes),
                 VerbId::Trace => Args::Words(Choices::OnOff),
+                VerbId::Sleep => Args::Words(Choices::Durations),
             };
             assert_eq!(verb.args, expected, "{verb:?}");
             for name in std::iter::once(verb.name).chain(verb.aliases.iter().copied()) {

@@ -16,10 +16,12 @@ use serde_json::Value;
 
 use crate::shell::command::PowerCut;
 use crate::shell::exec_error::{ExecError, NoStore, READ_ONLY_NO_CRASH};
+use crate::shell::sync_window::SyncWindow;
 use kv_engine::fs::trace::TraceEvent;
 use kv_engine::fs::{CrashMode, Fs, RealFs, SimFs, TraceFs};
 use kv_engine::{
-    CrashAction, CrashPoint, Durability, Error, Image, Installer, KvStore, Options, Warning, files,
+    CrashAction, CrashPoint, Durability, Error, Image, Installer, KvStore, Options, SyncHandle,
+    SyncPolicy, Warning, files,
 };
 
 /// Where the store's bytes live.
@@ -112,12 +114,22 @@ pub struct Diff {
     pub changed: Vec<(String, Value, Value)>,
     /// Keys that were never acknowledged, yet are there (an interrupted commit landed).
     pub appeared: Vec<(String, Value)>,
+    /// With a delayed `--sync` on a simulated disk, the policy the rest was judged by:
+    /// `lost`, `changed` and `appeared` then hold only the keys acknowledged longer ago
+    /// than the window (which should never be undone).
+    pub window: Option<SyncPolicy>,
+    /// Keys undone by the reboot whose last change was acknowledged within the window:
+    /// the loss the policy allows.
+    pub within_window: Vec<String>,
 }
 
 impl Diff {
     /// Whether the reopened store is exactly the acknowledged state.
     pub fn is_empty(&self) -> bool {
-        self.lost.is_empty() && self.changed.is_empty() && self.appeared.is_empty()
+        self.lost.is_empty()
+            && self.changed.is_empty()
+            && self.appeared.is_empty()
+            && self.within_window.is_empty()
     }
 }
 
@@ -196,6 +208,8 @@ pub struct Database {
     explained: Vec<CrashMode>,
     /// The simulated disk started empty (`--empty`): the real files were never loaded.
     started_empty: bool,
+    /// `--sync`: the policy, and on a simulated disk the clock `sleep` moves.
+    sync: SyncWindow,
 }
 
 /// A real file beside the database as `--simulate` loaded it.
@@ -283,6 +297,7 @@ impl From<KvStore> for Database {
             reboots: 0,
             explained: Vec::new(),
             started_empty: false,
+            sync: SyncWindow::new(SyncPolicy::Always, false),
         }
     }
 }
@@ -295,7 +310,17 @@ impl Database {
 
     /// Opens `path` on the real disk, through a tracer (off until `trace on`).
     pub fn open(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
-        Database::open_on(path, durability, Medium::Real, Arc::new(RealFs))
+        Database::open_with_sync(path, durability, SyncPolicy::Always)
+    }
+
+    /// As [`Database::open`], committing as `sync` says (`--sync`).
+    pub fn open_with_sync(
+        path: &Path,
+        durability: Durability,
+        sync: SyncPolicy,
+    ) -> kv_engine::Result<Self> {
+        let window = SyncWindow::new(sync, false);
+        Database::open_on(path, durability, Medium::Real, Arc::new(RealFs), window)
     }
 
     /// Opens `path` on the real disk only to read it (`--read-only`: see
@@ -336,6 +361,16 @@ impl Database {
     /// there. The real file is only read, and written again only by [`Database::save`].
     /// Refuses, reading nothing, a database file or log that is not a regular file.
     pub fn simulate(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
+        Database::simulate_with_sync(path, durability, SyncPolicy::Always)
+    }
+
+    /// As [`Database::simulate`], committing as `sync` says (`--sync`), on a simulated
+    /// clock that `sleep` moves.
+    pub fn simulate_with_sync(
+        path: &Path,
+        durability: Durability,
+        sync: SyncPolicy,
+    ) -> kv_engine::Result<Self> {
         let real: &dyn Fs = &RealFs;
         let target = real
             .resolve(path)
@@ -363,16 +398,25 @@ impl Database {
                 .map_err(|err| Error::io("load onto the simulated disk", &file, err))?;
             sim.insert_file(&name, &bytes, meta.mode);
         }
-        Database::on_simulated_disk(sim, path, durability)
+        Database::on_simulated_disk_with_sync(sim, path, durability, sync)
     }
 
     /// Opens `path` on an empty simulated disk, reading nothing of the real one (`kv
     /// --simulate --empty`). `save` refuses to overwrite a real file there: it was never
     /// loaded, so its commits would be lost.
     pub fn simulate_empty(path: &Path, durability: Durability) -> kv_engine::Result<Self> {
+        Database::simulate_empty_with_sync(path, durability, SyncPolicy::Always)
+    }
+
+    /// As [`Database::simulate_empty`], committing as `sync` says (`--sync`).
+    pub fn simulate_empty_with_sync(
+        path: &Path,
+        durability: Durability,
+        sync: SyncPolicy,
+    ) -> kv_engine::Result<Self> {
         let sim = SimFs::new();
         sim.create_dir_all(kv_engine::fs::parent_dir(path));
-        let mut db = Database::on_simulated_disk(sim, path, durability)?;
+        let mut db = Database::on_simulated_disk_with_sync(sim, path, durability, sync)?;
         db.started_empty = true;
         Ok(db)
     }
@@ -385,6 +429,16 @@ impl Database {
         path: &Path,
         durability: Durability,
     ) -> kv_engine::Result<Self> {
+        Database::on_simulated_disk_with_sync(sim, path, durability, SyncPolicy::Always)
+    }
+
+    /// As [`Database::on_simulated_disk`], committing as `sync` says (`--sync`).
+    pub fn on_simulated_disk_with_sync(
+        sim: SimFs,
+        path: &Path,
+        durability: Durability,
+        sync: SyncPolicy,
+    ) -> kv_engine::Result<Self> {
         let target = RealFs
             .resolve(path)
             .map_err(|err| Error::io("resolve symlink", path, err))?;
@@ -396,7 +450,8 @@ impl Database {
             })
             .collect();
         let fs: Arc<dyn Fs> = Arc::new(sim.clone());
-        let mut db = Database::open_on(path, durability, Medium::Simulated(sim), fs)?;
+        let window = SyncWindow::new(sync, true);
+        let mut db = Database::open_on(path, durability, Medium::Simulated(sim), fs, window)?;
         db.loaded = loaded;
         Ok(db)
     }
@@ -406,10 +461,11 @@ impl Database {
         durability: Durability,
         medium: Medium,
         fs: Arc<dyn Fs>,
+        sync: SyncWindow,
     ) -> kv_engine::Result<Self> {
         let tracer = TraceFs::new(fs);
         tracer.set_enabled(false);
-        let store = open_store(path, durability, &medium, &tracer)?;
+        let store = open_store(path, durability, &medium, &tracer, &sync)?;
         Ok(Database {
             store: Ok(store),
             path: Some(path.to_path_buf()),
@@ -424,6 +480,7 @@ impl Database {
             reboots: 0,
             explained: Vec::new(),
             started_empty: false,
+            sync,
         })
     }
 
@@ -583,8 +640,13 @@ impl Database {
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect()
         });
-        // The process dies: its store (lock, open files) goes first, then the disk.
-        self.store = Err(NoStore::Rebooting);
+        self.sync.before_reboot(self.store.as_ref().ok());
+        // The process dies: its store (lock, open files) goes first, then the disk. It is
+        // abandoned, not dropped: a drop syncs what was acknowledged, as a clean close
+        // does, and a dying process syncs nothing.
+        if let Ok(store) = std::mem::replace(&mut self.store, Err(NoStore::Rebooting)) {
+            store.abandon();
+        }
         self.armed = None;
         if tracer.is_enabled() {
             self.pending_trace
@@ -594,7 +656,7 @@ impl Database {
         sim.reboot(cut.mode, cut.seed);
         self.reboots += 1;
         let found = sim_files(&sim);
-        let store = match open_store(&path, self.durability, &self.medium, &tracer) {
+        let store = match open_store(&path, self.durability, &self.medium, &tracer, &self.sync) {
             Ok(store) => store,
             Err(error) => {
                 let reason = NoStore::ReopenFailed {
@@ -623,10 +685,15 @@ impl Database {
                 other => Some(other.clone()),
             })
             .collect();
+        let mut diff = acknowledged.map(|before| diff(&before, &store));
+        if let Some(diff) = &mut diff {
+            judge(diff, &self.sync);
+        }
+        self.sync.after_reboot(&store);
         let reopened = Reopened {
             keys: store.len(),
             removed_temps,
-            diff: acknowledged.map(|before| diff(&before, &store)),
+            diff,
             warnings,
         };
         self.store = Ok(store);
@@ -636,6 +703,44 @@ impl Database {
             files: found,
             reopened: Ok(reopened),
         })
+    }
+
+    /// The `--sync` policy the store commits with.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.sync.policy
+    }
+
+    /// `sync`: makes every acknowledged write durable now; returns how many it covered.
+    pub fn sync_now(&mut self) -> Result<u64, ExecError> {
+        Ok(self.store_mut()?.sync()?)
+    }
+
+    /// `sleep DURATION`: moves the simulated clock, running each delayed sync that falls
+    /// due on the way; returns how many ran.
+    pub fn sleep(&mut self, duration: std::time::Duration) -> Result<u64, ExecError> {
+        match self.sync.sleep(self.store.as_mut().ok(), duration) {
+            Some(slept) => Ok(slept?),
+            None => Err(ExecError::NeedsSimulatedClock),
+        }
+    }
+
+    /// A handle that makes the store's acknowledged writes durable from a signal
+    /// handler's thread (`None` without a store on the real disk: a simulated disk dies
+    /// with the process).
+    pub fn sync_handle(&self) -> Option<SyncHandle> {
+        match self.medium {
+            Medium::Real => self.store().map(KvStore::sync_handle),
+            _ => None,
+        }
+    }
+
+    /// Closes the store at a clean exit, making every acknowledged write durable; the
+    /// error says what may be lost if that (or an earlier delayed sync) failed.
+    pub fn close(&mut self) -> kv_engine::Result<u64> {
+        match std::mem::replace(&mut self.store, Err(NoStore::Closed)) {
+            Ok(store) => store.close(),
+            Err(_) => Ok(0),
+        }
     }
 
     /// `writeback`: the simulated kernel writes its whole cache to the disk, as Linux does
@@ -802,6 +907,7 @@ fn open_store(
     durability: Durability,
     medium: &Medium,
     tracer: &TraceFs,
+    sync: &SyncWindow,
 ) -> kv_engine::Result<KvStore> {
     let action = match medium {
         // On the simulated disk memory mode is stage 0 itself: a map in the process and no
@@ -809,15 +915,26 @@ fn open_store(
         // and a db.json lying about does not change the story. (On the real disk it seeds
         // the map from the file, to look at a database without changing it.)
         Medium::Simulated(_) if durability == Durability::Memory => {
+            // `--sync` is refused here as on the real disk.
+            if sync.policy.is_delayed() {
+                return Err(Error::SyncPolicyNeedsSyncs {
+                    policy: sync.policy,
+                    durability,
+                });
+            }
             return Ok(KvStore::in_memory());
         }
         Medium::Simulated(_) => CrashAction::Halt,
         Medium::Memory | Medium::Real => CrashAction::Abort,
     };
-    let options = Options::new()
+    let mut options = Options::new()
         .durability(durability)
         .crash_action(action)
-        .fs(Arc::new(tracer.clone()));
+        .fs(Arc::new(tracer.clone()))
+        .sync_policy(sync.policy);
+    if let Some(clock) = sync.clock() {
+        options = options.clock(clock);
+    }
     KvStore::open(path, options)
 }
 
@@ -857,6 +974,29 @@ fn diff(before: &BTreeMap<String, String>, store: &KvStore) -> Diff {
         }
     }
     result
+}
+
+/// With a delayed `--sync`, moves the keys of `diff` whose last change was acknowledged
+/// within the window to `diff.within_window` (the loss the policy allows), leaving the rest
+/// as losses it does not.
+fn judge(diff: &mut Diff, sync: &SyncWindow) {
+    if sync.within_window("").is_none() {
+        return;
+    }
+    let mut within = Vec::new();
+    let mut keep = |key: &str| match sync.within_window(key) {
+        Some(true) => {
+            within.push(key.to_string());
+            false
+        }
+        _ => true,
+    };
+    diff.lost.retain(|key| keep(key));
+    diff.changed.retain(|(key, ..)| keep(key));
+    diff.appeared.retain(|(key, _)| keep(key));
+    within.sort();
+    diff.within_window = within;
+    diff.window = Some(sync.policy);
 }
 
 /// The value of a store's JSON text (always valid; shown as a string if it were not).

@@ -58,6 +58,13 @@ pub enum Outcome {
     Rebooted(Box<Reboot>),
     /// The simulated kernel flushed its cache (`writeback`).
     WrittenBack,
+    /// `sync` made this many acknowledged writes durable.
+    Synced(u64),
+    /// `sleep` moved the simulated clock this far; this many delayed syncs ran.
+    Slept {
+        duration: std::time::Duration,
+        syncs: u64,
+    },
     /// The simulated file was written to the real disk (`save`).
     Saved(Saved),
     /// Whether `trace` is on.
@@ -429,6 +436,11 @@ fn execute(
             db.writeback()?;
             Outcome::WrittenBack
         }
+        Command::Sync => return mutate(db, "sync", |store| Ok(Outcome::Synced(store.sync()?))),
+        Command::Sleep(duration) => Outcome::Slept {
+            duration,
+            syncs: db.sleep(duration)?,
+        },
         Command::Save => Outcome::Saved(db.save()?),
         Command::Trace { on: None } => Outcome::Tracing(db.tracing()),
         Command::Trace { on: Some(on) } => {

@@ -63,6 +63,11 @@ pub enum ExecError {
     /// `save` refused: the real file was not touched.
     #[error("nothing saved to {}: {why}; the real file was not touched", path.display())]
     NothingSaved { path: PathBuf, why: String },
+    /// `sleep` without a simulated clock.
+    #[error(
+        "sleep moves the simulated clock of a delayed sync: run kv --simulate --sync DURATION PATH"
+    )]
+    NeedsSimulatedClock,
     /// `trace on` with no filesystem behind the store.
     #[error(
         "an in-memory store performs no filesystem operations: nothing to trace (open a file: kv PATH)"
@@ -77,6 +82,9 @@ pub enum NoStore {
     /// reopened it yet; no command can see this state.
     #[error("the simulated disk is rebooting")]
     Rebooting,
+    /// The store was closed at the shell's exit; no command runs after it.
+    #[error("the shell has exited")]
+    Closed,
     /// Reopening after a reboot failed: the shell goes on without a store.
     #[error("after the reboot, {} cannot be opened: {error}", path.display())]
     ReopenFailed {

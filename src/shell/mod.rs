@@ -22,6 +22,7 @@ pub mod script;
 pub mod session;
 pub mod source;
 pub mod status;
+pub mod sync_window;
 pub mod wrap;
 
 pub use command::{Command, ParseError, VERBS, Verb, parse};

@@ -12,6 +12,7 @@ use crate::shell::database::{
     Armed, Cut, Diff, ModeSource, Reboot, RebootCause, Saved, TraceEntry,
 };
 use crate::shell::exec::{Checkpointed, Outcome, StatsReport};
+use crate::shell::sync_window;
 use kv_engine::CrashPoint;
 use kv_engine::Durability;
 use kv_engine::fs::CrashMode;
@@ -249,6 +250,24 @@ impl Renderer {
             Outcome::Armed(armed) => self.armed(w, armed),
             Outcome::Rebooted(reboot) => self.reboot(w, reboot),
             Outcome::Saved(saved) => self.saved(w, saved),
+            Outcome::Synced(0) => writeln!(
+                w,
+                "synced: nothing was waiting (every acknowledged write was already durable)"
+            ),
+            Outcome::Synced(writes) => writeln!(
+                w,
+                "synced: {} made durable",
+                kv_engine::human::count(*writes, "acknowledged write")
+            ),
+            Outcome::Slept { duration, syncs } => writeln!(
+                w,
+                "slept {} on the simulated clock: {} ran",
+                kv_engine::human::duration(*duration),
+                match syncs {
+                    0 => "no delayed sync".to_string(),
+                    n => kv_engine::human::count(*n, "delayed sync"),
+                }
+            ),
             Outcome::WrittenBack => writeln!(
                 w,
                 "writeback: the kernel wrote its cache to the disk; everything written so far is durable"
@@ -374,18 +393,23 @@ impl Renderer {
             true => format!(" and {} more", total - SHOWN),
             false => String::new(),
         };
+        let keys = |keys: &[String]| -> String {
+            let shown: Vec<String> = keys.iter().take(SHOWN).map(|k| key_syntax(k)).collect();
+            format!("{}{}", shown.join(", "), more(keys.len()))
+        };
+        if !diff.within_window.is_empty() {
+            writeln!(
+                w,
+                "lost (within the --sync window, as promised): {}",
+                keys(&diff.within_window)
+            )?;
+        }
         if !diff.lost.is_empty() {
-            let keys: Vec<String> = diff
-                .lost
-                .iter()
-                .take(SHOWN)
-                .map(|k| key_syntax(k))
-                .collect();
-            let line = format!(
-                "LOST (acknowledged with OK, gone now): {}{}",
-                keys.join(", "),
-                more(diff.lost.len())
-            );
+            let what = match diff.window {
+                Some(_) => "LOST (acknowledged and older than the window)",
+                None => "LOST (acknowledged with OK, gone now)",
+            };
+            let line = format!("{what}: {}", keys(&diff.lost));
             writeln!(w, "{}", theme.error.paint(line))?;
         }
         if !diff.changed.is_empty() {
@@ -406,6 +430,14 @@ impl Renderer {
                 changes.join(", "),
                 more(diff.changed.len())
             )?;
+        }
+        if let Some(policy @ kv_engine::SyncPolicy::Within(_)) = diff.window
+            && diff.lost.is_empty()
+            && diff.changed.is_empty()
+            && diff.appeared.is_empty()
+        {
+            let line = format!("every write acknowledged more than {policy} before survived");
+            writeln!(w, "{}", theme.ok.paint(line))?;
         }
         if !diff.appeared.is_empty() {
             let found: Vec<String> = diff
@@ -621,6 +653,7 @@ impl Renderer {
             ));
             rows.push(("checkpoints", stats.checkpoints.to_string()));
         }
+        rows.extend(sync_window::stats_rows(stats));
         if let Some(error) = &stats.checkpoint_error {
             rows.push((
                 "checkpoint",
@@ -1255,6 +1288,7 @@ mod tests {
                     lost,
                     changed: vec![("a".into(), json!(1), json!(2))],
                     appeared: vec![("with space".into(), json!("x"))],
+                    ..Diff::default()
                 }),
                 warnings: vec![kv_engine::Warning::FinishedCheckpoint {
                     path: "db.json".into(),

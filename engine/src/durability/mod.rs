@@ -17,12 +17,14 @@ pub(crate) mod mode;
 pub(crate) mod naive;
 pub(crate) mod recovery;
 pub(crate) mod snapshot;
+pub(crate) mod sync_policy;
 pub(crate) mod text;
 pub(crate) mod wal;
 pub(crate) mod warning;
 
 pub(crate) use map::Map;
 pub use mode::Durability;
+pub use sync_policy::SyncPolicy;
 
 /// One change to the map.
 #[derive(Debug, Clone, PartialEq)]

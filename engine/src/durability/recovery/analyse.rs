@@ -325,6 +325,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
                 commit,
                 commit_first,
                 len,
+                ..
             } => {
                 if seq != expected {
                     let reason = format!(
@@ -376,7 +377,9 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
     // belongs to the commit that was being written when the power went: that commit's
     // pages may reach the disk in any order, so a later page can survive an earlier one.
     // A record of a *later* commit proves the damage is not a torn tail: only the last
-    // commit can be unsynced, and a later one was written after it. (A version-1 log does
+    // commit can be unsynced, and a later one was written after it — unless the record
+    // says it was written while earlier commits were unsynced (asynchronous commit,
+    // stage 5), whose pages may land in any order. (A version-1 log does
     // not say which commit a record belongs to, so there any valid record proves it.)
     // A record cannot end in the zeros after the last non-zero byte, so the probes stop
     // there: in a preallocated log that is right after the end, not the end of the file.
@@ -401,6 +404,13 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], header: Header, map: &mut Map) -> 
                 // Part of the torn commit itself.
                 probe += len;
             }
+            // Written while earlier commits were not yet synced (asynchronous commit): its
+            // pages may have reached the disk before theirs, so it proves nothing.
+            Frame::Record {
+                after_unsynced: true,
+                len,
+                ..
+            } => probe += len,
             Frame::Record { seq, .. } => {
                 let reason = format!(
                     "{stop_reason}, yet a valid record of a later commit, sequence \

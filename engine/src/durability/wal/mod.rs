@@ -160,6 +160,9 @@ pub(crate) struct Wal {
     buf: Vec<u8>,
     snapshot_buf: Vec<u8>,
     temp_counter: u64,
+    /// Records were appended to the live log since its last sync: the next commit's
+    /// records say so (see `record::Frame::Record`).
+    unsynced: bool,
 }
 
 /// Counters the store folds into `Stats`.
@@ -298,6 +301,7 @@ impl Wal {
             buf: Vec::new(),
             snapshot_buf: Vec::new(),
             temp_counter: 0,
+            unsynced: false,
         })
     }
 
@@ -319,6 +323,31 @@ impl Wal {
 
     /// Appends `batch` to the log and makes it durable (see the module doc).
     pub fn commit(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
+        self.append(batch)?;
+        self.sync_log().map_err(CommitFailure::poisoning)
+    }
+
+    /// `fdatasync`s the log: every record appended so far becomes durable. (The log's
+    /// length never changes by an append, only by growth, which `fsync`s at once, so
+    /// `fdatasync` is enough.)
+    pub fn sync_log(&mut self) -> Result<()> {
+        match self.log.as_mut() {
+            Some(log) => {
+                self.disk.sync_data(log.file.as_mut(), &log.path)?;
+                self.unsynced = false;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `batch` to the log without making it durable: a process kill keeps it (it is
+    /// in the kernel's cache), a power loss may cut the log anywhere after the last sync,
+    /// and recovery then finds a prefix of the records, whole ([`SyncPolicy`] other than
+    /// `Always`; [`commit`](Self::commit) adds the sync).
+    ///
+    /// [`SyncPolicy`]: crate::SyncPolicy
+    pub fn append(&mut self, batch: &[Change]) -> Result<(), CommitFailure> {
         let log = match self.log.take() {
             Some(log) => log,
             None => self.start_log(self.snapshot_id)?,
@@ -326,10 +355,13 @@ impl Wal {
         let log = self.log.insert(log);
         let disk = &mut self.disk;
         self.buf.clear();
+        // Whether an earlier commit is still unsynced. (A growth below syncs them after
+        // all; the flag then only says more than needed, which costs nothing.)
         record::encode_batch(
             batch,
             self.last_seq + 1,
             log.header.generation,
+            self.unsynced,
             &mut self.buf,
         );
         let new_end = log.end + self.buf.len() as u64;
@@ -359,9 +391,8 @@ impl Wal {
         // From here a failure leaves the log's tail unknown: poison.
         disk.write_at(log.file.as_mut(), &log.path, log.end, &self.buf)
             .map_err(CommitFailure::poisoning)?;
+        self.unsynced = true;
         disk.crash_point(CrashPoint::AfterAppend)?;
-        disk.sync_data(log.file.as_mut(), &log.path)
-            .map_err(CommitFailure::poisoning)?;
         // The next commit starts on a fresh sector, so that writing it can never disturb
         // the sector holding the end of this one (see `record`).
         log.used = new_end;
@@ -499,6 +530,8 @@ impl Wal {
         switch_next_log(&mut self.disk)?;
         next.path = files::wal_path(&self.disk.path);
         self.generation = next.header.generation;
+        // A fresh log: nothing in it is unsynced.
+        self.unsynced = false;
         Ok(next)
     }
 }

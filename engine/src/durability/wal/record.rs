@@ -31,7 +31,7 @@
 //! | 0 | 4 | CRC32C of the generation (8 bytes) followed by bytes 4..end of the record |
 //! | 4 | 4 | body length `n`: the bytes after offset 8 (at least 17) |
 //! | 8 | 8 | sequence number: the previous record's plus one |
-//! | 16 | 1 | kind: 1 = put, 2 = delete; bit 7 set on the last record of a commit |
+//! | 16 | 1 | kind: 1 = put, 2 = delete; bit 7 set on the last record of a commit; bit 6 set when an earlier commit of the log was not yet synced as this one was written (asynchronous commit, stage 5) |
 //! | 17 | 4 | index of the record in its commit (0 for the first), so that a record found after damage tells which commit it belongs to |
 //! | 21 | 4 | key length `k` |
 //! | 25 | k | key, UTF-8 |
@@ -60,7 +60,11 @@ pub(crate) const MIN_BODY: usize = 17;
 
 const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
-const KIND_MASK: u8 = 0x7f;
+const KIND_MASK: u8 = 0x3f;
+/// Set in the kind byte of a record written while an earlier commit of the log was not
+/// yet synced (stage 5's asynchronous commit): a power loss may keep this record and lose
+/// that one, so damage before it is a torn tail, not corruption.
+const AFTER_UNSYNCED_FLAG: u8 = 0x40;
 /// Set in the kind byte of the last record of a commit: a commit is applied on recovery
 /// only once this record has been read, so a batch is all-or-nothing.
 const COMMIT_FLAG: u8 = 0x80;
@@ -283,6 +287,9 @@ pub(crate) enum Frame<'a> {
         commit_first: Option<u64>,
         /// The record's length in bytes.
         len: usize,
+        /// Written while an earlier commit was not yet synced: it may have reached the disk
+        /// before that one did.
+        after_unsynced: bool,
     },
     /// Zeros where a record would start: the end of the written part of the log.
     End,
@@ -293,7 +300,20 @@ pub(crate) enum Frame<'a> {
 /// Appends the records of `batch`, numbered from `first_seq`, to `out`, in the current
 /// format; the last one carries the commit flag. The values are the store's texts, copied
 /// as they are. Each body must fit [`MAX_BODY`] (the store refuses bigger puts).
-pub(crate) fn encode_batch(batch: &[Change], first_seq: u64, generation: u64, out: &mut Vec<u8>) {
+/// `after_unsynced`: an earlier commit of the log is not yet synced (see
+/// [`Frame::Record`]).
+pub(crate) fn encode_batch(
+    batch: &[Change],
+    first_seq: u64,
+    generation: u64,
+    after_unsynced: bool,
+    out: &mut Vec<u8>,
+) {
+    let unsynced = if after_unsynced {
+        AFTER_UNSYNCED_FLAG
+    } else {
+        0
+    };
     for (index, mutation) in batch.iter().enumerate() {
         let start = out.len();
         out.extend_from_slice(&[0u8; FRAME_HEAD]);
@@ -307,7 +327,7 @@ pub(crate) fn encode_batch(batch: &[Change], first_seq: u64, generation: u64, ou
             Change::Put { key, value } => (KIND_PUT, key, value),
             Change::Delete { key } => (KIND_DELETE, key, ""),
         };
-        out.push(kind | commit);
+        out.push(kind | commit | unsynced);
         // A batch cannot hold 2^32 mutations (each takes far more than one byte of memory).
         out.extend_from_slice(&(index as u32).to_le_bytes());
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -385,6 +405,7 @@ pub(crate) fn decode(bytes: &[u8], offset: usize, generation: u64, layout: Layou
         commit: kind & COMMIT_FLAG != 0,
         commit_first,
         len: record.len(),
+        after_unsynced: kind & AFTER_UNSYNCED_FLAG != 0,
     }
 }
 
@@ -435,13 +456,14 @@ mod tests {
             Change::Delete { key: "gone".into() },
         ];
         let mut buf = Vec::new();
-        encode_batch(&batch, 7, 3, &mut buf);
+        encode_batch(&batch, 7, 3, false, &mut buf);
         let Frame::Record {
             seq,
             op,
             commit,
             commit_first,
             len,
+            after_unsynced: false,
         } = decode(&buf, 0, 3, V2)
         else {
             panic!("first record did not decode");
@@ -461,9 +483,32 @@ mod tests {
                 op: Op::Delete { key: "gone" },
                 commit: true,
                 commit_first: Some(7),
-                len: buf.len() - len
+                len: buf.len() - len,
+                after_unsynced: false,
             }
         );
+        // Written after an unsynced commit: said in every record, the rest unchanged.
+        let mut flagged = Vec::new();
+        encode_batch(&batch, 7, 3, true, &mut flagged);
+        assert!(matches!(
+            decode(&flagged, 0, 3, V2),
+            Frame::Record {
+                seq: 7,
+                commit: false,
+                after_unsynced: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decode(&flagged, len, 3, V2),
+            Frame::Record {
+                seq: 8,
+                commit: true,
+                after_unsynced: true,
+                op: Op::Delete { key: "gone" },
+                ..
+            }
+        ));
         // Another generation's salt makes the same bytes invalid.
         assert!(matches!(decode(&buf, 0, 4, V2), Frame::Bad(_)));
         assert_eq!(decode(&[0u8; 40], 0, 3, V2), Frame::End);
@@ -528,7 +573,8 @@ mod tests {
                 },
                 commit: true,
                 commit_first: None,
-                len: record.len()
+                len: record.len(),
+                after_unsynced: false,
             }
         );
     }
