@@ -8,6 +8,11 @@
 //! `shared/design/durability.md`: it opens, and it equals the model after some prefix of
 //! the issued statements that includes every one whose result was read.
 //!
+//! Among the puts and deletes are transfers between four accounts, each a transaction
+//! (`begin`, debit, credit, `commit`): after every kill the accounts must hold the money
+//! they were opened with (all of a transfer or none of it), and every transfer whose
+//! `OK (2 mutations)` was read must be there.
+//!
 //! A kill only loses what the process had not yet written (the page cache survives it), so
 //! this proves the ack ordering and the atomic rename, not survival of a power loss.
 //!
@@ -61,11 +66,13 @@ impl Rng {
     }
 }
 
-/// One statement the test sends, and what it does to the model.
+/// One statement (or transaction) the test sends, and what it does to the model.
 #[derive(Debug, Clone)]
 enum Step {
     Put(String, Value),
     Delete(String),
+    /// `begin`, a put of each pair, `commit`: all of it or none of it.
+    Transaction(Vec<(String, Value)>),
 }
 
 impl Step {
@@ -73,33 +80,87 @@ impl Step {
         match self {
             Step::Put(key, value) => format!("put {key} {value}\n"),
             Step::Delete(key) => format!("delete {key}\n"),
+            Step::Transaction(puts) => {
+                let puts: String = puts
+                    .iter()
+                    .map(|(key, value)| format!("put {key} {value}\n"))
+                    .collect();
+                format!("begin\n{puts}commit\n")
+            }
         }
     }
 
-    /// Applies the step to `model` and returns the result line kv prints for it.
-    fn apply(&self, model: &mut BTreeMap<String, Value>) -> &'static str {
+    /// Applies the step to `model` and returns the result lines kv prints for it (the
+    /// last one is the acknowledgement).
+    fn apply(&self, model: &mut BTreeMap<String, Value>) -> Vec<String> {
         match self {
             Step::Put(key, value) => {
                 model.insert(key.clone(), value.clone());
-                "OK"
+                vec!["OK".into()]
             }
-            Step::Delete(key) => match model.remove(key) {
-                Some(_) => "OK",
-                None => "(nil)",
-            },
+            Step::Delete(key) => vec![match model.remove(key) {
+                Some(_) => "OK".into(),
+                None => "(nil)".into(),
+            }],
+            Step::Transaction(puts) => {
+                let mut lines = vec!["OK".to_string()];
+                for (key, value) in puts {
+                    model.insert(key.clone(), value.clone());
+                    lines.push("QUEUED".into());
+                }
+                lines.push(format!("OK ({} mutations)", puts.len()));
+                lines
+            }
         }
     }
 }
 
+/// The accounts transfers move money between, and what each holds when opened: no kill
+/// may change their total.
+const ACCOUNTS: [&str; 4] = ["acct:0", "acct:1", "acct:2", "acct:3"];
+const OPENING_BALANCE: i64 = 100;
+
+/// The balances in `model`, if the accounts are open.
+fn balances(model: &BTreeMap<String, Value>) -> Option<Vec<i64>> {
+    ACCOUNTS
+        .iter()
+        .map(|account| model.get(*account).and_then(Value::as_i64))
+        .collect()
+}
+
 /// A random workload whose every put writes a value never written before (it carries
 /// its round and sequence number), so a value from nowhere cannot pass as a real one.
-fn workload(rng: &mut Rng, round: usize) -> Vec<Step> {
-    (0..STATEMENTS)
-        .map(|seq| {
-            let key = format!("k{}", rng.below(KEYS));
-            if rng.below(10) == 0 {
-                Step::Delete(key)
-            } else {
+/// Among the puts and deletes, transfers between accounts, each a transaction that debits
+/// one and credits another (opening the accounts first, in one transaction, if `model`
+/// has none).
+fn workload(rng: &mut Rng, round: usize, model: &BTreeMap<String, Value>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut money = balances(model).unwrap_or_else(|| {
+        steps.push(Step::Transaction(
+            ACCOUNTS
+                .iter()
+                .map(|account| (account.to_string(), json!(OPENING_BALANCE)))
+                .collect(),
+        ));
+        vec![OPENING_BALANCE; ACCOUNTS.len()]
+    });
+    for seq in steps.len()..STATEMENTS {
+        let key = format!("k{}", rng.below(KEYS));
+        steps.push(match rng.below(10) {
+            0 => Step::Delete(key),
+            1..=3 => {
+                let from = rng.below(ACCOUNTS.len() as u64) as usize;
+                let to =
+                    (from + 1 + rng.below(ACCOUNTS.len() as u64 - 1) as usize) % ACCOUNTS.len();
+                let amount = rng.below(money[from] as u64 + 1) as i64;
+                money[from] -= amount;
+                money[to] += amount;
+                Step::Transaction(vec![
+                    (ACCOUNTS[from].to_string(), json!(money[from])),
+                    (ACCOUNTS[to].to_string(), json!(money[to])),
+                ])
+            }
+            _ => {
                 // Some large values, so that a kill often lands inside a write.
                 let pad = "x".repeat(match rng.below(4) {
                     0 => rng.below(20_000) as usize,
@@ -107,8 +168,9 @@ fn workload(rng: &mut Rng, round: usize) -> Vec<Step> {
                 });
                 Step::Put(key, json!({"round": round, "seq": seq, "pad": pad}))
             }
-        })
-        .collect()
+        });
+    }
+    steps
 }
 
 /// When to pull the trigger.
@@ -244,7 +306,7 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
     let db = dir.path().join("db.json");
     let mut model: BTreeMap<String, Value> = BTreeMap::new();
     for round in 0..ROUNDS {
-        let steps = workload(&mut rng, round);
+        let steps = workload(&mut rng, round, &model);
         let trigger = if rng.below(2) == 0 {
             Trigger::After(Duration::from_millis(rng.below(61)))
         } else {
@@ -261,9 +323,6 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
         if !stderr.is_empty() {
             return Err(format!("{context}: kv wrote to stderr:\n{stderr}"));
         }
-        if results.last().is_some_and(String::is_empty) || results.len() > steps.len() {
-            return Err(format!("{context}: odd output {results:?}"));
-        }
 
         let guard = FORK_GUARD
             .lock()
@@ -277,44 +336,57 @@ fn iteration(seed: u64, setup: Setup) -> Result<(), String> {
         drop(store); // releases the lock for the next round
         drop(guard);
 
+        // No kill may create or destroy money: the accounts are all there or none is,
+        // and they hold what they were opened with.
+        let total: Option<i64> = balances(&recovered).map(|money| money.iter().sum());
+        let any_account = ACCOUNTS
+            .iter()
+            .any(|account| recovered.contains_key(*account));
+        if any_account && total != Some(OPENING_BALANCE * ACCOUNTS.len() as i64) {
+            return Err(format!(
+                "{context}: a transfer was half applied: the accounts hold {:?}",
+                ACCOUNTS.map(|account| recovered.get(account))
+            ));
+        }
+
         // Walk the model through the steps: each result read must be the right one, and
         // the recovered store must equal the model after some prefix that includes every
-        // acknowledged step.
-        let acknowledged = results.len();
+        // acknowledged step (one whose last result line, its acknowledgement, was read).
+        let mut state = model.clone();
+        let mut expected_lines = 0;
+        let mut acknowledged = 0;
+        let mut states = vec![state.clone()];
+        for (index, step) in steps.iter().enumerate() {
+            let lines = step.apply(&mut state);
+            for (offset, expected) in lines.iter().enumerate() {
+                if let Some(result) = results.get(expected_lines + offset)
+                    && result != expected
+                {
+                    return Err(format!(
+                        "{context}: statement {} ({}) printed {result:?}, expected \
+                         {expected:?}",
+                        index + 1,
+                        step.line().trim_end().replace('\n', "; ")
+                    ));
+                }
+            }
+            expected_lines += lines.len();
+            if expected_lines <= results.len() {
+                acknowledged = index + 1;
+            }
+            states.push(state.clone());
+        }
+        if results.last().is_some_and(String::is_empty) || results.len() > expected_lines {
+            return Err(format!("{context}: odd output {results:?}"));
+        }
         // Every result read must be right all the same; what survives must be a prefix.
         let required = match setup.may_lose_acknowledged() {
             true => 0,
             false => acknowledged,
         };
-        let mut state = model.clone();
-        let mut at_acknowledged = None;
-        let mut survived = false;
-        for applied in 0..=steps.len() {
-            if applied > 0 {
-                let step = &steps[applied - 1];
-                let expected = step.apply(&mut state);
-                if let Some(result) = results.get(applied - 1)
-                    && result != expected
-                {
-                    return Err(format!(
-                        "{context}: statement {applied} ({}) printed {result:?}, \
-                         expected {expected:?}",
-                        step.line().trim_end()
-                    ));
-                }
-            }
-            if applied == acknowledged {
-                at_acknowledged = Some(state.clone());
-            }
-            if applied >= required && state == recovered {
-                survived = true;
-                break;
-            }
-        }
-        if !survived {
-            let differing: Vec<&String> = at_acknowledged
+        if !states[required..].contains(&recovered) {
+            let differing: Vec<&String> = states[acknowledged]
                 .iter()
-                .flatten()
                 .filter(|(key, value)| recovered.get(*key) != Some(value))
                 .map(|(key, _)| key)
                 .collect();
