@@ -116,7 +116,8 @@ pub(crate) fn run(
     Ok(runs)
 }
 
-/// The put script alone, without group commit (each statement its own commit), on a fresh
+/// The put script alone, without `--group-commit` (with a delayed sync the session appends
+/// the puts already waiting on the pipe together, as Redis does), on a fresh
 /// store of `mode` committing as `sync` says: stage 5's asynchronous commit beside memory
 /// mode. Removes the store's files.
 pub(crate) fn run_puts(
@@ -260,12 +261,14 @@ mod tests {
     }
 
     #[test]
-    fn asynchronous_puts_commit_one_by_one_with_almost_no_fsync() {
+    fn asynchronous_puts_are_appended_together_with_almost_no_fsync() {
         let dir = tempfile::tempdir().unwrap();
         let fs: Arc<dyn Fs> = Arc::new(kv_engine::fs::RealFs);
         let window = SyncPolicy::Within(std::time::Duration::from_secs(3600));
         let run = run_puts(&fs, dir.path(), Durability::Wal, window, 300).unwrap();
-        assert_eq!((run.statements, run.commits), (300, 300));
+        assert_eq!(run.statements, 300);
+        // The puts waiting on the pipe are appended together, without --group-commit.
+        assert!(run.commits >= 1 && run.commits < 300, "{run:?}");
         // The log's creation and its sync at the close: none per put.
         assert!(run.fsyncs <= 3, "{run:?}");
         assert_eq!(

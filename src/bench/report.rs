@@ -31,7 +31,7 @@ pub struct Report {
     pub targets: Vec<TargetCheck>,
 }
 
-/// Piped puts of new keys, one commit each, acknowledged before they are durable
+/// Piped puts of new keys without `--group-commit`, acknowledged before they are durable
 /// (`--sync`), beside the same script in memory mode (issue 14's target: at least half
 /// its rate, with fsyncs per put near 0).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -274,7 +274,7 @@ impl Report {
             writeln!(out)?;
             writeln!(
                 out,
-                "Asynchronous commit: piped puts without --group-commit, one commit each, acknowledged before the sync (vs memory = the same script in memory mode; the target is 0.5×)"
+                "Asynchronous commit: piped puts without --group-commit, acknowledged before the sync (the puts waiting on the pipe are appended in one write, as Redis does; vs memory = the same script in memory mode; the target is 0.5×)"
             )?;
             let rows: Vec<Vec<String>> = self
                 .async_puts

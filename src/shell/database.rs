@@ -283,6 +283,8 @@ impl From<KvStore> for Database {
             Some(_) => (Medium::Real, ModeSource::Given),
             None => (Medium::Memory, ModeSource::NoFile),
         };
+        // The store's own policy: a library caller may have opened it with a delayed sync.
+        let policy = store.stats().sync_policy;
         Database {
             path: store.path().map(Path::to_path_buf),
             durability: store.durability(),
@@ -297,7 +299,7 @@ impl From<KvStore> for Database {
             reboots: 0,
             explained: Vec::new(),
             started_empty: false,
-            sync: SyncWindow::new(SyncPolicy::Always, false),
+            sync: SyncWindow::new(policy, false),
         }
     }
 }

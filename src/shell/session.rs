@@ -15,7 +15,7 @@ use crate::shell::render::Renderer;
 use crate::shell::script::{Read, ScriptInput, ScriptReader, locate};
 use crate::shell::source::{self, Pauses, Resume, Sourced};
 use crate::shell::wrap::{WIDTH, Wrap};
-use kv_engine::Batch;
+use kv_engine::{Batch, SyncPolicy};
 
 /// Whether to go on reading statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -542,6 +542,18 @@ impl Session {
         }
     }
 
+    /// Whether a run of `put`/`delete` statements already waiting on the input goes to the
+    /// executor as one batch: under `--group-commit`, and with a delayed sync (`--sync
+    /// DURATION|never`) outside sourced files, as Redis appends its pipelined commands once
+    /// per event loop. Each OK still follows its own record into the kernel, so a kill
+    /// loses none of them, and the output is what one commit each prints; only the number
+    /// of write calls drops, which a delayed sync, with no fsync to share, would otherwise
+    /// pay one per statement.
+    fn gathers(&self) -> bool {
+        self.group_commit == GroupCommit::On
+            || (self.sources.is_empty() && self.db.sync_policy() != SyncPolicy::Always)
+    }
+
     /// Runs one statement of a script, or, under group commit, adds a `put`/`delete` to
     /// the batch (committing the batch first before anything else).
     fn script_statement(
@@ -552,7 +564,7 @@ impl Session {
         err: &mut dyn Write,
     ) -> io::Result<Flow> {
         let parsed = parse(text);
-        if self.group_commit == GroupCommit::On {
+        if self.gathers() {
             match parsed {
                 Ok(Some(command @ (Command::Put { .. } | Command::Delete { .. }))) => {
                     let echo = (self.echo == Echo::On).then(|| text.to_string());
