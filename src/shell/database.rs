@@ -1011,6 +1011,7 @@ mod tests {
     use super::*;
     use crate::shell::render::{Layout, Renderer, Theme};
     use crate::shell::session::Session;
+    use crate::shell::session::run_text as script;
     use serde_json::json;
 
     /// A session on an empty simulated disk, at `db.json` (no real file is read).
@@ -1022,17 +1023,6 @@ mod tests {
             layout: Layout::Compact,
         };
         Session::new(db, renderer, renderer)
-    }
-
-    fn script(session: &mut Session, input: &str) -> (String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        session
-            .run_script(&mut input.as_bytes(), &mut out, &mut err)
-            .unwrap();
-        (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
     }
 
     fn values(session: &Session) -> Vec<(String, Value)> {

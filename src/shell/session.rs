@@ -590,6 +590,20 @@ impl Session {
     }
 }
 
+/// Runs `input` as a piped script on `session`; what it printed on stdout and on stderr.
+/// For the unit tests of the modules a session drives (the database, the sync window).
+#[cfg(test)]
+pub(crate) fn run_text(session: &mut Session, input: &str) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    session
+        .run_script(&mut input.as_bytes(), &mut out, &mut err)
+        .unwrap();
+    (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

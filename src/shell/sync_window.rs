@@ -208,6 +208,7 @@ mod tests {
     use crate::shell::database::Database;
     use crate::shell::render::{Layout, Renderer, Theme};
     use crate::shell::session::Session;
+    use crate::shell::session::run_text as script;
 
     /// A session on `sim` in `durability` mode with `--sync 1s`.
     fn session(sim: &SimFs, durability: Durability) -> Session {
@@ -223,17 +224,6 @@ mod tests {
             layout: Layout::Compact,
         };
         Session::new(db, renderer, renderer)
-    }
-
-    fn script(session: &mut Session, input: &str) -> (String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        session
-            .run_script(&mut input.as_bytes(), &mut out, &mut err)
-            .unwrap();
-        (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
     }
 
     #[test]
