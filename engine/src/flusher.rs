@@ -8,6 +8,15 @@
 //! write, never a read. In snapshot mode the flusher cannot borrow the store's map from
 //! another thread, so it keeps its own copy (`shadow`), updated by each commit, and writes
 //! that: the price of a delayed snapshot is the map held twice.
+//!
+//! Snapshot mode's unsaved window is not only in memory: each commit is also appended to a
+//! log that is never synced (the journal, a [`Wal`] whose sync is a checkpoint). The
+//! kernel keeps it through a process kill, so a kill loses no acknowledged write; a power
+//! loss may cut it anywhere, and recovery then keeps a whole prefix of its commits (the
+//! log's checksums and its after-unsynced flags). The journal costs one `write` per
+//! commit, as wal mode's delayed sync does, instead of a snapshot per commit.
+//!
+//! [`Wal`]: crate::durability::wal::Wal
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -68,7 +77,8 @@ pub(crate) struct Committer {
     pub backend: Backend,
     policy: SyncPolicy,
     clock: Arc<dyn Clock>,
-    /// Snapshot mode with a delayed sync: the state the next snapshot writes.
+    /// Snapshot mode with a delayed sync: the state the next snapshot writes (the backend
+    /// is then the journal, whose sync is a checkpoint of this map).
     shadow: Option<Map>,
     unsynced: Unsynced,
     /// Syncs run because a deadline came (by the thread, or by a call that found one due).
@@ -91,10 +101,17 @@ pub(crate) struct SyncStats {
 }
 
 impl Committer {
-    /// `map` is the store's state as opened (the first shadow, if one is kept).
-    pub fn new(backend: Backend, policy: SyncPolicy, clock: Arc<dyn Clock>, map: &Map) -> Self {
-        let shadow =
-            (policy.is_delayed() && matches!(backend, Backend::Snapshot(_))).then(|| map.clone());
+    /// `map` is the store's state as opened (the first shadow, if one is kept). `journal`:
+    /// `backend` is snapshot mode's journal (see the module doc), whose every sync is a
+    /// checkpoint of the shadow.
+    pub fn new(
+        backend: Backend,
+        policy: SyncPolicy,
+        clock: Arc<dyn Clock>,
+        map: &Map,
+        journal: bool,
+    ) -> Self {
+        let shadow = (policy.is_delayed() && journal).then(|| map.clone());
         Committer {
             backend,
             policy,
@@ -126,13 +143,11 @@ impl Committer {
             return Err(CommitFailure::poisoning(error));
         }
         self.flush_due().map_err(CommitFailure::poisoning)?;
-        match &mut self.backend {
-            Backend::Wal(wal) => wal.append(batch)?,
-            _ => {
-                if let Some(shadow) = &mut self.shadow {
-                    apply(shadow, batch);
-                }
-            }
+        if let Backend::Wal(wal) = &mut self.backend {
+            wal.append(batch)?;
+        }
+        if let Some(shadow) = &mut self.shadow {
+            apply(shadow, batch);
         }
         let now = self.clock.now();
         self.unsynced.writes += batch.len() as u64;
@@ -175,10 +190,11 @@ impl Committer {
             return Ok(0);
         }
         let synced = match (&mut self.backend, &self.shadow) {
-            (Backend::Wal(wal), _) => wal.sync_log(),
-            (Backend::Snapshot(snapshot), Some(shadow)) => {
-                snapshot.commit(shadow).map_err(|failure| failure.error)
+            // The journal is never synced: the snapshot it leads to is.
+            (Backend::Wal(wal), Some(shadow)) => {
+                wal.checkpoint(shadow).map_err(|failure| failure.error)
             }
+            (Backend::Wal(wal), None) => wal.sync_log(),
             // No other backend acknowledges before its sync.
             _ => Ok(()),
         };
@@ -200,13 +216,26 @@ impl Committer {
     pub fn seal(&mut self) -> Result<u64> {
         self.sealed = true;
         match self.sync() {
-            Ok(writes) => Ok(writes),
+            Ok(writes) => {
+                self.retire_journal()?;
+                Ok(writes)
+            }
             Err(()) => Err(self
                 .take_failure()
                 .or_else(|| self.failure())
                 .unwrap_or_else(|| Error::Sealed {
                     path: PathBuf::new(),
                 })),
+        }
+    }
+
+    /// After a successful [`sync`](Self::sync) at a clean close: removes snapshot mode's
+    /// journal, now empty, so the database is a plain snapshot again. Nothing to do in any
+    /// other mode.
+    pub fn retire_journal(&mut self) -> Result<()> {
+        match (&mut self.backend, &self.shadow) {
+            (Backend::Wal(wal), Some(_)) => wal.remove_empty_log(),
+            _ => Ok(()),
         }
     }
 

@@ -12,7 +12,8 @@
 //!
 //! In snapshot and wal mode, [`Options::sync_policy`] can acknowledge a write before it is
 //! durable and sync within a window ([`SyncPolicy::Within`]): a process kill still loses
-//! nothing in wal mode, and a power loss loses at most the writes of the last window.
+//! nothing (snapshot mode writes each change to an unsynced journal before acknowledging
+//! it), and a power loss loses at most the writes of the last window.
 //!
 //! Every byte goes through the [`fs::Fs`] seam, so tests can put a simulated disk behind
 //! the store and cut the power between any two system calls.

@@ -145,7 +145,13 @@ impl KvStore {
         durability: Durability,
         lock: Option<Box<dyn FsLock>>,
     ) -> Self {
-        let committer = Committer::new(backend, SyncPolicy::Always, Arc::new(SystemClock), &map);
+        let committer = Committer::new(
+            backend,
+            SyncPolicy::Always,
+            Arc::new(SystemClock),
+            &map,
+            false,
+        );
         KvStore::with_committer(map, committer, durability, lock)
     }
 
@@ -275,8 +281,12 @@ impl KvStore {
                 files: removed_temps,
             });
         }
+        // Snapshot mode with a delayed sync keeps its unsaved window in a log that is never
+        // synced (its journal): a write reaches the kernel before its `OK`, so a process
+        // kill loses nothing, and each sync installs a snapshot and starts a fresh log.
+        let journal = durability == Durability::Snapshot && sync_policy.is_delayed();
         let backend = match durability {
-            Durability::Wal => {
+            _ if durability == Durability::Wal || journal => {
                 let mut wal = Wal::open(disk, &recovered, wal_settings)?;
                 // Appending to a log of an older format would mix two formats in one file.
                 if let Some(from_version) = wal.old_log_version() {
@@ -309,7 +319,7 @@ impl KvStore {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let threaded =
             matches!(sync_policy, SyncPolicy::Within(_)) && clock.wants_background_thread();
-        let committer = Committer::new(backend, sync_policy, clock, &map);
+        let committer = Committer::new(backend, sync_policy, clock, &map, journal);
         let mut store = KvStore::with_committer(map, committer, durability, Some(lock));
         store.warnings = warnings;
         if threaded {
@@ -720,7 +730,9 @@ impl KvStore {
         if self.poisoned.is_some() || self.read_only.is_some() {
             return Ok(0);
         }
-        self.sync()
+        let writes = self.sync()?;
+        self.committer.lock().retire_journal()?;
+        Ok(writes)
     }
 
     /// Drops the store as a process that dies now leaves it: nothing more is written or
@@ -772,7 +784,10 @@ impl Drop for KvStore {
     fn drop(&mut self) {
         self.stop_flusher();
         if self.poisoned.is_none() && self.read_only.is_none() && !self.abandoned {
-            let _ = self.committer.lock().sync();
+            let mut committer = self.committer.lock();
+            if committer.sync().is_ok() {
+                let _ = committer.retire_journal();
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kv_engine::fs::sim::{FaultError, OpKind, Repeat};
-use kv_engine::fs::{CrashMode, SimFs};
+use kv_engine::fs::{CrashMode, Fs, SimFs};
 use kv_engine::{Clock, Durability, Error, KvStore, ManualClock, Options, SyncPolicy};
 use serde_json::json;
 
@@ -66,16 +66,12 @@ fn a_write_is_acknowledged_before_it_is_durable_and_durable_once_its_window_has_
         assert_eq!(stats.oldest_unsynced_age, Some(Duration::from_millis(400)));
         assert_eq!(store.sync_deadline(), Some(start + WINDOW), "{durability}");
         // A power loss now may lose both (they are younger than the window), and here
-        // does. So does a process kill in snapshot mode, whose writes wait in memory;
-        // the log's wait in the kernel's cache, which a kill leaves.
+        // does. A process kill loses neither, in either mode: each write reached the
+        // kernel's cache (the log, or snapshot mode's journal) before its `OK`.
         assert_eq!(after_crash(&sim, CrashMode::CleanPowerLoss), model(&[]));
-        let killed = match durability {
-            Durability::Wal => model(&[("a", 1), ("b", 2)]),
-            _ => model(&[]),
-        };
         assert_eq!(
             after_crash(&sim, CrashMode::ProcessKill),
-            killed,
+            model(&[("a", 1), ("b", 2)]),
             "{durability}"
         );
 
@@ -130,20 +126,25 @@ fn a_snapshot_store_coalesces_every_change_of_a_window_into_one_snapshot() {
     let sim = disk();
     let clock = Arc::new(ManualClock::default());
     let mut store = open_delayed(&sim, Durability::Snapshot, &clock);
-    let renames = sim.count(OpKind::Rename);
+    // The first write starts the journal (created and renamed into place); the others
+    // only append to it.
+    store.put("k0", json!(-1)).unwrap();
+    let (renames, syncs) = (sim.count(OpKind::Rename), sim.count(OpKind::SyncFile));
     for n in 0..50 {
         store.put(format!("k{}", n % 7), json!(n)).unwrap();
     }
     store.delete("k0").unwrap();
-    assert_eq!(sim.count(OpKind::Rename), renames, "nothing written yet");
-    assert_eq!(simdisk::file_text(&sim), None);
+    assert_eq!(
+        (sim.count(OpKind::Rename), sim.count(OpKind::SyncFile)),
+        (renames, syncs),
+        "nothing renamed or synced yet"
+    );
+    assert_eq!(simdisk::file_text(&sim), None, "no snapshot yet");
     clock.advance(WINDOW);
     store.flush_due().unwrap();
-    assert_eq!(
-        sim.count(OpKind::Rename),
-        renames + 1,
-        "one snapshot for 51 writes"
-    );
+    // One snapshot for 52 writes, and the fresh journal that continues it.
+    assert_eq!(sim.count(OpKind::Rename), renames + 2);
+    assert!(simdisk::file_text(&sim).is_some());
     let expected = contents(&store);
     assert_eq!(after_crash(&sim, CrashMode::CleanPowerLoss), expected);
 }
@@ -319,8 +320,9 @@ fn a_failed_delayed_snapshot_reports_the_step_that_failed() {
     // writing.
     let report = store.put("c", json!(3)).unwrap_err();
     let message = report.to_string();
+    // The checkpoint's first fsync is of the journal that will continue the snapshot.
     assert!(
-        message.starts_with("background fsync of /data/db.json.kv-tmp.")
+        message.starts_with("background fsync of /data/db.json.wal.next failed")
             && message.contains("; up to 2 acknowledged writes since "),
         "{message}"
     );
@@ -493,5 +495,45 @@ fn unsynced_commits_landing_in_any_order_recover_a_prefix() {
                 .unwrap_or_else(|err| panic!("{mode} seed {seed}: {err}"));
             assert!(states.contains(&found), "{mode} seed {seed}: {found:?}");
         }
+    }
+}
+
+/// Snapshot mode keeps its unsaved window in a journal that is never synced: the kernel
+/// has each write before its `OK` (so a kill loses nothing, above), and a clean close,
+/// or the seal of a process told to end, installs the last snapshot and removes the
+/// journal, leaving the plain JSON file a snapshot database is.
+#[test]
+fn a_clean_close_or_seal_leaves_a_snapshot_database_without_its_journal() {
+    let journal = format!("{PATH}.wal");
+    for seal in [false, true] {
+        let sim = disk();
+        let clock = Arc::new(ManualClock::default());
+        let mut store = open_delayed(&sim, Durability::Snapshot, &clock);
+        store.put("a", json!(1)).unwrap();
+        store.put("b", json!(2)).unwrap();
+        assert!(
+            sim.metadata(journal.as_ref()).unwrap().is_some(),
+            "the journal holds the window"
+        );
+        let covered = match seal {
+            true => store.sync_handle().seal().unwrap(),
+            false => store.close().unwrap(),
+        };
+        assert_eq!(covered, 2, "seal: {seal}");
+        assert_eq!(
+            sim.metadata(journal.as_ref()).unwrap(),
+            None,
+            "seal: {seal}"
+        );
+        assert_eq!(
+            simdisk::file_text(&sim).as_deref(),
+            Some("{\"a\":1,\"b\":2}\n"),
+            "seal: {seal}"
+        );
+        // And that survives a power loss: the snapshot and the removal were synced.
+        assert_eq!(
+            after_crash(&sim, CrashMode::CleanPowerLoss),
+            model(&[("a", 1), ("b", 2)])
+        );
     }
 }

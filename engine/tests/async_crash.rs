@@ -10,10 +10,9 @@
 //!
 //! The oracle: the store opens, and holds the model after some prefix of the issued
 //! mutations that includes every one acknowledged more than the window before the crash
-//! (a power loss, or in snapshot mode also a process kill, whose unsaved writes are in
-//! memory), or every acknowledged one (a process kill in wal mode: the log's records are in
-//! the kernel's cache). The sweep proves it can fail: asking for every acknowledged
-//! write after a power loss finds losses.
+//! (a power loss), or every acknowledged one (a process kill, in both modes: the log's
+//! records, and snapshot mode's journal, are in the kernel's cache). The sweep proves it
+//! can fail: asking for every acknowledged write after a power loss finds losses.
 //!
 //! Crashes during recovery are swept by `crash.rs` (recovery does not depend on the
 //! policy). `KV_CRASH_DURABILITY` and `KV_CRASH_WORKLOAD` select cases, as there.
@@ -242,11 +241,11 @@ fn run(sim: &SimFs, durability: Durability, workload: &Workload) -> Run {
 
 /// How many of the acknowledged mutations must survive a crash of `mode`, if those older
 /// than `window` must (`None`: all of them).
-fn required(durability: Durability, mode: CrashMode, run: &Run, window: Option<Duration>) -> usize {
+fn required(mode: CrashMode, run: &Run, window: Option<Duration>) -> usize {
     let Some(window) = window else {
         return run.acked.len();
     };
-    if mode == CrashMode::ProcessKill && durability == Durability::Wal {
+    if mode == CrashMode::ProcessKill {
         return run.acked.len();
     }
     run.acked
@@ -309,7 +308,7 @@ fn sweep(durability: Durability, promised: Option<Duration>) -> Tally {
                         continue;
                     }
                 };
-                let must = required(durability, mode, &progress, promised);
+                let must = required(mode, &progress, promised);
                 if let Some(at) = states[must..=progress.issued]
                     .iter()
                     .position(|s| *s == found)

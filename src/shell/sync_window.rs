@@ -259,7 +259,7 @@ mod tests {
         sim.fail(Some(OpKind::SyncFile), 1, FaultError::Eio, Repeat::Once);
         let report = s.db.close().unwrap_err().to_string();
         assert!(
-            report.starts_with("background fsync of /db.json.kv-tmp.")
+            report.starts_with("background fsync of /db.json.wal.next failed")
                 && report.contains("up to 1 acknowledged write since "),
             "{report}"
         );

@@ -402,6 +402,24 @@ impl Wal {
         Ok(())
     }
 
+    /// Removes the log if it holds no record (the snapshot then is the whole state), and
+    /// makes the removal durable: what a store whose log is only a journal (snapshot mode
+    /// with a delayed sync) does at a clean close, so the database is a plain snapshot
+    /// again and opens in snapshot mode. A crash before the directory's fsync leaves either
+    /// the empty log or none, and both recover the same state.
+    pub fn remove_empty_log(&mut self) -> Result<()> {
+        if self.records_since_checkpoint != 0 || self.log.is_none() {
+            return Ok(());
+        }
+        let path = files::wal_path(&self.disk.path);
+        self.log = None;
+        self.disk
+            .fs
+            .remove(&path)
+            .map_err(|err| Error::io("remove", &path, err))?;
+        self.disk.sync_dir()
+    }
+
     /// Whether the log has grown enough that the store should checkpoint after a commit.
     pub fn wants_checkpoint(&self) -> bool {
         let size = self.log.as_ref().map_or(0, LiveLog::logged_bytes);
