@@ -287,7 +287,11 @@ impl KvStore {
         let journal = durability == Durability::Snapshot && sync_policy.is_delayed();
         let backend = match durability {
             _ if durability == Durability::Wal || journal => {
-                let mut wal = Wal::open(disk, &recovered, wal_settings)?;
+                let settings = match journal {
+                    true => wal_settings.for_journal(),
+                    false => wal_settings,
+                };
+                let mut wal = Wal::open(disk, &recovered, settings)?;
                 // Appending to a log of an older format would mix two formats in one file.
                 if let Some(from_version) = wal.old_log_version() {
                     wal.checkpoint_now(&map).map_err(|failure| failure.error)?;

@@ -71,6 +71,11 @@ use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{FsFile, OpenMode};
 
+/// The largest chunk of snapshot mode's journal: one window's checkpoint writes a fresh
+/// journal of one chunk, so 64 KiB of zeros per window instead of the log's 1 MiB, and a
+/// growth (one `fsync`) comes at most every 128 single-put commits.
+pub(crate) const JOURNAL_CHUNK_BYTES: u64 = 64 << 10;
+
 /// Default log size past which a commit triggers a checkpoint. A checkpoint rewrites the
 /// whole snapshot, so it is taken only once the log is at least as big as the snapshot
 /// (see [`WalSettings::threshold`]): the bytes written per mutation then stay bounded by a
@@ -96,6 +101,16 @@ impl Default for WalSettings {
 }
 
 impl WalSettings {
+    /// The settings for snapshot mode's journal (see `flusher`): chunks of at most
+    /// [`JOURNAL_CHUNK_BYTES`]. The journal is never synced, so big chunks buy nothing,
+    /// and each window's checkpoint starts a fresh journal with one chunk of zeros.
+    pub fn for_journal(self) -> Self {
+        WalSettings {
+            chunk_bytes: self.chunk_bytes.min(JOURNAL_CHUNK_BYTES),
+            ..self
+        }
+    }
+
     /// The chunk size a new log records in its header (which holds 32 bits of it), in
     /// whole sectors: growing the file then never writes into a sector that holds a
     /// commit, which on media without power-safe overwrite a crash could destroy.
