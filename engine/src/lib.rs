@@ -115,3 +115,10 @@ pub use maintenance::{admit_reader, check, plan_repair, repair};
 pub use options::Options;
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats, admit_text};
 pub use transaction::{Batch, Transaction};
+
+// The README's Rust snippet ("Using the engine from Rust"), compiled and run as a doctest of
+// this crate so that it cannot go stale. Only when collecting doctests: the README is not
+// part of the API, and its links are not this crate's to check.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
