@@ -4,7 +4,8 @@
 //! behind each cell as `file.rs::test_name`: every such name must be a function in that
 //! file of `tests/` (the shell's) or `engine/tests/` (the engine's), so a renamed or
 //! deleted test cannot leave a table pointing at nothing.
-//! The README's sample session is run through the binary, so it cannot go stale either.
+//! The README's sample session is run through the binary, so it cannot go stale either; its
+//! Rust snippet runs as a doctest of the engine (checked to stay included, below).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -255,5 +256,25 @@ fn module_citations_name_a_test_file_and_skip_longer_paths() {
             "`api::put_overwrites`, `Durability::Memory`, `kv_engine::fs::SimFs`, `wal::a::b`"
         ),
         vec![("api.rs".to_string(), "put_overwrites".to_string())]
+    );
+}
+
+/// The README's Rust snippet is compiled and run: the engine includes the README as the
+/// doc comment of an item that exists only when doctests are collected, so every ```rust
+/// block in it is a doctest of `kv-engine` (and an untagged block would be compiled as Rust
+/// and fail). This checks that the inclusion is still there and that the section still
+/// holds the one Rust block it runs.
+#[test]
+fn the_readme_rust_snippet_is_a_doctest_of_the_engine() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("## Using the engine from Rust").unwrap();
+    let section = &readme[start..start + 2 + readme[start + 2..].find("\n## ").unwrap()];
+    assert_eq!(section.matches("```rust\n").count(), 1, "{section}");
+    assert!(section.contains("KvStore::open") && section.contains("cargo doc -p kv-engine"));
+    let lib = std::fs::read_to_string(root.join("engine/src/lib.rs")).unwrap();
+    assert!(
+        lib.contains("#[cfg(doctest)]\n#[doc = include_str!(\"../../README.md\")]"),
+        "engine/src/lib.rs no longer runs the README's snippet as a doctest"
     );
 }

@@ -20,7 +20,8 @@ pub enum CrashAction {
     Halt,
 }
 
-/// A step of a commit protocol where an armed store aborts the process.
+/// A step of a commit protocol where an armed store ([`KvStore::arm_crash`](crate::KvStore::arm_crash))
+/// crashes: it aborts the process, or stops the commit dead, as its [`CrashAction`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CrashPoint {

@@ -28,11 +28,21 @@
 pub enum Token {
     /// `{` or `[` outside a string; `depth` is how many brackets are open after it (1 for
     /// the outermost).
-    Open { bracket: u8, depth: usize },
+    Open {
+        /// The byte: `b'{'` or `b'['`.
+        bracket: u8,
+        /// Brackets open after it.
+        depth: usize,
+    },
     /// `}` or `]` outside a string; `depth` is how many brackets are open after it (0 when
     /// it closed the outermost, or closed one that was never opened: the scanner does not
     /// match brackets).
-    Close { bracket: u8, depth: usize },
+    Close {
+        /// The byte: `b'}'` or `b']'`.
+        bracket: u8,
+        /// Brackets open after it.
+        depth: usize,
+    },
     /// The quote that opens a string.
     StringStart,
     /// A backslash inside a string. The byte after it is part of the escape and is not

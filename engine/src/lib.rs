@@ -1,7 +1,56 @@
 //! kv-engine: a key-value store whose durability and crash behaviour you can see and prove.
 //!
 //! String keys map to any JSON value, with numbers and object key order kept exactly as
-//! written. How a mutation survives is chosen per store by [`Durability`]:
+//! written; any serde type goes in with [`KvStore::put_as`] and comes out with
+//! [`KvStore::get_as`]. One store at a time writes a database (it holds a lock file beside
+//! it; [`Options::read_only`] opens one beside a writer), and a write returns once it is as
+//! durable as the store's [`Durability`] and [`SyncPolicy`] promise.
+//!
+//! ```
+//! use kv_engine::{KvStore, Options};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, PartialEq, Serialize, Deserialize)]
+//! struct Account {
+//!     owner: String,
+//!     balance: u64,
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("bank.json");
+//!
+//! let mut db = KvStore::open(&path, Options::new())?;
+//! db.put_as("alice", &Account { owner: "Alice".into(), balance: 100 })?;
+//! db.put_as("bob", &Account { owner: "Bob".into(), balance: 0 })?;
+//! let alice: Option<Account> = db.get_as("alice")?;
+//! assert_eq!(alice.map(|account| account.balance), Some(100));
+//!
+//! // Move 30 from Alice to Bob: both puts become durable as one commit, or neither does.
+//! let mut tx = db.transaction();
+//! let mut alice: Account = tx.get_as("alice")?.ok_or("no account alice")?;
+//! let mut bob: Account = tx.get_as("bob")?.ok_or("no account bob")?;
+//! alice.balance -= 30;
+//! bob.balance += 30;
+//! tx.put_as("alice", &alice)?;
+//! tx.put_as("bob", &bob)?;
+//! tx.commit()?;
+//!
+//! // Close the store (releasing its lock) and open the files again.
+//! drop(db);
+//! let db = KvStore::open(&path, Options::new())?;
+//! assert_eq!(db.get_as("alice")?, Some(Account { owner: "Alice".into(), balance: 70 }));
+//! assert_eq!(db.get_as("bob")?, Some(Account { owner: "Bob".into(), balance: 30 }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Plain JSON goes in and out with [`KvStore::put`] and [`KvStore::get`] (a
+//! [`serde_json::Value`]); what `put_as` stores is exactly what `put` of the value's JSON
+//! stores, so the `kv` shell and any other reader see plain JSON.
+//!
+//! # Durability
+//!
+//! How a mutation survives is chosen per store by [`Durability`]
+//! ([`Options::durability`]):
 //!
 //! | mode | after `put` returns, a process kill… | …and a power loss |
 //! | --- | --- | --- |
@@ -15,21 +64,20 @@
 //! nothing (snapshot mode writes each change to an unsynced journal before acknowledging
 //! it), and a power loss loses at most the writes of the last window.
 //!
+//! A [`Transaction`] (or a [`Batch`] given to [`KvStore::commit`]) is one commit: in
+//! snapshot and wal mode a crash at any step keeps all of its mutations or none of them
+//! (naive mode rewrites its file in place, so a crash mid-write can lose it and more).
+//!
+//! # Seeing and proving it
+//!
 //! Every byte goes through the [`fs::Fs`] seam, so tests can put a simulated disk behind
-//! the store and cut the power between any two system calls.
-//!
-//! ```
-//! use kv_engine::{KvStore, Options};
-//! use serde_json::json;
-//!
-//! # let dir = tempfile::tempdir()?;
-//! # let path = dir.path().join("db.json");
-//! let mut db = KvStore::open(&path, Options::new())?;
-//! db.put("A", json!(0))?;
-//! db.delete("A")?;
-//! assert_eq!(db.get("A"), None);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! the store ([`fs::SimFs`]) and cut the power between any two system calls, or record
+//! every call ([`fs::TraceFs`]). [`check`], [`plan_repair`] and [`repair()`] inspect and
+//! mend a database's files; [`KvStore::open_warnings`] says what recovery did on open (the
+//! engine never prints). The crash points ([`CrashPoint`]) stop a commit at a named step
+//! of its protocol.
+
+#![warn(missing_docs)]
 
 #[macro_use]
 mod named;
@@ -41,6 +89,10 @@ mod error;
 pub mod files;
 mod flusher;
 pub mod fs;
+// Public so that the shell and `kv bench` print durations, sizes and counts exactly as
+// the engine's own messages do; formatting is not part of the storage API, so it stays out
+// of the docs.
+#[doc(hidden)]
 pub mod human;
 mod install;
 pub mod json_scan;
@@ -68,3 +120,10 @@ pub use maintenance::{admit_reader, check, plan_repair, repair};
 pub use options::Options;
 pub use store::{KvStore, MAX_ENTRY_BYTES, MAX_VALUE_DEPTH, Stats, admit_text};
 pub use transaction::{Batch, Transaction};
+
+// The README's Rust snippet ("Using the engine from Rust"), compiled and run as a doctest of
+// this crate so that it cannot go stale. Only when collecting doctests: the README is not
+// part of the API, and its links are not this crate's to check.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

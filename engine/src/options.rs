@@ -50,10 +50,10 @@ impl Options {
 
     /// Opens the database only to read it, as a second process may while a writer has it
     /// open: no lock is taken and no file is created, removed or written, ever (a missing
-    /// database is [`Error::NoDatabase`], not an empty store); the snapshot and log are
+    /// database is [`Error::NoDatabase`](crate::Error::NoDatabase), not an empty store); the snapshot and log are
     /// read as the lock-free reader reads them (`durability/recovery/lockfree.rs`), so a writer
     /// committing or checkpointing meanwhile is seen at one moment of its history, never
-    /// half of one; and every mutation is refused with [`Error::ReadOnly`]. The
+    /// half of one; and every mutation is refused with [`Error::ReadOnly`](crate::Error::ReadOnly). The
     /// durability mode is then irrelevant and ignored: nothing is committed.
     ///
     /// The difference from [`Durability::Memory`] with a path, which reads the same way:

@@ -50,9 +50,11 @@ pub const MAX_ENTRY_BYTES: u64 = u32::MAX as u64 - MIN_BODY as u64;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// The mode the store was opened in.
     pub durability: Durability,
     /// The database file (symlinks resolved), or `None` in memory.
     pub path: Option<PathBuf>,
+    /// How many keys the store holds now.
     pub keys: usize,
     /// The database file's size, if it exists.
     pub file_size: Option<u64>,
@@ -766,7 +768,7 @@ impl KvStore {
     }
 
     /// Arms a crash button: the next commit that reaches `point` crashes there, as the
-    /// store's [`CrashAction`] says (by default the process aborts).
+    /// store's [`CrashAction`](crate::CrashAction) says (by default the process aborts).
     /// Fails if `point` is not part of this store's commit protocol.
     pub fn arm_crash(&mut self, point: CrashPoint) -> Result<()> {
         match self.committer.lock().backend.disk_mut() {

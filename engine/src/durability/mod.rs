@@ -29,17 +29,24 @@ pub use sync_policy::SyncPolicy;
 /// One change to the map.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
+    /// Set `key` to `value`, replacing whatever it held.
     Put {
+        /// The key to set.
         key: String,
+        /// Its new value.
         value: Value,
     },
     /// A put of a value that is already canonical text (what a shell statement carries):
     /// stored as it is, with no [`Value`] built and serialised back.
     PutText {
+        /// The key to set.
         key: String,
+        /// Its new value, as canonical JSON text.
         text: JsonText,
     },
+    /// Remove `key`; deleting a key that is not there is not an error.
     Delete {
+        /// The key to remove.
         key: String,
     },
 }

@@ -22,34 +22,60 @@ pub enum Warning {
     },
     /// A checkpoint had installed its snapshot when the process stopped; open finished it
     /// by switching to the new, empty log.
-    FinishedCheckpoint { path: PathBuf },
+    FinishedCheckpoint {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A checkpoint had not installed its snapshot when the process stopped; open deleted
     /// its unused new log. Nothing was lost.
-    AbandonedCheckpoint { path: PathBuf },
+    AbandonedCheckpoint {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The store was opened in a mode without a log, so the log's contents were folded
     /// into the snapshot and the log removed.
-    FoldedLog { path: PathBuf, records: u64 },
+    FoldedLog {
+        /// The database file.
+        path: PathBuf,
+        /// How many logged mutations were folded in.
+        records: u64,
+    },
     /// Opened read-only (in memory): a checkpoint had installed its snapshot when the
     /// process stopped; its new log was replayed but nothing was renamed, so a writer
     /// opening the database will finish it.
-    CheckpointLeft { path: PathBuf },
+    CheckpointLeft {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Opened read-only (in memory): a checkpoint had not installed its snapshot when the
     /// process stopped; its unused new log was ignored and left on disk, for a writer
     /// opening the database to remove.
-    UnusedCheckpointLogLeft { path: PathBuf },
+    UnusedCheckpointLogLeft {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Opened read-only (in memory): a torn tail was skipped but left on disk.
     TornTailLeft {
+        /// The log file.
         path: PathBuf,
+        /// Where the skipped bytes start.
         offset: u64,
+        /// How many bytes were skipped.
         bytes: u64,
     },
     /// The log was written in an older format version: open folded it into the snapshot
     /// and started a log in the current format (which older builds cannot read).
-    UpgradedLog { path: PathBuf, from_version: u32 },
+    UpgradedLog {
+        /// The database file.
+        path: PathBuf,
+        /// The format version the old log was written in.
+        from_version: u32,
+    },
     /// The log file is shorter than the chunks it was grown by: something cut it (a
     /// truncation, a copy that stopped early), and acknowledged commits that were
     /// written after `len` may be gone. Open goes on with what is there.
     ShortLog {
+        /// The log file.
         path: PathBuf,
         /// The file's length.
         len: u64,

@@ -22,27 +22,40 @@ pub use trace::TraceFs;
 pub enum OpenMode {
     /// Create the file, failing with `AlreadyExists` if it exists. Its permission bits are
     /// set to exactly `mode` (the process umask does not apply).
-    CreateNew { mode: u32 },
+    CreateNew {
+        /// The new file's permission bits.
+        mode: u32,
+    },
     /// Open for writing and truncate to zero length; create it with `mode` (less the
     /// umask) if it is missing.
-    Truncate { mode: u32 },
+    Truncate {
+        /// The permission bits of a file created here, before the umask.
+        mode: u32,
+    },
     /// Open an existing file for reading and writing without changing it.
     Existing,
     /// Open for reading and writing, creating it with `mode` (less the umask) if it is
     /// missing.
-    CreateOrOpen { mode: u32 },
+    CreateOrOpen {
+        /// The permission bits of a file created here, before the umask.
+        mode: u32,
+    },
 }
 
 /// What kind of thing a path names (symlinks followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
+    /// An ordinary file: the only kind the engine reads or writes as a database or log.
     Regular,
+    /// A directory.
     Directory,
     /// A named pipe: reading it blocks until someone writes.
     Fifo,
     /// A character device such as `/dev/null` or `/dev/zero`.
     CharDevice,
+    /// A block device such as a disk partition.
     BlockDevice,
+    /// A Unix domain socket.
     Socket,
 }
 
@@ -63,8 +76,11 @@ impl FileKind {
 /// What [`Fs::metadata`] reports about a path (symlinks followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
+    /// Whether the path names a directory (the same as `kind == FileKind::Directory`).
     pub is_dir: bool,
+    /// What kind of thing the path names.
     pub kind: FileKind,
+    /// The size in bytes, as `stat` reports it.
     pub len: u64,
     /// Permission bits (`0o777` mask).
     pub mode: u32,

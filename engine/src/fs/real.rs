@@ -12,7 +12,8 @@ use super::{FileKind, Fs, FsFile, FsLock, Metadata, OpenMode, parent_dir};
 /// Symlink hops [`Fs::resolve`] follows before giving up, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINK_HOPS: usize = 40;
 
-/// The real filesystem.
+/// The operating system's filesystem, through `std::fs`: what [`Options`](crate::Options)
+/// uses unless a test or the shell's `--simulate` gives it another [`Fs`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;
 

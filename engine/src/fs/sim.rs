@@ -119,19 +119,31 @@ const DIR_MODE: u32 = 0o755;
 /// The operations the sim counts and can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpKind {
+    /// [`Fs::read`]: a whole file read.
     Read,
+    /// [`Fs::open`].
     Open,
+    /// [`FsFile::write_all_at`].
     Write,
+    /// [`FsFile::set_len`].
     SetLen,
+    /// [`FsFile::size`].
     Size,
     /// `sync_data` or `sync_all` on a file.
     SyncFile,
+    /// [`Fs::sync_dir`].
     SyncDir,
+    /// [`Fs::rename`].
     Rename,
+    /// [`Fs::remove`].
     Remove,
+    /// [`Fs::list_dir`].
     ListDir,
+    /// [`Fs::metadata`].
     Metadata,
+    /// [`Fs::resolve`]: following symlinks.
     Resolve,
+    /// [`Fs::lock`].
     Lock,
 }
 

@@ -13,12 +13,18 @@ use super::{Fs, FsFile, FsLock, Metadata, OpenMode};
 /// What a traced operation was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceOp {
+    /// A whole file read ([`Fs::read`]).
     Read,
+    /// An open, and how ([`Fs::open`]).
     Open(OpenMode),
+    /// A positional write ([`FsFile::write_all_at`]).
     Write {
+        /// Where in the file the write started.
         offset: u64,
     },
+    /// A truncation or extension to this length ([`FsFile::set_len`]).
     SetLen(u64),
+    /// A query of a file's length ([`FsFile::size`]).
     Size,
     /// `fdatasync`.
     SyncData,
@@ -26,13 +32,20 @@ pub enum TraceOp {
     SyncAll,
     /// `fsync` of a directory.
     SyncDir,
+    /// A rename of the event's path ([`Fs::rename`]).
     Rename {
+        /// The name it was renamed to.
         to: PathBuf,
     },
+    /// A removal ([`Fs::remove`]).
     Remove,
+    /// A directory listing ([`Fs::list_dir`]).
     ListDir,
+    /// A `stat` ([`Fs::metadata`]).
     Metadata,
+    /// Following symlinks ([`Fs::resolve`]).
     Resolve,
+    /// Taking the advisory lock ([`Fs::lock`]).
     Lock,
 }
 
@@ -49,11 +62,14 @@ impl TraceOp {
 /// One recorded operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceEvent {
+    /// What the operation was.
     pub op: TraceOp,
     /// The file or directory it acted on.
     pub path: PathBuf,
     /// Bytes read or written, for reads and writes.
     pub bytes: Option<u64>,
+    /// How long the call took (on a simulated disk, not I/O time: see
+    /// [`TraceEvent::untimed`]).
     pub duration: Duration,
     /// The error it returned, if it failed.
     pub error: Option<String>,

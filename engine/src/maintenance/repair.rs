@@ -19,13 +19,15 @@ use crate::files::{self, NEW_FILE_MODE};
 use crate::fs::{Fs, OpenMode, parent_dir};
 use crate::human::count;
 
-/// The state of a database's files, as [`check`] finds them.
+/// The state of a database's files, as [`check`](crate::check) finds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CheckReport {
     /// The database file (symlinks resolved).
     pub path: PathBuf,
+    /// The database file itself (the snapshot of the map).
     pub snapshot: SnapshotState,
+    /// The write-ahead log beside it (`PATH.wal`).
     pub log: LogState,
     /// What an interrupted checkpoint left, if anything.
     pub pending_checkpoint: PendingCheckpoint,
@@ -60,13 +62,18 @@ impl CheckReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SnapshotState {
+    /// There is no database file.
     Absent,
+    /// It parses as a map of key → value.
     Valid {
+        /// The file's size.
         bytes: u64,
+        /// How many keys it holds.
         keys: usize,
     },
     /// It cannot be parsed: the reason names the position.
     Unreadable {
+        /// The parse error, as opening the store would report it.
         reason: String,
     },
 }
@@ -75,26 +82,35 @@ pub enum SnapshotState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LogState {
+    /// There is no log beside the database file.
     Absent,
     /// Not checked, because the snapshot could not be read.
     Unchecked,
     /// The header is damaged or names another snapshot: the log cannot be used at all.
     Unusable {
+        /// The log file.
         path: PathBuf,
+        /// What is wrong with its header.
         reason: String,
     },
+    /// The header is sound and continues the snapshot; `tail` says how the records end.
     Valid {
+        /// The log file.
         path: PathBuf,
+        /// Which log this is: one more at every checkpoint, and the salt of every
+        /// record's checksum (so a record left over from an older log never passes).
         generation: u64,
         /// The last sequence number the snapshot contains.
         base_seq: u64,
         /// Records of complete commits after the snapshot.
         records: u64,
+        /// The sequence number of the last complete commit (`base_seq` if there is none).
         last_seq: u64,
         /// Bytes in use (header and records).
         used: u64,
         /// The file's length, preallocated zeros included.
         file_len: u64,
+        /// How the written part ends.
         tail: LogTail,
         /// If the file is shorter than the chunks it was grown by, the length it should
         /// have at least: something cut it, and acknowledged commits may be gone.
@@ -106,6 +122,7 @@ pub enum LogState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PendingCheckpoint {
+    /// No checkpoint was interrupted.
     None,
     /// Its snapshot was installed: open will switch to its new log.
     WillFinish,
@@ -214,12 +231,13 @@ fn check_pass(fs: &dyn Fs, path: &Path) -> Result<CheckReport> {
     })
 }
 
-/// What [`repair`] would do, and what it would cost. Nothing has been changed.
+/// What [`repair`](crate::repair()) would do, and what it would cost. Nothing has been changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RepairPlan {
     /// The database file (symlinks resolved).
     pub path: PathBuf,
+    /// What the repair would change.
     pub action: RepairAction,
     /// The log's checksum when the plan was made: [`repair`] refuses if it changed.
     fingerprint: Option<u32>,
@@ -235,22 +253,29 @@ pub enum RepairAction {
     /// Cut the log at `offset`, the end of the last good commit, dropping `bytes` bytes
     /// that hold at least `records_lost` valid records written after the damage.
     CutLog {
+        /// The log file.
         log: PathBuf,
+        /// Where the cut starts.
         offset: u64,
         /// Where the first damage is, which `reason` describes.
         damage: u64,
+        /// How many bytes are cut (copied first to the backup).
         bytes: u64,
+        /// Valid records after the damage that the cut drops.
         records_lost: u64,
         /// The keys those records put or delete, sorted: their values go back to what the
         /// records before the cut make them.
         keys_lost: Vec<String>,
+        /// What is wrong at `damage`.
         reason: String,
     },
     /// The log is unusable as a whole (damaged header, or it continues another snapshot):
     /// move it aside, keeping the snapshot as the database's state. No cut can keep any of
     /// its records, since nothing says which snapshot they continue.
     SetAsideLog {
+        /// The log file.
         log: PathBuf,
+        /// Its size: all of it is moved aside.
         bytes: u64,
         /// The records in the log, all dropped: valid ones, or, when `checked` is false,
         /// what look like records by their shape (a header too damaged to give the
@@ -260,11 +285,12 @@ pub enum RepairAction {
         keys_lost: Vec<String>,
         /// Whether each counted record's checksum was verified.
         checked: bool,
+        /// Why the log cannot be used.
         reason: String,
     },
 }
 
-/// What [`repair`] did.
+/// What [`repair`](crate::repair()) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RepairOutcome {

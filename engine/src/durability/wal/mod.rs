@@ -78,7 +78,7 @@ pub(crate) const JOURNAL_CHUNK_BYTES: u64 = 64 << 10;
 
 /// Default log size past which a commit triggers a checkpoint. A checkpoint rewrites the
 /// whole snapshot, so it is taken only once the log is at least as big as the snapshot
-/// (see [`WalSettings::threshold`]): the bytes written per mutation then stay bounded by a
+/// too: the bytes written per mutation then stay bounded by a
 /// small multiple of the record size, however big the store grows. 64 MiB keeps small
 /// stores from rewriting their snapshot often, while bounding the replay on open to a few
 /// hundred thousand records (well under a second in a release build).
