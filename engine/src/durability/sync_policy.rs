@@ -17,8 +17,9 @@ pub enum SyncPolicy {
     #[default]
     Always,
     /// Acknowledged at once; durable at most this long after its acknowledgement
-    /// (`wal`: the log is fdatasynced; `snapshot`: a snapshot is written, coalescing every
-    /// change since the last one).
+    /// (`wal`: the log is fdatasynced; `snapshot`: each change is first appended to an
+    /// unsynced journal, then a snapshot is written, coalescing every change since the
+    /// last one, and a fresh journal started).
     Within(Duration),
     /// Acknowledged at once; durable at an explicit [`sync`](crate::KvStore::sync), a
     /// checkpoint, the store's close, or whenever the kernel writes its cache back.
