@@ -126,6 +126,22 @@ fn workloads() -> Vec<Workload> {
                 Step::Put("e", json!(5)),
             ],
         },
+        Workload {
+            // A window whose writes net to nothing: its sync writes a snapshot
+            // byte-identical to the one on disk (in snapshot mode a checkpoint of the
+            // journal; recovery must tell the old journal from the new by its sequence
+            // numbers, not by the snapshot they name), then more writes follow.
+            name: "a-window-that-changes-nothing",
+            chunk: 1 << 16,
+            steps: vec![
+                Step::Put("a", json!(1)),
+                ms(1100),
+                Step::Put("a", json!(2)),
+                Step::Put("a", json!(1)),
+                ms(1100),
+                Step::Put("b", json!(3)),
+            ],
+        },
     ]
 }
 
