@@ -764,7 +764,7 @@ mod tests {
         store.put("b", json!(0)).unwrap();
         match apply(&mut store, entries, false) {
             Err(ApplyError::Exists { key, offset }) => {
-                assert_eq!((key.as_str(), offset), ("b", 10))
+                assert_eq!((key.as_str(), offset), ("b", 9))
             }
             other => panic!("{other:?}"),
         }
