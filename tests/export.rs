@@ -12,66 +12,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Sandbox;
-use kv_engine::{JsonText, KvStore, Options};
+use common::{Sandbox, nasty, write_db};
 use redis_protocol::resp2::types::OwnedFrame;
-
-/// Keys and values (as JSON text) that a careless exporter would mangle.
-fn nasty() -> Vec<(String, String)> {
-    let pairs: &[(&str, &str)] = &[
-        (
-            "user:1",
-            r#"{"name": "alice", "n": 12345678901234567890123, "f": 2.50}"#,
-        ),
-        ("", r#""the empty key""#),
-        ("nul\u{0}key", r#""a U+0000 in the key""#),
-        ("\u{0}", r#""\u0000 in the value too""#),
-        ("new\nline", r#""two\nlines""#),
-        ("cr\r\nlf", r#""\r\n""#),
-        ("tab\tkey", "-0"),
-        ("it's", r#""it's \"quoted\"""#),
-        ("back\\slash", r#""\\""#),
-        ("'; DROP TABLE kv; --", "null"),
-        (".read /etc/passwd", "true"),
-        ("*3\r\n$3\r\nSET", "[]"),
-        ("SET", "{}"),
-        ("🦀 crab", r#""é ü 🦀 \u2028 \u007f""#),
-        ("\u{7f}del\u{85}nel", "1e400"),
-        (
-            "deep",
-            r#"{"a": [1, {"b": [2, {"c": null}]}], "name": "deep"}"#,
-        ),
-        ("empty string", r#""""#),
-    ];
-    let mut all: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                JsonText::parse(v).unwrap().as_str().to_string(),
-            )
-        })
-        .collect();
-    all.push(("k".repeat(1000), r#""a long key""#.to_string()));
-    all
-}
-
-/// A database file at `path` holding `pairs` (values as JSON text).
-fn write_db(path: &Path, pairs: &[(String, String)]) {
-    let mut store = KvStore::open(path, Options::new()).unwrap();
-    for (key, value) in pairs {
-        store
-            .put_text(key.clone(), JsonText::parse(value).unwrap())
-            .unwrap();
-    }
-    store.close().unwrap();
-}
 
 fn as_map(pairs: &[(String, String)]) -> BTreeMap<String, String> {
     pairs.iter().cloned().collect()
