@@ -347,6 +347,18 @@ fn import_refusals_before_reading_the_database() {
         ),
         "{output:?}"
     );
+    // A byte-order mark is skipped, and not counted in columns.
+    let output = sandbox.run_env(
+        &["import", "db.json", "-"],
+        "\u{feff}{\"a\": }".as_bytes(),
+        &[],
+    );
+    check(
+        &output,
+        1,
+        "",
+        "error: stdin:1:7: not valid JSON: expected value; nothing was imported\n",
+    );
     // Nothing was opened, so not even a lock file was made.
     assert!(files(&sandbox).is_empty(), "{:?}", files(&sandbox).keys());
 }
@@ -396,4 +408,25 @@ fn a_terminal_gets_a_progress_bar_while_checking_and_committing() {
         other => panic!("{other:?}"),
     }
     assert_eq!(stored(&sandbox, "db.json").len(), 40_000);
+}
+
+#[test]
+fn import_into_a_database_a_live_writer_holds_is_refused_with_status_2() {
+    let sandbox = Sandbox::new();
+    let mut writer = sandbox.spawn(&["db.json"]);
+    let mut input = writer.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(writer.stdout.take().unwrap());
+    std::io::Write::write_all(&mut input, b"put a 1\n").unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut output, &mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    let before = files(&sandbox);
+    let refused = sandbox.run_env(&["import", "db.json", "-"], b"{\"b\": 2}", &[]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(text(&refused.stderr).contains("locked"), "{refused:?}");
+    assert_eq!(text(&refused.stdout), "");
+    assert!(files(&sandbox) == before);
+    drop(input);
+    assert_eq!(writer.wait().unwrap().code(), Some(0));
+    assert_eq!(stored(&sandbox, "db.json"), [("a".into(), "1".into())]);
 }

@@ -35,7 +35,7 @@ pub enum Format {
     /// A Redis protocol stream of `SET key value` (the value as compact JSON text), for
     /// `redis-cli --pipe`.
     Resp,
-    /// A script for the `sqlite3` shell: `kv(key TEXT PRIMARY KEY, value TEXT)`, every
+    /// A script for the `sqlite3` shell: `kv(key TEXT PRIMARY KEY, value TEXT NOT NULL)`, every
     /// pair inserted in one transaction (`json_extract(value, '$.name')` works).
     Sql,
 }

@@ -41,8 +41,9 @@ pub struct ImportArgs {
     /// database (without it, existing keys are overwritten and counted as such).
     #[arg(long)]
     pub no_overwrite: bool,
-    /// The mode to open the database in, as `kv --durability`; without it the database
-    /// keeps its own (wal if it has a log, else snapshot). Not memory, which saves nothing.
+    /// The mode to open the database in (naive, snapshot or wal), as `kv --durability`;
+    /// without it the database keeps its own (wal if it has a log, else snapshot). Not
+    /// memory, which would save nothing.
     #[arg(long, value_name = "MODE")]
     pub durability: Option<Durability>,
 }
@@ -513,6 +514,8 @@ pub fn run_import(
         }
     };
 
+    // A byte-order mark, as some editors write, is no part of the JSON (nor a column).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let bar = progress_bar(text.len(), stderr_tty);
     bar.set_message("checking");
     let parsed = parse(text, args.format, &mut |offset| {
