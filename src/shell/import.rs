@@ -307,8 +307,7 @@ fn parse_jsonl(text: &str, progress: &mut dyn FnMut(usize)) -> Result<Vec<Entry>
         if line.trim().is_empty() {
             continue;
         }
-        let object = "the line";
-        let members = members(text, line, object)?;
+        let members = members(text, line, "the line")?;
         let (mut key, mut value) = (None, None);
         for (name, raw, offset) in members {
             let name_at = name_offset(text, start, offset);
