@@ -278,3 +278,52 @@ fn the_readme_rust_snippet_is_a_doctest_of_the_engine() {
         "engine/src/lib.rs no longer runs the README's snippet as a doctest"
     );
 }
+
+/// The README's export and import example, run line by line through `sh` with `kv` on the
+/// PATH, from a fresh directory: each command prints (stdout, then stderr) exactly the
+/// lines shown under it. Lines that need the sqlite3 shell are left out where there is none.
+#[test]
+fn the_readme_export_and_import_example_runs_as_shown() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("### Export and import").unwrap()..];
+    let start = section.find("```text\n").unwrap() + "```text\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let mut steps: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(command) => steps.push((command, Vec::new())),
+            None => steps.last_mut().unwrap().1.push(line),
+        }
+    }
+    assert!(steps.iter().filter(|(c, _)| c.starts_with("kv ")).count() >= 5);
+    let has_sqlite3 = Command::new("sqlite3").arg("-version").output().is_ok();
+    if !has_sqlite3 {
+        eprintln!("no sqlite3 shell on the PATH: the README's sqlite3 lines were not run");
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_kv")).parent().unwrap();
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (command, shown) in steps {
+        if command.contains("sqlite3") && !has_sqlite3 {
+            continue;
+        }
+        let output = Command::new("sh")
+            .args(["-c", command])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("HOME", dir.path())
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap()
+        );
+        assert_eq!(printed.lines().collect::<Vec<_>>(), shown, "{command}");
+    }
+}

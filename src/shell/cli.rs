@@ -1,7 +1,7 @@
 //! The command line: [`Cli`] (clap), and [`run`], which opens the store, picks the mode
 //! (`-c`, interactive, piped) and turns the result into an exit status.
 //!
-//! Subcommands (`kv check PATH`, `kv bench ...`) sit beside `kv [PATH]`: a first
+//! Subcommands (`kv check PATH`, `kv export PATH`, `kv import PATH FILE`, `kv bench ...`) sit beside `kv [PATH]`: a first
 //! argument that names a subcommand is the subcommand, so a database file literally named
 //! like one is opened as `kv ./bench`.
 
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::shell::database::{Database, ModeSource, choose_mode};
+use crate::shell::export::{ExportArgs, run_export};
+use crate::shell::import::{ImportArgs, run_import};
 use crate::shell::interactive::{self, History};
 use crate::shell::maintenance::{CheckArgs, RepairArgs, run_check, run_repair};
 use crate::shell::render::{self, Layout, Renderer, Theme};
@@ -60,6 +62,12 @@ pub enum Command {
     /// asking (or --yes); keeps a backup of the cut bytes. Exit 0 repaired or nothing to
     /// do, 1 declined, 2 an error or no terminal to ask without --yes
     Repair(RepairArgs),
+    /// Write the database to stdout as json (default), jsonl, resp (for `redis-cli --pipe`)
+    /// or sql (for `sqlite3`); read-only, beside a live writer. Exit 0, 2 no database
+    Export(ExportArgs),
+    /// Load pairs from FILE (json or jsonl, `-` for stdin) as one commit, all or nothing.
+    /// Exit 0 imported, 1 the input was refused (nothing imported), 2 cannot read or open
+    Import(ImportArgs),
     /// Measure what each durability mode costs on this disk, beside the disk's own limits
     Bench(crate::bench::BenchArgs),
     /// `kv bench`'s own helper: opens one store in this fresh process and prints the
@@ -267,6 +275,20 @@ pub fn run(cli: Cli, env: &Environment) -> Status {
             }
             Command::MemoryProbe(args) => run_memory_probe(&args),
             Command::Check(args) => run_check(&args, &mut io::stdout().lock(), &mut io::stderr()),
+            Command::Export(args) => run_export(
+                &args,
+                &mut io::stdout().lock(),
+                &mut io::stderr(),
+                error_renderer(env),
+            ),
+            Command::Import(args) => run_import(
+                &args,
+                &mut io::stdin().lock(),
+                &mut io::stdout().lock(),
+                &mut io::stderr(),
+                error_renderer(env),
+                env.stderr_tty,
+            ),
             Command::Repair(args) => run_repair(
                 &args,
                 env.stdin_tty,
@@ -277,6 +299,15 @@ pub fn run(cli: Cli, env: &Environment) -> Status {
         };
     }
     run_shell(cli.shell, env)
+}
+
+/// How a subcommand writes its errors and warnings: as the shell does, coloured only on
+/// a terminal without NO_COLOR.
+fn error_renderer(env: &Environment) -> Renderer {
+    Renderer {
+        theme: Theme::new(use_color(ColorChoice::Auto, env.stderr_tty, env.no_color)),
+        layout: Layout::Compact,
+    }
 }
 
 /// Width of `kv bench`'s progress line on a terminal.

@@ -13,6 +13,8 @@ pub mod database;
 pub mod editor;
 pub mod exec;
 pub mod exec_error;
+pub mod export;
+pub mod import;
 pub mod interactive;
 pub mod maintenance;
 pub mod one_shot;

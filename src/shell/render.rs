@@ -916,6 +916,16 @@ pub fn mode_source(source: ModeSource) -> &'static str {
     }
 }
 
+/// What `kv import` says once its commit returned: `imported 3 keys into db.json (2 new,
+/// 1 overwritten)`.
+pub fn imported(keys: usize, new: usize, overwritten: usize, path: &std::path::Path) -> String {
+    format!(
+        "imported {} into {} ({new} new, {overwritten} overwritten)",
+        kv_engine::human::count(keys as u64, "key"),
+        path.display()
+    )
+}
+
 /// A duration as everything else prints one (`kv_engine::human`).
 fn duration(elapsed: Duration) -> String {
     kv_engine::human::duration(elapsed)

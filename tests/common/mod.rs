@@ -117,3 +117,54 @@ pub fn sim_session(
     session.group_commit = group_commit;
     session
 }
+
+/// Keys and values (as JSON text) that a careless exporter would mangle.
+pub fn nasty() -> Vec<(String, String)> {
+    let pairs: &[(&str, &str)] = &[
+        (
+            "user:1",
+            r#"{"name": "alice", "n": 12345678901234567890123, "f": 2.50}"#,
+        ),
+        ("", r#""the empty key""#),
+        ("nul\u{0}key", r#""a U+0000 in the key""#),
+        ("\u{0}", r#""\u0000 in the value too""#),
+        ("new\nline", r#""two\nlines""#),
+        ("cr\r\nlf", r#""\r\n""#),
+        ("tab\tkey", "-0"),
+        ("it's", r#""it's \"quoted\"""#),
+        ("back\\slash", r#""\\""#),
+        ("'; DROP TABLE kv; --", "null"),
+        (".read /etc/passwd", "true"),
+        ("*3\r\n$3\r\nSET", "[]"),
+        ("SET", "{}"),
+        ("🦀 crab", r#""é ü 🦀 \u2028 \u007f""#),
+        ("\u{7f}del\u{85}nel", "1e400"),
+        (
+            "deep",
+            r#"{"a": [1, {"b": [2, {"c": null}]}], "name": "deep"}"#,
+        ),
+        ("empty string", r#""""#),
+    ];
+    let mut all: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                kv_engine::JsonText::parse(v).unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    all.push(("k".repeat(1000), r#""a long key""#.to_string()));
+    all
+}
+
+/// A database file at `path` holding `pairs` (values as JSON text).
+pub fn write_db(path: &std::path::Path, pairs: &[(String, String)]) {
+    let mut store = kv_engine::KvStore::open(path, kv_engine::Options::new()).unwrap();
+    for (key, value) in pairs {
+        store
+            .put_text(key.clone(), kv_engine::JsonText::parse(value).unwrap())
+            .unwrap();
+    }
+    store.close().unwrap();
+}
