@@ -236,9 +236,59 @@ fn sigterm_makes_every_acknowledged_write_durable_then_exits_with_143() {
         // Our handler's status, not a death by the signal (which has no code).
         assert_eq!(status.code(), Some(143), "{mode}");
         drop(stdin);
+        // Snapshot mode's journal was folded into the snapshot and removed by the seal.
+        assert_eq!(
+            sandbox.path("db.json.wal").exists(),
+            mode == "wal",
+            "{mode}"
+        );
         let reopened = sandbox.run(&["db.json", "dump"], "");
         assert_eq!(text(&reopened.stdout), "{\"a\":1,\"b\":2}\n", "{mode}");
     }
+}
+
+/// A `snapshot --sync` session killed with SIGKILL leaves its journal (`db.json.wal`),
+/// holding the acknowledged writes the last snapshot lacks. The next `kv db.json`, given no
+/// mode, opens it in snapshot mode, the mode the journal says it was written in (not wal,
+/// as for any other log), folds the journal into the snapshot and removes it; nothing
+/// acknowledged is lost.
+#[test]
+fn a_killed_snapshot_session_leaves_a_journal_that_the_next_open_folds_in_snapshot_mode() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox.spawn(&["--sync", "1h", "db.json"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"put a 1\nput b 2\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "OK\n");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(sandbox.path("db.json.wal").exists(), "the journal is left");
+
+    let output = sandbox.run(&["db.json"], "stats\ndump\n");
+    assert_status(&output, 0);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        common::row(&stdout, "mode"),
+        "snapshot (the database has a snapshot journal)",
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("{\"a\":1,\"b\":2}\n"), "{stdout}");
+    assert!(
+        text(&output.stderr).contains("folded"),
+        "the fold is reported: {}",
+        text(&output.stderr)
+    );
+    assert!(!sandbox.path("db.json.wal").exists(), "the journal is gone");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("db.json")).unwrap(),
+        "{\"a\":1,\"b\":2}\n"
+    );
 }
 
 /// With a delayed sync, the writes waiting on a pipe are appended together (one write for

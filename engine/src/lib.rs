@@ -105,7 +105,7 @@ mod typed;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crash::{CrashAction, CrashPoint};
-pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES};
+pub use durability::wal::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHUNK_BYTES, logged_mode};
 pub use durability::warning::Warning;
 pub use durability::{Durability, Mutation, SyncPolicy};
 pub use error::{Error, Result};

@@ -46,6 +46,10 @@ pub enum ModeSource {
     /// No `--durability`, and the database has a log (`PATH.wal`): `wal`, so the log is
     /// kept rather than folded away by the default mode.
     HasLog,
+    /// No `--durability`, and the database has snapshot mode's journal (a `PATH.wal` a
+    /// `snapshot --sync` session left, killed before its clean exit removed it): `snapshot`,
+    /// the mode it was written in; the open folds the journal into the snapshot.
+    HasJournal,
     /// No `--durability` and no log: the default mode.
     Default,
     /// `--read-only`: no mode, nothing is committed.
@@ -54,23 +58,24 @@ pub enum ModeSource {
     NoFile,
 }
 
-/// The mode to open `path` in without `--durability` (`given`): `wal` if the database has
-/// a log (or the new log of an interrupted checkpoint), else the default. Looks beside the
-/// file a symlink names, where the store looks; a path that cannot be resolved gets the
-/// default, and the open then reports why.
+/// The mode to open `path` in without `--durability` (`given`): the mode its log says
+/// (`wal` for a log or the new log of an interrupted checkpoint, `snapshot` for snapshot
+/// mode's journal), else the default. Looks beside the file a symlink names, where the
+/// store looks; a path that cannot be resolved gets the default, and the open then reports
+/// why.
 pub fn choose_mode(path: &Path, given: Option<Durability>) -> (Durability, ModeSource) {
     if let Some(durability) = given {
         return (durability, ModeSource::Given);
     }
     let real: &dyn Fs = &RealFs;
-    let has_log = real.resolve(path).is_ok_and(|target| {
-        [files::wal_path(&target), files::wal_next_path(&target)]
-            .iter()
-            .any(|log| matches!(real.metadata(log), Ok(Some(_))))
-    });
-    match has_log {
-        true => (Durability::Wal, ModeSource::HasLog),
-        false => (Durability::default(), ModeSource::Default),
+    let logged = real
+        .resolve(path)
+        .ok()
+        .and_then(|target| kv_engine::logged_mode(real, &target));
+    match logged {
+        Some(Durability::Snapshot) => (Durability::Snapshot, ModeSource::HasJournal),
+        Some(durability) => (durability, ModeSource::HasLog),
+        None => (Durability::default(), ModeSource::Default),
     }
 }
 

@@ -910,6 +910,7 @@ pub fn mode_source(source: ModeSource) -> &'static str {
     match source {
         ModeSource::Given => "--durability",
         ModeSource::HasLog => "the database has a log",
+        ModeSource::HasJournal => "the database has a snapshot journal",
         ModeSource::Default => "default",
         ModeSource::ReadOnly => "--read-only",
         ModeSource::NoFile => "no file",

@@ -233,15 +233,18 @@ fn finish_checkpoint(disk: &mut Disk, scan: &mut LogScan) -> Result<()> {
         Ok(Some(meta)) => meta.mode,
         _ => NEW_FILE_MODE,
     };
-    let header = Header::new(
-        scan.header.generation,
-        scan.header.base_seq,
-        scan.header.snapshot,
-        match scan.header.chunk_bytes {
-            0 => DEFAULT_CHUNK_BYTES,
-            chunk => chunk,
-        },
-    );
+    let header = Header {
+        journal: scan.header.journal,
+        ..Header::new(
+            scan.header.generation,
+            scan.header.base_seq,
+            scan.header.snapshot,
+            match scan.header.chunk_bytes {
+                0 => DEFAULT_CHUNK_BYTES,
+                chunk => chunk,
+            },
+        )
+    };
     let end = match records.is_empty() {
         true => header.layout.data_start(),
         false => scan.end,

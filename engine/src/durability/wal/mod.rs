@@ -53,7 +53,7 @@
 //! step that fails without poisoning removes `.next` durably before the store goes on, or
 //! poisons it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) mod record;
 pub(crate) mod space;
@@ -65,11 +65,12 @@ use space::{write_log, zero_range};
 use super::recovery::Recovered;
 use super::recovery::analyse;
 
+use super::Durability;
 use super::{Change, CommitFailure, Disk, Map, snapshot};
 use crate::crash::CrashPoint;
 use crate::error::{Error, Result};
 use crate::files::{self, NEW_FILE_MODE};
-use crate::fs::{FsFile, OpenMode};
+use crate::fs::{FileKind, Fs, FsFile, OpenMode};
 
 /// The largest chunk of snapshot mode's journal: one window's checkpoint writes a fresh
 /// journal of one chunk, so 64 KiB of zeros per window instead of the log's 1 MiB, and a
@@ -89,6 +90,8 @@ pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
 pub(crate) struct WalSettings {
     pub checkpoint_bytes: u64,
     pub chunk_bytes: u64,
+    /// The log is snapshot mode's journal: each log it starts says so in its header.
+    pub journal: bool,
 }
 
 impl Default for WalSettings {
@@ -96,6 +99,7 @@ impl Default for WalSettings {
         WalSettings {
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            journal: false,
         }
     }
 }
@@ -107,6 +111,7 @@ impl WalSettings {
     pub fn for_journal(self) -> Self {
         WalSettings {
             chunk_bytes: self.chunk_bytes.min(JOURNAL_CHUNK_BYTES),
+            journal: true,
             ..self
         }
     }
@@ -209,12 +214,15 @@ pub(crate) fn folding_log(disk: &Disk, snapshot: &[u8]) -> Result<Option<Vec<u8>
         0 => DEFAULT_CHUNK_BYTES,
         chunk => chunk,
     };
-    let header = Header::new(
-        old_header.generation + 1,
-        analyse::last_committed_seq(&old, old_header),
-        SnapshotId::of(Some(snapshot)),
-        chunk,
-    );
+    let header = Header {
+        journal: old_header.journal,
+        ..Header::new(
+            old_header.generation + 1,
+            analyse::last_committed_seq(&old, old_header),
+            SnapshotId::of(Some(snapshot)),
+            chunk,
+        )
+    };
     let data_start = header.layout.data_start();
     let len = header.whole_chunks(data_start).unwrap_or(data_start);
     let mut bytes = header.encode().to_vec();
@@ -261,6 +269,33 @@ pub(crate) fn switch_next_log(disk: &mut Disk) -> Result<(), CommitFailure> {
         ))
     })?;
     disk.sync_dir().map_err(CommitFailure::poisoning)
+}
+
+/// The mode the database at `path` (symlinks already resolved) was last written in, as
+/// its log tells: `Some(Snapshot)` if the log is snapshot mode's journal (stage 5), `Some(Wal)`
+/// for any other log (or the new log of an interrupted checkpoint), `None` without one. A
+/// log that is not a regular file, or whose header does not decode, says `Wal`: opening it
+/// then reports what is wrong with it. Reads nothing but a regular file.
+pub fn logged_mode(fs: &dyn Fs, path: &Path) -> Option<Durability> {
+    for log in [files::wal_path(path), files::wal_next_path(path)] {
+        match fs.metadata(&log) {
+            Ok(Some(meta)) => {
+                let journal = meta.kind == FileKind::Regular
+                    && fs
+                        .read(&log)
+                        .ok()
+                        .and_then(|bytes| Header::decode(&bytes).ok())
+                        .is_some_and(|header| header.journal);
+                return Some(match journal {
+                    true => Durability::Snapshot,
+                    false => Durability::Wal,
+                });
+            }
+            Ok(None) => {}
+            Err(_) => return Some(Durability::Wal),
+        }
+    }
+    None
 }
 
 impl Wal {
@@ -515,7 +550,10 @@ impl Wal {
     /// snapshot `id` and the last committed sequence number.
     fn prepare_next_log(&mut self, id: SnapshotId) -> Result<LiveLog, CommitFailure> {
         let chunk = self.settings.chunk();
-        let header = Header::new(self.generation + 1, self.last_seq, id, chunk);
+        let header = Header {
+            journal: self.settings.journal,
+            ..Header::new(self.generation + 1, self.last_seq, id, chunk)
+        };
         let path = files::wal_next_path(&self.disk.path);
         let disk = &mut self.disk;
         // The log holds the same data as the snapshot, so it gets the same permissions.

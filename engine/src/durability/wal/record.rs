@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `KVWAL\0\r\n` |
 //! | 8 | 4 | format version (2) |
-//! | 12 | 4 | flags: bit 0 = a snapshot file existed when the log was started |
+//! | 12 | 4 | flags: bit 0 = a snapshot file existed when the log was started; bit 1 = the log is snapshot mode's journal (stage 5: never synced; the database's mode is snapshot) |
 //! | 16 | 8 | generation: rises by one at every checkpoint, salts every record checksum |
 //! | 24 | 8 | base sequence number: the last one the snapshot contains |
 //! | 32 | 8 | the snapshot's length in bytes |
@@ -69,6 +69,10 @@ const AFTER_UNSYNCED_FLAG: u8 = 0x40;
 /// only once this record has been read, so a batch is all-or-nothing.
 const COMMIT_FLAG: u8 = 0x80;
 const FLAG_SNAPSHOT_PRESENT: u32 = 1;
+/// The log is snapshot mode's journal under a delayed sync: what it says of the database's
+/// mode, so the next open without a mode keeps snapshot mode. A reader that does not know
+/// the bit ignores it and reads the log as any other.
+const FLAG_JOURNAL: u32 = 2;
 
 /// How a log of one format version lays out its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,8 @@ pub(crate) struct Header {
     pub snapshot: SnapshotId,
     /// The chunk size the file grows by (0 in a version-1 log, which did not record it).
     pub chunk_bytes: u64,
+    /// Snapshot mode's journal (see [`FLAG_JOURNAL`]).
+    pub journal: bool,
 }
 
 impl Header {
@@ -172,6 +178,7 @@ impl Header {
             base_seq,
             snapshot,
             chunk_bytes,
+            journal: false,
         }
     }
 
@@ -189,10 +196,13 @@ impl Header {
         let mut out = [0u8; MAX_HEADER_LEN];
         out[0..8].copy_from_slice(&MAGIC);
         out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        let (flags, len, crc) = match self.snapshot {
+        let (mut flags, len, crc) = match self.snapshot {
             SnapshotId::Absent => (0, 0, 0),
             SnapshotId::Present { len, crc } => (FLAG_SNAPSHOT_PRESENT, len, crc),
         };
+        if self.journal {
+            flags |= FLAG_JOURNAL;
+        }
         out[12..16].copy_from_slice(&flags.to_le_bytes());
         out[16..24].copy_from_slice(&self.generation.to_le_bytes());
         out[24..32].copy_from_slice(&self.base_seq.to_le_bytes());
@@ -262,6 +272,7 @@ impl Header {
             base_seq: u64_at(bytes, 24),
             snapshot,
             chunk_bytes,
+            journal: flags & FLAG_JOURNAL != 0,
         })
     }
 }
@@ -519,6 +530,16 @@ mod tests {
         let header = Header::new(9, 1234, SnapshotId::of(Some(b"{}\n")), 4096);
         let mut bytes = header.encode();
         assert_eq!(Header::decode(&bytes), Ok(header));
+        let journal = Header {
+            journal: true,
+            ..header
+        };
+        assert_eq!(Header::decode(&journal.encode()), Ok(journal));
+        assert_ne!(
+            journal.encode(),
+            bytes,
+            "the journal's flag is in the header"
+        );
         bytes[30] ^= 1;
         assert!(Header::decode(&bytes).is_err());
     }
