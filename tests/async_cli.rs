@@ -206,20 +206,31 @@ fn the_end_of_the_input_syncs_the_log_before_the_process_ends() {
     );
 }
 
+/// Starts `kv ARGS`, pipes it `put a 1` and `put b 2`, and waits for both `OK`s; returns
+/// the running process and its stdin (open: the input has not ended).
+fn put_a_and_b(
+    sandbox: &Sandbox,
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = sandbox.spawn(args);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"put a 1\nput b 2\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "OK\n", "{args:?}");
+    }
+    (child, stdin)
+}
+
 #[test]
 fn sigterm_makes_every_acknowledged_write_durable_then_exits_with_143() {
     for mode in ["wal", "snapshot"] {
         let sandbox = Sandbox::new();
-        let mut child = sandbox.spawn(&["--durability", mode, "--sync", "1h", "db.json"]);
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"put a 1\nput b 2\n").unwrap();
-        stdin.flush().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        for _ in 0..2 {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            assert_eq!(line, "OK\n", "{mode}");
-        }
+        let (mut child, stdin) =
+            put_a_and_b(&sandbox, &["--durability", mode, "--sync", "1h", "db.json"]);
         let killed = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -255,16 +266,7 @@ fn sigterm_makes_every_acknowledged_write_durable_then_exits_with_143() {
 #[test]
 fn a_killed_snapshot_session_leaves_a_journal_that_the_next_open_folds_in_snapshot_mode() {
     let sandbox = Sandbox::new();
-    let mut child = sandbox.spawn(&["--sync", "1h", "db.json"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"put a 1\nput b 2\n").unwrap();
-    stdin.flush().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    for _ in 0..2 {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(line, "OK\n");
-    }
+    let (mut child, stdin) = put_a_and_b(&sandbox, &["--sync", "1h", "db.json"]);
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
