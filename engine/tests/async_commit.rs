@@ -537,3 +537,50 @@ fn a_clean_close_or_seal_leaves_a_snapshot_database_without_its_journal() {
         );
     }
 }
+
+/// A full disk at each write of snapshot mode's journal (its creation, its growth by a
+/// chunk, an append), then room again: the write that met it is refused and not applied,
+/// nothing acknowledged before it is lost, and the store either goes on or, where the
+/// journal's tail is unknown, refuses every later write; never an `OK` for a write the
+/// kernel did not get.
+#[test]
+fn a_full_disk_under_the_journal_refuses_the_write_and_keeps_every_acknowledged_one() {
+    let mut cases_refused = 0;
+    for nth in 1..=12 {
+        let sim = disk();
+        let clock = Arc::new(ManualClock::default());
+        let options = delayed_options(&sim, Durability::Snapshot, SyncPolicy::Within(WINDOW))
+            .wal_chunk_bytes(1024)
+            .clock(clock.clone());
+        let mut store = KvStore::open(PATH, options).unwrap();
+        sim.fail(Some(OpKind::Write), nth, FaultError::Enospc, Repeat::Once);
+        let mut acknowledged = Model::new();
+        let mut refused = 0;
+        for n in 0..8 {
+            let key = format!("k{n}");
+            match store.put(&key, json!(n)) {
+                Ok(()) => {
+                    acknowledged.insert(key, json!(n));
+                }
+                Err(_) => {
+                    refused += 1;
+                    assert_eq!(
+                        store.get(&key),
+                        None,
+                        "nth {nth}: a refused write is not applied"
+                    );
+                }
+            }
+        }
+        assert_eq!(contents(&store), acknowledged, "nth {nth}");
+        // A kill now keeps every acknowledged write: they are all in the journal.
+        assert_eq!(
+            after_crash(&sim, CrashMode::ProcessKill),
+            acknowledged,
+            "nth {nth}: {refused} refused"
+        );
+        cases_refused += u32::from(refused > 0);
+    }
+    // Every case met the full disk: the run makes more than twelve writes.
+    assert_eq!(cases_refused, 12, "cases that met the full disk");
+}
