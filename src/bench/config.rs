@@ -44,6 +44,9 @@ pub struct BenchConfig {
     /// `None` measures in this process, where what earlier opens freed (and the
     /// allocator's raised mmap threshold after freeing a big buffer) blurs the figure.
     pub memory_probe: Option<PathBuf>,
+    /// Also run the workload through the peers (sqlite3, Redis) found on the `PATH`, each
+    /// beside kv's run of the same scripts (`--peers`).
+    pub peers: bool,
 }
 
 impl Default for BenchConfig {
@@ -62,6 +65,7 @@ impl Default for BenchConfig {
             memory_ops: 100_000,
             record_bytes: 64,
             memory_probe: None,
+            peers: false,
         }
     }
 }
