@@ -274,7 +274,8 @@ fn run_in(
                     .push(piped::run_puts(fs, dir, mode, sync, n)?);
             }
             if let Some(lineup) = &lineup {
-                peer_runs[size_index].push(peers::run(fs, dir, n, lineup, &mut |label| {
+                let kv = config.memory_probe.as_deref();
+                peer_runs[size_index].push(peers::run(fs, dir, kv, n, lineup, &mut |label| {
                     steps.begin(&format!("{at}: {label}, {keys} keys"))
                 })?);
             }
@@ -342,7 +343,9 @@ fn run_in(
         piped: report_piped,
         async_puts,
         peers: lineup
-            .map(|lineup| peers::summarise(&lineup, sizes, &peer_runs))
+            .map(|lineup| {
+                peers::summarise(&lineup, sizes, config.memory_probe.as_deref(), &peer_runs)
+            })
             .transpose()?,
         targets: Vec::new(),
     };

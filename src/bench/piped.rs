@@ -57,7 +57,7 @@ impl PipedPhase {
     }
 
     /// The script: one statement per line.
-    fn script(self, n: usize) -> Vec<u8> {
+    pub(crate) fn script(self, n: usize) -> Vec<u8> {
         let value = put_value().to_string();
         let mut script = Vec::with_capacity(self.statements(n) * (value.len() + 16));
         for i in 0..self.statements(n) {
@@ -72,7 +72,7 @@ impl PipedPhase {
     }
 
     /// What each statement must print.
-    fn expected_line(self) -> String {
+    pub(crate) fn expected_line(self) -> String {
         match self {
             PipedPhase::Put | PipedPhase::Delete => "OK".to_string(),
             PipedPhase::Get => put_value().to_string(),

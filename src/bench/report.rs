@@ -59,6 +59,9 @@ pub struct AsyncPuts {
 /// the ones that could not run here.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Peers {
+    /// How kv's side ran the scripts: through the `kv` binary, a process per script as
+    /// for the peers, or (a library caller without the binary) in this process.
+    pub kv_runs_as: String,
     pub cases: Vec<PeerCase>,
     pub skipped: Vec<SkippedPeer>,
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use super::BenchError;
 use super::async_commit;
-use super::piped::{self, PhaseRun, PipedPhase};
+use super::piped::{self, PipedPhase};
 use super::report::{PeerCase, PeerResult, Peers, SkippedPeer};
 use super::stats::median;
 use crate::shell::session::GroupCommit;
@@ -152,19 +152,83 @@ impl Counterpart {
 
     fn name(self) -> String {
         match self {
-            Counterpart::EachSynced => "wal".into(),
+            Counterpart::EachSynced => Durability::Wal.name().into(),
             Counterpart::GroupCommit => "wal --group-commit".into(),
             Counterpart::Delayed => format!("wal --sync {}", async_commit::POLICY),
         }
     }
 
-    fn run(self, fs: &Arc<dyn Fs>, dir: &Path, n: usize) -> Result<Vec<PhaseRun>, BenchError> {
-        let (sync, group_commit) = match self {
+    fn policy(self) -> (SyncPolicy, GroupCommit) {
+        match self {
             Counterpart::EachSynced => (SyncPolicy::Always, GroupCommit::Off),
             Counterpart::GroupCommit => (SyncPolicy::Always, GroupCommit::On),
             Counterpart::Delayed => (async_commit::POLICY, GroupCommit::Off),
+        }
+    }
+
+    /// The three scripts on a fresh `wal` store in `dir`: through the `kv` binary `kv`
+    /// (each phase a process reading its script from a pipe, as each peer's is), else
+    /// through the shell's script loop in this process.
+    fn run(
+        self,
+        fs: &Arc<dyn Fs>,
+        dir: &Path,
+        kv: Option<&Path>,
+        n: usize,
+    ) -> Result<Vec<Timed>, BenchError> {
+        let (sync, group_commit) = self.policy();
+        let Some(kv) = kv else {
+            let runs =
+                piped::run_phases(fs, dir, "peer-kv", Durability::Wal, sync, group_commit, n)?;
+            return Ok(runs
+                .iter()
+                .map(|run| Timed {
+                    statements: run.statements,
+                    ns: run.ns,
+                })
+                .collect());
         };
-        piped::run_phases(fs, dir, "peer-kv", Durability::Wal, sync, group_commit, n)
+        let name = format!("peer-kv-{n}.json");
+        let path = dir.join(&name);
+        let result = PipedPhase::ALL
+            .iter()
+            .map(|&phase| {
+                let mut command = std::process::Command::new(kv);
+                command
+                    .args(["--durability", Durability::Wal.name(), "--sync"])
+                    .arg(sync.to_string());
+                if group_commit == GroupCommit::On {
+                    command.arg("--group-commit");
+                }
+                command.arg(&path);
+                let what = format!("kv {} ({} script)", self.name(), phase.name());
+                let failed = |reason: String| BenchError::Workload {
+                    what: what.clone(),
+                    reason,
+                };
+                let ran = program::pipe_through(&mut command, phase.script(n)).map_err(failed)?;
+                ran.check_clean(&what).map_err(failed)?;
+                let expected = phase.expected_line();
+                let stdout = ran.stdout();
+                let right = stdout.lines().filter(|line| *line == expected).count();
+                let statements = phase.statements(n);
+                if right != statements || stdout.lines().count() != statements {
+                    return Err(failed(format!(
+                        "{right} of {statements} statements printed {expected}"
+                    )));
+                }
+                Ok(Timed {
+                    statements,
+                    ns: ran.ns,
+                })
+            })
+            .collect::<Result<Vec<Timed>, BenchError>>();
+        // Remove the store's files even when the workload failed, then report the first
+        // error.
+        let removed = super::engine::remove_with_prefix(fs.as_ref(), dir, &name);
+        let runs = result?;
+        removed?;
+        Ok(runs)
     }
 }
 
@@ -203,32 +267,52 @@ impl Lineup {
         lineup
     }
 
-    /// Progress steps per size and repetition: kv's three modes, then each peer.
+    /// The kv modes the runnable peers are compared with.
+    fn counterparts(&self) -> Vec<Counterpart> {
+        Counterpart::ALL
+            .into_iter()
+            .filter(|&c| {
+                self.runnable
+                    .iter()
+                    .any(|(peer, _)| peer.counterpart() == c)
+            })
+            .collect()
+    }
+
+    /// Progress steps per size and repetition: the kv modes the peers need, then each
+    /// peer.
     pub fn steps(&self) -> usize {
-        Counterpart::ALL.len() + self.runnable.len()
+        self.counterparts().len() + self.runnable.len()
     }
 }
 
 /// One repetition at one size: kv's runs per [`Counterpart`], then each runnable peer's.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Rep {
-    kv: Vec<Vec<PhaseRun>>,
+    kv: Vec<Vec<Timed>>,
     peers: Vec<Vec<Timed>>,
 }
 
-/// Runs kv's three modes and then every runnable peer on the workload of `n` keys in
-/// `dir`, calling `step` as each starts.
+/// Runs kv's three modes (through the binary `kv` if given, see [`Counterpart::run`])
+/// and then every runnable peer on the workload of `n` keys in `dir`, calling `step` as
+/// each starts.
 pub(crate) fn run(
     fs: &Arc<dyn Fs>,
     dir: &Path,
+    kv: Option<&Path>,
     n: usize,
     lineup: &Lineup,
     step: &mut dyn FnMut(&str),
 ) -> Result<Rep, BenchError> {
-    let mut kv = Vec::with_capacity(Counterpart::ALL.len());
+    let needed = lineup.counterparts();
+    let mut kv_runs = Vec::with_capacity(Counterpart::ALL.len());
     for counterpart in Counterpart::ALL {
-        step(&format!("kv {} piped, for the peers", counterpart.name()));
-        kv.push(counterpart.run(fs, dir, n)?);
+        kv_runs.push(if needed.contains(&counterpart) {
+            step(&format!("kv {} piped, for the peers", counterpart.name()));
+            counterpart.run(fs, dir, kv, n)?
+        } else {
+            Vec::new()
+        });
     }
     let mut peers = Vec::with_capacity(lineup.runnable.len());
     for (peer, programs) in &lineup.runnable {
@@ -264,7 +348,7 @@ pub(crate) fn run(
             .map_err(|err| failed(format!("cannot remove its directory: {err}")))?;
         peers.push(runs);
     }
-    Ok(Rep { kv, peers })
+    Ok(Rep { kv: kv_runs, peers })
 }
 
 /// The medians of every peer at every size (`reps[size][rep]`), each phase beside kv's
@@ -272,6 +356,7 @@ pub(crate) fn run(
 pub(crate) fn summarise(
     lineup: &Lineup,
     sizes: &[usize],
+    kv: Option<&Path>,
     reps: &[Vec<Rep>],
 ) -> Result<Peers, BenchError> {
     let none = || BenchError::Config("no repetitions".into());
@@ -320,6 +405,13 @@ pub(crate) fn summarise(
         }
     }
     Ok(Peers {
+        kv_runs_as: match kv {
+            Some(_) => {
+                "the kv binary, kv --durability wal [--group-commit | --sync 1s] FILE < script"
+            }
+            None => "the shell's script loop in this process, reading the script from a pipe",
+        }
+        .to_string(),
         cases,
         skipped: lineup.skipped.clone(),
     })
@@ -392,7 +484,24 @@ pub(crate) mod tests {
                 ("redis everysec --pipe", redis),
             ]
         );
-        assert_eq!(lineup.steps(), 3);
+        // No peer to compare with: kv's side does not run either.
+        assert_eq!(lineup.steps(), 0);
+    }
+
+    #[test]
+    fn without_the_binary_kvs_side_runs_in_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn Fs> = Arc::new(RealFs);
+        for counterpart in Counterpart::ALL {
+            let runs = counterpart.run(&fs, dir.path(), None, 120).unwrap();
+            let statements: Vec<usize> = runs.iter().map(|run| run.statements).collect();
+            assert_eq!(statements, [120, 120, 1], "{counterpart:?}");
+            assert!(runs.iter().all(|run| run.ns > 0));
+        }
+        assert_eq!(
+            fs.list_dir(dir.path()).unwrap(),
+            Vec::<std::ffi::OsString>::new()
+        );
     }
 
     #[test]
