@@ -7,8 +7,8 @@ use std::path::Path;
 
 use kv::bench::{
     self, AsyncPuts, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine,
-    Memory, ModeKind, Op, OpResult, PipedBound, PipedCase, PipedPhase, PipedResult, Report,
-    SizeLimits, TargetCheck, Timing,
+    Memory, ModeKind, Op, OpResult, PeerCase, PeerResult, Peers, PipedBound, PipedCase, PipedPhase,
+    PipedResult, Report, SizeLimits, SkippedPeer, TargetCheck, Timing,
 };
 use kv_engine::Durability;
 use serde_json::Value;
@@ -286,6 +286,7 @@ fn run_cli_writes_json_and_draws_progress_only_when_asked() {
         reps: Some(1),
         json: true,
         memory_probe: None,
+        peers: false,
     };
     let (mut out, mut bar) = (Vec::new(), Vec::new());
     let report = bench::run_cli(&args, &mut out, &mut bar, true, 60).unwrap();
@@ -503,6 +504,7 @@ fn synthetic() -> Report {
             vs_memory: 0.525,
             fsyncs_per_put: 0.0004,
         }],
+        peers: None,
         targets: vec![
             TargetCheck {
                 target: "snapshot commit at 10,000 keys ≥ 0.8 × the snapshot recipe".into(),
@@ -843,4 +845,110 @@ fn a_log_transaction_is_judged_against_two_put_commits_and_its_bytes() {
         )
     );
     assert!(!judged(4_000.0).0);
+}
+
+/// The peers' table and targets from round figures.
+#[test]
+fn peer_rows_show_both_rates_and_kvs_ratio_and_the_targets_judge_them() {
+    let result = |phase, statements, rate: f64, kv: f64| PeerResult {
+        phase,
+        statements,
+        reps: 3,
+        ops_per_sec: rate,
+        min_ops_per_sec: rate * 0.9,
+        max_ops_per_sec: rate * 1.1,
+        kv_ops_per_sec: kv,
+        kv_ratio: kv / rate,
+    };
+    let case = |peer: &str, kv_mode: &str, n: usize, put: f64, kv: f64| PeerCase {
+        peer: peer.into(),
+        description: format!("{peer}, described"),
+        kv_mode: kv_mode.into(),
+        n,
+        phases: vec![
+            result(PipedPhase::Put, n, put, kv),
+            result(PipedPhase::Get, n, 140_000.0, 2_000_000.0),
+            result(PipedPhase::Delete, n / 100, put, kv),
+        ],
+    };
+    let mut report = synthetic();
+    report.peers = Some(Peers {
+        kv_runs_as: "the kv binary".into(),
+        cases: vec![
+            case("sqlite3 WAL", "wal", 10_000, 8_000.0, 8_800.0),
+            case(
+                "redis always --pipe",
+                "wal --group-commit",
+                1_000_000,
+                9_999_999.0,
+                4_999_999.5,
+            ),
+            case(
+                "redis everysec",
+                "wal --sync 1s",
+                10_000,
+                30_000.0,
+                900_000.0,
+            ),
+        ],
+        skipped: vec![SkippedPeer {
+            peer: "sqlite3 rollback".into(),
+            reason: "sqlite3 not installed (apt install sqlite3)".into(),
+        }],
+    });
+    report.targets = bench::evaluate_targets(&report);
+    let mut out = Vec::new();
+    report.render_table(&mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert_fits_100_columns(&table);
+    let rows: Vec<String> = table
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for expected in [
+        "sqlite3 WAL 10,000 put 8,000 wal 8,800 1.10×",
+        "sqlite3 WAL 10,000 get 140,000 wal 2,000,000 14×",
+        "redis always --pipe 1,000,000 put 9,999,999 wal --group-commit 5,000,000 0.50×",
+        "redis everysec 10,000 put 30,000 wal --sync 1s 900,000 30×",
+        "sqlite3 rollback: skipped: sqlite3 not installed (apt install sqlite3)",
+        "- redis everysec: redis everysec, described",
+        "✅ wal puts ahead of sqlite3 WAL at 10,000 keys (same scripts, same run): 1.10× (8,800/s vs \
+         8,000/s)",
+    ] {
+        assert!(
+            rows.iter().any(|row| row == expected) || rows.join(" ").contains(expected),
+            "no {expected:?} in\n{table}"
+        );
+    }
+    // The --pipe peer is ahead: the target says so; everysec is no target.
+    let verdicts: Vec<(String, bool)> = report
+        .targets
+        .iter()
+        .filter(|check| check.target.contains(" puts ahead of "))
+        .map(|check| (check.target.clone(), check.met))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (
+                "wal puts ahead of sqlite3 WAL at 10,000 keys (same scripts, same run)".to_string(),
+                true
+            ),
+            (
+                "wal --group-commit puts ahead of redis always --pipe at 1,000,000 keys (same \
+                 scripts, same run)"
+                    .to_string(),
+                false
+            ),
+        ]
+    );
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(
+        json["peers"]["skipped"][0]["reason"],
+        "sqlite3 not installed (apt install sqlite3)"
+    );
+    assert_eq!(
+        json["peers"]["cases"][0]["phases"][0]["kv_ratio"].as_f64(),
+        Some(1.1)
+    );
 }

@@ -29,6 +29,11 @@ pub struct BenchArgs {
     /// Repetitions of everything; the median is reported [default: 3, quick: 2]
     #[arg(long, value_name = "N")]
     pub reps: Option<usize>,
+    /// Also pipe the same workload through sqlite3 (WAL and rollback journal) and Redis
+    /// (appendfsync always and everysec; redis-cli and redis-cli --pipe), where installed,
+    /// and print kv's ratio to each
+    #[arg(long)]
+    pub peers: bool,
     /// Print the report as JSON instead of tables
     #[arg(long)]
     pub json: bool,
@@ -59,6 +64,7 @@ impl BenchArgs {
             config.reps = reps;
         }
         config.memory_probe = self.memory_probe.clone();
+        config.peers = self.peers;
         config
     }
 }

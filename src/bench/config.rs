@@ -43,7 +43,12 @@ pub struct BenchConfig {
     /// (`kv bench` passes itself), as a user's `kv` opening the database would use it.
     /// `None` measures in this process, where what earlier opens freed (and the
     /// allocator's raised mmap threshold after freeing a big buffer) blurs the figure.
+    /// With [`peers`](Self::peers), kv's side of each comparison runs through this binary
+    /// too, a process per script as for the peers (`None`: in this process).
     pub memory_probe: Option<PathBuf>,
+    /// Also run the workload through the peers (sqlite3, Redis) found on the `PATH`, each
+    /// beside kv's run of the same scripts (`--peers`).
+    pub peers: bool,
 }
 
 impl Default for BenchConfig {
@@ -62,6 +67,7 @@ impl Default for BenchConfig {
             memory_ops: 100_000,
             record_bytes: 64,
             memory_probe: None,
+            peers: false,
         }
     }
 }

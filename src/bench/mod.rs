@@ -29,6 +29,7 @@ mod config;
 mod disk;
 mod engine;
 mod format;
+mod peers;
 mod piped;
 mod progress;
 mod report;
@@ -47,8 +48,8 @@ pub use engine::{MEMORY_PROBE_COMMAND, key, overwrite_value, probe_memory, put_v
 pub use piped::PipedPhase;
 pub use progress::{Progress, clear_progress_line, render_progress_line};
 pub use report::{
-    AsyncPuts, Bound, Case, LimitKind, Limits, Memory, Op, OpResult, PipedBound, PipedCase,
-    PipedResult, Report, SizeLimits, TargetCheck, Timing,
+    AsyncPuts, Bound, Case, LimitKind, Limits, Memory, Op, OpResult, PeerCase, PeerResult, Peers,
+    PipedBound, PipedCase, PipedResult, Report, SizeLimits, SkippedPeer, TargetCheck, Timing,
 };
 pub use stats::{Sample, median, median_u64, percentile};
 pub use system::Machine;
@@ -151,11 +152,17 @@ fn run_in(
                 .filter(|&mode| mode != Durability::Memory),
         )
         .collect();
+    // The peers' programs, looked up on the PATH as a shell would.
+    let lineup = config
+        .peers
+        .then(|| peers::Lineup::find(fs.as_ref(), std::env::var_os("PATH").as_deref()));
+    let peer_steps = lineup.as_ref().map_or(0, peers::Lineup::steps);
     let mut steps = Steps {
         done: 0,
         total: cases
             + config.reps
-                * (2 + sizes.len() * (2 + piped_modes.len() + 1 + async_commit::MODES.len())
+                * (2 + sizes.len()
+                    * (2 + piped_modes.len() + 1 + async_commit::MODES.len() + peer_steps)
                     + cases * CASE_PHASES),
         report: progress,
     };
@@ -180,6 +187,7 @@ fn run_in(
     let mut async_memory: Vec<Vec<piped::PhaseRun>> = vec![Vec::new(); sizes.len()];
     let mut async_runs: Vec<Vec<piped::PhaseRun>> =
         vec![Vec::new(); async_commit::MODES.len() * sizes.len()];
+    let mut peer_runs: Vec<Vec<peers::Rep>> = vec![Vec::new(); sizes.len()];
     // Repetitions outermost: a noisy minute then spoils one repetition of everything, not
     // every repetition of one figure.
     for rep in 1..=config.reps {
@@ -265,6 +273,12 @@ fn run_in(
                 async_runs[mode_index * sizes.len() + size_index]
                     .push(piped::run_puts(fs, dir, mode, sync, n)?);
             }
+            if let Some(lineup) = &lineup {
+                let kv = config.memory_probe.as_deref();
+                peer_runs[size_index].push(peers::run(fs, dir, kv, n, lineup, &mut |label| {
+                    steps.begin(&format!("{at}: {label}, {keys} keys"))
+                })?);
+            }
         }
     }
 
@@ -328,6 +342,11 @@ fn run_in(
         cases: report_cases,
         piped: report_piped,
         async_puts,
+        peers: lineup
+            .map(|lineup| {
+                peers::summarise(&lineup, sizes, config.memory_probe.as_deref(), &peer_runs)
+            })
+            .transpose()?,
         targets: Vec::new(),
     };
     report.targets = targets::evaluate(&report);

@@ -57,7 +57,7 @@ impl PipedPhase {
     }
 
     /// The script: one statement per line.
-    fn script(self, n: usize) -> Vec<u8> {
+    pub(crate) fn script(self, n: usize) -> Vec<u8> {
         let value = put_value().to_string();
         let mut script = Vec::with_capacity(self.statements(n) * (value.len() + 16));
         for i in 0..self.statements(n) {
@@ -72,7 +72,7 @@ impl PipedPhase {
     }
 
     /// What each statement must print.
-    fn expected_line(self) -> String {
+    pub(crate) fn expected_line(self) -> String {
         match self {
             PipedPhase::Put | PipedPhase::Delete => "OK".to_string(),
             PipedPhase::Get => put_value().to_string(),
@@ -99,16 +99,46 @@ impl PhaseRun {
     }
 }
 
-/// Runs the three scripts, in order, on a fresh store of `mode` at `path`'s name in
-/// `dir`, with group commit on, and removes the store's files.
+/// Runs the three scripts, in order, on a fresh store of `mode` in `dir`, with group
+/// commit on, and removes the store's files.
 pub(crate) fn run(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     mode: Durability,
     n: usize,
 ) -> Result<Vec<PhaseRun>, BenchError> {
-    let name = format!("piped-{}-{n}.json", mode.name());
-    let result = run_in(fs, &dir.join(&name), mode, n);
+    run_phases(
+        fs,
+        dir,
+        "piped",
+        mode,
+        SyncPolicy::Always,
+        GroupCommit::On,
+        n,
+    )
+}
+
+/// Runs the three scripts, in order, on a fresh store of `mode` in `dir` (its file named
+/// `{prefix}-{mode}-{n}.json`) committing as `sync` and `group_commit` say, and removes
+/// the store's files.
+pub(crate) fn run_phases(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    prefix: &str,
+    mode: Durability,
+    sync: SyncPolicy,
+    group_commit: GroupCommit,
+    n: usize,
+) -> Result<Vec<PhaseRun>, BenchError> {
+    let name = format!("{prefix}-{}-{n}.json", mode.name());
+    let result = (|| {
+        let mut session = session(fs, &dir.join(&name), mode, sync)?;
+        session.group_commit = group_commit;
+        PipedPhase::ALL
+            .iter()
+            .map(|&phase| run_phase(&mut session, phase, n, mode))
+            .collect::<Result<Vec<PhaseRun>, BenchError>>()
+    })();
     // Remove the files even when the workload failed, then report the first error.
     let removed = remove_with_prefix(fs.as_ref(), dir, &name);
     let runs = result?;
@@ -128,51 +158,37 @@ pub(crate) fn run_puts(
     n: usize,
 ) -> Result<PhaseRun, BenchError> {
     let name = format!("async-{}-{n}.json", mode.name());
-    let path = dir.join(&name);
-    let result = (|| {
-        let store = match mode {
-            Durability::Memory => KvStore::in_memory(),
-            _ => {
-                let options = Options::new()
-                    .durability(mode)
-                    .sync_policy(sync)
-                    .fs(Arc::clone(fs));
-                KvStore::open(&path, options)?
-            }
-        };
-        let renderer = Renderer {
-            theme: Theme::plain(),
-            layout: Layout::Compact,
-        };
-        let mut session = Session::new(store, renderer, renderer);
-        run_phase(&mut session, PipedPhase::Put, n, mode)
-    })();
+    let result = session(fs, &dir.join(&name), mode, sync)
+        .and_then(|mut session| run_phase(&mut session, PipedPhase::Put, n, mode));
     let removed = remove_with_prefix(fs.as_ref(), dir, &name);
     let run = result?;
     removed?;
     Ok(run)
 }
 
-fn run_in(
+/// A plain-text session on a fresh store of `mode` at `path` (in memory for memory mode),
+/// committing as `sync` says, with group commit off.
+fn session(
     fs: &Arc<dyn Fs>,
     path: &Path,
     mode: Durability,
-    n: usize,
-) -> Result<Vec<PhaseRun>, BenchError> {
+    sync: SyncPolicy,
+) -> Result<Session, BenchError> {
     let store = match mode {
         Durability::Memory => KvStore::in_memory(),
-        _ => KvStore::open(path, Options::new().durability(mode).fs(Arc::clone(fs)))?,
+        _ => {
+            let options = Options::new()
+                .durability(mode)
+                .sync_policy(sync)
+                .fs(Arc::clone(fs));
+            KvStore::open(path, options)?
+        }
     };
     let renderer = Renderer {
         theme: Theme::plain(),
         layout: Layout::Compact,
     };
-    let mut session = Session::new(store, renderer, renderer);
-    session.group_commit = GroupCommit::On;
-    PipedPhase::ALL
-        .iter()
-        .map(|&phase| run_phase(&mut session, phase, n, mode))
-        .collect()
+    Ok(Session::new(store, renderer, renderer))
 }
 
 /// Pipes one phase's script into `session` and checks every line it printed.

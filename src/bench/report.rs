@@ -27,6 +27,9 @@ pub struct Report {
     /// Stage 5: piped puts without `--group-commit` under `--sync 1s`, per mode and store
     /// size, beside memory mode's.
     pub async_puts: Vec<AsyncPuts>,
+    /// `--peers`: the same piped workload through sqlite3 and Redis, beside kv's; `None`
+    /// when not asked for.
+    pub peers: Option<Peers>,
     /// The project's performance targets (`docs/targets.md`), checked against this run.
     pub targets: Vec<TargetCheck>,
 }
@@ -50,6 +53,63 @@ pub struct AsyncPuts {
     pub vs_memory: f64,
     /// Median fsyncs per put.
     pub fsyncs_per_put: f64,
+}
+
+/// The peers of `--peers`: the ones measured, per peer and store size in table order, and
+/// the ones that could not run here.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peers {
+    /// How kv's side ran the scripts: through the `kv` binary, a process per script as
+    /// for the peers, or (a library caller without the binary) in this process.
+    pub kv_runs_as: String,
+    pub cases: Vec<PeerCase>,
+    pub skipped: Vec<SkippedPeer>,
+}
+
+/// One peer on one store size: the three scripts, each beside kv's run of the same script
+/// in the kv mode that makes the same promise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerCase {
+    /// The short name (`sqlite3 WAL`, `redis always --pipe`, ...).
+    pub peer: String,
+    /// What exactly runs.
+    pub description: String,
+    /// The kv mode it is compared with (`wal`, `wal --group-commit`, `wal --sync 1s`).
+    pub kv_mode: String,
+    /// Store size in keys: the number of puts.
+    pub n: usize,
+    /// Puts, gets and deletes, in that order.
+    pub phases: Vec<PeerResult>,
+}
+
+impl PeerCase {
+    /// The result for `phase`, if it was measured.
+    pub fn phase(&self, phase: PipedPhase) -> Option<&PeerResult> {
+        self.phases.iter().find(|result| result.phase == phase)
+    }
+}
+
+/// One script of a [`PeerCase`], as the median over repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PeerResult {
+    pub phase: PipedPhase,
+    pub statements: usize,
+    pub reps: usize,
+    /// The peer's statements per second, from starting its program to its exit.
+    pub ops_per_sec: f64,
+    pub min_ops_per_sec: f64,
+    pub max_ops_per_sec: f64,
+    /// kv's statements per second for the same script, run just before.
+    pub kv_ops_per_sec: f64,
+    /// Median over repetitions of kv's rate ÷ the peer's: above 1.0, kv is ahead.
+    pub kv_ratio: f64,
+}
+
+/// A peer that could not run, and why (`sqlite3 not installed (apt install sqlite3)`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedPeer {
+    pub peer: String,
+    pub reason: String,
 }
 
 /// The disk's own limits.

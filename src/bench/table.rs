@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use super::disk::LimitKind;
 use super::format;
-use super::report::{Case, PipedCase, Report, Timing};
+use super::report::{Case, PeerCase, PipedCase, Report, Timing};
 use crate::shell::wrap::{self, Wrap};
 
 /// How a column's cells line up.
@@ -302,6 +302,46 @@ impl Report {
             )?;
         }
 
+        if let Some(peers) = &self.peers {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Peers: the same scripts piped to other programs (same directory, same \
+                 repetitions; kv ÷ peer = kv's rate in the mode making the same promise over \
+                 the peer's, run just before it, through {}; the disk's overwrite + \
+                 fdatasync: {}/s)",
+                peers.kv_runs_as,
+                format::rate(self.limits.overwrite_fdatasync.ops_per_sec)
+            )?;
+            let rows: Vec<Vec<String>> = peers.cases.iter().flat_map(peer_rows).collect();
+            if !rows.is_empty() {
+                write_table(
+                    out,
+                    &[
+                        "peer",
+                        "keys",
+                        "script",
+                        "ops/s",
+                        "kv mode",
+                        "kv ops/s",
+                        "kv ÷ peer",
+                    ],
+                    &[Left, Right, Left, Right, Left, Right, Right],
+                    &rows,
+                )?;
+            }
+            for skipped in &peers.skipped {
+                writeln!(out, "  {}: skipped: {}", skipped.peer, skipped.reason)?;
+            }
+            let mut described = Vec::new();
+            for case in &peers.cases {
+                if !described.contains(&case.peer) {
+                    writeln!(out, "  - {}: {}", case.peer, case.description)?;
+                    described.push(case.peer.clone());
+                }
+            }
+        }
+
         if !self.targets.is_empty() {
             writeln!(out)?;
             writeln!(out, "Targets (docs/targets.md)")?;
@@ -365,6 +405,23 @@ fn piped_rows(case: &PipedCase) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn peer_rows(case: &PeerCase) -> Vec<Vec<String>> {
+    case.phases
+        .iter()
+        .map(|result| {
+            vec![
+                case.peer.clone(),
+                format::int(case.n as u64),
+                result.phase.name().to_string(),
+                format::rate(result.ops_per_sec),
+                case.kv_mode.clone(),
+                format::rate(result.kv_ops_per_sec),
+                format::ratio(result.kv_ratio),
+            ]
+        })
+        .collect()
+}
+
 fn open_and_memory_row(case: &Case) -> Vec<String> {
     let dash = || "-".to_string();
     let (rss, file_per_key, ratio) = match case.memory {
@@ -397,6 +454,7 @@ const NOTES: &[&str] = &[
     "fsync/op and bytes/op come from the store's own counters (stats), not from estimates.",
     "Open: reopening the store once it holds N keys, with the file in the page cache.",
     "Piped scripts: each phase is written by a thread into an OS pipe that the shell's own script loop reads (through the shell's 256 KiB input buffer), with --group-commit on; timed from the first read to the last result, and every result line is checked. batch = statements per commit (the batch size a pipe allows); bytes/op leaves out the zeros that preallocate log space.",
+    "Peers (--peers): each phase is a script piped to a fresh process of the peer's program (sqlite3 FILE, or redis-cli against a redis-server of its own on a loopback port, started untimed), timed from its start to its exit (its start-up, a few ms, weighs on the N/100 deletes), every result checked; kv runs the same scripts just before, in the mode named beside it, through its own binary the same way (kv bench), or in-process for a library caller without it.",
     "Memory: growth of RssAnon (heap and stacks, not the binary's code pages) across opening a snapshot of N keys, each in a fresh kv process of its own, as a user's kv opening that database would hold it; library callers of bench::run without a probe binary measure in their own process, where earlier opens' freed buffers blur the figure. Pages are 4 KiB, so small stores read high.",
 ];
 

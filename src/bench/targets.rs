@@ -38,6 +38,13 @@ pub const PIPED_TARGET_KEYS: usize = 100_000;
 /// Gets per second from a piped file, through the shell.
 pub const PIPED_GETS_PER_SEC: f64 = 1_000_000.0;
 
+/// The peers kv's durable puts must be ahead of (`docs/targets.md`, next targets).
+pub const PEERS_TO_BEAT: [&str; 3] = [
+    super::peers::SQLITE_WAL,
+    super::peers::REDIS_ALWAYS,
+    super::peers::REDIS_ALWAYS_PIPE,
+];
+
 /// Checks every target this report has the figures for (its own `targets` are ignored).
 pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
@@ -246,6 +253,34 @@ pub fn evaluate(report: &Report) -> Vec<TargetCheck> {
             ),
             met: slowest >= PIPED_GETS_PER_SEC,
         });
+    }
+
+    // Peers (`--peers`): ahead of sqlite3 WAL and redis `appendfsync always` on durable
+    // puts, and of `redis-cli --pipe` with group commit, on the same scripts in the same run.
+    if let Some(peers) = &report.peers {
+        for case in peers
+            .cases
+            .iter()
+            .filter(|case| PEERS_TO_BEAT.contains(&case.peer.as_str()))
+        {
+            if let Some(puts) = case.phase(PipedPhase::Put) {
+                checks.push(TargetCheck {
+                    target: format!(
+                        "{} puts ahead of {} at {} keys (same scripts, same run)",
+                        case.kv_mode,
+                        case.peer,
+                        format::int(case.n as u64)
+                    ),
+                    measured: format!(
+                        "{} ({}/s vs {}/s)",
+                        format::ratio(puts.kv_ratio),
+                        format::rate(puts.kv_ops_per_sec),
+                        format::rate(puts.ops_per_sec)
+                    ),
+                    met: puts.kv_ratio >= 1.0,
+                });
+            }
+        }
     }
 
     // Opening a large store.
