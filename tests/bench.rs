@@ -5,6 +5,9 @@
 
 use std::path::Path;
 
+mod common;
+use common::assert_fits_100_columns;
+
 use kv::bench::{
     self, AsyncPuts, BenchArgs, BenchConfig, BenchError, Bound, Case, LimitKind, Limits, Machine,
     Memory, ModeKind, Op, OpResult, PeerCase, PeerResult, Peers, PipedBound, PipedCase, PipedPhase,
@@ -593,18 +596,6 @@ fn table_shows_limits_engine_figures_with_ratios_targets_and_the_warning() {
         row("memory 100,000 put"),
         "memory 100,000 put 100,000 800,000 - 0 0 B -"
     );
-}
-
-/// That every line of `table` fits a 100-column terminal (an emoji takes two columns).
-fn assert_fits_100_columns(table: &str) {
-    use unicode_width::UnicodeWidthStr;
-    for line in table.lines() {
-        assert!(
-            line.width() <= 100,
-            "{} columns: {line}\n{table}",
-            line.width()
-        );
-    }
 }
 
 #[test]

@@ -7,26 +7,18 @@
 
 use std::path::Path;
 
+mod common;
+use common::assert_fits_100_columns;
+
 use kv::bench::{self, BenchConfig, SkippedPeer};
 use kv_engine::Durability;
 use serde_json::Value;
-use unicode_width::UnicodeWidthStr;
 
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect()
-}
-
-fn assert_fits_100_columns(table: &str) {
-    for line in table.lines() {
-        assert!(
-            line.width() <= 100,
-            "{} columns: {line}\n{table}",
-            line.width()
-        );
-    }
 }
 
 /// The peers' programs on this PATH, or `None` (the test says it skipped) with

@@ -168,3 +168,15 @@ pub fn write_db(path: &std::path::Path, pairs: &[(String, String)]) {
     }
     store.close().unwrap();
 }
+
+/// That every line of `table` fits a 100-column terminal (an emoji takes two columns).
+pub fn assert_fits_100_columns(table: &str) {
+    use unicode_width::UnicodeWidthStr;
+    for line in table.lines() {
+        assert!(
+            line.width() <= 100,
+            "{} columns: {line}\n{table}",
+            line.width()
+        );
+    }
+}

@@ -94,6 +94,13 @@ pub struct Metadata {
 pub trait Fs: Debug + Send + Sync {
     /// Reads the whole file; `NotFound` if it does not exist.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads at most the first `len` bytes of the file (all of it if it is shorter);
+    /// `NotFound` if it does not exist. For a header, without reading a whole log.
+    fn read_prefix(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = self.read(path)?;
+        bytes.truncate(len);
+        Ok(bytes)
+    }
     /// Opens `path` for writing as `mode` says.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>>;
     /// Atomically replaces `to` with `from`; durable only after [`Fs::sync_dir`].

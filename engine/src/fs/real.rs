@@ -22,6 +22,15 @@ impl Fs for RealFs {
         fs::read(path)
     }
 
+    fn read_prefix(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut bytes = Vec::with_capacity(len);
+        fs::File::open(path)?
+            .take(len as u64)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
         let mut options = OpenOptions::new();
         options.read(true).write(true);

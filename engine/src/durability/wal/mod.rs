@@ -275,14 +275,14 @@ pub(crate) fn switch_next_log(disk: &mut Disk) -> Result<(), CommitFailure> {
 /// its log tells: `Some(Snapshot)` if the log is snapshot mode's journal (stage 5), `Some(Wal)`
 /// for any other log (or the new log of an interrupted checkpoint), `None` without one. A
 /// log that is not a regular file, or whose header does not decode, says `Wal`: opening it
-/// then reports what is wrong with it. Reads nothing but a regular file.
+/// then reports what is wrong with it. Reads only the header, and only of a regular file.
 pub fn logged_mode(fs: &dyn Fs, path: &Path) -> Option<Durability> {
     for log in [files::wal_path(path), files::wal_next_path(path)] {
         match fs.metadata(&log) {
             Ok(Some(meta)) => {
                 let journal = meta.kind == FileKind::Regular
                     && fs
-                        .read(&log)
+                        .read_prefix(&log, record::MAX_HEADER_LEN)
                         .ok()
                         .and_then(|bytes| Header::decode(&bytes).ok())
                         .is_some_and(|header| header.journal);
